@@ -1,0 +1,36 @@
+# capbroker: one command per job. `make help` lists them.
+PYTHON ?= python3
+PG_BIN := /usr/lib/postgresql/15/bin
+WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps lint type-check test check bench demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+system-deps: ## install the servers the tests start themselves (PostgreSQL 15)
+	@if [ ! -x $(PG_BIN)/initdb ]; then \
+		echo "installing postgresql-15"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
+	fi
+
+install: system-deps ## install capbroker and its test tools into the current Python
+	$(PYTHON) -m pip install -q -e '.[test]'
+
+lint: ## ruff over the package and tests
+	$(PYTHON) -m ruff check broker tests benchmarks
+
+type-check: ## mypy --strict over the package
+	$(PYTHON) -m mypy --strict broker
+
+test: ## the whole test suite (real SQLite and PostgreSQL), in parallel
+	$(PYTHON) -m pytest -n $(WORKERS) -p no:cacheprovider -q
+
+check: install lint type-check test ## everything CI runs: install, lint, type-check, test
+
+bench: ## benchmarks against baselines measured in the same run
+	$(PYTHON) -m benchmarks
+
+demo: ## start the broker on the embedded default
+	capbroker serve

@@ -1,0 +1,1 @@
+"""Loopback benchmarks: ``python -m benchmarks`` (see __main__.py)."""

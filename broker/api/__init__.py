@@ -1,0 +1,1 @@
+"""The broker's HTTP surface (Litestar): controllers, wire schemas, error mapping."""

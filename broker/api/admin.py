@@ -1,0 +1,190 @@
+"""Admin surface: templates and policy floor (as manifests), agents, admins, audit, explain, keys."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+
+from broker.api.schemas import ExplainRequest, ManifestApply, PrincipalCreate
+from broker.api.wire import bearer, decode_json
+from broker.audit.reader import AuditQuery, query_events, verify_all
+from broker.auth.authenticator import Caller
+from broker.manifests import parse_manifest
+from broker.services.container import Services
+from broker.services.explain import ExplainQuery, explain
+from broker.services.principals import PrincipalView
+from broker.services.templates import TemplateRecord
+
+PrincipalKind = Literal["agents", "admins"]
+
+
+def _admin(request: Request[Any, Any, Any], services: Services) -> Caller:
+    return services.authenticate(bearer(request), kind="admin")
+
+
+def _template(record: TemplateRecord) -> dict[str, Any]:
+    return {
+        "name": record.template.name, "version": record.version, "digest": record.digest,
+        "created_at": record.created_at, "created_by": record.created_by, "spec": record.spec,
+    }
+
+
+def _principal(p: PrincipalView) -> dict[str, Any]:
+    return dataclasses.asdict(p)
+
+
+def _kind(kind: PrincipalKind) -> Literal["agent", "admin"]:
+    return "agent" if kind == "agents" else "admin"
+
+
+class AdminController(Controller):
+    path = "/v1/admin"
+    tags = ["admin"]
+
+    @get("/templates", sync_to_thread=False)
+    def list_templates(self, request: Request[Any, Any, Any], services: Services) -> list[dict[str, Any]]:
+        _admin(request, services)
+        with services.db.read() as conn:
+            return [_template(r) for r in services.templates.list_latest(conn)]
+
+    @get("/templates/{name:str}", sync_to_thread=False)
+    def get_template(self, request: Request[Any, Any, Any], name: str, services: Services) -> dict[str, Any]:
+        """The newest version, plus the list of every version."""
+        _admin(request, services)
+        with services.db.read() as conn:
+            history = services.templates.history(conn, name)
+        return {**_template(history[-1]), "versions": [r.version for r in history]}
+
+    @get("/templates/{name:str}/versions/{version:int}", sync_to_thread=False)
+    def get_template_version(
+        self, request: Request[Any, Any, Any], name: str, version: int, services: Services
+    ) -> dict[str, Any]:
+        _admin(request, services)
+        with services.db.read() as conn:
+            return _template(services.templates.version(conn, name, version))
+
+    @post("/manifests", status_code=200)
+    async def apply_manifests(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> dict[str, Any]:
+        """Apply CapabilityTemplate / PolicyFloor documents; idempotent; ``dry_run`` shows the diff."""
+        data = decode_json(request, await request.body(), ManifestApply)
+        admin = _admin(request, services)
+        manifests = [parse_manifest(doc, f"request#{i + 1}") for i, doc in enumerate(data.manifests)]
+        changes = services.templates.apply(manifests, actor=admin.label, dry_run=data.dry_run)
+        return {"dry_run": data.dry_run, "changes": [dataclasses.asdict(c) for c in changes]}
+
+    @get("/policy-floor", sync_to_thread=False)
+    def get_floor(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
+        from broker.domain.policy import floor_to_spec
+
+        _admin(request, services)
+        with services.db.read() as conn:
+            floor, version = services.templates.floor(conn)
+        return {"version": version, "spec": floor_to_spec(floor)}
+
+    @get("/{kind:str}", sync_to_thread=False)
+    def list_principals(
+        self, request: Request[Any, Any, Any], kind: PrincipalKind, services: Services
+    ) -> list[dict[str, Any]]:
+        _admin(request, services)
+        return [_principal(p) for p in services.principals.list(_kind(kind))]
+
+    @post("/{kind:str}", status_code=201)
+    async def create_principal(
+        self, request: Request[Any, Any, Any], kind: PrincipalKind, services: Services
+    ) -> dict[str, Any]:
+        """Create an agent or admin. The credential is in this answer and nowhere else, ever."""
+        data = decode_json(request, await request.body(), PrincipalCreate)
+        admin = _admin(request, services)
+        created = services.principals.create(
+            _kind(kind), data.name, actor=admin.label, description=data.description
+        )
+        return {**_principal(created.principal), "credential": created.credential}
+
+    @post("/{kind:str}/{name:str}/{action:str}", status_code=200, sync_to_thread=False)
+    def set_disabled(
+        self, request: Request[Any, Any, Any], kind: PrincipalKind, name: str,
+        action: Literal["disable", "enable"], services: Services,
+    ) -> dict[str, Any]:
+        admin = _admin(request, services)
+        view = services.principals.set_disabled(
+            _kind(kind), name, disabled=action == "disable", actor=admin.label
+        )
+        return _principal(view)
+
+    @get("/audit", sync_to_thread=False)
+    def audit(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        type: str | None = None,
+        actor: str | None = None,
+        subject: str | None = None,
+        outcome: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = Parameter(default=100, ge=1, le=1000),
+    ) -> list[dict[str, Any]]:
+        """Audit events, newest first."""
+        _admin(request, services)
+        with services.db.read() as conn:
+            return query_events(conn, AuditQuery(type, actor, subject, outcome, since, until, limit))
+
+    @get("/audit/verify", sync_to_thread=False)
+    def audit_verify(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
+        _admin(request, services)
+        with services.db.read() as conn:
+            reports = verify_all(conn)
+        return {
+            "ok": all(r.ok for r in reports),
+            "chains": [
+                {"chain": r.chain_id, "writer": r.writer, "events": r.events, "ok": r.ok,
+                 "first_bad_seq": r.first_bad_seq, "problem": r.problem}
+                for r in reports
+            ],
+        }
+
+    @post("/explain", status_code=200)
+    async def explain(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
+        """Would this template (or token) allow this action in this environment, and why not?"""
+        data = decode_json(request, await request.body(), ExplainRequest)
+        _admin(request, services)
+        query = ExplainQuery(**{f.name: getattr(data, f.name) for f in dataclasses.fields(ExplainQuery)})
+        result, context = explain(
+            services.db, services.templates, services.issuance, query,
+            ttl_ceiling=services.settings.max_token_ttl,
+        )
+        return {
+            "decision": result.decision,
+            "reasons": [r.value for r in result.reasons],
+            "steps": [
+                {"check": s.check, "passed": s.passed, "reason": s.reason.value if s.reason else None,
+                 "detail": s.detail}
+                for s in result.steps
+            ],
+            **context,
+        }
+
+    @get("/keys", sync_to_thread=False)
+    def keys(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
+        _admin(request, services)
+        now = services.clock()
+        signer = services.keys.signer().kid
+        published = {k["kid"] for k in services.keys.jwks()["keys"]}  # type: ignore[attr-defined]
+        return {
+            "keys": [
+                {"kid": kid, "activates_at": at, "signing": kid == signer,
+                 "published": kid in published, "pending": at > now}
+                for kid, _, at in services.keys.public_keys()
+            ]
+        }
+
+    @post("/keys/rotate", status_code=201, sync_to_thread=False)
+    def rotate(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
+        admin = _admin(request, services)
+        key = services.keys.rotate(actor=admin.label)
+        return {"kid": key.kid, "activates_at": key.activates_at}

@@ -1,0 +1,57 @@
+"""The agent's side: a capability token at session start, and ending the session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, post
+
+from broker.api.schemas import SessionEnded, TokenRequest, TokenResponse
+from broker.api.wire import bearer, decode_json
+from broker.domain.grants import GrantRequest
+from broker.services.container import Services
+from broker.services.issuance import IssuedCapability
+
+
+def token_response(issued: IssuedCapability) -> TokenResponse:
+    grant = issued.grant
+    return TokenResponse(
+        access_token=issued.access_token, token_type="Bearer", expires_in=issued.expires_in,
+        session_id=issued.session_id, jti=issued.jti, template=grant.template_name,
+        template_version=grant.template_version, environment=grant.environment,
+        actions=list(grant.actions), authorization_details=issued.authorization_details,
+    )
+
+
+class AgentController(Controller):
+    path = "/v1"
+    tags = ["agent"]
+
+    @post("/tokens", status_code=201, summary="Request a capability token")
+    async def request_token(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> TokenResponse:
+        """Authenticate with the agent credential (Bearer) and get a token for one environment.
+
+        The grant is exactly the request, which must lie inside the template and the policy
+        floor; anything outside is refused with a reason code, never silently narrowed.
+        """
+        data = decode_json(request, await request.body(), TokenRequest)
+        agent = services.authenticate(bearer(request), kind="agent")
+        issued = services.issuance.issue(
+            agent,
+            GrantRequest(
+                template=data.template, environment=data.environment,
+                actions=tuple(data.actions) if data.actions is not None else None, ttl=data.ttl,
+            ),
+            session_id=data.session_id,
+        )
+        return token_response(issued)
+
+    @post("/sessions/{session_id:str}/end", status_code=200, sync_to_thread=False)
+    def end_session(
+        self, request: Request[Any, Any, Any], session_id: str, services: Services
+    ) -> SessionEnded:
+        """End a session: every token issued in it is revoked."""
+        agent = services.authenticate(bearer(request), kind="agent")
+        return SessionEnded(session_id, services.issuance.end_session(agent, session_id))

@@ -1,0 +1,1 @@
+"""Append-only, hash-chained audit events: one chain per writer, verified together."""

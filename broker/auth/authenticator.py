@@ -1,0 +1,81 @@
+"""Authenticate a bearer credential against the store, with a short verified-credential cache.
+
+The slow hash runs once per credential per ``cache_ttl``; every request still reads the
+credential's row so a disabled agent or credential is refused at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
+from broker.clock import Clock
+from broker.errors import Reason, Unauthenticated
+from broker.store.tables import Credential, Principal
+
+_creds = Credential.__table__  # type: ignore[attr-defined]
+_principals = Principal.__table__  # type: ignore[attr-defined]
+MAX_CACHE = 10_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    principal_id: str
+    kind: Kind
+    name: str
+    key_id: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+class Authenticator:
+    def __init__(self, *, clock: Clock, cache_ttl: float) -> None:
+        self.clock = clock
+        self.cache_ttl = cache_ttl
+        self._verified: dict[bytes, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
+        """``kind=None`` accepts an admin or an agent credential."""
+        parsed = parse_credential(credential, expected=kind)
+        row = conn.execute(
+            select(
+                _creds.c.secret_hash, _creds.c.disabled_at.label("cred_disabled"),
+                _principals.c.id, _principals.c.kind, _principals.c.name,
+                _principals.c.disabled_at.label("principal_disabled"),
+            )
+            .join(_principals, _principals.c.id == _creds.c.principal_id)
+            .where(_creds.c.key_id == parsed.key_id)
+        ).first()
+        fingerprint = hashlib.sha256(credential.encode()).digest()
+        if row is None or row.kind != parsed.kind:
+            verify_secret(parsed.secret, DUMMY_HASH)
+            raise Unauthenticated("the credential is not valid", reason=Reason.CREDENTIAL_INVALID)
+        if not self._cached(fingerprint, row.secret_hash):
+            if not verify_secret(parsed.secret, row.secret_hash):
+                raise Unauthenticated(
+                    "the credential is not valid", reason=Reason.CREDENTIAL_INVALID
+                )
+            self._remember(fingerprint, row.secret_hash)
+        if row.cred_disabled is not None or row.principal_disabled is not None:
+            raise Unauthenticated(
+                "the credential is disabled", reason=Reason.CREDENTIAL_DISABLED
+            )
+        return Caller(row.id, parsed.kind, row.name, parsed.key_id)
+
+    def _cached(self, fingerprint: bytes, secret_hash: str) -> bool:
+        entry = self._verified.get(fingerprint)
+        # The stored hash is part of the entry: a replaced credential row invalidates it.
+        return entry is not None and entry[0] == secret_hash and entry[1] > self.clock()
+
+    def _remember(self, fingerprint: bytes, secret_hash: str) -> None:
+        with self._lock:
+            if len(self._verified) >= MAX_CACHE:
+                self._verified.clear()
+            self._verified[fingerprint] = (secret_hash, self.clock() + self.cache_ttl)

@@ -1,0 +1,154 @@
+"""Capability templates: what an admin allows agents to ask for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from broker.domain.actions import ACTION_HINT, covered_by, is_valid_action
+from broker.domain.durations import parse_duration
+from broker.domain.globs import glob_match
+from broker.domain.names import is_valid_name
+from broker.domain.problems import SpecError
+from broker.domain.specs import SpecReader
+
+DEFAULT_RESOURCES = ("*",)
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Per-token call budgets; ``None`` means unlimited."""
+
+    calls: int | None = None
+    destructive_calls: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRule:
+    actions: tuple[str, ...] = ()  # patterns whose calls wait for a human
+    approvers: int = 1  # distinct humans needed
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A validated template. Lists are sorted tuples so equal specs give equal values."""
+
+    name: str
+    provider: str
+    environments: tuple[str, ...]
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    default_ttl: int
+    max_ttl: int
+    agents: tuple[str, ...]  # glob patterns over agent names; empty means nobody
+    budgets: Budgets
+    approval: ApprovalRule
+    description: str
+
+
+def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
+    """Build a ``Template`` from a schema-valid spec, enforcing the cross-field rules.
+
+    Raises ``SpecError`` listing every problem. An omitted ``agents`` list means no
+    agent may request the template (fail closed); omitted ``resources`` means all.
+    """
+    r = SpecReader(spec)
+    if not is_valid_name(name):
+        r.add("metadata.name", f"{name!r} is not a valid name")
+    provider = r.string("provider")
+    environments = r.strings("environments", empty="must name at least one environment")
+    actions = r.strings("actions", empty="must grant at least one action")
+    resources = r.strings("resources", DEFAULT_RESOURCES)
+    agents = r.strings("agents", ())
+    description = r.string("description", "")
+    ttl = r.child("ttl")
+    default_ttl = _duration(ttl, "default")
+    max_ttl = _duration(ttl, "max")
+    b = r.child("budgets")
+    budgets = Budgets(b.optional_int("calls"), b.optional_int("destructive_calls"))
+    a = r.child("approval")
+    approval_actions = a.strings("actions", ())
+    approvers = a.optional_int("approvers") or 1
+
+    seen: set[str] = set()
+    for i, env in enumerate(environments):
+        if not is_valid_name(env):
+            r.add(f"environments[{i}]", f"{env!r} is not a valid environment name")
+        elif env in seen:
+            r.add(f"environments[{i}]", f"{env!r} is listed twice")
+        seen.add(env)
+    for i, action in enumerate(actions):
+        if not is_valid_action(action, allow_wildcards=True):
+            r.add(f"actions[{i}]", f"{action!r} {ACTION_HINT}")
+    for i, action in enumerate(approval_actions):
+        if not is_valid_action(action, allow_wildcards=True):
+            r.add(f"approval.actions[{i}]", f"{action!r} {ACTION_HINT}")
+        elif not covered_by(actions, action):
+            r.add(
+                f"approval.actions[{i}]",
+                f"{action!r} is not covered by any of the template's actions",
+            )
+    if default_ttl and max_ttl and default_ttl > max_ttl:
+        r.add("ttl.default", f"default ({default_ttl}s) is longer than max ({max_ttl}s)")
+    if r.problems:
+        raise SpecError(r.problems)
+    return Template(
+        name=name,
+        provider=provider,
+        environments=tuple(sorted(environments)),
+        actions=tuple(sorted(set(actions))),
+        resources=tuple(sorted(set(resources))),
+        default_ttl=default_ttl,
+        max_ttl=max_ttl,
+        agents=tuple(sorted(set(agents))),
+        budgets=budgets,
+        approval=ApprovalRule(tuple(sorted(set(approval_actions))), approvers),
+        description=description,
+    )
+
+
+def _duration(r: SpecReader, key: str) -> int:
+    if key not in r.spec:
+        r.add(r.path(key), "is required")
+        return 0
+    try:
+        return parse_duration(r.spec[key])
+    except ValueError as exc:
+        r.add(r.path(key), str(exc))
+        return 0
+
+
+def template_to_spec(t: Template) -> dict[str, Any]:
+    """The canonical spec: every field present, lists sorted, durations in seconds."""
+    budgets = {
+        k: v
+        for k, v in (("calls", t.budgets.calls), ("destructive_calls", t.budgets.destructive_calls))
+        if v is not None
+    }
+    return {
+        "provider": t.provider,
+        "environments": sorted(t.environments),
+        "actions": sorted(t.actions),
+        "resources": sorted(t.resources),
+        "ttl": {"default": t.default_ttl, "max": t.max_ttl},
+        "agents": sorted(t.agents),
+        "budgets": budgets,
+        "approval": {"actions": sorted(t.approval.actions), "approvers": t.approval.approvers},
+        "description": t.description,
+    }
+
+
+def spec_digest(spec: Mapping[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of ``spec`` (sorted keys, no whitespace)."""
+    text = json.dumps(
+        spec, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def agent_allowed(t: Template, agent_name: str) -> bool:
+    """Whether one of the template's agent globs matches ``agent_name``."""
+    return any(glob_match(p, agent_name) for p in t.agents)

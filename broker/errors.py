@@ -1,0 +1,126 @@
+"""The one exception tree. Every refusal carries a stable reason code.
+
+Domain code raises these; the HTTP edge (``broker.api.problems``) and the CLI
+translate them once. Internal faults are anything that is not a ``BrokerError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Reason(StrEnum):
+    """Stable machine-readable reason codes (part of the public contract)."""
+
+    # request shape
+    INVALID_REQUEST = "invalid_request"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_MANIFEST = "invalid_manifest"
+    # authentication
+    UNAUTHENTICATED = "unauthenticated"
+    CREDENTIAL_INVALID = "credential_invalid"
+    CREDENTIAL_DISABLED = "credential_disabled"
+    ADMIN_REQUIRED = "admin_required"
+    # tokens
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    AUDIENCE_MISMATCH = "audience_mismatch"
+    # grant decisions
+    UNKNOWN_TEMPLATE = "unknown_template"
+    AGENT_NOT_ALLOWED = "agent_not_allowed"
+    VERB_NOT_GRANTED = "verb_not_granted"
+    ENVIRONMENT_NOT_GRANTED = "environment_not_granted"
+    ENVIRONMENT_UNRESOLVED = "environment_unresolved"
+    RESOURCE_NOT_GRANTED = "resource_not_granted"
+    FORBIDDEN_VERB = "forbidden_verb"
+    TTL_TOO_LONG = "ttl_too_long"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVAL_DENIED = "approval_denied"
+    UNKNOWN_ROUTE = "unknown_route"
+    # sessions and objects
+    SESSION_NOT_FOUND = "session_not_found"
+    SESSION_ENDED = "session_ended"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    # OAuth (RFC 6749 section 5.2 / RFC 8693)
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_GRANT = "invalid_grant"
+    # availability
+    SECRET_BACKEND_UNAVAILABLE = "secret_backend_unavailable"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+class BrokerError(Exception):
+    """A refusal or fault the caller may be told about.
+
+    ``detail`` is shown to the caller, so it must never contain a secret.
+    """
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    default_reason: ClassVar[Reason] = Reason.INTERNAL_ERROR
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        reason: Reason | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.reason = reason or self.default_reason
+        self.extra: dict[str, Any] = dict(extra or {})
+
+
+class InvalidRequest(BrokerError):
+    status = 400
+    title = "Invalid request"
+    default_reason = Reason.INVALID_REQUEST
+
+
+class Unauthenticated(BrokerError):
+    status = 401
+    title = "Authentication required"
+    default_reason = Reason.UNAUTHENTICATED
+
+
+class Denied(BrokerError):
+    """A policy decision said no."""
+
+    status = 403
+    title = "Denied"
+    default_reason = Reason.VERB_NOT_GRANTED
+
+
+class NotFound(BrokerError):
+    status = 404
+    title = "Not found"
+    default_reason = Reason.NOT_FOUND
+
+
+class Conflict(BrokerError):
+    status = 409
+    title = "Conflict"
+    default_reason = Reason.CONFLICT
+
+
+class PayloadTooLarge(BrokerError):
+    status = 413
+    title = "Payload too large"
+    default_reason = Reason.BODY_TOO_LARGE
+
+
+class Unavailable(BrokerError):
+    """A dependency (database, secret backend, audit) cannot be used: fail closed."""
+
+    status = 503
+    title = "Service unavailable"
+    default_reason = Reason.DATABASE_UNAVAILABLE

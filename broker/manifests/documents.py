@@ -1,0 +1,106 @@
+"""Reading manifest files into plain documents: YAML (safely) or JSON.
+
+Duplicate keys are refused (a silently shadowed key can widen a grant), and so
+are YAML aliases (they allow exponential expansion of a small file).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.manifests.errors import ManifestProblem
+
+MAX_FILE_BYTES = 1 << 20  # manifests are small; anything bigger is a mistake or an attack
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def read_documents(
+    file: Path, display: str
+) -> Iterator[tuple[str, object] | ManifestProblem]:
+    """Yield ``(source, document)`` for each non-empty document, or a problem and stop."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        yield ManifestProblem(display, "", f"cannot read file: {exc.strerror or exc}")
+        return
+    if len(raw) > MAX_FILE_BYTES:
+        yield ManifestProblem(display, "", f"file is larger than {MAX_FILE_BYTES} bytes")
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        yield ManifestProblem(display, "", "file is not valid UTF-8")
+        return
+    if file.suffix == ".json":
+        yield from _json_documents(text, display)
+    else:
+        yield from _yaml_documents(text, display)
+
+
+def _json_documents(text: str, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
+    if not text.strip():
+        return
+    try:
+        yield f"{display}#1", json.loads(text, object_pairs_hook=_refuse_duplicates)
+    except ValueError as exc:
+        yield ManifestProblem(f"{display}#1", "", f"not valid JSON: {exc}")
+
+
+def _yaml_documents(text: str, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
+    loader = _StrictLoader(text)
+    index = 0
+    try:
+        while loader.check_data():  # type: ignore[no-untyped-call]
+            index += 1
+            doc = loader.get_data()
+            if doc is not None:
+                yield f"{display}#{index}", doc
+    except yaml.YAMLError as exc:
+        yield ManifestProblem(f"{display}#{index + 1}", "", f"not valid YAML: {_yaml_message(exc)}")
+    finally:
+        loader.dispose()
+
+
+def _yaml_message(exc: yaml.YAMLError) -> str:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        where = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "syntax error"
+        if where is not None:
+            return f"{what} (line {where.line + 1}, column {where.column + 1})"
+        return what
+    return str(exc)

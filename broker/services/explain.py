@@ -1,0 +1,94 @@
+"""'Would this template or token allow this call, and why not?' for admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from broker.domain.explain import Effect, Explanation, ExplainStep, explain_grant, explain_template
+from broker.domain.grants import Grant
+from broker.domain.templates import Budgets
+from broker.errors import InvalidRequest, Reason
+from broker.services.issuance import AUTHORIZATION_DETAILS_TYPE, IssuanceService
+from broker.services.templates import TemplateService
+from broker.store.database import Database
+from broker.tokens import InvalidToken, VerifiedToken
+
+
+@dataclass(frozen=True)
+class ExplainQuery:
+    action: str
+    environment: str
+    template: str | None = None
+    template_version: int | None = None
+    token: str | None = None
+    agent: str | None = None
+    resource: str | None = None
+    effect: Literal["read", "write", "destructive"] | None = None
+
+
+def grant_from_token(token: VerifiedToken) -> Grant:
+    """The grant a token carries, read back from its RFC 9396 authorization details."""
+    detail = next(
+        (d for d in token.authorization_details if d.get("type") == AUTHORIZATION_DETAILS_TYPE),
+        None,
+    )
+    if detail is None:
+        raise InvalidRequest("the token carries no capbroker authorization details")
+    budgets = cast(dict[str, Any], detail.get("budgets") or {})
+    approval = cast(dict[str, Any], detail.get("approval") or {})
+    envs = list(detail.get("environments") or [])
+    return Grant(
+        template_name=token.template,
+        template_version=token.template_version,
+        provider=str(detail.get("provider", "")),
+        environment=str(envs[0]) if envs else "",
+        actions=tuple(detail.get("actions") or ()),
+        resources=tuple(detail.get("resources") or ("*",)),
+        ttl=int(token.exp - token.iat),
+        budgets=Budgets(budgets.get("calls"), budgets.get("destructive_calls")),
+        approval_actions=tuple(approval.get("actions") or ()),
+        approvers=int(approval.get("approvers", 1)),
+    )
+
+
+def explain(
+    db: Database, templates: TemplateService, issuance: IssuanceService, q: ExplainQuery,
+    *, ttl_ceiling: int,
+) -> tuple[Explanation, dict[str, Any]]:
+    if (q.template is None) == (q.token is None):
+        raise InvalidRequest("name exactly one of template or token")
+    effect = cast(Effect | None, q.effect)
+    with db.read() as conn:
+        floor, floor_version = templates.floor(conn)
+        if q.template is not None:
+            record = (
+                templates.version(conn, q.template, q.template_version)
+                if q.template_version is not None
+                else templates.latest(conn, q.template)
+            )
+            result = explain_template(
+                record.template, record.version, floor, action=q.action,
+                environment=q.environment, agent_name=q.agent, resource=q.resource,
+                effect=effect, ttl_ceiling=ttl_ceiling,
+            )
+            return result, {"template": q.template, "template_version": record.version,
+                            "policy_floor_version": floor_version}
+    assert q.token is not None
+    try:
+        verified = issuance.verify(q.token)
+    except InvalidToken as exc:
+        step = ExplainStep("token", False, exc.reason, "the token is not valid now")
+        return Explanation("deny", (step,)), {"policy_floor_version": floor_version}
+    result = explain_grant(
+        grant_from_token(verified), floor, action=q.action, environment=q.environment,
+        resource=q.resource, effect=effect,
+    )
+    status = issuance.introspect_status(verified.jti)
+    steps = result.steps
+    if status != "active":
+        steps = (*steps, ExplainStep("token", False, Reason.TOKEN_REVOKED, f"the token is {status}"))
+        result = Explanation("deny", steps)
+    return result, {"jti": verified.jti, "template": verified.template,
+                    "template_version": verified.template_version,
+                    "policy_floor_version": floor_version}

@@ -1,0 +1,239 @@
+"""Issuing capability tokens at session start, ending sessions, revocation and introspection.
+
+A token is signed inside the transaction that records it: if the record (or its audit
+event) cannot be committed, the signed bytes are dropped and never reach the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from broker.audit.writer import AuditWriter
+from broker.auth.authenticator import Caller
+from broker.clock import Clock
+from broker.domain.grants import Grant, GrantRequest, decide_grant
+from broker.errors import BrokerError, Denied, NotFound, Reason
+from broker.services.signing import SigningKeys
+from broker.services.templates import TemplateService
+from broker.store.database import Database
+from broker.store.tables import AgentSession, IssuedToken
+from broker.tokens import InvalidToken, TokenVerifier, VerifiedToken, mint
+
+_sessions = AgentSession.__table__  # type: ignore[attr-defined]
+_tokens = IssuedToken.__table__  # type: ignore[attr-defined]
+AUTHORIZATION_DETAILS_TYPE = "capbroker_capability"
+
+
+@dataclass(frozen=True)
+class IssuedCapability:
+    access_token: str
+    expires_in: int
+    session_id: str
+    jti: str
+    grant: Grant
+    authorization_details: list[dict[str, Any]]
+
+    def __repr__(self) -> str:
+        return f"IssuedCapability(jti={self.jti!r}, session_id={self.session_id!r}, access_token=***)"
+
+
+def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
+    """The grant as RFC 9396 authorization details (what the gateway enforces)."""
+    detail: dict[str, Any] = {
+        "type": AUTHORIZATION_DETAILS_TYPE,
+        "provider": grant.provider,
+        "environments": [grant.environment],
+        "actions": list(grant.actions),
+        "locations": [audience],
+        "resources": list(grant.resources),
+    }
+    budgets = {
+        k: v
+        for k, v in (("calls", grant.budgets.calls), ("destructive_calls", grant.budgets.destructive_calls))
+        if v is not None
+    }
+    if budgets:
+        detail["budgets"] = budgets
+    if grant.approval_actions:
+        detail["approval"] = {"actions": list(grant.approval_actions), "approvers": grant.approvers}
+    return [detail]
+
+
+class IssuanceService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditWriter,
+        clock: Clock,
+        templates: TemplateService,
+        keys: SigningKeys,
+        verifier: TokenVerifier,
+        *,
+        issuer: str,
+        audience: str,
+        ttl_ceiling: int,
+    ) -> None:
+        self.db, self.audit, self.clock = db, audit, clock
+        self.templates, self.keys, self.verifier = templates, keys, verifier
+        self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
+
+    def issue(
+        self, agent: Caller, request: GrantRequest, *, session_id: str | None = None,
+        via: str = "tokens",
+    ) -> IssuedCapability:
+        try:
+            with self.db.transaction() as tx:
+                record = self.templates.latest(tx.conn, request.template)
+                floor, floor_version = self.templates.floor(tx.conn)
+                grant = decide_grant(
+                    record.template, record.version, floor, agent_name=agent.name,
+                    request=request, ttl_ceiling=self.ttl_ceiling,
+                )
+                now = self.clock()
+                sid = self._session(tx.conn, agent, session_id, now)
+                jti = uuid.uuid4().hex
+                signer = self.keys.signer()
+                details = authorization_details(grant, self.audience)
+                iat = int(now)
+                exp = iat + grant.ttl
+                claims = {
+                    "iss": self.issuer, "sub": agent.principal_id, "aud": self.audience,
+                    "iat": iat, "nbf": iat, "exp": exp, "jti": jti, "sid": sid,
+                    "client_id": agent.name, "template": grant.template_name,
+                    "template_version": grant.template_version,
+                    "authorization_details": details,
+                }
+                tx.conn.execute(
+                    _tokens.insert().values(
+                        jti=jti, session_id=sid, agent_id=agent.principal_id,
+                        template_name=grant.template_name, template_version=grant.template_version,
+                        provider=grant.provider, environment=grant.environment,
+                        actions=json.dumps(list(grant.actions)), kid=signer.kid,
+                        issued_at=now, expires_at=float(exp),
+                    )
+                )
+                self.audit.append(
+                    tx, type="token.issued", actor=agent.label, subject=f"jti:{jti}",
+                    data={
+                        "via": via, "session": sid, "template": grant.template_name,
+                        "template_version": grant.template_version, "environment": grant.environment,
+                        "actions": list(grant.actions), "ttl": grant.ttl, "kid": signer.kid,
+                        "policy_floor_version": floor_version,
+                    },
+                )
+                token = mint(claims, signer)
+        except BrokerError as refusal:
+            if refusal.status in (400, 403, 404, 409):
+                self._record_refusal(agent, request, refusal, via)
+            raise
+        return IssuedCapability(token, grant.ttl, sid, jti, grant, details)
+
+    def _session(self, conn: Connection, agent: Caller, session_id: str | None, now: float) -> str:
+        if session_id is None:
+            sid = uuid.uuid4().hex
+            conn.execute(_sessions.insert().values(id=sid, agent_id=agent.principal_id, created_at=now))
+            return sid
+        row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
+        # Another agent's session looks exactly like a missing one.
+        if row is None or row.agent_id != agent.principal_id:
+            raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)
+        if row.ended_at is not None:
+            raise Denied("the session has ended", reason=Reason.SESSION_ENDED)
+        return session_id
+
+    def _record_refusal(self, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str) -> None:
+        with self.db.transaction() as tx:
+            self.audit.append(
+                tx, type="token.refused", actor=agent.label, subject=f"template:{request.template}",
+                outcome="denied", reason=refusal.reason.value,
+                data={
+                    "via": via, "environment": request.environment,
+                    "actions": list(request.actions) if request.actions is not None else None,
+                    "ttl": request.ttl, "detail": refusal.detail,
+                },
+            )
+
+    # --- sessions and revocation ---------------------------------------------------------
+
+    def end_session(self, caller: Caller, session_id: str) -> int:
+        """Ends the session and revokes every token in it; returns how many were revoked."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = tx.conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
+            if row is None or (caller.kind == "agent" and row.agent_id != caller.principal_id):
+                raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)
+            if row.ended_at is not None:
+                return 0
+            tx.conn.execute(update(_sessions).where(_sessions.c.id == session_id).values(ended_at=now))
+            revoked = tx.conn.execute(
+                update(_tokens)
+                .where(_tokens.c.session_id == session_id, _tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            ).rowcount
+            self.audit.append(
+                tx, type="session.ended", actor=caller.label, subject=f"session:{session_id}",
+                data={"tokens_revoked": revoked},
+            )
+        return int(revoked)
+
+    def revoke(self, caller: Caller, token: str) -> bool:
+        """RFC 7009: revoke a token the caller owns (admins: any). Unknown tokens are a no-op."""
+        claims = self._claims_even_if_expired(token)
+        if claims is None:
+            return False
+        if caller.kind == "agent" and claims["sub"] != caller.principal_id:
+            return False
+        now = self.clock()
+        with self.db.transaction() as tx:
+            changed = tx.conn.execute(
+                update(_tokens)
+                .where(_tokens.c.jti == claims["jti"], _tokens.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            ).rowcount
+            if changed:
+                self.audit.append(
+                    tx, type="token.revoked", actor=caller.label, subject=f"jti:{claims['jti']}",
+                    data={"session": claims["sid"]},
+                )
+        return bool(changed)
+
+    def _claims_even_if_expired(self, token: str) -> Any:
+        try:
+            return self.verifier.verify(token, now=self.clock()).claims
+        except InvalidToken as exc:
+            if exc.reason == Reason.TOKEN_EXPIRED and exc.verified_claims is not None:
+                return exc.verified_claims
+            return None
+
+    def introspect(self, caller: Caller, token: str) -> dict[str, Any]:
+        """RFC 7662. Anything not currently valid, or not the caller's to see, is inactive."""
+        try:
+            verified = self.verifier.verify(token, now=self.clock())
+        except InvalidToken:
+            return {"active": False}
+        if caller.kind == "agent" and verified.sub != caller.principal_id:
+            return {"active": False}
+        if self.introspect_status(verified.jti) != "active":
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer", **verified.claims}
+
+    def introspect_status(self, jti: str) -> str:
+        """'active', 'revoked' or 'unknown' (no record: never honoured)."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(_tokens.c.revoked_at, _sessions.c.ended_at)
+                .join(_sessions, _sessions.c.id == _tokens.c.session_id)
+                .where(_tokens.c.jti == jti)
+            ).first()
+        if row is None:
+            return "unknown"
+        return "revoked" if row.revoked_at is not None or row.ended_at is not None else "active"
+
+    def verify(self, token: str) -> VerifiedToken:
+        return self.verifier.verify(token, now=self.clock())
+

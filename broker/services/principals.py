@@ -1,0 +1,115 @@
+"""Admins and agents: created with a secret shown once, listed, disabled."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from broker.audit.writer import AuditWriter
+from broker.auth.credentials import Kind, new_credential, parse_credential
+from broker.auth.credentials import hash_secret as slow_hash
+from broker.clock import Clock
+from broker.errors import Conflict, InvalidRequest, NotFound
+from broker.store.database import Database
+from broker.store.tables import Credential, Principal
+
+_principals = Principal.__table__  # type: ignore[attr-defined]
+_creds = Credential.__table__  # type: ignore[attr-defined]
+NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,118}[a-z0-9])?")
+
+
+@dataclass(frozen=True)
+class PrincipalView:
+    id: str
+    kind: str
+    name: str
+    description: str
+    created_at: float
+    disabled_at: float | None
+
+
+@dataclass(frozen=True)
+class CreatedPrincipal:
+    principal: PrincipalView
+    credential: str  # the only time the secret exists outside its holder
+
+    def __repr__(self) -> str:
+        return f"CreatedPrincipal(principal={self.principal!r}, credential=***)"
+
+
+class PrincipalService:
+    def __init__(self, db: Database, audit: AuditWriter, clock: Clock) -> None:
+        self.db, self.audit, self.clock = db, audit, clock
+
+    def create(self, kind: Kind, name: str, *, actor: str, description: str = "") -> CreatedPrincipal:
+        if not NAME.fullmatch(name):
+            raise InvalidRequest(
+                f"name {name!r}: use 1-120 lower-case letters, digits, '.', '_' or '-'"
+            )
+        if len(description) > 500:
+            raise InvalidRequest("description: at most 500 characters")
+        now = self.clock()
+        cred = new_credential(kind)
+        view = PrincipalView(uuid.uuid4().hex, kind, name, description, now, None)
+        with self.db.transaction() as tx:
+            exists = tx.conn.execute(
+                select(_principals.c.id).where(_principals.c.kind == kind, _principals.c.name == name)
+            ).first()
+            if exists is not None:
+                raise Conflict(f"{kind} {name!r} already exists")
+            tx.conn.execute(
+                _principals.insert().values(
+                    id=view.id, kind=kind, name=name, description=description, created_at=now
+                )
+            )
+            tx.conn.execute(
+                _creds.insert().values(
+                    key_id=cred.key_id, principal_id=view.id,
+                    secret_hash=slow_hash(parse_credential(cred.value).secret), created_at=now,
+                )
+            )
+            self.audit.append(
+                tx, type=f"{kind}.created", actor=actor, subject=f"{kind}:{name}",
+                data={"key_id": cred.key_id},
+            )
+        return CreatedPrincipal(view, cred.value)
+
+    def list(self, kind: Kind) -> list[PrincipalView]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(_principals).where(_principals.c.kind == kind).order_by(_principals.c.name)
+            ).all()
+        return [
+            PrincipalView(r.id, r.kind, r.name, r.description, r.created_at, r.disabled_at)
+            for r in rows
+        ]
+
+    def any_admin(self) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(
+                select(_principals.c.id).where(_principals.c.kind == "admin").limit(1)
+            ).first() is not None
+
+    def set_disabled(self, kind: Kind, name: str, *, disabled: bool, actor: str) -> PrincipalView:
+        now = self.clock()
+        with self.db.transaction() as tx:
+            row = tx.conn.execute(
+                select(_principals).where(_principals.c.kind == kind, _principals.c.name == name)
+            ).first()
+            if row is None:
+                raise NotFound(f"{kind} {name!r} does not exist")
+            tx.conn.execute(
+                update(_principals)
+                .where(_principals.c.id == row.id)
+                .values(disabled_at=now if disabled else None)
+            )
+            self.audit.append(
+                tx, type=f"{kind}.{'disabled' if disabled else 'enabled'}", actor=actor,
+                subject=f"{kind}:{name}",
+            )
+        return PrincipalView(
+            row.id, row.kind, row.name, row.description, row.created_at, now if disabled else None
+        )

@@ -1,0 +1,134 @@
+"""Typed settings, built by a factory from defaults, a config file and ``CAPBROKER_*`` variables.
+
+Precedence (lowest first): built-in defaults, the YAML config file, the environment,
+explicit overrides (CLI flags). Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_type_hints
+
+import yaml
+
+from broker.errors import InvalidRequest, Reason
+
+ENV_PREFIX = "CAPBROKER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".capbroker")
+    # Empty means the embedded default: SQLite inside data_dir.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The token issuer; empty means derived from host and port.
+    issuer: str = ""
+    # The audience stamped into tokens: the gateway (or gateways) that will verify them.
+    audience: str = "capbroker-gateway"
+    secret_backend: str = "local"
+    # Global ceiling on any token's lifetime; templates may not exceed it.
+    max_token_ttl: int = 3600
+    # Clock skew tolerated when verifying tokens.
+    leeway: int = 30
+    # A new signing key is published this long before it starts signing, so verifiers
+    # that cache the JWKS see it first.
+    key_propagation_delay: int = 300
+    max_body_bytes: int = 65536
+    # How long a verified credential hash is remembered, sparing the slow hash per request.
+    credential_cache_ttl: int = 60
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'capbroker.db').resolve()}"
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+
+def _coerce(name: str, raw: object, kind: object) -> object:
+    try:
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)  # type: ignore[call-overload]
+        if kind is Path:
+            return Path(str(raw))
+        if kind is str:
+            if not isinstance(raw, str | int):
+                raise ValueError
+            return str(raw)
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            f"setting {name!r}: expected {getattr(kind, '__name__', kind)}",
+            reason=Reason.INVALID_REQUEST,
+        ) from None
+    raise InvalidRequest(f"setting {name!r} cannot be set this way")
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Build settings. Unknown keys in the file or environment are errors, not silently ignored."""
+    env = os.environ if environ is None else environ
+    hints = get_type_hints(Settings)
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    values: dict[str, object] = {}
+
+    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if f"{ENV_PREFIX}CONFIG" in env else None)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise InvalidRequest(f"config file {path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise InvalidRequest(f"config file {path}: not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise InvalidRequest(f"config file {path}: expected a mapping of settings")
+        for key, raw in loaded.items():
+            name = str(key).replace("-", "_")
+            if name not in fields:
+                raise InvalidRequest(f"config file {path}: unknown setting {key!r}")
+            values[name] = _coerce(name, raw, hints[name])
+
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        if name not in fields:
+            raise InvalidRequest(f"environment variable {key}: unknown setting")
+        values[name] = _coerce(key, raw, hints[name])
+
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, raw, hints[name])
+
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    problems = []
+    if settings.max_token_ttl < 60 or settings.max_token_ttl > 86400:
+        problems.append("max_token_ttl must be between 60 and 86400 seconds")
+    if not 0 <= settings.leeway <= 300:
+        problems.append("leeway must be between 0 and 300 seconds")
+    if settings.secret_backend not in {"local", "vault"}:
+        problems.append("secret_backend must be 'local' or 'vault'")
+    if not 1 <= settings.port <= 65535:
+        problems.append("port must be between 1 and 65535")
+    if settings.max_body_bytes < 1024:
+        problems.append("max_body_bytes must be at least 1024")
+    if problems:
+        raise InvalidRequest("invalid settings: " + "; ".join(problems))

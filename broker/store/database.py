@@ -1,0 +1,70 @@
+"""Transactions over the engine, with commit hooks, and database faults mapped to one error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from broker.errors import Reason, Unavailable
+
+
+class Tx:
+    """One database transaction plus callbacks to run once it has committed or ended."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.committed = False
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_end: list[Callable[[], None]] = []
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        self._after_commit.append(fn)
+
+    def on_end(self, fn: Callable[[], None]) -> None:
+        """Run when the transaction ends either way (releases locks taken for it)."""
+        self._on_end.append(fn)
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        tx: Tx | None = None
+        try:
+            with self.engine.begin() as conn:
+                tx = Tx(conn)
+                yield tx
+        except OperationalError as exc:
+            # Connection refused, database locked past busy_timeout, server gone: fail closed.
+            raise Unavailable(
+                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+            ) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise Unavailable(
+                    "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+                ) from exc
+            raise
+        else:
+            tx.committed = True
+            for fn in tx._after_commit:
+                fn()
+        finally:
+            if tx is not None:
+                for fn in tx._on_end:
+                    fn()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise Unavailable(
+                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+            ) from exc

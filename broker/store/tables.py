@@ -1,0 +1,134 @@
+"""The database tables (sqlmodel). Times are epoch seconds (float); JSON columns hold text.
+
+Hot paths write through SQLAlchemy Core on these tables (``Model.__table__``): an ORM
+unit of work costs several times a Core insert, and issuance is the broker's hot path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Principal(SQLModel, table=True):
+    """An admin or an agent: whoever holds credentials."""
+
+    __tablename__ = "principals"
+    __table_args__ = (UniqueConstraint("kind", "name"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=16)  # "admin" | "agent"
+    name: str = Field(max_length=120)
+    description: str = Field(default="", max_length=500)
+    created_at: float
+    disabled_at: float | None = None
+
+
+class Credential(SQLModel, table=True):
+    """A secret a principal presents; only a slow salted hash of it is stored."""
+
+    __tablename__ = "credentials"
+
+    key_id: str = Field(primary_key=True, max_length=40)
+    principal_id: str = Field(foreign_key="principals.id", index=True, max_length=40)
+    secret_hash: str = Field(max_length=300)
+    created_at: float
+    disabled_at: float | None = None
+
+
+class TemplateVersion(SQLModel, table=True):
+    __tablename__ = "template_versions"
+
+    name: str = Field(primary_key=True, max_length=63)
+    version: int = Field(primary_key=True)
+    spec: str  # canonical JSON
+    digest: str = Field(max_length=64)
+    created_at: float
+    created_by: str = Field(max_length=160)
+
+
+class PolicyFloorVersion(SQLModel, table=True):
+    __tablename__ = "policy_floor_versions"
+
+    version: int = Field(primary_key=True)
+    spec: str
+    digest: str = Field(max_length=64)
+    created_at: float
+    created_by: str = Field(max_length=160)
+
+
+class AgentSession(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    agent_id: str = Field(foreign_key="principals.id", index=True, max_length=40)
+    created_at: float
+    ended_at: float | None = None
+
+
+class IssuedToken(SQLModel, table=True):
+    """The record of every token handed out, written in the transaction that signs it."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (Index("ix_tokens_expires_at", "expires_at"),)
+
+    jti: str = Field(primary_key=True, max_length=40)
+    session_id: str = Field(foreign_key="sessions.id", index=True, max_length=40)
+    agent_id: str = Field(foreign_key="principals.id", index=True, max_length=40)
+    template_name: str = Field(max_length=63)
+    template_version: int
+    provider: str = Field(max_length=63)
+    environment: str = Field(max_length=63)
+    actions: str  # JSON list
+    kid: str = Field(max_length=64)
+    issued_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
+class SigningKeyRecord(SQLModel, table=True):
+    """Public half and schedule of a signing key; the private half lives in the secret store."""
+
+    __tablename__ = "signing_keys"
+
+    kid: str = Field(primary_key=True, max_length=64)
+    public_jwk: str
+    secret_name: str = Field(max_length=200)
+    created_at: float
+    activates_at: float
+
+
+class AuditChain(SQLModel, table=True):
+    """One hash chain per writer process, so replicas never serialize on a global head."""
+
+    __tablename__ = "audit_chains"
+
+    id: str = Field(primary_key=True, max_length=40)
+    writer: str = Field(max_length=200)
+    created_at: float
+    head_seq: int = 0
+    head_hash: str = Field(max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "seq"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chain_id: str = Field(foreign_key="audit_chains.id", max_length=40)
+    seq: int
+    at: float
+    type: str = Field(max_length=64)
+    actor: str = Field(max_length=200)
+    subject: str = Field(max_length=200)
+    outcome: str = Field(max_length=16)  # "ok" | "denied" | "error"
+    reason: str = Field(default="", max_length=64)
+    data: str  # JSON object
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+metadata = SQLModel.metadata

@@ -1,0 +1,120 @@
+"""Claim checks (RFC 9068 / RFC 7519) on a payload whose signature already verified. Pure."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from broker.errors import Reason
+from broker.tokens.errors import InvalidToken
+
+STRING_CLAIMS = ("iss", "sub", "jti", "sid", "client_id", "template")
+TIME_CLAIMS = ("iat", "nbf", "exp")
+REQUIRED_CLAIMS = (
+    *STRING_CLAIMS,
+    *TIME_CLAIMS,
+    "aud",
+    "template_version",
+    "authorization_details",
+)
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A token whose signature and claims were accepted. ``claims`` is read-only."""
+
+    claims: Mapping[str, Any]
+    kid: str
+    jti: str
+    sub: str
+    sid: str
+    client_id: str
+    exp: float
+    iat: float
+    template: str
+    template_version: int
+    authorization_details: tuple[Mapping[str, Any], ...]
+    cnf_jkt: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    issuer: str
+    audience: str
+    leeway: float
+    max_lifetime: float
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass; true/false are not times.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_shapes(claims: Mapping[str, Any]) -> None:
+    for name in REQUIRED_CLAIMS:
+        if name not in claims:
+            raise InvalidToken(f"missing claim {name}")
+    for name in STRING_CLAIMS:
+        if not isinstance(claims[name], str) or not claims[name]:
+            raise InvalidToken(f"claim {name} is not a non-empty string")
+    for name in TIME_CLAIMS:
+        if not _is_number(claims[name]):
+            raise InvalidToken(f"claim {name} is not a NumericDate")
+    aud = claims["aud"]
+    aud_ok = isinstance(aud, str) or (
+        isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud)
+    )
+    if not aud_ok:
+        raise InvalidToken("claim aud is not a string or a non-empty list of strings")
+    version = claims["template_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidToken("claim template_version is not a positive integer")
+    details = claims["authorization_details"]
+    if not isinstance(details, list) or not details:
+        raise InvalidToken("claim authorization_details is not a non-empty list")
+    for detail in details:
+        # RFC 9396 section 2: every entry is an object with a string "type".
+        if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
+            raise InvalidToken("claim authorization_details holds an entry without type")
+    cnf = claims.get("cnf")
+    if cnf is not None and (not isinstance(cnf, dict) or not isinstance(cnf.get("jkt", ""), str)):
+        raise InvalidToken("claim cnf is malformed")
+
+
+def check_claims(
+    claims: dict[str, Any], *, kid: str, rules: ClaimRules, now: float
+) -> VerifiedToken:
+    _check_shapes(claims)
+    if claims["iss"] != rules.issuer:
+        raise InvalidToken("wrong iss")
+    frozen = MappingProxyType(claims)
+    aud = claims["aud"]
+    if not (aud == rules.audience or (isinstance(aud, list) and rules.audience in aud)):
+        raise InvalidToken("wrong aud", reason=Reason.AUDIENCE_MISMATCH, verified_claims=frozen)
+    iat, nbf, exp = claims["iat"], claims["nbf"], claims["exp"]
+    if exp <= iat or exp - iat > rules.max_lifetime:
+        raise InvalidToken("lifetime exp - iat out of bounds")
+    if iat > now + rules.leeway:
+        raise InvalidToken("iat in the future")
+    if nbf - rules.leeway > now:
+        raise InvalidToken("not yet valid (nbf)")
+    if now >= exp + rules.leeway:
+        raise InvalidToken("expired", reason=Reason.TOKEN_EXPIRED, verified_claims=frozen)
+    cnf = claims.get("cnf")
+    return VerifiedToken(
+        claims=frozen,
+        kid=kid,
+        jti=claims["jti"],
+        sub=claims["sub"],
+        sid=claims["sid"],
+        client_id=claims["client_id"],
+        exp=exp,
+        iat=iat,
+        template=claims["template"],
+        template_version=claims["template_version"],
+        authorization_details=tuple(MappingProxyType(d) for d in claims["authorization_details"]),
+        cnf_jkt=cnf.get("jkt") if isinstance(cnf, dict) else None,
+    )

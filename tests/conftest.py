@@ -1,0 +1,81 @@
+"""Shared fixtures: a real PostgreSQL server per test process, and fresh databases.
+
+- ``postgres_server`` (session): one server per pytest-xdist worker (or one for
+  a plain run), started on first use and stopped at the end of the session,
+  also when tests fail.
+- ``database_url`` (function): a fresh empty database, once for SQLite and once
+  for PostgreSQL (ids ``sqlite`` / ``postgresql``; the latter carries the
+  ``postgres`` marker so ``-m "not postgres"`` skips it).
+- ``pg_url`` (function): a fresh empty PostgreSQL database only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Make ``import pg`` work under every pytest import mode (prepend, importlib)
+# and whether or not tests/ later becomes a package.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from pg import PostgresServer  # noqa: E402
+
+POSTGRES_FIXTURES = frozenset({"postgres_server", "pg_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that ask for PostgreSQL directly get the ``postgres`` marker."""
+    for item in items:
+        if POSTGRES_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _unique_dbname() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"t_{worker}_{uuid.uuid4().hex[:16]}".lower()
+
+
+def _fresh_pg_database(server: PostgresServer) -> Iterator[str]:
+    name = _unique_dbname()
+    server.create_database(name)
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database on each supported backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/capbroker.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    yield from _fresh_pg_database(server)
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty PostgreSQL database."""
+    yield from _fresh_pg_database(postgres_server)

@@ -1,0 +1,97 @@
+"""The real thing over real sockets: `capbroker serve` on the embedded default, driven by the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from broker.tokens import TokenVerifier, public_key_from_jwk
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker.cli.main", "--data-dir", str(data_dir), *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}, check=False,
+    )
+
+
+def test_fresh_machine_flow(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "broker.cli.main", "--data-dir", str(data), "serve", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, "broker exited early"
+            time.sleep(0.05)
+        else:
+            pytest.fail("broker did not become ready")
+        log.seek(0)
+        admin = re.search(r"capb_adm_\S+", log.read())
+        assert admin is not None, "bootstrap admin credential was not printed"
+
+        applied = cli(data, "apply", "-f", str(ROOT / "examples" / "templates"))
+        assert applied.returncode == 0, applied.stderr
+        assert "CapabilityTemplate/staging-agent: created (v1)" in applied.stdout
+        again = cli(data, "apply", "-f", str(ROOT / "examples" / "templates"))
+        assert "unchanged" in again.stdout and "created" not in again.stdout
+
+        created = cli(data, "agents", "create", "claude-code")
+        assert created.returncode == 0, created.stderr
+        agent = created.stdout.strip()
+        assert agent.startswith("capb_agt_")
+
+        got = cli(data, "token", "request", "--url", base, "--template", "staging-agent",
+                  "--env", "staging", "--action", "deployment:create", "--ttl", "120",
+                  env={"CAPBROKER_AGENT_CREDENTIAL": agent})
+        assert got.returncode == 0, got.stderr
+        token = got.stdout.strip()
+
+        refused = cli(data, "token", "request", "--url", base, "--template", "staging-agent",
+                      "--env", "production", env={"CAPBROKER_AGENT_CREDENTIAL": agent})
+        assert refused.returncode == 2 and "environment_not_granted" in refused.stderr
+
+        jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
+        keys = {k["kid"]: public_key_from_jwk(k) for k in jwks["keys"]}
+        meta = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+        verifier = TokenVerifier(keys.get, issuer=meta["issuer"], audience="capbroker-gateway")
+        verified = verifier.verify(token, now=time.time())
+        assert verified.authorization_details[0]["actions"] == ["deployment:create"]
+
+        verify = cli(data, "audit", "verify")
+        assert verify.returncode == 0 and "intact" in verify.stdout
+        assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "capbroker"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    log.seek(0)
+    output = log.read()
+    # The bootstrap credential is printed once; no other secret reaches the server's output.
+    assert output.count("capb_adm_") == 1
+    assert agent not in output and token not in output
