@@ -85,7 +85,9 @@ def load_settings(
     fields = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, object] = {}
 
-    path = config_file or (Path(env[f"{ENV_PREFIX}CONFIG"]) if f"{ENV_PREFIX}CONFIG" in env else None)
+    path = config_file or (
+        Path(env[f"{ENV_PREFIX}CONFIG"]) if f"{ENV_PREFIX}CONFIG" in env else None
+    )
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -104,7 +106,7 @@ def load_settings(
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
             continue
-        name = key[len(ENV_PREFIX):].lower()
+        name = key[len(ENV_PREFIX) :].lower()
         if name not in fields:
             raise InvalidRequest(f"environment variable {key}: unknown setting")
         values[name] = _coerce(key, raw, hints[name])

@@ -1,4 +1,4 @@
-"""Admin surface: templates and policy floor (as manifests), agents, admins, audit, explain, keys."""
+"""Admin surface: templates and policy floor, agents, admins, audit, explain, keys."""
 
 from __future__ import annotations
 
@@ -27,8 +27,12 @@ def _admin(request: Request[Any, Any, Any], services: Services) -> Caller:
 
 def _template(record: TemplateRecord) -> dict[str, Any]:
     return {
-        "name": record.template.name, "version": record.version, "digest": record.digest,
-        "created_at": record.created_at, "created_by": record.created_by, "spec": record.spec,
+        "name": record.template.name,
+        "version": record.version,
+        "digest": record.digest,
+        "created_at": record.created_at,
+        "created_by": record.created_by,
+        "spec": record.spec,
     }
 
 
@@ -45,13 +49,17 @@ class AdminController(Controller):
     tags = ["admin"]
 
     @get("/templates", sync_to_thread=False)
-    def list_templates(self, request: Request[Any, Any, Any], services: Services) -> list[dict[str, Any]]:
+    def list_templates(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> list[dict[str, Any]]:
         _admin(request, services)
         with services.db.read() as conn:
             return [_template(r) for r in services.templates.list_latest(conn)]
 
     @get("/templates/{name:str}", sync_to_thread=False)
-    def get_template(self, request: Request[Any, Any, Any], name: str, services: Services) -> dict[str, Any]:
+    def get_template(
+        self, request: Request[Any, Any, Any], name: str, services: Services
+    ) -> dict[str, Any]:
         """The newest version, plus the list of every version."""
         _admin(request, services)
         with services.db.read() as conn:
@@ -70,10 +78,12 @@ class AdminController(Controller):
     async def apply_manifests(
         self, request: Request[Any, Any, Any], services: Services
     ) -> dict[str, Any]:
-        """Apply CapabilityTemplate / PolicyFloor documents; idempotent; ``dry_run`` shows the diff."""
+        """Apply CapabilityTemplate / PolicyFloor documents (idempotent; dry_run shows a diff)."""
         data = decode_json(request, await request.body(), ManifestApply)
         admin = _admin(request, services)
-        manifests = [parse_manifest(doc, f"request#{i + 1}") for i, doc in enumerate(data.manifests)]
+        manifests = [
+            parse_manifest(doc, f"request#{i + 1}") for i, doc in enumerate(data.manifests)
+        ]
         changes = services.templates.apply(manifests, actor=admin.label, dry_run=data.dry_run)
         return {"dry_run": data.dry_run, "changes": [dataclasses.asdict(c) for c in changes]}
 
@@ -107,8 +117,12 @@ class AdminController(Controller):
 
     @post("/{kind:str}/{name:str}/{action:str}", status_code=200, sync_to_thread=False)
     def set_disabled(
-        self, request: Request[Any, Any, Any], kind: PrincipalKind, name: str,
-        action: Literal["disable", "enable"], services: Services,
+        self,
+        request: Request[Any, Any, Any],
+        kind: PrincipalKind,
+        name: str,
+        action: Literal["disable", "enable"],
+        services: Services,
     ) -> dict[str, Any]:
         admin = _admin(request, services)
         view = services.principals.set_disabled(
@@ -132,7 +146,9 @@ class AdminController(Controller):
         """Audit events, newest first."""
         _admin(request, services)
         with services.db.read() as conn:
-            return query_events(conn, AuditQuery(type, actor, subject, outcome, since, until, limit))
+            return query_events(
+                conn, AuditQuery(type, actor, subject, outcome, since, until, limit)
+            )
 
     @get("/audit/verify", sync_to_thread=False)
     def audit_verify(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
@@ -142,8 +158,14 @@ class AdminController(Controller):
         return {
             "ok": all(r.ok for r in reports),
             "chains": [
-                {"chain": r.chain_id, "writer": r.writer, "events": r.events, "ok": r.ok,
-                 "first_bad_seq": r.first_bad_seq, "problem": r.problem}
+                {
+                    "chain": r.chain_id,
+                    "writer": r.writer,
+                    "events": r.events,
+                    "ok": r.ok,
+                    "first_bad_seq": r.first_bad_seq,
+                    "problem": r.problem,
+                }
                 for r in reports
             ],
         }
@@ -153,17 +175,26 @@ class AdminController(Controller):
         """Would this template (or token) allow this action in this environment, and why not?"""
         data = decode_json(request, await request.body(), ExplainRequest)
         _admin(request, services)
-        query = ExplainQuery(**{f.name: getattr(data, f.name) for f in dataclasses.fields(ExplainQuery)})
+        query = ExplainQuery(
+            **{f.name: getattr(data, f.name) for f in dataclasses.fields(ExplainQuery)}
+        )
         result, context = explain(
-            services.db, services.templates, services.issuance, query,
+            services.db,
+            services.templates,
+            services.issuance,
+            query,
             ttl_ceiling=services.settings.max_token_ttl,
         )
         return {
             "decision": result.decision,
             "reasons": [r.value for r in result.reasons],
             "steps": [
-                {"check": s.check, "passed": s.passed, "reason": s.reason.value if s.reason else None,
-                 "detail": s.detail}
+                {
+                    "check": s.check,
+                    "passed": s.passed,
+                    "reason": s.reason.value if s.reason else None,
+                    "detail": s.detail,
+                }
                 for s in result.steps
             ],
             **context,
@@ -177,8 +208,13 @@ class AdminController(Controller):
         published = {k["kid"] for k in services.keys.jwks()["keys"]}  # type: ignore[attr-defined]
         return {
             "keys": [
-                {"kid": kid, "activates_at": at, "signing": kid == signer,
-                 "published": kid in published, "pending": at > now}
+                {
+                    "kid": kid,
+                    "activates_at": at,
+                    "signing": kid == signer,
+                    "published": kid in published,
+                    "pending": at > now,
+                }
                 for kid, _, at in services.keys.public_keys()
             ]
         }

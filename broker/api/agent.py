@@ -16,10 +16,16 @@ from broker.services.issuance import IssuedCapability
 def token_response(issued: IssuedCapability) -> TokenResponse:
     grant = issued.grant
     return TokenResponse(
-        access_token=issued.access_token, token_type="Bearer", expires_in=issued.expires_in,
-        session_id=issued.session_id, jti=issued.jti, template=grant.template_name,
-        template_version=grant.template_version, environment=grant.environment,
-        actions=list(grant.actions), authorization_details=issued.authorization_details,
+        access_token=issued.access_token,
+        token_type="Bearer",
+        expires_in=issued.expires_in,
+        session_id=issued.session_id,
+        jti=issued.jti,
+        template=grant.template_name,
+        template_version=grant.template_version,
+        environment=grant.environment,
+        actions=list(grant.actions),
+        authorization_details=issued.authorization_details,
     )
 
 
@@ -41,8 +47,10 @@ class AgentController(Controller):
         issued = services.issuance.issue(
             agent,
             GrantRequest(
-                template=data.template, environment=data.environment,
-                actions=tuple(data.actions) if data.actions is not None else None, ttl=data.ttl,
+                template=data.template,
+                environment=data.environment,
+                actions=tuple(data.actions) if data.actions is not None else None,
+                ttl=data.ttl,
             ),
             session_id=data.session_id,
         )

@@ -25,7 +25,9 @@ def create_app(services: Services) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=services.settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
-            title="capbroker", version=broker.__version__, path="/schema",
+            title="capbroker",
+            version=broker.__version__,
+            path="/schema",
             description="Scoped, short-lived capability tokens for AI agents.",
         ),
         debug=False,

@@ -44,13 +44,17 @@ def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
                 raise InvalidRequest("authorization_details.environments must name one environment")
             environment = envs[0]
         if "actions" in d:
-            if not (isinstance(d["actions"], list) and all(isinstance(a, str) for a in d["actions"])):
+            if not (
+                isinstance(d["actions"], list) and all(isinstance(a, str) for a in d["actions"])
+            ):
                 raise InvalidRequest("authorization_details.actions must be a list of strings")
             actions = tuple(d["actions"])
     if not isinstance(template, str) or not template:
         raise InvalidRequest("name the template (parameter template or authorization_details)")
     if not isinstance(environment, str) or not environment:
-        raise InvalidRequest("name the environment (parameter environment or authorization_details)")
+        raise InvalidRequest(
+            "name the environment (parameter environment or authorization_details)"
+        )
     ttl: int | None = None
     if "expires_in" in form:
         if not form["expires_in"].isdigit() or len(form["expires_in"]) > 6:
@@ -69,7 +73,8 @@ class OAuthController(Controller):
         form = decode_form(request, await request.body())
         if form.get("grant_type") != TOKEN_EXCHANGE:
             raise InvalidRequest(
-                f"grant_type must be {TOKEN_EXCHANGE}", reason=Reason.UNSUPPORTED_GRANT_TYPE,
+                f"grant_type must be {TOKEN_EXCHANGE}",
+                reason=Reason.UNSUPPORTED_GRANT_TYPE,
                 extra={"error": "unsupported_grant_type"},
             )
         if form.get("subject_token_type") != AGENT_CREDENTIAL or not form.get("subject_token"):
@@ -79,12 +84,16 @@ class OAuthController(Controller):
             )
         requested = form.get("requested_token_type", ACCESS_TOKEN)
         if requested != ACCESS_TOKEN:
-            raise InvalidRequest(f"only {ACCESS_TOKEN} can be issued", extra={"error": "invalid_request"})
+            raise InvalidRequest(
+                f"only {ACCESS_TOKEN} can be issued", extra={"error": "invalid_request"}
+            )
         grant_request, session_id = _exchange_request(form)
         try:
             agent = services.authenticate(form["subject_token"], kind="agent")
         except Unauthenticated as exc:
-            raise InvalidRequest(exc.detail, reason=Reason.INVALID_GRANT, extra={"error": "invalid_grant"}) from None
+            raise InvalidRequest(
+                exc.detail, reason=Reason.INVALID_GRANT, extra={"error": "invalid_grant"}
+            ) from None
         issued = services.issuance.issue(agent, grant_request, session_id=session_id, via="oauth")
         body = token_response(issued)
         return Response(
@@ -111,7 +120,9 @@ class OAuthController(Controller):
         return Response({}, headers=NO_STORE)
 
     @post("/introspect", status_code=200, summary="RFC 7662 introspection")
-    async def introspect(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:
+    async def introspect(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> Response[Any]:
         caller = services.authenticate(bearer(request), kind=None)
         form = decode_form(request, await request.body())
         if not form.get("token"):

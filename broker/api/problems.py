@@ -40,26 +40,35 @@ def problem(
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="capbroker"'
-    return Response(body, status_code=status, media_type="application/problem+json", headers=headers)
+    return Response(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def broker_error(request: Request[Any, Any, Any], exc: BrokerError) -> Response[dict[str, Any]]:
     if exc.status >= 500:
         log.warning("refused with %s: %s", exc.reason.value, exc.detail)
-    return problem(exc.status, exc.title, exc.detail, exc.reason, instance=request.url.path, **exc.extra)
+    return problem(
+        exc.status, exc.title, exc.detail, exc.reason, instance=request.url.path, **exc.extra
+    )
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     reason = _HTTP_REASONS.get(exc.status_code, Reason.INVALID_REQUEST)
     detail = exc.detail if exc.status_code != 413 else "the request body is larger than allowed"
-    return problem(exc.status_code, "Request refused", str(detail), reason, instance=request.url.path)
+    return problem(
+        exc.status_code, "Request refused", str(detail), reason, instance=request.url.path
+    )
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # The exception type only: messages of library exceptions can carry values we must not echo.
     log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return problem(
-        500, "Internal error", "an internal error occurred", Reason.INTERNAL_ERROR,
+        500,
+        "Internal error",
+        "an internal error occurred",
+        Reason.INTERNAL_ERROR,
         instance=request.url.path,
     )
 

@@ -52,7 +52,9 @@ class PublicController(Controller):
         """Readiness: the database is at the newest schema and a signing key is usable."""
         checks: dict[str, str] = {}
         try:
-            checks["database"] = "ok" if not migrate.pending(services.db.engine) else "migrations pending"
+            checks["database"] = (
+                "ok" if not migrate.pending(services.db.engine) else "migrations pending"
+            )
         except Exception as exc:  # any fault means not ready; the type is enough to report
             checks["database"] = f"unavailable ({type(exc).__name__})"
         try:

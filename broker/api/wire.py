@@ -41,8 +41,11 @@ def decode_form(request: Request[Any, Any, Any], body: bytes) -> dict[str, str]:
         raise UnsupportedMediaType("send the body as application/x-www-form-urlencoded")
     try:
         pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=False, strict_parsing=bool(body),
-            max_num_fields=MAX_FORM_FIELDS, errors="strict",
+            body.decode("utf-8"),
+            keep_blank_values=False,
+            strict_parsing=bool(body),
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="strict",
         )
     except (UnicodeDecodeError, ValueError):
         raise InvalidRequest("the form body is malformed") from None

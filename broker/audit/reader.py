@@ -45,9 +45,16 @@ def query_events(conn: Connection, q: AuditQuery) -> list[dict[str, Any]]:
         stmt = stmt.where(_events.c.at < q.until)
     return [
         {
-            "chain": r.chain_id, "seq": r.seq, "at": r.at, "type": r.type, "actor": r.actor,
-            "subject": r.subject, "outcome": r.outcome, "reason": r.reason,
-            "data": json.loads(r.data), "hash": r.hash,
+            "chain": r.chain_id,
+            "seq": r.seq,
+            "at": r.at,
+            "type": r.type,
+            "actor": r.actor,
+            "subject": r.subject,
+            "outcome": r.outcome,
+            "reason": r.reason,
+            "data": json.loads(r.data),
+            "hash": r.hash,
         }
         for r in conn.execute(stmt)
     ]
@@ -65,8 +72,15 @@ def _stream(conn: Connection, chain_id: str) -> Iterator[StoredEvent]:
         for r in rows:
             yield StoredEvent(
                 EventFields(
-                    chain_id=r.chain_id, seq=r.seq, at=r.at, type=r.type, actor=r.actor,
-                    subject=r.subject, outcome=r.outcome, reason=r.reason, data=r.data,
+                    chain_id=r.chain_id,
+                    seq=r.seq,
+                    at=r.at,
+                    type=r.type,
+                    actor=r.actor,
+                    subject=r.subject,
+                    outcome=r.outcome,
+                    reason=r.reason,
+                    data=r.data,
                     prev_hash=r.prev_hash,
                 ),
                 r.hash,

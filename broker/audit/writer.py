@@ -92,7 +92,12 @@ class AuditWriter:
         self._opened = True
         anchors = [{"chain": r.id, "seq": r.head_seq, "hash": r.head_hash} for r in rows]
         self._write(
-            tx, "audit.chain_opened", self.writer, self.chain_id, "ok", "",
+            tx,
+            "audit.chain_opened",
+            self.writer,
+            self.chain_id,
+            "ok",
+            "",
             {"writer": self.writer, "anchors": anchors},
         )
 
@@ -121,9 +126,17 @@ class AuditWriter:
         digest = event_hash(fields)
         tx.conn.execute(
             _events.insert().values(
-                chain_id=fields.chain_id, seq=fields.seq, at=fields.at, type=fields.type,
-                actor=fields.actor, subject=fields.subject, outcome=fields.outcome,
-                reason=fields.reason, data=fields.data, prev_hash=fields.prev_hash, hash=digest,
+                chain_id=fields.chain_id,
+                seq=fields.seq,
+                at=fields.at,
+                type=fields.type,
+                actor=fields.actor,
+                subject=fields.subject,
+                outcome=fields.outcome,
+                reason=fields.reason,
+                data=fields.data,
+                prev_hash=fields.prev_hash,
+                hash=digest,
             )
         )
         moved = tx.conn.execute(

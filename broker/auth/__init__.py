@@ -1,1 +1,1 @@
-"""Who is calling: admin and agent credentials, their slow hashes, and the verified-credential cache."""
+"""Who is calling: admin and agent credentials, their slow hashes, the verified cache."""

@@ -46,8 +46,11 @@ class Authenticator:
         parsed = parse_credential(credential, expected=kind)
         row = conn.execute(
             select(
-                _creds.c.secret_hash, _creds.c.disabled_at.label("cred_disabled"),
-                _principals.c.id, _principals.c.kind, _principals.c.name,
+                _creds.c.secret_hash,
+                _creds.c.disabled_at.label("cred_disabled"),
+                _principals.c.id,
+                _principals.c.kind,
+                _principals.c.name,
                 _principals.c.disabled_at.label("principal_disabled"),
             )
             .join(_principals, _principals.c.id == _creds.c.principal_id)
@@ -64,9 +67,7 @@ class Authenticator:
                 )
             self._remember(fingerprint, row.secret_hash)
         if row.cred_disabled is not None or row.principal_disabled is not None:
-            raise Unauthenticated(
-                "the credential is disabled", reason=Reason.CREDENTIAL_DISABLED
-            )
+            raise Unauthenticated("the credential is disabled", reason=Reason.CREDENTIAL_DISABLED)
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
     def _cached(self, fingerprint: bytes, secret_hash: str) -> bool:

@@ -62,4 +62,6 @@ def reported_errors() -> Iterator[None]:
 
 
 def emit(value: Any, *, as_json: bool, human: Callable[[Any], str]) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str) if as_json else human(value))
+    click.echo(
+        json.dumps(value, indent=2, sort_keys=True, default=str) if as_json else human(value)
+    )

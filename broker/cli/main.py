@@ -11,28 +11,42 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 import broker
+from broker.auth.credentials import Kind
+
+if TYPE_CHECKING:
+    from broker.domain.explain import Effect
 from broker.cli.context import CLI_ACTOR, CliState, emit, pass_state, reported_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(broker.__version__, prog_name="capbroker")
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="CAPBROKER_CONFIG",
-              help="YAML settings file (also CAPBROKER_CONFIG).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Data directory (default ./.capbroker; also CAPBROKER_DATA_DIR).")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CAPBROKER_CONFIG",
+    help="YAML settings file (also CAPBROKER_CONFIG).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory (default ./.capbroker; also CAPBROKER_DATA_DIR).",
+)
 @click.option("--database-url", help="SQLAlchemy URL; default SQLite in the data directory.")
 @click.pass_context
-def main(ctx: click.Context, config: Path | None, data_dir: Path | None, database_url: str | None) -> None:
+def main(
+    ctx: click.Context, config: Path | None, data_dir: Path | None, database_url: str | None
+) -> None:
     """capbroker: scoped, short-lived capability tokens for AI agents."""
     ctx.obj = CliState(config, {"data_dir": data_dir, "database_url": database_url})
 
 
 # --- serve ------------------------------------------------------------------------------
+
 
 @main.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
@@ -50,7 +64,10 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
     with reported_errors():
         services = state.services(host=host, port=port)
         settings = services.settings
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
         services.keys.ensure_key(actor="system:bootstrap")
         if not services.principals.any_admin():
             created = services.principals.create("admin", "bootstrap", actor="system:bootstrap")
@@ -59,7 +76,8 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
             click.echo(f"  {created.credential}", err=True)
         click.echo(
             f"capbroker {broker.__version__} listening on http://{settings.host}:{settings.port}"
-            f" (database: {services.db.engine.dialect.name}, secrets: {services.secrets.describe()},"
+            f" (database: {services.db.engine.dialect.name},"
+            f" secrets: {services.secrets.describe()},"
             f" issuer: {settings.effective_issuer})",
             err=True,
         )
@@ -69,8 +87,16 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools", lifespan="off")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+    )
 
 
 @main.command()
@@ -84,9 +110,16 @@ def migrate(state: CliState) -> None:
 
 # --- templates and policy -----------------------------------------------------------------
 
+
 @main.command()
-@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, path_type=Path),
-              help="A manifest file, or a directory of them (walked recursively).")
+@click.option(
+    "-f",
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A manifest file, or a directory of them (walked recursively).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 @pass_state
 def apply(state: CliState, path: Path, dry_run: bool) -> None:
@@ -97,7 +130,11 @@ def apply(state: CliState, path: Path, dry_run: bool) -> None:
         manifests = load_manifests(path)
         changes = state.services().templates.apply(manifests, actor=CLI_ACTOR, dry_run=dry_run)
         for c in changes:
-            versions = f"v{c.from_version} -> v{c.to_version}" if c.action == "update" else f"v{c.to_version}"
+            versions = (
+                f"v{c.from_version} -> v{c.to_version}"
+                if c.action == "update"
+                else f"v{c.to_version}"
+            )
             verb = {"create": "created", "update": "updated", "unchanged": "unchanged"}[c.action]
             prefix = "would be " if dry_run and c.action != "unchanged" else ""
             click.echo(f"{c.kind}/{c.name}: {prefix}{verb} ({versions})")
@@ -118,12 +155,26 @@ def templates_list(state: CliState, as_json: bool) -> None:
     with reported_errors():
         services = state.services()
         with services.db.read() as conn:
-            rows = [{"name": r.template.name, "version": r.version, "provider": r.template.provider,
-                     "environments": list(r.template.environments)}
-                    for r in services.templates.list_latest(conn)]
-        emit(rows, as_json=as_json, human=lambda rs: "\n".join(
-            f"{r['name']}  v{r['version']}  {r['provider']}  {','.join(r['environments'])}" for r in rs
-        ) or "no templates")
+            rows = [
+                {
+                    "name": r.template.name,
+                    "version": r.version,
+                    "provider": r.template.provider,
+                    "environments": list(r.template.environments),
+                }
+                for r in services.templates.list_latest(conn)
+            ]
+        emit(
+            rows,
+            as_json=as_json,
+            human=lambda rs: (
+                "\n".join(
+                    f"{r['name']}  v{r['version']}  {r['provider']}  {','.join(r['environments'])}"
+                    for r in rs
+                )
+                or "no templates"
+            ),
+        )
 
 
 @templates.command("show")
@@ -135,10 +186,18 @@ def templates_show(state: CliState, name: str, version: int | None) -> None:
     with reported_errors():
         services = state.services()
         with services.db.read() as conn:
-            record = (services.templates.version(conn, name, version) if version
-                      else services.templates.latest(conn, name))
-        click.echo(json.dumps({"name": name, "version": record.version, "spec": record.spec},
-                              indent=2, sort_keys=True))
+            record = (
+                services.templates.version(conn, name, version)
+                if version
+                else services.templates.latest(conn, name)
+            )
+        click.echo(
+            json.dumps(
+                {"name": name, "version": record.version, "spec": record.spec},
+                indent=2,
+                sort_keys=True,
+            )
+        )
 
 
 @main.group()
@@ -160,7 +219,8 @@ def policy_show(state: CliState) -> None:
 
 # --- agents and admins ----------------------------------------------------------------------
 
-def _principal_group(kind: str) -> click.Group:
+
+def _principal_group(kind: Kind) -> click.Group:
     group = click.Group(f"{kind}s", help=f"Create, list, disable and enable {kind}s.")
 
     @group.command("create")
@@ -171,7 +231,10 @@ def _principal_group(kind: str) -> click.Group:
         """Create one; its credential is printed once and stored only as a slow hash."""
         with reported_errors():
             created = state.services().principals.create(
-                kind, name, actor=CLI_ACTOR, description=description  # type: ignore[arg-type]
+                kind,
+                name,
+                actor=CLI_ACTOR,
+                description=description,
             )
         click.echo(f"created {kind} {name!r}. Credential (shown once):", err=True)
         click.echo(created.credential)
@@ -181,16 +244,29 @@ def _principal_group(kind: str) -> click.Group:
     @pass_state
     def list_(state: CliState, as_json: bool) -> None:
         with reported_errors():
-            rows = [p.__dict__ for p in state.services().principals.list(kind)]  # type: ignore[arg-type]
-        emit(rows, as_json=as_json, human=lambda rs: "\n".join(
-            f"{r['name']}  {'disabled' if r['disabled_at'] else 'active'}  {r['description']}"
-            for r in rs) or f"no {kind}s")
+            rows = [p.__dict__ for p in state.services().principals.list(kind)]
+        emit(
+            rows,
+            as_json=as_json,
+            human=lambda rs: (
+                "\n".join(
+                    f"{r['name']}  {'disabled' if r['disabled_at'] else 'active'}"
+                    f"  {r['description']}"
+                    for r in rs
+                )
+                or f"no {kind}s"
+            ),
+        )
 
     for verb in ("disable", "enable"):
+
         def toggle(state: CliState, name: str, _verb: str = verb) -> None:
             with reported_errors():
                 state.services().principals.set_disabled(
-                    kind, name, disabled=_verb == "disable", actor=CLI_ACTOR  # type: ignore[arg-type]
+                    kind,
+                    name,
+                    disabled=_verb == "disable",
+                    actor=CLI_ACTOR,
                 )
             click.echo(f"{kind} {name!r} {_verb}d")
 
@@ -206,6 +282,7 @@ main.add_command(_principal_group("admin"))
 
 # --- tokens (the agent's side, over HTTP) ------------------------------------------------------
 
+
 @main.group()
 def token() -> None:
     """Request capability tokens from a running broker (as an agent)."""
@@ -215,13 +292,26 @@ def token() -> None:
 @click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="The broker's URL.")
 @click.option("--template", required=True)
 @click.option("--env", "environment", required=True, help="The one environment the token is for.")
-@click.option("--action", "actions", multiple=True, help="An action to ask for (repeatable; default all).")
+@click.option(
+    "--action", "actions", multiple=True, help="An action to ask for (repeatable; default all)."
+)
 @click.option("--ttl", type=int, help="Lifetime in seconds (default: the template's).")
-@click.option("--credential-env", default="CAPBROKER_AGENT_CREDENTIAL", show_default=True,
-              help="Environment variable holding the agent credential (never pass it as an argument).")
+@click.option(
+    "--credential-env",
+    default="CAPBROKER_AGENT_CREDENTIAL",
+    show_default=True,
+    help="Environment variable holding the agent credential (never pass it as an argument).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer, not only the token.")
-def token_request(url: str, template: str, environment: str, actions: tuple[str, ...],
-                  ttl: int | None, credential_env: str, as_json: bool) -> None:
+def token_request(
+    url: str,
+    template: str,
+    environment: str,
+    actions: tuple[str, ...],
+    ttl: int | None,
+    credential_env: str,
+    as_json: bool,
+) -> None:
     """Exchange the agent credential for a token; prints the token on stdout."""
     import httpx
 
@@ -234,19 +324,30 @@ def token_request(url: str, template: str, environment: str, actions: tuple[str,
     if ttl is not None:
         body["ttl"] = ttl
     try:
-        answer = httpx.post(f"{url.rstrip('/')}/v1/tokens", json=body, timeout=10,
-                            headers={"Authorization": f"Bearer {credential}"})
+        answer = httpx.post(
+            f"{url.rstrip('/')}/v1/tokens",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {credential}"},
+        )
     except httpx.HTTPError as exc:
-        click.echo(f"capbroker: error: cannot reach the broker at {url} ({type(exc).__name__})", err=True)
+        click.echo(
+            f"capbroker: error: cannot reach the broker at {url} ({type(exc).__name__})", err=True
+        )
         sys.exit(3)
     data = answer.json() if answer.headers.get("content-type", "").endswith("json") else {}
     if answer.status_code != 201:
-        click.echo(f"capbroker: refused: {data.get('detail', answer.status_code)} [{data.get('code', '?')}]", err=True)
+        click.echo(
+            f"capbroker: refused: {data.get('detail', answer.status_code)}"
+            f" [{data.get('code', '?')}]",
+            err=True,
+        )
         sys.exit(2)
     click.echo(json.dumps(data, indent=2) if as_json else data["access_token"])
 
 
 # --- keys ------------------------------------------------------------------------------------
+
 
 @main.group()
 def keys() -> None:
@@ -273,12 +374,22 @@ def keys_list(state: CliState) -> None:
         signer = services.keys.signer().kid
         published = {k["kid"] for k in services.keys.jwks()["keys"]}  # type: ignore[attr-defined]
         for kid, _, at in services.keys.public_keys():
-            status = ("signing" if kid == signer else "pending" if at > now
-                      else "published (retired)" if kid in published else "retired")
-            click.echo(f"{kid}  {status}  activates {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(at))}")
+            status = (
+                "signing"
+                if kid == signer
+                else "pending"
+                if at > now
+                else "published (retired)"
+                if kid in published
+                else "retired"
+            )
+            click.echo(
+                f"{kid}  {status}  activates {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(at))}"
+            )
 
 
 # --- audit -----------------------------------------------------------------------------------
+
 
 @main.group()
 def audit() -> None:
@@ -304,7 +415,9 @@ def audit_tail(state: CliState, lines: int, type_: str | None, as_json: bool) ->
     for e in events:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["at"]))
         reason = f" [{e['reason']}]" if e["reason"] else ""
-        click.echo(f"{stamp}  {e['type']:<22} {e['outcome']:<7} {e['actor']}  {e['subject']}{reason}")
+        click.echo(
+            f"{stamp}  {e['type']:<22} {e['outcome']:<7} {e['actor']}  {e['subject']}{reason}"
+        )
 
 
 @audit.command("verify")
@@ -320,7 +433,9 @@ def audit_verify(state: CliState) -> None:
     total = sum(r.events for r in reports)
     bad = [r for r in reports if not r.ok]
     for r in bad:
-        click.echo(f"chain {r.chain_id} ({r.writer}): FIRST BAD EVENT {r.first_bad_seq}: {r.problem}")
+        click.echo(
+            f"chain {r.chain_id} ({r.writer}): FIRST BAD EVENT {r.first_bad_seq}: {r.problem}"
+        )
     if bad:
         click.echo(f"audit log NOT intact: {len(bad)} of {len(reports)} chains fail")
         sys.exit(1)
@@ -329,10 +444,15 @@ def audit_verify(state: CliState) -> None:
 
 # --- explain ---------------------------------------------------------------------------------
 
+
 @main.command()
 @click.option("--template", help="Explain for a template (newest version unless --version).")
 @click.option("--version", "template_version", type=int)
-@click.option("--token-file", type=click.File("r"), help="Explain for a token read from this file ('-' stdin).")
+@click.option(
+    "--token-file",
+    type=click.File("r"),
+    help="Explain for a token read from this file ('-' stdin).",
+)
 @click.option("--action", required=True)
 @click.option("--env", "environment", required=True)
 @click.option("--agent")
@@ -340,29 +460,68 @@ def audit_verify(state: CliState) -> None:
 @click.option("--effect", type=click.Choice(["read", "write", "destructive"]))
 @click.option("--json", "as_json", is_flag=True)
 @pass_state
-def explain(state: CliState, template: str | None, template_version: int | None, token_file: Any,
-            action: str, environment: str, agent: str | None, resource: str | None,
-            effect: str | None, as_json: bool) -> None:
+def explain(
+    state: CliState,
+    template: str | None,
+    template_version: int | None,
+    token_file: Any,
+    action: str,
+    environment: str,
+    agent: str | None,
+    resource: str | None,
+    effect: str | None,
+    as_json: bool,
+) -> None:
     """Would this template or token allow ACTION in ENV, and why not? Exit 1 unless allowed."""
     from broker.services.explain import ExplainQuery
     from broker.services.explain import explain as run
 
     with reported_errors():
         services = state.services()
-        query = ExplainQuery(action, environment, template, template_version,
-                             token_file.read().strip() if token_file else None, agent, resource,
-                             effect)  # type: ignore[arg-type]
-        result, context = run(services.db, services.templates, services.issuance, query,
-                              ttl_ceiling=services.settings.max_token_ttl)
+        query = ExplainQuery(
+            action,
+            environment,
+            template,
+            template_version,
+            token_file.read().strip() if token_file else None,
+            agent,
+            resource,
+            cast("Effect | None", effect),
+        )
+        result, context = run(
+            services.db,
+            services.templates,
+            services.issuance,
+            query,
+            ttl_ceiling=services.settings.max_token_ttl,
+        )
     if as_json:
-        click.echo(json.dumps({"decision": result.decision, **context, "steps": [
-            {"check": s.check, "passed": s.passed, "reason": s.reason, "detail": s.detail}
-            for s in result.steps]}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "decision": result.decision,
+                    **context,
+                    "steps": [
+                        {
+                            "check": s.check,
+                            "passed": s.passed,
+                            "reason": s.reason,
+                            "detail": s.detail,
+                        }
+                        for s in result.steps
+                    ],
+                },
+                indent=2,
+                default=str,
+            )
+        )
     else:
         click.echo(f"decision: {result.decision}")
         for s in result.steps:
             mark = "ok " if s.passed else "NO "
-            click.echo(f"  {mark} {s.check:<12} {s.detail}" + (f" [{s.reason.value}]" if s.reason else ""))
+            click.echo(
+                f"  {mark} {s.check:<12} {s.detail}" + (f" [{s.reason.value}]" if s.reason else "")
+            )
     sys.exit(0 if result.decision == "allow" else 1)
 
 

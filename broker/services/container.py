@@ -66,17 +66,26 @@ def build_services(
         migrate.upgrade(engine)
     db = Database(engine)
     store = secrets if secrets is not None else build_secret_store(settings)
-    audit = AuditWriter(writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock)
+    audit = AuditWriter(
+        writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock
+    )
     # A retired key must outlive every token it signed plus the skew verifiers allow.
     lifetime = settings.max_token_ttl + settings.leeway + settings.key_propagation_delay
     keys = SigningKeys(
-        db, store, audit, clock,
-        propagation_delay=settings.key_propagation_delay, max_token_lifetime=lifetime,
+        db,
+        store,
+        audit,
+        clock,
+        propagation_delay=settings.key_propagation_delay,
+        max_token_lifetime=lifetime,
     )
     templates = TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl)
     verifier = TokenVerifier(
-        keys.resolve, issuer=settings.effective_issuer, audience=settings.audience,
-        leeway=settings.leeway, max_lifetime=settings.max_token_ttl,
+        keys.resolve,
+        issuer=settings.effective_issuer,
+        audience=settings.audience,
+        leeway=settings.leeway,
+        max_lifetime=settings.max_token_ttl,
     )
     return Services(
         settings=settings,
@@ -90,8 +99,14 @@ def build_services(
         keys=keys,
         verifier=verifier,
         issuance=IssuanceService(
-            db, audit, clock, templates, keys, verifier,
-            issuer=settings.effective_issuer, audience=settings.audience,
+            db,
+            audit,
+            clock,
+            templates,
+            keys,
+            verifier,
+            issuer=settings.effective_issuer,
+            audience=settings.audience,
             ttl_ceiling=settings.max_token_ttl,
         ),
     )

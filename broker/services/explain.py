@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-from broker.domain.explain import Effect, Explanation, ExplainStep, explain_grant, explain_template
+from broker.domain.explain import Effect, ExplainStep, Explanation, explain_grant, explain_template
 from broker.domain.grants import Grant
 from broker.domain.templates import Budgets
 from broker.errors import InvalidRequest, Reason
@@ -24,7 +24,7 @@ class ExplainQuery:
     token: str | None = None
     agent: str | None = None
     resource: str | None = None
-    effect: Literal["read", "write", "destructive"] | None = None
+    effect: Effect | None = None
 
 
 def grant_from_token(token: VerifiedToken) -> Grant:
@@ -53,12 +53,16 @@ def grant_from_token(token: VerifiedToken) -> Grant:
 
 
 def explain(
-    db: Database, templates: TemplateService, issuance: IssuanceService, q: ExplainQuery,
-    *, ttl_ceiling: int,
+    db: Database,
+    templates: TemplateService,
+    issuance: IssuanceService,
+    q: ExplainQuery,
+    *,
+    ttl_ceiling: int,
 ) -> tuple[Explanation, dict[str, Any]]:
     if (q.template is None) == (q.token is None):
         raise InvalidRequest("name exactly one of template or token")
-    effect = cast(Effect | None, q.effect)
+    effect: Effect | None = q.effect
     with db.read() as conn:
         floor, floor_version = templates.floor(conn)
         if q.template is not None:
@@ -68,12 +72,21 @@ def explain(
                 else templates.latest(conn, q.template)
             )
             result = explain_template(
-                record.template, record.version, floor, action=q.action,
-                environment=q.environment, agent_name=q.agent, resource=q.resource,
-                effect=effect, ttl_ceiling=ttl_ceiling,
+                record.template,
+                record.version,
+                floor,
+                action=q.action,
+                environment=q.environment,
+                agent_name=q.agent,
+                resource=q.resource,
+                effect=effect,
+                ttl_ceiling=ttl_ceiling,
             )
-            return result, {"template": q.template, "template_version": record.version,
-                            "policy_floor_version": floor_version}
+            return result, {
+                "template": q.template,
+                "template_version": record.version,
+                "policy_floor_version": floor_version,
+            }
     assert q.token is not None
     try:
         verified = issuance.verify(q.token)
@@ -81,14 +94,24 @@ def explain(
         step = ExplainStep("token", False, exc.reason, "the token is not valid now")
         return Explanation("deny", (step,)), {"policy_floor_version": floor_version}
     result = explain_grant(
-        grant_from_token(verified), floor, action=q.action, environment=q.environment,
-        resource=q.resource, effect=effect,
+        grant_from_token(verified),
+        floor,
+        action=q.action,
+        environment=q.environment,
+        resource=q.resource,
+        effect=effect,
     )
     status = issuance.introspect_status(verified.jti)
     steps = result.steps
     if status != "active":
-        steps = (*steps, ExplainStep("token", False, Reason.TOKEN_REVOKED, f"the token is {status}"))
+        steps = (
+            *steps,
+            ExplainStep("token", False, Reason.TOKEN_REVOKED, f"the token is {status}"),
+        )
         result = Explanation("deny", steps)
-    return result, {"jti": verified.jti, "template": verified.template,
-                    "template_version": verified.template_version,
-                    "policy_floor_version": floor_version}
+    return result, {
+        "jti": verified.jti,
+        "template": verified.template,
+        "template_version": verified.template_version,
+        "policy_floor_version": floor_version,
+    }

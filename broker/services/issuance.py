@@ -39,7 +39,9 @@ class IssuedCapability:
     authorization_details: list[dict[str, Any]]
 
     def __repr__(self) -> str:
-        return f"IssuedCapability(jti={self.jti!r}, session_id={self.session_id!r}, access_token=***)"
+        return (
+            f"IssuedCapability(jti={self.jti!r}, session_id={self.session_id!r}, access_token=***)"
+        )
 
 
 def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
@@ -54,7 +56,10 @@ def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
     }
     budgets = {
         k: v
-        for k, v in (("calls", grant.budgets.calls), ("destructive_calls", grant.budgets.destructive_calls))
+        for k, v in (
+            ("calls", grant.budgets.calls),
+            ("destructive_calls", grant.budgets.destructive_calls),
+        )
         if v is not None
     }
     if budgets:
@@ -83,7 +88,11 @@ class IssuanceService:
         self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
 
     def issue(
-        self, agent: Caller, request: GrantRequest, *, session_id: str | None = None,
+        self,
+        agent: Caller,
+        request: GrantRequest,
+        *,
+        session_id: str | None = None,
         via: str = "tokens",
     ) -> IssuedCapability:
         try:
@@ -91,8 +100,12 @@ class IssuanceService:
                 record = self.templates.latest(tx.conn, request.template)
                 floor, floor_version = self.templates.floor(tx.conn)
                 grant = decide_grant(
-                    record.template, record.version, floor, agent_name=agent.name,
-                    request=request, ttl_ceiling=self.ttl_ceiling,
+                    record.template,
+                    record.version,
+                    floor,
+                    agent_name=agent.name,
+                    request=request,
+                    ttl_ceiling=self.ttl_ceiling,
                 )
                 now = self.clock()
                 sid = self._session(tx.conn, agent, session_id, now)
@@ -102,27 +115,48 @@ class IssuanceService:
                 iat = int(now)
                 exp = iat + grant.ttl
                 claims = {
-                    "iss": self.issuer, "sub": agent.principal_id, "aud": self.audience,
-                    "iat": iat, "nbf": iat, "exp": exp, "jti": jti, "sid": sid,
-                    "client_id": agent.name, "template": grant.template_name,
+                    "iss": self.issuer,
+                    "sub": agent.principal_id,
+                    "aud": self.audience,
+                    "iat": iat,
+                    "nbf": iat,
+                    "exp": exp,
+                    "jti": jti,
+                    "sid": sid,
+                    "client_id": agent.name,
+                    "template": grant.template_name,
                     "template_version": grant.template_version,
                     "authorization_details": details,
                 }
                 tx.conn.execute(
                     _tokens.insert().values(
-                        jti=jti, session_id=sid, agent_id=agent.principal_id,
-                        template_name=grant.template_name, template_version=grant.template_version,
-                        provider=grant.provider, environment=grant.environment,
-                        actions=json.dumps(list(grant.actions)), kid=signer.kid,
-                        issued_at=now, expires_at=float(exp),
+                        jti=jti,
+                        session_id=sid,
+                        agent_id=agent.principal_id,
+                        template_name=grant.template_name,
+                        template_version=grant.template_version,
+                        provider=grant.provider,
+                        environment=grant.environment,
+                        actions=json.dumps(list(grant.actions)),
+                        kid=signer.kid,
+                        issued_at=now,
+                        expires_at=float(exp),
                     )
                 )
                 self.audit.append(
-                    tx, type="token.issued", actor=agent.label, subject=f"jti:{jti}",
+                    tx,
+                    type="token.issued",
+                    actor=agent.label,
+                    subject=f"jti:{jti}",
                     data={
-                        "via": via, "session": sid, "template": grant.template_name,
-                        "template_version": grant.template_version, "environment": grant.environment,
-                        "actions": list(grant.actions), "ttl": grant.ttl, "kid": signer.kid,
+                        "via": via,
+                        "session": sid,
+                        "template": grant.template_name,
+                        "template_version": grant.template_version,
+                        "environment": grant.environment,
+                        "actions": list(grant.actions),
+                        "ttl": grant.ttl,
+                        "kid": signer.kid,
                         "policy_floor_version": floor_version,
                     },
                 )
@@ -136,7 +170,9 @@ class IssuanceService:
     def _session(self, conn: Connection, agent: Caller, session_id: str | None, now: float) -> str:
         if session_id is None:
             sid = uuid.uuid4().hex
-            conn.execute(_sessions.insert().values(id=sid, agent_id=agent.principal_id, created_at=now))
+            conn.execute(
+                _sessions.insert().values(id=sid, agent_id=agent.principal_id, created_at=now)
+            )
             return sid
         row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
         # Another agent's session looks exactly like a missing one.
@@ -146,15 +182,23 @@ class IssuanceService:
             raise Denied("the session has ended", reason=Reason.SESSION_ENDED)
         return session_id
 
-    def _record_refusal(self, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str) -> None:
+    def _record_refusal(
+        self, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str
+    ) -> None:
         with self.db.transaction() as tx:
             self.audit.append(
-                tx, type="token.refused", actor=agent.label, subject=f"template:{request.template}",
-                outcome="denied", reason=refusal.reason.value,
+                tx,
+                type="token.refused",
+                actor=agent.label,
+                subject=f"template:{request.template}",
+                outcome="denied",
+                reason=refusal.reason.value,
                 data={
-                    "via": via, "environment": request.environment,
+                    "via": via,
+                    "environment": request.environment,
                     "actions": list(request.actions) if request.actions is not None else None,
-                    "ttl": request.ttl, "detail": refusal.detail,
+                    "ttl": request.ttl,
+                    "detail": refusal.detail,
                 },
             )
 
@@ -169,14 +213,19 @@ class IssuanceService:
                 raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)
             if row.ended_at is not None:
                 return 0
-            tx.conn.execute(update(_sessions).where(_sessions.c.id == session_id).values(ended_at=now))
+            tx.conn.execute(
+                update(_sessions).where(_sessions.c.id == session_id).values(ended_at=now)
+            )
             revoked = tx.conn.execute(
                 update(_tokens)
                 .where(_tokens.c.session_id == session_id, _tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             ).rowcount
             self.audit.append(
-                tx, type="session.ended", actor=caller.label, subject=f"session:{session_id}",
+                tx,
+                type="session.ended",
+                actor=caller.label,
+                subject=f"session:{session_id}",
                 data={"tokens_revoked": revoked},
             )
         return int(revoked)
@@ -197,7 +246,10 @@ class IssuanceService:
             ).rowcount
             if changed:
                 self.audit.append(
-                    tx, type="token.revoked", actor=caller.label, subject=f"jti:{claims['jti']}",
+                    tx,
+                    type="token.revoked",
+                    actor=caller.label,
+                    subject=f"jti:{claims['jti']}",
                     data={"session": claims["sid"]},
                 )
         return bool(changed)
@@ -236,4 +288,3 @@ class IssuanceService:
 
     def verify(self, token: str) -> VerifiedToken:
         return self.verifier.verify(token, now=self.clock())
-

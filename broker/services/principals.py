@@ -44,7 +44,9 @@ class PrincipalService:
     def __init__(self, db: Database, audit: AuditWriter, clock: Clock) -> None:
         self.db, self.audit, self.clock = db, audit, clock
 
-    def create(self, kind: Kind, name: str, *, actor: str, description: str = "") -> CreatedPrincipal:
+    def create(
+        self, kind: Kind, name: str, *, actor: str, description: str = ""
+    ) -> CreatedPrincipal:
         if not NAME.fullmatch(name):
             raise InvalidRequest(
                 f"name {name!r}: use 1-120 lower-case letters, digits, '.', '_' or '-'"
@@ -56,7 +58,9 @@ class PrincipalService:
         view = PrincipalView(uuid.uuid4().hex, kind, name, description, now, None)
         with self.db.transaction() as tx:
             exists = tx.conn.execute(
-                select(_principals.c.id).where(_principals.c.kind == kind, _principals.c.name == name)
+                select(_principals.c.id).where(
+                    _principals.c.kind == kind, _principals.c.name == name
+                )
             ).first()
             if exists is not None:
                 raise Conflict(f"{kind} {name!r} already exists")
@@ -67,12 +71,17 @@ class PrincipalService:
             )
             tx.conn.execute(
                 _creds.insert().values(
-                    key_id=cred.key_id, principal_id=view.id,
-                    secret_hash=slow_hash(parse_credential(cred.value).secret), created_at=now,
+                    key_id=cred.key_id,
+                    principal_id=view.id,
+                    secret_hash=slow_hash(parse_credential(cred.value).secret),
+                    created_at=now,
                 )
             )
             self.audit.append(
-                tx, type=f"{kind}.created", actor=actor, subject=f"{kind}:{name}",
+                tx,
+                type=f"{kind}.created",
+                actor=actor,
+                subject=f"{kind}:{name}",
                 data={"key_id": cred.key_id},
             )
         return CreatedPrincipal(view, cred.value)
@@ -89,9 +98,12 @@ class PrincipalService:
 
     def any_admin(self) -> bool:
         with self.db.read() as conn:
-            return conn.execute(
-                select(_principals.c.id).where(_principals.c.kind == "admin").limit(1)
-            ).first() is not None
+            return (
+                conn.execute(
+                    select(_principals.c.id).where(_principals.c.kind == "admin").limit(1)
+                ).first()
+                is not None
+            )
 
     def set_disabled(self, kind: Kind, name: str, *, disabled: bool, actor: str) -> PrincipalView:
         now = self.clock()
@@ -107,7 +119,9 @@ class PrincipalService:
                 .values(disabled_at=now if disabled else None)
             )
             self.audit.append(
-                tx, type=f"{kind}.{'disabled' if disabled else 'enabled'}", actor=actor,
+                tx,
+                type=f"{kind}.{'disabled' if disabled else 'enabled'}",
+                actor=actor,
                 subject=f"{kind}:{name}",
             )
         return PrincipalView(

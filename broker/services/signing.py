@@ -111,12 +111,18 @@ class SigningKeys:
         with self.db.transaction() as tx:
             tx.conn.execute(
                 _keys.insert().values(
-                    kid=key.kid, public_jwk=json.dumps(public_jwk(key)), secret_name=name,
-                    created_at=now, activates_at=activates_at,
+                    kid=key.kid,
+                    public_jwk=json.dumps(public_jwk(key)),
+                    secret_name=name,
+                    created_at=now,
+                    activates_at=activates_at,
                 )
             )
             self.audit.append(
-                tx, type="signing_key.created", actor=actor, subject=f"kid:{key.kid}",
+                tx,
+                type="signing_key.created",
+                actor=actor,
+                subject=f"kid:{key.kid}",
                 data={"activates_at": activates_at},
             )
         self._private[key.kid] = key
@@ -127,4 +133,6 @@ class SigningKeys:
         """Every stored key (kid, public key, activates_at), for listings."""
         with self.db.read() as conn:
             rows = conn.execute(select(_keys).order_by(_keys.c.activates_at)).all()
-        return [(r.kid, public_key_from_jwk(json.loads(r.public_jwk)), r.activates_at) for r in rows]
+        return [
+            (r.kid, public_key_from_jwk(json.loads(r.public_jwk)), r.activates_at) for r in rows
+        ]

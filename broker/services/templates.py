@@ -13,8 +13,8 @@ from sqlalchemy import Connection, func, select
 
 from broker.audit.writer import AuditWriter
 from broker.clock import Clock
-from broker.domain.policy import EMPTY_FLOOR, PolicyFloor, floor_from_spec, floor_to_spec
 from broker.domain.grants import check_template_against_ceiling
+from broker.domain.policy import EMPTY_FLOOR, PolicyFloor, floor_from_spec, floor_to_spec
 from broker.domain.templates import Template, spec_digest, template_from_spec, template_to_spec
 from broker.errors import InvalidRequest, NotFound, Reason
 from broker.manifests import Manifest
@@ -45,6 +45,10 @@ class TemplateRecord:
     created_at: float
     created_by: str
     spec: dict[str, Any]
+
+
+def _event_prefix(kind: str) -> str:
+    return "template" if kind == TEMPLATE_KIND else "policy"
 
 
 def _yaml(spec: dict[str, Any] | None) -> list[str]:
@@ -99,7 +103,9 @@ class TemplateService:
         )
         rows = conn.execute(
             select(_templates)
-            .join(newest, (newest.c.name == _templates.c.name) & (newest.c.v == _templates.c.version))
+            .join(
+                newest, (newest.c.name == _templates.c.name) & (newest.c.v == _templates.c.version)
+            )
             .order_by(_templates.c.name)
         ).all()
         return [self._record(r) for r in rows]
@@ -116,7 +122,9 @@ class TemplateService:
         if template is None:
             template = template_from_spec(row.name, spec)
             self._parsed[row.digest] = template
-        return TemplateRecord(template, row.version, row.digest, row.created_at, row.created_by, spec)
+        return TemplateRecord(
+            template, row.version, row.digest, row.created_at, row.created_by, spec
+        )
 
     # --- writing -------------------------------------------------------------------------
 
@@ -128,8 +136,10 @@ class TemplateService:
             for change in changes:
                 if change.action != "unchanged" and not dry_run:
                     self.audit.append(
-                        tx, type=f"{'template' if change.kind == TEMPLATE_KIND else 'policy'}.{change.action}d",
-                        actor=actor, subject=f"{change.kind}:{change.name}",
+                        tx,
+                        type=f"{_event_prefix(change.kind)}.{change.action}d",
+                        actor=actor,
+                        subject=f"{change.kind}:{change.name}",
                         data={"from_version": change.from_version, "to_version": change.to_version},
                     )
         return changes
@@ -162,20 +172,29 @@ class TemplateService:
         version = (current.version if current is not None else 0) + 1
         diff = list(
             difflib.unified_diff(
-                _yaml(old_spec), _yaml(spec),
+                _yaml(old_spec),
+                _yaml(spec),
                 f"{m.name} v{current.version}" if current is not None else "/dev/null",
-                f"{m.name} v{version}", lineterm="",
+                f"{m.name} v{version}",
+                lineterm="",
             )
         )
         if not dry_run:
             values: dict[str, Any] = {
-                "version": version, "spec": json.dumps(spec, sort_keys=True), "digest": digest,
-                "created_at": self.clock(), "created_by": actor,
+                "version": version,
+                "spec": json.dumps(spec, sort_keys=True),
+                "digest": digest,
+                "created_at": self.clock(),
+                "created_by": actor,
             }
             if m.kind == TEMPLATE_KIND:
                 values["name"] = m.name
             conn.execute(table.insert().values(**values))
         return Change(
-            m.kind, m.name, "create" if current is None else "update",
-            current.version if current is not None else None, version, diff,
+            m.kind,
+            m.name,
+            "create" if current is None else "update",
+            current.version if current is not None else None,
+            version,
+            diff,
         )

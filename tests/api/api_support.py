@@ -21,8 +21,10 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 def decode_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     head, payload, _ = token.split(".")
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return (json.loads(base64.urlsafe_b64decode(pad(head))),
-            json.loads(base64.urlsafe_b64decode(pad(payload))))
+    return (
+        json.loads(base64.urlsafe_b64decode(pad(head))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+    )
 
 
 def count_rows(broker: Any, table: str) -> int:

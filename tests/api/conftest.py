@@ -62,15 +62,20 @@ class Broker:
 
 
 def make_broker(tmp_path: Path, database_url: str, clock: FrozenClock) -> Broker:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
-                        issuer="http://broker.test", audience="capbroker-gateway")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        issuer="http://broker.test",
+        audience="capbroker-gateway",
+    )
     services = build_services(settings, clock=clock, writer="test-broker")
     services.keys.ensure_key(actor="test")
     admin = services.principals.create("admin", "root", actor="test").credential
     agent = services.principals.create("agent", "claude-code", actor="test").credential
     services.templates.apply(
         [parse_manifest(STAGING_TEMPLATE, "t#1"), parse_manifest(FLOOR, "t#2")],
-        actor="test", dry_run=False,
+        actor="test",
+        dry_run=False,
     )
     client = TestClient(create_app(services))
     return Broker(services, client, clock, admin, agent, [admin, agent])

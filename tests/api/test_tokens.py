@@ -59,15 +59,17 @@ def test_default_grant_is_the_template_and_default_ttl(broker: Broker) -> None:
 def test_refusals_have_reason_codes_and_change_nothing(
     broker: Broker, request_body: dict[str, Any], status: int, code: str
 ) -> None:
-    before = count_rows(broker, 'tokens')
+    before = count_rows(broker, "tokens")
     r = broker.issue(**request_body)
     assert_problem(r, status, code)
-    assert count_rows(broker, 'tokens') == before
+    assert count_rows(broker, "tokens") == before
 
 
 def test_refusal_is_audited(broker: Broker) -> None:
     broker.issue(environment="production")
-    events = broker.client.get("/v1/admin/audit?type=token.refused", headers=broker.admin_headers()).json()
+    events = broker.client.get(
+        "/v1/admin/audit?type=token.refused", headers=broker.admin_headers()
+    ).json()
     assert events[0]["reason"] == "environment_not_granted"
     assert events[0]["actor"] == "agent:claude-code"
 
@@ -78,26 +80,36 @@ def test_refusal_is_audited(broker: Broker) -> None:
         ({}, "unauthenticated"),
         ({"Authorization": "Basic abc"}, "unauthenticated"),
         ({"Authorization": "Bearer nonsense"}, "credential_invalid"),
-        ({"Authorization": "Bearer capb_agt_000000000000000000000000_" + "A" * 43}, "credential_invalid"),
+        (
+            {"Authorization": "Bearer capb_agt_000000000000000000000000_" + "A" * 43},
+            "credential_invalid",
+        ),
     ],
 )
 def test_bad_credentials(broker: Broker, headers: dict[str, str], code: str) -> None:
-    r = broker.client.post("/v1/tokens", json={"template": "staging-agent", "environment": "staging"},
-                           headers=headers)
+    r = broker.client.post(
+        "/v1/tokens", json={"template": "staging-agent", "environment": "staging"}, headers=headers
+    )
     assert_problem(r, 401, code)
 
 
 def test_wrong_secret_for_a_real_key_id_is_refused(broker: Broker) -> None:
     last = broker.agent[-1]
     forged = broker.agent[:-1] + ("B" if last != "B" else "C")
-    r = broker.client.post("/v1/tokens", json={"template": "staging-agent", "environment": "staging"},
-                           headers=broker.agent_headers(forged))
+    r = broker.client.post(
+        "/v1/tokens",
+        json={"template": "staging-agent", "environment": "staging"},
+        headers=broker.agent_headers(forged),
+    )
     assert_problem(r, 401, "credential_invalid")
 
 
 def test_admin_credential_cannot_request_tokens(broker: Broker) -> None:
-    r = broker.client.post("/v1/tokens", json={"template": "staging-agent", "environment": "staging"},
-                           headers=broker.admin_headers())
+    r = broker.client.post(
+        "/v1/tokens",
+        json={"template": "staging-agent", "environment": "staging"},
+        headers=broker.admin_headers(),
+    )
     assert_problem(r, 401, "credential_invalid")
 
 
@@ -111,23 +123,36 @@ def test_disabled_agent_gets_no_new_tokens(broker: Broker) -> None:
 
 
 def test_agent_not_in_template_is_refused(broker: Broker) -> None:
-    other = broker.client.post("/v1/admin/agents", json={"name": "intern-bot"},
-                               headers=broker.admin_headers()).json()["credential"]
-    r = broker.client.post("/v1/tokens", json={"template": "staging-agent", "environment": "staging"},
-                           headers=broker.agent_headers(other))
+    other = broker.client.post(
+        "/v1/admin/agents", json={"name": "intern-bot"}, headers=broker.admin_headers()
+    ).json()["credential"]
+    r = broker.client.post(
+        "/v1/tokens",
+        json={"template": "staging-agent", "environment": "staging"},
+        headers=broker.agent_headers(other),
+    )
     assert_problem(r, 403, "agent_not_allowed")
 
 
 def test_oversized_and_malformed_bodies(broker: Broker) -> None:
     big = b'{"template": "' + b"a" * 70_000 + b'", "environment": "staging"}'
-    r = broker.client.post("/v1/tokens", content=big, headers={**broker.agent_headers(),
-                                                                "Content-Type": "application/json"})
+    r = broker.client.post(
+        "/v1/tokens",
+        content=big,
+        headers={**broker.agent_headers(), "Content-Type": "application/json"},
+    )
     assert_problem(r, 413, "body_too_large")
-    r = broker.client.post("/v1/tokens", content=b"{not json", headers={**broker.agent_headers(),
-                                                                         "Content-Type": "application/json"})
+    r = broker.client.post(
+        "/v1/tokens",
+        content=b"{not json",
+        headers={**broker.agent_headers(), "Content-Type": "application/json"},
+    )
     assert_problem(r, 400, "invalid_request")
-    r = broker.client.post("/v1/tokens", content=b"\xff\xfe", headers={**broker.agent_headers(),
-                                                                        "Content-Type": "application/json"})
+    r = broker.client.post(
+        "/v1/tokens",
+        content=b"\xff\xfe",
+        headers={**broker.agent_headers(), "Content-Type": "application/json"},
+    )
     assert_problem(r, 400, "invalid_request")
 
 
@@ -135,18 +160,23 @@ def test_session_end_revokes_every_token(broker: Broker) -> None:
     first = broker.issue().json()
     second = broker.issue(session_id=first["session_id"]).json()
     assert second["session_id"] == first["session_id"]
-    r = broker.client.post(f"/v1/sessions/{first['session_id']}/end", headers=broker.agent_headers())
+    r = broker.client.post(
+        f"/v1/sessions/{first['session_id']}/end", headers=broker.agent_headers()
+    )
     assert r.json() == {"session_id": first["session_id"], "tokens_revoked": 2}
     for token in (first["access_token"], second["access_token"]):
-        r = broker.client.post("/oauth/introspect", data={"token": token}, headers=broker.admin_headers())
+        r = broker.client.post(
+            "/oauth/introspect", data={"token": token}, headers=broker.admin_headers()
+        )
         assert r.json() == {"active": False}
     assert_problem(broker.issue(session_id=first["session_id"]), 403, "session_ended")
 
 
 def test_other_agents_session_is_not_found(broker: Broker) -> None:
     sid = broker.issue().json()["session_id"]
-    other = broker.client.post("/v1/admin/agents", json={"name": "ci-bot"},
-                               headers=broker.admin_headers()).json()["credential"]
+    other = broker.client.post(
+        "/v1/admin/agents", json={"name": "ci-bot"}, headers=broker.admin_headers()
+    ).json()["credential"]
     r = broker.client.post(f"/v1/sessions/{sid}/end", headers=broker.agent_headers(other))
     assert_problem(r, 404, "session_not_found")
 
@@ -154,7 +184,9 @@ def test_other_agents_session_is_not_found(broker: Broker) -> None:
 def test_token_expires(broker: Broker) -> None:
     token = broker.issue(ttl=60).json()["access_token"]
     broker.clock.advance(60 + broker.services.settings.leeway + 1)
-    r = broker.client.post("/oauth/introspect", data={"token": token}, headers=broker.admin_headers())
+    r = broker.client.post(
+        "/oauth/introspect", data={"token": token}, headers=broker.admin_headers()
+    )
     assert r.json() == {"active": False}
 
 
@@ -164,7 +196,10 @@ def test_tampered_token_is_inactive(broker: Broker) -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["authorization_details"][0]["environments"] = ["production"]
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    r = broker.client.post("/oauth/introspect", data={"token": f"{head}.{forged_payload}.{sig}"},
-                           headers=broker.admin_headers())
+    r = broker.client.post(
+        "/oauth/introspect",
+        data={"token": f"{head}.{forged_payload}.{sig}"},
+        headers=broker.admin_headers(),
+    )
     assert r.json() == {"active": False}
     assert NOW > 0

@@ -13,7 +13,9 @@ from broker.audit.chain import EventFields, StoredEvent, event_hash, genesis_has
 def build(n: int, chain: str = "c1") -> list[StoredEvent]:
     events, prev = [], genesis_hash(chain)
     for seq in range(1, n + 1):
-        f = EventFields(chain, seq, 1000.0 + seq, "t", "actor", "subj", "ok", "", '{"i":%d}' % seq, prev)
+        f = EventFields(
+            chain, seq, 1000.0 + seq, "t", "actor", "subj", "ok", "", '{"i":%d}' % seq, prev
+        )
         h = event_hash(f)
         events.append(StoredEvent(f, h))
         prev = h

@@ -82,11 +82,18 @@ def test_rewritten_older_chain_is_caught_by_a_later_chains_anchor(db: Database) 
     write(db, AuditWriter(writer="second", clock=clock), 1)
     # Truncate the first chain and rewrite its head consistently: only the anchor knows.
     with db.engine.begin() as conn:
-        conn.execute(text(f"DELETE FROM audit_events WHERE chain_id = '{first.chain_id}' AND seq = 4"))
-        row = conn.execute(text(
-            f"SELECT hash FROM audit_events WHERE chain_id = '{first.chain_id}' AND seq = 3")).one()
-        conn.execute(text(f"UPDATE audit_chains SET head_seq = 3, head_hash = '{row.hash}' "
-                          f"WHERE id = '{first.chain_id}'"))
+        conn.execute(
+            text(f"DELETE FROM audit_events WHERE chain_id = '{first.chain_id}' AND seq = 4")
+        )
+        row = conn.execute(
+            text(f"SELECT hash FROM audit_events WHERE chain_id = '{first.chain_id}' AND seq = 3")
+        ).one()
+        conn.execute(
+            text(
+                f"UPDATE audit_chains SET head_seq = 3, head_hash = '{row.hash}' "
+                f"WHERE id = '{first.chain_id}'"
+            )
+        )
     with db.read() as conn:
         reports = {r.writer: r for r in verify_all(conn)}
     assert not reports["first"].ok and reports["first"].first_bad_seq == 4
@@ -97,7 +104,12 @@ def test_secrets_are_redacted_from_events(db: Database) -> None:
     writer = AuditWriter(writer="a", clock=FrozenClock(1.0))
     secret = "capb_agt_" + "0" * 24 + "_" + "x" * 43
     with db.transaction() as tx:
-        writer.append(tx, type="t", actor="a", data={"oops": f"token={secret}", "jwt": "eyJhbGc.eyJzdWIi.c2ln"})
+        writer.append(
+            tx,
+            type="t",
+            actor="a",
+            data={"oops": f"token={secret}", "jwt": "eyJhbGc.eyJzdWIi.c2ln"},
+        )
     with db.read() as conn:
         raw = conn.execute(text("SELECT data FROM audit_events WHERE type = 't'")).scalar_one()
     assert secret not in raw and "eyJhbGc" not in raw and "[redacted]" in raw

@@ -25,9 +25,17 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
-    for args in (["--help"], ["serve", "--help"], ["apply", "--help"], ["agents", "create", "--help"],
-                 ["audit", "verify", "--help"], ["explain", "--help"], ["keys", "rotate", "--help"],
-                 ["token", "request", "--help"], ["templates", "show", "--help"]):
+    for args in (
+        ["--help"],
+        ["serve", "--help"],
+        ["apply", "--help"],
+        ["agents", "create", "--help"],
+        ["audit", "verify", "--help"],
+        ["explain", "--help"],
+        ["keys", "rotate", "--help"],
+        ["token", "request", "--help"],
+        ["templates", "show", "--help"],
+    ):
         result = run(*args)
         assert result.exit_code == 0, (args, result.output)
         assert "Usage:" in result.output
@@ -52,7 +60,9 @@ def test_apply_is_idempotent_and_dry_run_changes_nothing(run, tmp_path: Path) ->
 
 def test_apply_error_names_file_and_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.yaml"
-    bad.write_text((EXAMPLES / "staging-agent.yaml").read_text().replace("- volume:read", "- Volume:Read"))
+    bad.write_text(
+        (EXAMPLES / "staging-agent.yaml").read_text().replace("- volume:read", "- Volume:Read")
+    )
     result = run("apply", "-f", str(bad))
     assert result.exit_code == 2
     assert "bad.yaml" in result.output and "spec.actions[4]" in result.output
@@ -98,7 +108,9 @@ def test_audit_verify_finds_tampering(run, tmp_path: Path) -> None:  # type: ign
     ok = run("audit", "verify")
     assert ok.exit_code == 0 and "intact" in ok.output
     db = sqlite3.connect(tmp_path / "data" / "capbroker.db")
-    db.execute("UPDATE audit_events SET subject = 'agent:someone-else' WHERE type = 'agent.created'")
+    db.execute(
+        "UPDATE audit_events SET subject = 'agent:someone-else' WHERE type = 'agent.created'"
+    )
     db.commit()
     bad = run("audit", "verify")
     assert bad.exit_code == 1
@@ -107,12 +119,24 @@ def test_audit_verify_finds_tampering(run, tmp_path: Path) -> None:  # type: ign
 
 def test_explain(run) -> None:  # type: ignore[no-untyped-def]
     run("apply", "-f", str(EXAMPLES))
-    allowed = run("explain", "--template", "staging-agent", "--action", "deployment:create", "--env", "staging")
+    allowed = run(
+        "explain",
+        "--template",
+        "staging-agent",
+        "--action",
+        "deployment:create",
+        "--env",
+        "staging",
+    )
     assert allowed.exit_code == 0 and "decision: allow" in allowed.output
-    denied = run("explain", "--template", "staging-agent", "--action", "backup:delete", "--env", "production")
+    denied = run(
+        "explain", "--template", "staging-agent", "--action", "backup:delete", "--env", "production"
+    )
     assert denied.exit_code == 1 and "decision: deny" in denied.output
     assert "[forbidden_verb]" in denied.output and "[environment_not_granted]" in denied.output
-    held = run("explain", "--template", "staging-agent", "--action", "volume:delete", "--env", "staging")
+    held = run(
+        "explain", "--template", "staging-agent", "--action", "volume:delete", "--env", "staging"
+    )
     assert held.exit_code == 1 and "decision: approval_required" in held.output
 
 

@@ -25,10 +25,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "broker.cli.main", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
 
 
@@ -37,8 +43,19 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
-        [sys.executable, "-m", "broker.cli.main", "--data-dir", str(data), "serve", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "broker.cli.main",
+            "--data-dir",
+            str(data),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -67,14 +84,37 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
         agent = created.stdout.strip()
         assert agent.startswith("capb_agt_")
 
-        got = cli(data, "token", "request", "--url", base, "--template", "staging-agent",
-                  "--env", "staging", "--action", "deployment:create", "--ttl", "120",
-                  env={"CAPBROKER_AGENT_CREDENTIAL": agent})
+        got = cli(
+            data,
+            "token",
+            "request",
+            "--url",
+            base,
+            "--template",
+            "staging-agent",
+            "--env",
+            "staging",
+            "--action",
+            "deployment:create",
+            "--ttl",
+            "120",
+            env={"CAPBROKER_AGENT_CREDENTIAL": agent},
+        )
         assert got.returncode == 0, got.stderr
         token = got.stdout.strip()
 
-        refused = cli(data, "token", "request", "--url", base, "--template", "staging-agent",
-                      "--env", "production", env={"CAPBROKER_AGENT_CREDENTIAL": agent})
+        refused = cli(
+            data,
+            "token",
+            "request",
+            "--url",
+            base,
+            "--template",
+            "staging-agent",
+            "--env",
+            "production",
+            env={"CAPBROKER_AGENT_CREDENTIAL": agent},
+        )
         assert refused.returncode == 2 and "environment_not_granted" in refused.stderr
 
         jwks = httpx.get(f"{base}/.well-known/jwks.json").json()

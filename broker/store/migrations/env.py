@@ -1,4 +1,4 @@
-"""Alembic environment: the engine arrives through ``config.attributes`` (see broker.store.migrate)."""
+"""Alembic environment; the engine arrives in ``config.attributes`` (broker.store.migrate)."""
 
 from __future__ import annotations
 
