@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -182,6 +182,8 @@ class LoadResult:
     requests: int = 0
     duration_s: float = 0.0
     connections: int = 0
+    # Responses with the status passed to run_wrk(count_status=...), counted by wrk itself.
+    status_count: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -212,15 +214,45 @@ def _lua_string(value: str) -> str:
     return '"' + "".join(f"\\{b}" for b in value.encode()) + '"'
 
 
-def wrk_script(method: str, body: str | bytes | None, headers: Mapping[str, str] | None) -> str:
-    """The Lua script that makes wrk send ``method`` with ``body`` and ``headers``."""
+# Counts responses with one status in every wrk thread and prints the sum when wrk is done.
+# ``setup`` runs in the main Lua state, ``response`` in each thread's own state.
+_COUNT_STATUS_LUA = """\
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) counted = 0 end
+function response(status, headers, body)
+  if status == {status} then counted = counted + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("counted") end
+  io.write(string.format("Status {status} responses: %d\\n", total))
+end
+"""
+
+
+def wrk_script(
+    method: str,
+    body: str | bytes | None,
+    headers: Mapping[str, str] | None,
+    *,
+    count_status: int | None = None,
+) -> str:
+    """The Lua script that makes wrk send ``method`` with ``body`` and ``headers``.
+
+    With ``count_status``, wrk also counts the responses with that status and prints
+    ``Status N responses: M`` at the end (parsed into ``LoadResult.status_count``).
+    """
     lines = [f"wrk.method = {_lua_string(method.upper())}"]
     if body is not None:
         text = body.decode() if isinstance(body, bytes) else body
         lines.append(f"wrk.body = {_lua_string(text)}")
     for name, value in (headers or {}).items():
         lines.append(f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}")
-    return "\n".join(lines) + "\n"
+    script = "\n".join(lines) + "\n"
+    if count_status is not None:
+        script += _COUNT_STATUS_LUA.format(status=int(count_status))
+    return script
 
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -231,6 +263,7 @@ _SOCKET = re.compile(
     r"Socket errors:\s*connect (\d+),\s*read (\d+),\s*write (\d+),\s*timeout (\d+)"
 )
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
+_STATUS_COUNT = re.compile(r"^Status \d+ responses: (\d+)", re.MULTILINE)
 
 
 def parse_wrk_output(text: str, *, connections: int = 0) -> LoadResult:
@@ -244,6 +277,7 @@ def parse_wrk_output(text: str, *, connections: int = 0) -> LoadResult:
         raise BenchmarkError(f"cannot parse wrk output (was --latency given?):\n{text}")
     sock = _SOCKET.search(text)
     non_2xx = _NON_2XX.search(text)
+    status_count = _STATUS_COUNT.search(text)
     return LoadResult(
         requests_per_s=float(rps.group(1)),
         p50_ms=percentiles["50"],
@@ -253,6 +287,7 @@ def parse_wrk_output(text: str, *, connections: int = 0) -> LoadResult:
         requests=int(total.group(1)),
         duration_s=float(total.group(2)) * _UNIT_MS[total.group(3)] / 1000.0,
         connections=connections,
+        status_count=int(status_count.group(1)) if status_count else None,
     )
 
 
@@ -266,8 +301,12 @@ def run_wrk(
     body: str | bytes | None = None,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 5.0,
+    count_status: int | None = None,
 ) -> LoadResult:
-    """Load ``url`` with wrk for ``duration_s``; fails if more than 1 % are non-2xx."""
+    """Load ``url`` with wrk for ``duration_s``; fails if more than 1 % are non-2xx.
+
+    ``count_status`` makes wrk count the responses with that status (``status_count``).
+    """
     wrk = ensure_wrk()
     seconds = max(1, round(duration_s))
     argv = [
@@ -279,9 +318,9 @@ def run_wrk(
         "--latency",
     ]
     with tempfile.TemporaryDirectory(prefix="capbroker-wrk-") as tmp:
-        if method.upper() != "GET" or body is not None or headers:
+        if method.upper() != "GET" or body is not None or headers or count_status is not None:
             script = Path(tmp) / "request.lua"
-            script.write_text(wrk_script(method, body, headers))
+            script.write_text(wrk_script(method, body, headers, count_status=count_status))
             argv += ["-s", str(script)]
         argv.append(url)
         proc = subprocess.run(
@@ -290,6 +329,8 @@ def run_wrk(
     if proc.returncode != 0:
         raise BenchmarkError(f"wrk failed ({proc.returncode}): {proc.stderr}\n{proc.stdout}")
     result = parse_wrk_output(proc.stdout, connections=connections)
+    if count_status is not None and result.status_count is None:
+        raise BenchmarkError(f"wrk did not report its status count:\n{proc.stdout}")
     if result.requests == 0:
         raise BenchmarkError(f"wrk completed no request against {url}:\n{proc.stdout}")
     if result.non_2xx > MAX_NON_2XX_FRACTION * result.requests:
@@ -300,9 +341,9 @@ def run_wrk(
     return result
 
 
-def warm_up(url: str, *, duration_s: float = 1, **kwargs: Any) -> None:
-    """A short unrecorded wrk run, so imports, caches and JITs are warm."""
-    run_wrk(url, duration_s=duration_s, **kwargs)
+def warm_up(url: str, *, duration_s: float = 1, **kwargs: Any) -> LoadResult:
+    """A short unrecorded wrk run, so imports, caches and JITs are warm (its result, if needed)."""
+    return run_wrk(url, duration_s=duration_s, **kwargs)
 
 
 # -- in-process timing -----------------------------------------------------------
@@ -313,6 +354,18 @@ class Timing:
     median_us: float
     p99_us: float
     samples: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TimingResult:
+    """What an in-process scenario reports: named per-call timings, optionally a target."""
+
+    timings: dict[str, Timing]
+    target_us: float | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -79,3 +79,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     """SQLAlchemy URL of a fresh, empty PostgreSQL database."""
     yield from _fresh_pg_database(postgres_server)
+
+
+# --- no secret in any captured output ------------------------------------------------------
+
+from leakcheck import find_secrets  # noqa: E402
+
+_LEAKS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    texts = [content for _, content in report.sections]
+    if report.longrepr is not None:
+        texts.append(str(report.longrepr))
+    for text in texts:
+        for hit in find_secrets(text):
+            _LEAKS.append(f"{report.nodeid} ({report.when}): {hit}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _LEAKS and not hasattr(session.config, "workerinput"):
+        print("\nSECRETS FOUND IN CAPTURED TEST OUTPUT:\n  " + "\n  ".join(_LEAKS[:20]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

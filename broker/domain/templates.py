@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,28 @@ from broker.domain.problems import SpecError
 from broker.domain.specs import SpecReader
 
 DEFAULT_RESOURCES = ("*",)
+AGENT_PATTERN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-*")
+RESOURCE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # printable ASCII, no space
+
+
+def _is_pattern(s: str) -> bool:
+    return is_valid_action(s, allow_wildcards=True)
+
+
+def _is_agent_glob(s: str) -> bool:
+    return 0 < len(s) <= 128 and all(c in AGENT_PATTERN_CHARS for c in s)
+
+
+def _is_resource_glob(s: str) -> bool:
+    return 0 < len(s) <= 256 and all(c in RESOURCE_CHARS for c in s)
+
+
+def _each(
+    r: SpecReader, key: str, values: tuple[str, ...], valid: Callable[[str], bool], what: str
+) -> None:
+    for i, value in enumerate(values):
+        if not valid(value):
+            r.add(f"{key}[{i}]", f"{value!r} {what}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +81,8 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     if not is_valid_name(name):
         r.add("metadata.name", f"{name!r} is not a valid name")
     provider = r.string("provider")
+    if isinstance(spec.get("provider"), str) and not is_valid_name(provider):
+        r.add("provider", f"{provider!r} is not a valid provider name")
     environments = r.strings("environments", empty="must name at least one environment")
     actions = r.strings("actions", empty="must grant at least one action")
     resources = r.strings("resources", DEFAULT_RESOURCES)
@@ -73,20 +97,16 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     approval_actions = a.strings("actions", ())
     approvers = a.optional_int("approvers") or 1
 
-    seen: set[str] = set()
+    _each(r, "environments", environments, is_valid_name, "is not a valid environment name")
     for i, env in enumerate(environments):
-        if not is_valid_name(env):
-            r.add(f"environments[{i}]", f"{env!r} is not a valid environment name")
-        elif env in seen:
+        if env in environments[:i]:
             r.add(f"environments[{i}]", f"{env!r} is listed twice")
-        seen.add(env)
-    for i, action in enumerate(actions):
-        if not is_valid_action(action, allow_wildcards=True):
-            r.add(f"actions[{i}]", f"{action!r} {ACTION_HINT}")
+    _each(r, "actions", actions, _is_pattern, ACTION_HINT)
+    _each(r, "agents", agents, _is_agent_glob, "is not a valid agent name pattern")
+    _each(r, "resources", resources, _is_resource_glob, "is not a valid resource pattern")
+    _each(r, "approval.actions", approval_actions, _is_pattern, ACTION_HINT)
     for i, action in enumerate(approval_actions):
-        if not is_valid_action(action, allow_wildcards=True):
-            r.add(f"approval.actions[{i}]", f"{action!r} {ACTION_HINT}")
-        elif not covered_by(actions, action):
+        if _is_pattern(action) and not covered_by(actions, action):
             r.add(
                 f"approval.actions[{i}]",
                 f"{action!r} is not covered by any of the template's actions",

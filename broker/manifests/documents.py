@@ -83,11 +83,11 @@ def _json_documents(text: str, display: str) -> Iterator[tuple[str, object] | Ma
 
 def _yaml_documents(text: str, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
     loader = _StrictLoader(text)
-    index = 0
+    index = 0  # documents read so far; the next one (index + 1) is the one that can fail
     try:
         while loader.check_data():  # type: ignore[no-untyped-call]
-            index += 1
             doc = loader.get_data()
+            index += 1
             if doc is not None:
                 yield f"{display}#{index}", doc
     except yaml.YAMLError as exc:

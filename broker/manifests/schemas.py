@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import extend
 
 API_VERSION = "capbroker.dev/v1"
 SCHEMA_FILES = {
@@ -32,10 +35,24 @@ def load_schema(filename: str) -> dict[str, Any]:
     return schema
 
 
+def _ecma_pattern(
+    validator: Validator, pattern: str, instance: object, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    # JSON Schema patterns are ECMA-262, where $ is the very end. Python's $ also
+    # matches before a final newline, which would let "railway\n" through.
+    if isinstance(instance, str):
+        python = pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+        if not re.search(python, instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: ignore[no-untyped-call]
+
+
 @cache  # package data never changes while the process runs
-def validator_for(kind: str) -> Draft202012Validator:
-    """The document validator for ``kind`` (a key of ``SCHEMA_FILES``)."""
-    return Draft202012Validator(load_schema(SCHEMA_FILES[kind]))
+def validator_for(kind: str) -> Validator:
+    """The document validator (Draft 2020-12) for ``kind`` (a key of ``SCHEMA_FILES``)."""
+    return cast(Validator, _Validator(load_schema(SCHEMA_FILES[kind])))
 
 
 def format_path(parts: Iterator[str | int] | list[str | int]) -> str:
@@ -50,7 +67,8 @@ def format_path(parts: Iterator[str | int] | list[str | int]) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    # Strings as Python quotes them ('Volume:Delete'); everything else as JSON spells it.
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -87,7 +105,7 @@ def describe(error: ValidationError) -> list[tuple[str, str]]:
         known = schema.get("properties", {})
         extras = [str(k) for k in instance if k not in known]
         return [(format_path([*parts, k]), "unknown field") for k in extras]
-    if "x-message" in schema:
+    if "x-message" in schema and kw != "type":
         return [(path, f"{_show(instance)} {schema['x-message']}")]
     return [(path, _keyword_message(kw, value, instance) or error.message)]
 
@@ -127,5 +145,6 @@ def _sort_key(error: ValidationError) -> tuple[tuple[int, int, str], ...]:
 
 def schema_problems(kind: str, document: object) -> list[tuple[str, str]]:
     """Every schema problem of ``document`` as ``(field path, message)``, in field order."""
-    errors = sorted(validator_for(kind).iter_errors(document), key=_sort_key)
-    return [pair for error in errors for pair in describe(error)]
+    errors = sorted(validator_for(kind).iter_errors(cast(Any, document)), key=_sort_key)
+    # dict.fromkeys: "required" yields one error per missing field, each describing all.
+    return list(dict.fromkeys(pair for error in errors for pair in describe(error)))

@@ -95,6 +95,7 @@ class IssuanceService:
         session_id: str | None = None,
         via: str = "tokens",
     ) -> IssuedCapability:
+        signer = self.keys.signer()
         try:
             with self.db.transaction() as tx:
                 record = self.templates.latest(tx.conn, request.template)
@@ -110,7 +111,6 @@ class IssuanceService:
                 now = self.clock()
                 sid = self._session(tx.conn, agent, session_id, now)
                 jti = uuid.uuid4().hex
-                signer = self.keys.signer()
                 details = authorization_details(grant, self.audience)
                 iat = int(now)
                 exp = iat + grant.ttl

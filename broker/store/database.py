@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from broker.errors import Reason, Unavailable
+from broker.store.engine import WRITE
 
 
 class Tx:
@@ -36,9 +37,11 @@ class Database:
     def transaction(self) -> Iterator[Tx]:
         tx: Tx | None = None
         try:
-            with self.engine.begin() as conn:
-                tx = Tx(conn)
-                yield tx
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(**{WRITE: True})
+                with conn.begin():
+                    tx = Tx(conn)
+                    yield tx
         except OperationalError as exc:
             # Connection refused, database locked past busy_timeout, server gone: fail closed.
             raise Unavailable(

@@ -20,9 +20,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+WRITE = "capbroker_write"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    # Take the write lock at BEGIN, so two writers never deadlock upgrading read locks.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A write transaction takes the write lock at BEGIN, so two writers never deadlock
+    # upgrading read locks; reads begin deferred and never block anyone (WAL).
+    write = conn.get_execution_options().get(WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:

@@ -203,3 +203,9 @@ def test_tampered_token_is_inactive(broker: Broker) -> None:
     )
     assert r.json() == {"active": False}
     assert NOW > 0
+
+
+def test_issuance_after_the_keyset_reloads(broker: Broker) -> None:
+    # The keyset is re-read from the database every few seconds, also mid-issuance.
+    broker.clock.advance(30)
+    assert broker.issue().status_code == 201, broker.issue().text

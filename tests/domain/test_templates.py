@@ -172,3 +172,10 @@ def test_empty_lists() -> None:
         "environments": "must name at least one environment",
         "actions": "must grant at least one action",
     }
+
+
+def test_every_string_field_is_checked_without_the_schema() -> None:
+    problems = _problems(
+        provider="railway\n", agents=["ci-*", "CI Bot"], resources=["vol-1", "a b", ""]
+    )
+    assert set(problems) == {"provider", "agents[1]", "resources[1]", "resources[2]"}
