@@ -146,6 +146,15 @@ class ServerProcess:
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
         self.log.unlink(missing_ok=True)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process (not its children) has used so far."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError as exc:
+            raise BenchmarkError(f"cannot read the CPU time of {self.argv[0]}: {exc}") from exc
+        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)  # its own session: pgid == pid

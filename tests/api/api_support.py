@@ -14,7 +14,8 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code, body
     assert body["status"] == status
     assert body["type"].endswith(code)
-    assert body["title"] and isinstance(body["detail"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
     return body
 
 

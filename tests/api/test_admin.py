@@ -37,7 +37,8 @@ def test_template_versions(broker: Broker) -> None:
     changed = copy.deepcopy(STAGING_TEMPLATE)
     changed["spec"]["ttl"]["max"] = "20m"
     dry = apply(broker, [changed], dry_run=True).json()
-    assert dry["changes"][0]["action"] == "update" and dry["changes"][0]["diff"]
+    assert dry["changes"][0]["action"] == "update"
+    assert dry["changes"][0]["diff"]
     assert (
         broker.client.get(
             "/v1/admin/templates/staging-agent", headers=broker.admin_headers()
@@ -49,7 +50,8 @@ def test_template_versions(broker: Broker) -> None:
     got = broker.client.get(
         "/v1/admin/templates/staging-agent", headers=broker.admin_headers()
     ).json()
-    assert got["version"] == 2 and got["versions"] == [1, 2]
+    assert got["version"] == 2
+    assert got["versions"] == [1, 2]
     old = broker.client.get(
         "/v1/admin/templates/staging-agent/versions/1", headers=broker.admin_headers()
     ).json()
@@ -63,7 +65,8 @@ def test_invalid_manifest_names_the_field(broker: Broker) -> None:
     bad = copy.deepcopy(STAGING_TEMPLATE)
     bad["spec"]["actions"][1] = "Deploy Everything"
     body = assert_problem(apply(broker, [bad]), 400, "invalid_manifest")
-    assert "request#1" in body["detail"] and "spec.actions[1]" in body["detail"]
+    assert "request#1" in body["detail"]
+    assert "spec.actions[1]" in body["detail"]
 
 
 def test_agents_created_with_secret_shown_once(broker: Broker) -> None:
@@ -101,7 +104,8 @@ def test_explain_template_and_token(broker: Broker) -> None:
         headers=broker.admin_headers(),
         json={"token": token, "action": "deployment:create", "environment": "staging"},
     )
-    assert r.json()["decision"] == "deny" and "verb_not_granted" in r.json()["reasons"]
+    assert r.json()["decision"] == "deny"
+    assert "verb_not_granted" in r.json()["reasons"]
     r = broker.client.post(
         "/v1/admin/explain",
         headers=broker.admin_headers(),
@@ -118,7 +122,8 @@ def test_explain_template_and_token(broker: Broker) -> None:
 
 def test_audit_verify_and_key_rotation(broker: Broker) -> None:
     keys = broker.client.get("/v1/admin/keys", headers=broker.admin_headers()).json()["keys"]
-    assert len(keys) == 1 and keys[0]["signing"]
+    assert len(keys) == 1
+    assert keys[0]["signing"]
     rotated = broker.client.post("/v1/admin/keys/rotate", headers=broker.admin_headers()).json()
     jwks = broker.client.get("/.well-known/jwks.json").json()
     assert rotated["kid"] in {k["kid"] for k in jwks["keys"]}  # published before it signs

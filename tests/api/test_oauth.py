@@ -30,7 +30,8 @@ def test_token_exchange_issues_a_scoped_token(broker: Broker) -> None:
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
-    assert body["token_type"] == "Bearer" and body["expires_in"] == 120
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 120
     assert set(body["scope"].split()) == {"project:read", "deployment:create"}
     assert r.headers["cache-control"] == "no-store"
     assert broker.services.issuance.verify(body["access_token"]).client_id == "claude-code"
@@ -120,7 +121,8 @@ def test_agent_cannot_revoke_or_introspect_another_agents_token(broker: Broker) 
     mine = broker.client.post(
         "/oauth/introspect", data={"token": token}, headers=broker.agent_headers()
     ).json()
-    assert mine["active"] is True and mine["jti"]
+    assert mine["active"] is True
+    assert mine["jti"]
 
 
 def test_introspection_requires_a_credential(broker: Broker) -> None:
@@ -137,7 +139,10 @@ def test_discovery_documents(broker: Broker) -> None:
     jwks = broker.client.get("/.well-known/jwks.json")
     assert jwks.headers["content-type"].startswith("application/jwk-set+json")
     (key,) = jwks.json()["keys"]
-    assert key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key
+    assert key["kty"] == "OKP"
+    assert key["crv"] == "Ed25519"
+    assert "d" not in key
     openapi = broker.client.get("/schema/openapi.json").json()
-    assert "/v1/tokens" in openapi["paths"] and "/oauth/token" in openapi["paths"]
+    assert "/v1/tokens" in openapi["paths"]
+    assert "/oauth/token" in openapi["paths"]
     assert broker.client.get("/readyz").json()["status"] == "ready"

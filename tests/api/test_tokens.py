@@ -23,7 +23,8 @@ def test_issued_token_is_scoped_and_verifiable(broker: Broker) -> None:
     assert claims["sid"] == body["session_id"]
     assert claims["exp"] - claims["iat"] == 300
     assert claims["aud"] == "capbroker-gateway"
-    assert claims["template"] == "staging-agent" and claims["template_version"] == 1
+    assert claims["template"] == "staging-agent"
+    assert claims["template_version"] == 1
     detail = claims["authorization_details"][0]
     assert detail["environments"] == ["staging"]
     assert sorted(detail["actions"]) == ["deployment:create", "project:read"]

@@ -44,7 +44,8 @@ def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
 def test_apply_is_idempotent_and_dry_run_changes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     dry = run("apply", "-f", str(EXAMPLES), "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "would be created" in dry.output and "+provider: railway" in dry.output
+    assert "would be created" in dry.output
+    assert "+provider: railway" in dry.output
     assert run("templates", "list").output.strip() == "no templates"
     first = run("apply", "-f", str(EXAMPLES))
     assert "CapabilityTemplate/staging-agent: created (v1)" in first.output
@@ -52,7 +53,8 @@ def test_apply_is_idempotent_and_dry_run_changes_nothing(run, tmp_path: Path) ->
     changed = tmp_path / "t.yaml"
     changed.write_text((EXAMPLES / "staging-agent.yaml").read_text().replace("max: 1h", "max: 30m"))
     diff = run("apply", "-f", str(changed), "--dry-run")
-    assert "would be updated (v1 -> v2)" in diff.output and "-  max: 3600" in diff.output
+    assert "would be updated (v1 -> v2)" in diff.output
+    assert "-  max: 3600" in diff.output
     assert "updated (v1 -> v2)" in run("apply", "-f", str(changed)).output
     shown = run("templates", "show", "staging-agent", "--version", "1")
     assert '"max": 3600' in shown.output
@@ -65,7 +67,8 @@ def test_apply_error_names_file_and_field(run, tmp_path: Path) -> None:  # type:
     )
     result = run("apply", "-f", str(bad))
     assert result.exit_code == 2
-    assert "bad.yaml" in result.output and "spec.actions[4]" in result.output
+    assert "bad.yaml" in result.output
+    assert "spec.actions[4]" in result.output
     assert "[invalid_manifest]" in result.output
     assert run("templates", "list").output.strip() == "no templates"
 
@@ -74,7 +77,8 @@ def test_ttl_above_the_ceiling_is_refused(run, tmp_path: Path) -> None:  # type:
     bad = tmp_path / "long.yaml"
     bad.write_text((EXAMPLES / "staging-agent.yaml").read_text().replace("max: 1h", "max: 5h"))
     result = run("apply", "-f", str(bad))
-    assert result.exit_code == 2 and "[invalid_manifest]" in result.output
+    assert result.exit_code == 2
+    assert "[invalid_manifest]" in result.output
 
 
 def test_agents_lifecycle_and_audit(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -83,22 +87,28 @@ def test_agents_lifecycle_and_audit(run, tmp_path: Path) -> None:  # type: ignor
     credential = created.stdout.strip().splitlines()[-1]
     assert credential.startswith("capb_agt_")
     dup = run("agents", "create", "claude-code")
-    assert dup.exit_code == 2 and "[conflict]" in dup.output
+    assert dup.exit_code == 2
+    assert "[conflict]" in dup.output
     bad = run("agents", "create", "Bad Name")
-    assert bad.exit_code == 2 and "[invalid_request]" in bad.output
+    assert bad.exit_code == 2
+    assert "[invalid_request]" in bad.output
     assert "claude-code  active" in run("agents", "list").output
     assert run("agents", "disable", "claude-code").exit_code == 0
     assert "claude-code  disabled" in run("agents", "list").output
     missing = run("agents", "disable", "ghost")
-    assert missing.exit_code == 2 and "[not_found]" in missing.output
+    assert missing.exit_code == 2
+    assert "[not_found]" in missing.output
     tail = run("audit", "tail")
-    assert "agent.created" in tail.output and "agent.disabled" in tail.output
+    assert "agent.created" in tail.output
+    assert "agent.disabled" in tail.output
     assert credential not in tail.output
     db = sqlite3.connect(tmp_path / "data" / "capbroker.db")
     hashes = [r[0] for r in db.execute("SELECT secret_hash FROM credentials")]
-    assert hashes and all(h.startswith("scrypt$") for h in hashes)
+    assert hashes
+    assert all(h.startswith("scrypt$") for h in hashes)
     dump = "\n".join(db.iterdump())
-    assert credential not in dump and credential.rsplit("_", 1)[-1] not in dump
+    assert credential not in dump
+    assert credential.rsplit("_", 1)[-1] not in dump
 
 
 def test_audit_verify_finds_tampering(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +116,8 @@ def test_audit_verify_finds_tampering(run, tmp_path: Path) -> None:  # type: ign
     run("agents", "create", "a1")
     run("agents", "create", "a2")
     ok = run("audit", "verify")
-    assert ok.exit_code == 0 and "intact" in ok.output
+    assert ok.exit_code == 0
+    assert "intact" in ok.output
     db = sqlite3.connect(tmp_path / "data" / "capbroker.db")
     db.execute(
         "UPDATE audit_events SET subject = 'agent:someone-else' WHERE type = 'agent.created'"
@@ -114,7 +125,8 @@ def test_audit_verify_finds_tampering(run, tmp_path: Path) -> None:  # type: ign
     db.commit()
     bad = run("audit", "verify")
     assert bad.exit_code == 1
-    assert "FIRST BAD EVENT" in bad.output and "altered" in bad.output
+    assert "FIRST BAD EVENT" in bad.output
+    assert "altered" in bad.output
 
 
 def test_explain(run) -> None:  # type: ignore[no-untyped-def]
@@ -128,32 +140,41 @@ def test_explain(run) -> None:  # type: ignore[no-untyped-def]
         "--env",
         "staging",
     )
-    assert allowed.exit_code == 0 and "decision: allow" in allowed.output
+    assert allowed.exit_code == 0
+    assert "decision: allow" in allowed.output
     denied = run(
         "explain", "--template", "staging-agent", "--action", "backup:delete", "--env", "production"
     )
-    assert denied.exit_code == 1 and "decision: deny" in denied.output
-    assert "[forbidden_verb]" in denied.output and "[environment_not_granted]" in denied.output
+    assert denied.exit_code == 1
+    assert "decision: deny" in denied.output
+    assert "[forbidden_verb]" in denied.output
+    assert "[environment_not_granted]" in denied.output
     held = run(
         "explain", "--template", "staging-agent", "--action", "volume:delete", "--env", "staging"
     )
-    assert held.exit_code == 1 and "decision: approval_required" in held.output
+    assert held.exit_code == 1
+    assert "decision: approval_required" in held.output
 
 
 def test_keys_rotate_publishes_before_signing(run) -> None:  # type: ignore[no-untyped-def]
     before = run("keys", "list").output
-    assert before.count("signing") == 1 and "pending" not in before
+    assert before.count("signing") == 1
+    assert "pending" not in before
     result = run("keys", "rotate")
-    assert result.exit_code == 0 and "published now and signs in 300s" in result.output
+    assert result.exit_code == 0
+    assert "published now and signs in 300s" in result.output
     listing = run("keys", "list").output
-    assert listing.count("signing") == 1 and listing.count("pending") == 1
+    assert listing.count("signing") == 1
+    assert listing.count("pending") == 1
 
 
 def test_bad_settings_are_named(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("CAPBROKER_MAX_TOKEN_TTL", "forever")
     result = run("agents", "list")
-    assert result.exit_code == 2 and "CAPBROKER_MAX_TOKEN_TTL" in result.output
+    assert result.exit_code == 2
+    assert "CAPBROKER_MAX_TOKEN_TTL" in result.output
     monkeypatch.delenv("CAPBROKER_MAX_TOKEN_TTL")
     monkeypatch.setenv("CAPBROKER_NO_SUCH_THING", "1")
     result = run("agents", "list")
-    assert result.exit_code == 2 and "CAPBROKER_NO_SUCH_THING" in result.output
+    assert result.exit_code == 2
+    assert "CAPBROKER_NO_SUCH_THING" in result.output

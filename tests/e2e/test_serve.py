@@ -1,4 +1,4 @@
-"""The real thing over real sockets: `capbroker serve` on the embedded default, driven by the CLI."""
+"""Over real sockets: `capbroker serve` on the embedded default, driven by the CLI."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
         assert applied.returncode == 0, applied.stderr
         assert "CapabilityTemplate/staging-agent: created (v1)" in applied.stdout
         again = cli(data, "apply", "-f", str(ROOT / "examples" / "templates"))
-        assert "unchanged" in again.stdout and "created" not in again.stdout
+        assert "unchanged" in again.stdout
+        assert "created" not in again.stdout
 
         created = cli(data, "agents", "create", "claude-code")
         assert created.returncode == 0, created.stderr
@@ -115,7 +116,8 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
             "production",
             env={"CAPBROKER_AGENT_CREDENTIAL": agent},
         )
-        assert refused.returncode == 2 and "environment_not_granted" in refused.stderr
+        assert refused.returncode == 2
+        assert "environment_not_granted" in refused.stderr
 
         jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
         keys = {k["kid"]: public_key_from_jwk(k) for k in jwks["keys"]}
@@ -125,7 +127,8 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
         assert verified.authorization_details[0]["actions"] == ["deployment:create"]
 
         verify = cli(data, "audit", "verify")
-        assert verify.returncode == 0 and "intact" in verify.stdout
+        assert verify.returncode == 0
+        assert "intact" in verify.stdout
         assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "capbroker"
     finally:
         server.terminate()
@@ -134,4 +137,5 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
     output = log.read()
     # The bootstrap credential is printed once; no other secret reaches the server's output.
     assert output.count("capb_adm_") == 1
-    assert agent not in output and token not in output
+    assert agent not in output
+    assert token not in output
