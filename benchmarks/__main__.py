@@ -1,13 +1,16 @@
 """Run the loopback benchmarks: ``python -m benchmarks [--duration 5] [--only NAME]``.
 
-Every scenario starts its own server, warms it up for a second, loads it with
-wrk for ``--duration`` seconds at 32 connections, and stops it. Ratios are to
-the bare Litestar ``GET /ping`` measured in the same run (these machines are
-shared and noisy: compare ratios, not absolute numbers across runs). Results
-are printed as a table and written to ``benchmarks/results/latest.json``.
+Every load scenario starts its own server, warms it up for a second, loads it
+with wrk for ``--duration`` seconds at 32 connections, and stops it. Ratios are
+to the bare Litestar ``GET /ping`` and to OpenBao's token creation measured in
+the same run (these machines are shared and noisy: compare ratios, not absolute
+numbers across runs). In-process scenarios (``verify``) time single calls.
+Results are printed as tables, checked against the issue's targets, and written
+to ``benchmarks/results/latest.json``. See benchmarks/README.md.
 
 To add a scenario, append a ``Scenario`` to ``SCENARIOS``: a name and a
-callable taking the duration in seconds and returning a ``LoadResult``.
+callable taking the duration in seconds and returning a ``LoadResult`` (wrk
+load) or a ``TimingResult`` (per-call timings).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.broker_tokens import IssuanceResult, issue_postgresql, issue_sqlite, verify
 from benchmarks.harness import (
     BenchmarkError,
     LoadResult,
     ServerProcess,
+    TimingResult,
     ensure_wrk,
     free_port,
     run_wrk,
@@ -39,13 +44,16 @@ from benchmarks.openbao_tokens import token_create
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "litestar-ping"
+OPENBAO = "openbao-token-create"  # the second reference: what users would otherwise run
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    run: Callable[[float], LoadResult]  # duration in seconds -> measured load
+    run: Callable[[float], LoadResult | TimingResult]  # duration in seconds -> measurement
     description: str = ""
+    # Scenarios whose ratio to OpenBao is a target run OpenBao too under --only.
+    needs_openbao: bool = False
 
 
 @contextmanager
@@ -81,15 +89,84 @@ def litestar_echo(duration_s: float) -> LoadResult:
         return run_wrk(f"{base}/echo", duration_s=duration_s, **kwargs)
 
 
-# The lead extends this list with the broker's own endpoints.
 SCENARIOS: list[Scenario] = [
     Scenario(REFERENCE, litestar_ping, "bare Litestar GET /ping (reference)"),
     Scenario("litestar-echo", litestar_echo, "bare Litestar POST /echo with a small JSON body"),
     Scenario(
-        "openbao-token-create",
+        OPENBAO,
         token_create,
         "OpenBao POST /v1/auth/token/create, root token, raft storage on disk",
     ),
+    Scenario(
+        "issue-sqlite",
+        issue_sqlite,
+        "capbroker serve, POST /v1/tokens, SQLite (WAL) data dir on disk",
+        needs_openbao=True,
+    ),
+    Scenario(
+        "issue-postgresql",
+        issue_postgresql,
+        "capbroker serve, POST /v1/tokens, PostgreSQL 15 on disk, fsync + synchronous_commit",
+        needs_openbao=True,
+    ),
+    Scenario(
+        "verify",
+        verify,
+        "in-process TokenVerifier.verify on a broker-minted token, and raw Ed25519",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    scenario: str
+    description: str
+    check: Callable[[dict[str, LoadResult | TimingResult]], bool | None]  # None: not measured
+
+
+def _rps(results: dict[str, LoadResult | TimingResult], name: str) -> float | None:
+    result = results.get(name)
+    return result.requests_per_s if isinstance(result, LoadResult) else None
+
+
+def _at_least_openbao(name: str) -> Callable[[dict[str, LoadResult | TimingResult]], bool | None]:
+    def check(results: dict[str, LoadResult | TimingResult]) -> bool | None:
+        ours, bao = _rps(results, name), _rps(results, OPENBAO)
+        return None if ours is None or bao is None else ours >= bao
+
+    return check
+
+
+def _load_target(
+    name: str, min_rps: float, max_p99_ms: float | None = None
+) -> Callable[[dict[str, LoadResult | TimingResult]], bool | None]:
+    def check(results: dict[str, LoadResult | TimingResult]) -> bool | None:
+        result = results.get(name)
+        if not isinstance(result, LoadResult):
+            return None
+        return result.requests_per_s >= min_rps and (
+            max_p99_ms is None or result.p99_ms < max_p99_ms
+        )
+
+    return check
+
+
+def _verify_target(results: dict[str, LoadResult | TimingResult]) -> bool | None:
+    result = results.get("verify")
+    if not isinstance(result, TimingResult) or result.target_us is None:
+        return None
+    return result.timings["TokenVerifier.verify"].median_us < result.target_us
+
+
+# The issue's targets, all at 32 connections on loopback.
+TARGETS: list[Target] = [
+    Target("issue-sqlite", "req/s >= openbao-token-create", _at_least_openbao("issue-sqlite")),
+    Target("issue-sqlite", "req/s >= 2000 and p99 < 30 ms", _load_target("issue-sqlite", 2000, 30)),
+    Target(
+        "issue-postgresql", "req/s >= openbao-token-create", _at_least_openbao("issue-postgresql")
+    ),
+    Target("issue-postgresql", "req/s >= 1000", _load_target("issue-postgresql", 1000)),
+    Target("verify", "TokenVerifier.verify median < 120 us", _verify_target),
 ]
 
 
@@ -100,18 +177,59 @@ def _wrk_version() -> str:
     return (proc.stdout or proc.stderr).splitlines()[0] if (proc.stdout or proc.stderr) else ""
 
 
+def _ratio(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "n/a"
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     header = (
-        f"{'scenario':<28} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>7} {'errors':>7}"
+        f"{'scenario':<28} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs ping':>8} "
+        f"{'vs bao':>7} {'errors':>7} {'non-2xx':>8}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
-        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "n/a"
         lines.append(
             f"{row['name']:<28} {row['requests_per_s']:>10.0f} {row['p50_ms']:>8.2f} "
-            f"{row['p99_ms']:>8.2f} {ratio:>7} {row['errors'] + row['non_2xx']:>7}"
+            f"{row['p99_ms']:>8.2f} {_ratio(row['ratio']):>8} {_ratio(row['ratio_openbao']):>7} "
+            f"{row['errors']:>7} {row['non_2xx']:>8}"
         )
     return "\n".join(lines)
+
+
+def _records_table(rows: list[dict[str, Any]]) -> str:
+    """Issuance durability: every token a client received must have its row."""
+    header = (
+        f"{'scenario':<28} {'201s (wrk)':>11} {'token rows':>11} {'rows-201s':>10} "
+        f"{'cpu ms/req':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        lines.append(
+            f"{row['name']:<28} {row['created_201']:>11} {row['token_rows']:>11} "
+            f"{row['token_rows'] - row['created_201']:>10} "
+            f"{row['server_cpu_ms_per_request']:>11.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _timing_table(rows: list[dict[str, Any]]) -> str:
+    header = f"{'scenario':<10} {'call':<24} {'median us':>10} {'p99 us':>9} {'target us':>10}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        target = f"{row['target_us']:.0f}" if row["target_us"] is not None else ""
+        for call, timing in row["timings"].items():
+            lines.append(
+                f"{row['name']:<10} {call:<24} {timing['median_us']:>10.1f} "
+                f"{timing['p99_us']:>9.1f} {target:>10}"
+            )
+    return "\n".join(lines)
+
+
+def _load_average() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,10 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.only or ()) - names
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; known: {sorted(names)}")
-    chosen = [s for s in SCENARIOS if not args.only or s.name in args.only or s.name == REFERENCE]
+    wanted = set(args.only or ())
+    if any(s.needs_openbao for s in SCENARIOS if s.name in wanted):
+        wanted.add(OPENBAO)
+    chosen = [s for s in SCENARIOS if not args.only or s.name in wanted or s.name == REFERENCE]
 
     ensure_wrk()
-    results: dict[str, LoadResult] = {}
+    load_before = _load_average()
+    if load_before and load_before[0] > 0.5:
+        print(
+            f"note: load average {load_before[0]} before the run; other work on this machine "
+            "skews absolute numbers (the ratios less so)",
+            file=sys.stderr,
+        )
+    results: dict[str, LoadResult | TimingResult] = {}
     failures: dict[str, str] = {}
     for scenario in chosen:
         print(f"running {scenario.name} ({args.duration:g}s) ...", file=sys.stderr, flush=True)
@@ -147,31 +275,56 @@ def main(argv: list[str] | None = None) -> int:
             failures[scenario.name] = str(exc)
             print(f"FAILED {scenario.name}: {exc}", file=sys.stderr, flush=True)
 
-    reference = results.get(REFERENCE)
+    reference = _rps(results, REFERENCE)
+    openbao = _rps(results, OPENBAO)
     rows = [
         {
             "name": name,
             **result.as_dict(),
-            "ratio": (
-                result.requests_per_s / reference.requests_per_s
-                if reference and reference.requests_per_s
-                else None
-            ),
+            "ratio": result.requests_per_s / reference if reference else None,
+            "ratio_openbao": result.requests_per_s / openbao if openbao else None,
         }
         for name, result in results.items()
+        if isinstance(result, LoadResult)
+    ]
+    timing_rows = [
+        {"name": name, **result.as_dict()}
+        for name, result in results.items()
+        if isinstance(result, TimingResult)
     ]
     print(_table(rows))
+    issuance = [row for row in rows if isinstance(results[row["name"]], IssuanceResult)]
+    if issuance:
+        print()
+        print(_records_table(issuance))
+    if timing_rows:
+        print()
+        print(_timing_table(timing_rows))
+    targets = []
+    for target in TARGETS:
+        met = target.check(results) if target.scenario in results else None
+        targets.append({"scenario": target.scenario, "target": target.description, "met": met})
+    if any(t["met"] is not None for t in targets):
+        print()
+        for t in targets:
+            if t["met"] is not None:
+                print(f"{'MET' if t['met'] else 'MISSED':<7} {t['scenario']:<18} {t['target']}")
     report = {
         "generated_unix": int(time.time()),
         "reference": REFERENCE,
+        "second_reference": OPENBAO,
         "duration_s": args.duration,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "wrk": _wrk_version(),
+            "load_average_before": load_before,
+            "load_average_after": _load_average(),
         },
         "results": rows,
+        "timings": timing_rows,
+        "targets": targets,
         "failures": failures,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

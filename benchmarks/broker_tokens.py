@@ -61,6 +61,7 @@ class IssuanceResult(LoadResult):
     database: str = ""
     created_201: int = 0  # 201 responses wrk counted, warm-up included
     token_rows: int = 0  # rows in ``tokens`` written during the runs
+    server_cpu_ms_per_request: float = 0.0  # the broker process's CPU time / requests
     durability: dict[str, str] | None = None
 
 
@@ -183,7 +184,10 @@ def _issue(duration_s: float, database: str, database_url: str | None) -> Issuan
         url = f"{broker.base}/v1/tokens"
         kwargs = {**broker.token_request_kwargs, "count_status": CREATED}
         warm = run_wrk(url, duration_s=1, **kwargs)
+        assert broker.server is not None
+        cpu_before = broker.server.cpu_seconds()
         result = run_wrk(url, duration_s=duration_s, **kwargs)
+        cpu_ms = (broker.server.cpu_seconds() - cpu_before) * 1000.0
         broker.stop_server()  # every in-flight request has finished or died: count settles
         rows = broker.count_tokens() - before
     if result.non_2xx or warm.non_2xx:
@@ -200,7 +204,11 @@ def _issue(duration_s: float, database: str, database_url: str | None) -> Issuan
             f"{database}: clients received {created} tokens but only {rows} have a record"
         )
     return IssuanceResult(
-        **result.as_dict(), database=database, created_201=created, token_rows=rows
+        **result.as_dict(),
+        database=database,
+        created_201=created,
+        token_rows=rows,
+        server_cpu_ms_per_request=cpu_ms / result.requests,
     )
 
 

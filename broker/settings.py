@@ -67,10 +67,10 @@ def _coerce(name: str, raw: object, kind: object) -> object:
             return str(raw)
     except (TypeError, ValueError):
         raise InvalidRequest(
-            f"setting {name!r}: expected {getattr(kind, '__name__', kind)}",
+            f"{name}: expected {getattr(kind, '__name__', kind)}",
             reason=Reason.INVALID_REQUEST,
         ) from None
-    raise InvalidRequest(f"setting {name!r} cannot be set this way")
+    raise InvalidRequest(f"{name}: cannot be set this way")
 
 
 def load_settings(
@@ -101,7 +101,7 @@ def load_settings(
             name = str(key).replace("-", "_")
             if name not in fields:
                 raise InvalidRequest(f"config file {path}: unknown setting {key!r}")
-            values[name] = _coerce(name, raw, hints[name])
+            values[name] = _coerce(f"config file {path}: setting {key!r}", raw, hints[name])
 
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
@@ -109,11 +109,11 @@ def load_settings(
         name = key[len(ENV_PREFIX) :].lower()
         if name not in fields:
             raise InvalidRequest(f"environment variable {key}: unknown setting")
-        values[name] = _coerce(key, raw, hints[name])
+        values[name] = _coerce(f"environment variable {key}", raw, hints[name])
 
     for name, raw in (overrides or {}).items():
         if raw is not None:
-            values[name] = _coerce(name, raw, hints[name])
+            values[name] = _coerce(f"setting {name!r}", raw, hints[name])
 
     settings = Settings(**values)  # type: ignore[arg-type]
     _check(settings)

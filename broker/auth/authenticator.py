@@ -22,6 +22,15 @@ _principals = Principal.__table__  # type: ignore[attr-defined]
 MAX_CACHE = 10_000
 
 
+class CredentialRefused(Unauthenticated):
+    """A refusal for a key id that exists: worth an audit event (who was tried, not the secret)."""
+
+    def __init__(self, detail: str, reason: Reason, principal: str, key_id: str) -> None:
+        super().__init__(detail, reason=reason)
+        self.principal = principal
+        self.key_id = key_id
+
+
 @dataclass(frozen=True)
 class Caller:
     principal_id: str
@@ -60,14 +69,17 @@ class Authenticator:
         if row is None or row.kind != parsed.kind:
             verify_secret(parsed.secret, DUMMY_HASH)
             raise Unauthenticated("the credential is not valid", reason=Reason.CREDENTIAL_INVALID)
+        known = f"{row.kind}:{row.name}"
         if not self._cached(fingerprint, row.secret_hash):
             if not verify_secret(parsed.secret, row.secret_hash):
-                raise Unauthenticated(
-                    "the credential is not valid", reason=Reason.CREDENTIAL_INVALID
+                raise CredentialRefused(
+                    "the credential is not valid", Reason.CREDENTIAL_INVALID, known, parsed.key_id
                 )
             self._remember(fingerprint, row.secret_hash)
         if row.cred_disabled is not None or row.principal_disabled is not None:
-            raise Unauthenticated("the credential is disabled", reason=Reason.CREDENTIAL_DISABLED)
+            raise CredentialRefused(
+                "the credential is disabled", Reason.CREDENTIAL_DISABLED, known, parsed.key_id
+            )
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
     def _cached(self, fingerprint: bytes, secret_hash: str) -> bool:

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from broker.audit.writer import AuditWriter
-from broker.auth.authenticator import Authenticator, Caller
+from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
 from broker.secrets.base import SecretStore
@@ -38,8 +38,21 @@ class Services:
     issuance: IssuanceService
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
-        with self.db.read() as conn:
-            return self.authenticator.authenticate(conn, credential, kind=kind)
+        try:
+            with self.db.read() as conn:
+                return self.authenticator.authenticate(conn, credential, kind=kind)
+        except CredentialRefused as refused:
+            # Only for key ids that exist, so anonymous garbage cannot flood the audit log.
+            with self.db.transaction() as tx:
+                self.audit.append(
+                    tx,
+                    type="auth.refused",
+                    actor=refused.principal,
+                    subject=f"key:{refused.key_id}",
+                    outcome="denied",
+                    reason=refused.reason.value,
+                )
+            raise
 
     def close(self) -> None:
         self.db.engine.dispose()

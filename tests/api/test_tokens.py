@@ -210,3 +210,20 @@ def test_issuance_after_the_keyset_reloads(broker: Broker) -> None:
     # The keyset is re-read from the database every few seconds, also mid-issuance.
     broker.clock.advance(30)
     assert broker.issue().status_code == 201, broker.issue().text
+
+
+def test_refused_credentials_of_known_keys_are_audited(broker: Broker) -> None:
+    forged = broker.agent[:-1] + ("B" if broker.agent[-1] != "B" else "C")
+    broker.client.post(
+        "/v1/tokens",
+        json={"template": "staging-agent", "environment": "staging"},
+        headers=broker.agent_headers(forged),
+    )
+    broker.client.post("/v1/admin/agents/claude-code/disable", headers=broker.admin_headers())
+    broker.issue()
+    events = broker.client.get(
+        "/v1/admin/audit?type=auth.refused", headers=broker.admin_headers()
+    ).json()
+    assert [e["reason"] for e in events] == ["credential_disabled", "credential_invalid"]
+    assert all(e["actor"] == "agent:claude-code" for e in events)
+    assert forged not in str(events)
