@@ -18,6 +18,8 @@ import yaml
 from broker.errors import InvalidRequest, Reason
 
 ENV_PREFIX = "CAPBROKER_"
+# Variables with the prefix that belong to clients (the agent's side), not to the server.
+CLIENT_VARIABLES = frozenset({"CAPBROKER_CONFIG", "CAPBROKER_AGENT_CREDENTIAL", "CAPBROKER_URL"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def load_settings(
             values[name] = _coerce(f"config file {path}: setting {key!r}", raw, hints[name])
 
     for key, raw in env.items():
-        if not key.startswith(ENV_PREFIX) or key == f"{ENV_PREFIX}CONFIG":
+        if not key.startswith(ENV_PREFIX) or key in CLIENT_VARIABLES:
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in fields:
@@ -122,8 +124,9 @@ def load_settings(
 
 def _check(settings: Settings) -> None:
     problems = []
-    if settings.max_token_ttl < 60 or settings.max_token_ttl > 86400:
-        problems.append("max_token_ttl must be between 60 and 86400 seconds")
+    if settings.max_token_ttl < 60 or settings.max_token_ttl > 3600:
+        # Capability tokens live minutes, not hours (DESIGN.md).
+        problems.append("max_token_ttl must be between 60 and 3600 seconds")
     if not 0 <= settings.leeway <= 300:
         problems.append("leeway must be between 0 and 300 seconds")
     if settings.secret_backend not in {"local", "vault"}:

@@ -232,7 +232,7 @@ class IssuanceService:
 
     def revoke(self, caller: Caller, token: str) -> bool:
         """RFC 7009: revoke a token the caller owns (admins: any). Unknown tokens are a no-op."""
-        claims = self._claims_even_if_expired(token)
+        claims = self._claims_even_if_expired(caller, token)
         if claims is None:
             return False
         if caller.kind == "agent" and claims["sub"] != caller.principal_id:
@@ -254,19 +254,35 @@ class IssuanceService:
                 )
         return bool(changed)
 
-    def _claims_even_if_expired(self, token: str) -> Any:
+    def _claims_even_if_expired(self, caller: Caller, token: str) -> Any:
         try:
             return self.verifier.verify(token, now=self.clock()).claims
         except InvalidToken as exc:
             if exc.reason == Reason.TOKEN_EXPIRED and exc.verified_claims is not None:
                 return exc.verified_claims
+            self._record_rejection(caller, exc, "revoke")
             return None
+
+    def _record_rejection(self, caller: Caller, exc: InvalidToken, via: str) -> None:
+        """The precise cause goes to the audit log only; the caller saw one opaque answer."""
+        claims = exc.verified_claims or {}
+        with self.db.transaction() as tx:
+            self.audit.append(
+                tx,
+                type="token.rejected",
+                actor=caller.label,
+                subject=f"jti:{claims['jti']}" if "jti" in claims else "token:unverified",
+                outcome="denied",
+                reason=exc.reason.value,
+                data={"via": via, "cause": exc.audit_detail},
+            )
 
     def introspect(self, caller: Caller, token: str) -> dict[str, Any]:
         """RFC 7662. Anything not currently valid, or not the caller's to see, is inactive."""
         try:
             verified = self.verifier.verify(token, now=self.clock())
-        except InvalidToken:
+        except InvalidToken as exc:
+            self._record_rejection(caller, exc, "introspect")
             return {"active": False}
         if caller.kind == "agent" and verified.sub != caller.principal_id:
             return {"active": False}

@@ -14,10 +14,12 @@ from broker.auth.credentials import hash_secret as slow_hash
 from broker.clock import Clock
 from broker.errors import Conflict, InvalidRequest, NotFound
 from broker.store.database import Database
-from broker.store.tables import Credential, Principal
+from broker.store.tables import AgentSession, Credential, IssuedToken, Principal
 
 _principals = Principal.__table__  # type: ignore[attr-defined]
 _creds = Credential.__table__  # type: ignore[attr-defined]
+_tokens = IssuedToken.__table__  # type: ignore[attr-defined]
+_sessions = AgentSession.__table__  # type: ignore[attr-defined]
 NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,118}[a-z0-9])?")
 
 
@@ -118,11 +120,29 @@ class PrincipalService:
                 .where(_principals.c.id == row.id)
                 .values(disabled_at=now if disabled else None)
             )
+            revoked = 0
+            if disabled and kind == "agent":
+                # A disabled agent is presumed compromised: its live tokens and sessions end too.
+                revoked = tx.conn.execute(
+                    update(_tokens)
+                    .where(
+                        _tokens.c.agent_id == row.id,
+                        _tokens.c.revoked_at.is_(None),
+                        _tokens.c.expires_at > now,
+                    )
+                    .values(revoked_at=now)
+                ).rowcount
+                tx.conn.execute(
+                    update(_sessions)
+                    .where(_sessions.c.agent_id == row.id, _sessions.c.ended_at.is_(None))
+                    .values(ended_at=now)
+                )
             self.audit.append(
                 tx,
                 type=f"{kind}.{'disabled' if disabled else 'enabled'}",
                 actor=actor,
                 subject=f"{kind}:{name}",
+                data={"tokens_revoked": revoked} if disabled else {},
             )
         return PrincipalView(
             row.id, row.kind, row.name, row.description, row.created_at, now if disabled else None

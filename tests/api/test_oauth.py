@@ -146,3 +146,37 @@ def test_discovery_documents(broker: Broker) -> None:
     assert "/v1/tokens" in openapi["paths"]
     assert "/oauth/token" in openapi["paths"]
     assert broker.client.get("/readyz").json()["status"] == "ready"
+
+
+def test_rejected_tokens_are_audited_with_their_cause(broker: Broker) -> None:
+    token = broker.issue().json()["access_token"]
+    head, payload, sig = token.split(".")
+    broker.client.post(
+        "/oauth/introspect",
+        data={"token": f"{head}.{payload}.{sig[:-4]}AAAA"},
+        headers=broker.admin_headers(),
+    )
+    broker.client.post(
+        "/oauth/introspect", data={"token": "not-a-token"}, headers=broker.admin_headers()
+    )
+    events = broker.client.get(
+        "/v1/admin/audit?type=token.rejected", headers=broker.admin_headers()
+    ).json()
+    assert len(events) == 2
+    assert all(e["reason"] == "token_invalid" and e["data"]["cause"] for e in events)
+    assert token not in str(events)
+
+
+def test_disabling_an_agent_revokes_its_live_tokens(broker: Broker) -> None:
+    token = broker.issue().json()["access_token"]
+    broker.client.post("/v1/admin/agents/claude-code/disable", headers=broker.admin_headers())
+    seen = broker.client.post(
+        "/oauth/introspect", data={"token": token}, headers=broker.admin_headers()
+    )
+    assert seen.json() == {"active": False}
+
+
+def test_admin_can_end_any_session(broker: Broker) -> None:
+    sid = broker.issue().json()["session_id"]
+    r = broker.client.post(f"/v1/sessions/{sid}/end", headers=broker.admin_headers())
+    assert r.json()["tokens_revoked"] == 1
