@@ -43,9 +43,8 @@ class AgentController(Controller):
         floor; anything outside is refused with a reason code, never silently narrowed.
         """
         data = decode_json(request, await request.body(), TokenRequest)
-        agent = services.authenticate(bearer(request), kind="agent")
         issued = services.issuance.issue(
-            agent,
+            bearer(request),
             GrantRequest(
                 template=data.template,
                 environment=data.environment,

@@ -89,12 +89,14 @@ class OAuthController(Controller):
             )
         grant_request, session_id = _exchange_request(form)
         try:
-            agent = services.authenticate(form["subject_token"], kind="agent")
+            issued = services.issuance.issue(
+                form["subject_token"], grant_request, session_id=session_id, via="oauth"
+            )
         except Unauthenticated as exc:
+            # RFC 8693: a subject token that does not authenticate is an invalid grant.
             raise InvalidRequest(
                 exc.detail, reason=Reason.INVALID_GRANT, extra={"error": "invalid_grant"}
             ) from None
-        issued = services.issuance.issue(agent, grant_request, session_id=session_id, via="oauth")
         body = token_response(issued)
         return Response(
             {

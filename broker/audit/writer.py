@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from broker.audit.chain import EventFields, canonical_json, event_hash, genesis_hash
 from broker.audit.redact import redact
@@ -20,6 +20,13 @@ from broker.store.tables import AuditChain, AuditEvent
 _events = AuditEvent.__table__  # type: ignore[attr-defined]
 _chains = AuditChain.__table__  # type: ignore[attr-defined]
 MAX_ANCHORS = 64
+# Built once: the hot path executes these with parameters (no per-call statement building).
+_INSERT_EVENT = _events.insert()
+_ADVANCE_HEAD = (
+    update(_chains)
+    .where(_chains.c.id == bindparam("chain"), _chains.c.head_seq == bindparam("prev_seq"))
+    .values(head_seq=bindparam("seq"), head_hash=bindparam("hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -125,24 +132,24 @@ class AuditWriter:
         )
         digest = event_hash(fields)
         tx.conn.execute(
-            _events.insert().values(
-                chain_id=fields.chain_id,
-                seq=fields.seq,
-                at=fields.at,
-                type=fields.type,
-                actor=fields.actor,
-                subject=fields.subject,
-                outcome=fields.outcome,
-                reason=fields.reason,
-                data=fields.data,
-                prev_hash=fields.prev_hash,
-                hash=digest,
-            )
+            _INSERT_EVENT,
+            {
+                "chain_id": fields.chain_id,
+                "seq": fields.seq,
+                "at": fields.at,
+                "type": fields.type,
+                "actor": fields.actor,
+                "subject": fields.subject,
+                "outcome": fields.outcome,
+                "reason": fields.reason,
+                "data": fields.data,
+                "prev_hash": fields.prev_hash,
+                "hash": digest,
+            },
         )
         moved = tx.conn.execute(
-            update(_chains)
-            .where(_chains.c.id == self.chain_id, _chains.c.head_seq == self._seq)
-            .values(head_seq=fields.seq, head_hash=digest)
+            _ADVANCE_HEAD,
+            {"chain": self.chain_id, "prev_seq": self._seq, "seq": fields.seq, "hash": digest},
         ).rowcount
         if moved != 1:
             raise Unavailable(

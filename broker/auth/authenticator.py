@@ -10,16 +10,30 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
+from broker.audit.writer import AuditWriter
 from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
 from broker.clock import Clock
 from broker.errors import Reason, Unauthenticated
+from broker.store.database import Database
 from broker.store.tables import Credential, Principal
 
 _creds = Credential.__table__  # type: ignore[attr-defined]
 _principals = Principal.__table__  # type: ignore[attr-defined]
 MAX_CACHE = 10_000
+_CREDENTIAL_ROW = (
+    select(
+        _creds.c.secret_hash,
+        _creds.c.disabled_at.label("cred_disabled"),
+        _principals.c.id,
+        _principals.c.kind,
+        _principals.c.name,
+        _principals.c.disabled_at.label("principal_disabled"),
+    )
+    .join(_principals, _principals.c.id == _creds.c.principal_id)
+    .where(_creds.c.key_id == bindparam("key_id"))
+)
 
 
 class CredentialRefused(Unauthenticated):
@@ -44,27 +58,38 @@ class Caller:
 
 
 class Authenticator:
-    def __init__(self, *, clock: Clock, cache_ttl: float) -> None:
-        self.clock = clock
+    def __init__(self, db: Database, audit: AuditWriter, *, clock: Clock, cache_ttl: float) -> None:
+        self.db, self.audit, self.clock = db, audit, clock
         self.cache_ttl = cache_ttl
         self._verified: dict[bytes, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
+    def check(self, credential: str, *, kind: Kind | None) -> Caller:
+        """Authenticate on a connection of its own; refusals of known keys are audited."""
+        try:
+            with self.db.read() as conn:
+                return self.authenticate(conn, credential, kind=kind)
+        except CredentialRefused as refused:
+            self.record_refusal(refused)
+            raise
+
+    def record_refusal(self, refused: CredentialRefused) -> None:
+        """Called after the refused request's own transaction has ended."""
+        # Only for key ids that exist, so anonymous garbage cannot flood the audit log.
+        with self.db.transaction() as tx:
+            self.audit.append(
+                tx,
+                type="auth.refused",
+                actor=refused.principal,
+                subject=f"key:{refused.key_id}",
+                outcome="denied",
+                reason=refused.reason.value,
+            )
+
     def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
         """``kind=None`` accepts an admin or an agent credential."""
         parsed = parse_credential(credential, expected=kind)
-        row = conn.execute(
-            select(
-                _creds.c.secret_hash,
-                _creds.c.disabled_at.label("cred_disabled"),
-                _principals.c.id,
-                _principals.c.kind,
-                _principals.c.name,
-                _principals.c.disabled_at.label("principal_disabled"),
-            )
-            .join(_principals, _principals.c.id == _creds.c.principal_id)
-            .where(_creds.c.key_id == parsed.key_id)
-        ).first()
+        row = conn.execute(_CREDENTIAL_ROW, {"key_id": parsed.key_id}).first()
         fingerprint = hashlib.sha256(credential.encode()).digest()
         if row is None or row.kind != parsed.kind:
             verify_secret(parsed.secret, DUMMY_HASH)

@@ -30,8 +30,10 @@ def is_valid_action(s: object, *, allow_wildcards: bool) -> bool:
 def validate_action(s: str, *, allow_wildcards: bool) -> str:
     """Return ``s`` unchanged if it is a well-formed action (or pattern), else raise."""
     if not is_valid_action(s, allow_wildcards=allow_wildcards):
-        hint = ACTION_HINT if allow_wildcards or WILDCARD not in str(s) else (
-            "is not a concrete action (no * allowed here)"
+        hint = (
+            ACTION_HINT
+            if allow_wildcards or WILDCARD not in str(s)
+            else ("is not a concrete action (no * allowed here)")
         )
         raise InvalidRequest(f"{s!r} {hint}", extra={"action": str(s)[:MAX_ACTION_LENGTH]})
     return s

@@ -65,9 +65,7 @@ def decide_grant(
         raise ValueError("ttl_ceiling must be at least one second")
     actions = _requested_actions(request)
     if request.template != template.name:
-        raise InvalidRequest(
-            f"request names template {request.template!r}, not {template.name!r}"
-        )
+        raise InvalidRequest(f"request names template {request.template!r}, not {template.name!r}")
     if not agent_allowed(template, agent_name):
         raise Denied(
             f"agent {agent_name!r} may not request template {template.name!r}",

@@ -49,9 +49,7 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def read_documents(
-    file: Path, display: str
-) -> Iterator[tuple[str, object] | ManifestProblem]:
+def read_documents(file: Path, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
     """Yield ``(source, document)`` for each non-empty document, or a problem and stop."""
     try:
         raw = file.read_bytes()

@@ -15,8 +15,10 @@ class ManifestProblem:
     message: str  # plain words, safe to show
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.path}: {self.message}" if self.path else (
-            f"{self.source}: {self.message}"
+        return (
+            f"{self.source}: {self.path}: {self.message}"
+            if self.path
+            else (f"{self.source}: {self.message}")
         )
 
 

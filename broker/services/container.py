@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from broker.audit.writer import AuditWriter
-from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
+from broker.auth.authenticator import Authenticator, Caller
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
 from broker.secrets.base import SecretStore
@@ -38,21 +38,7 @@ class Services:
     issuance: IssuanceService
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
-        try:
-            with self.db.read() as conn:
-                return self.authenticator.authenticate(conn, credential, kind=kind)
-        except CredentialRefused as refused:
-            # Only for key ids that exist, so anonymous garbage cannot flood the audit log.
-            with self.db.transaction() as tx:
-                self.audit.append(
-                    tx,
-                    type="auth.refused",
-                    actor=refused.principal,
-                    subject=f"key:{refused.key_id}",
-                    outcome="denied",
-                    reason=refused.reason.value,
-                )
-            raise
+        return self.authenticator.check(credential, kind=kind)
 
     def close(self) -> None:
         self.db.engine.dispose()
@@ -100,13 +86,14 @@ def build_services(
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
     )
+    authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
     return Services(
         settings=settings,
         clock=clock,
         db=db,
         secrets=store,
         audit=audit,
-        authenticator=Authenticator(clock=clock, cache_ttl=settings.credential_cache_ttl),
+        authenticator=authenticator,
         principals=PrincipalService(db, audit, clock),
         templates=templates,
         keys=keys,
@@ -118,6 +105,7 @@ def build_services(
             templates,
             keys,
             verifier,
+            authenticator,
             issuer=settings.effective_issuer,
             audience=settings.audience,
             ttl_ceiling=settings.max_token_ttl,

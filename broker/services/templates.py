@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from broker.audit.writer import AuditWriter
 from broker.clock import Clock
@@ -23,6 +23,13 @@ from broker.store.tables import PolicyFloorVersion, TemplateVersion
 
 _templates = TemplateVersion.__table__  # type: ignore[attr-defined]
 _floors = PolicyFloorVersion.__table__  # type: ignore[attr-defined]
+_LATEST_TEMPLATE = (
+    select(_templates)
+    .where(_templates.c.name == bindparam("name"))
+    .order_by(_templates.c.version.desc())
+    .limit(1)
+)
+_LATEST_FLOOR = select(_floors).order_by(_floors.c.version.desc()).limit(1)
 TEMPLATE_KIND = "CapabilityTemplate"
 FLOOR_KIND = "PolicyFloor"
 
@@ -58,24 +65,43 @@ def _yaml(spec: dict[str, Any] | None) -> list[str]:
 
 
 class TemplateService:
-    def __init__(self, db: Database, audit: AuditWriter, clock: Clock, *, ttl_ceiling: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditWriter,
+        clock: Clock,
+        *,
+        ttl_ceiling: int,
+        refresh_seconds: float = 1.0,
+    ) -> None:
         self.db, self.audit, self.clock = db, audit, clock
         self.ttl_ceiling = ttl_ceiling
+        self.refresh_seconds = refresh_seconds
         # Parsed templates by digest: a stored version never changes, so this never goes stale.
-        self._parsed: dict[str, Template] = {}
+        self._parsed: dict[str, tuple[Template, dict[str, Any]]] = {}
+        # The newest version of each template and the floor, re-read at most every
+        # refresh_seconds (a change applied by another process shows within that time;
+        # one applied here shows at once).
+        self._latest: dict[str, tuple[float, TemplateRecord]] = {}
+        self._floor: tuple[float, PolicyFloor, int] | None = None
 
     # --- reading -------------------------------------------------------------------------
 
     def latest(self, conn: Connection, name: str) -> TemplateRecord:
-        row = conn.execute(
-            select(_templates)
-            .where(_templates.c.name == name)
-            .order_by(_templates.c.version.desc())
-            .limit(1)
-        ).first()
+        now = self.clock()
+        cached = self._latest.get(name)
+        if cached is not None and now - cached[0] < self.refresh_seconds:
+            return cached[1]
+        row = conn.execute(_LATEST_TEMPLATE, {"name": name}).first()
         if row is None:
             raise NotFound(f"template {name!r} does not exist", reason=Reason.UNKNOWN_TEMPLATE)
-        return self._record(row)
+        record = self._record(row)
+        self._latest[name] = (now, record)
+        return record
+
+    def forget_cached(self) -> None:
+        self._latest.clear()
+        self._floor = None
 
     def version(self, conn: Connection, name: str, version: int) -> TemplateRecord:
         row = conn.execute(
@@ -111,17 +137,25 @@ class TemplateService:
         return [self._record(r) for r in rows]
 
     def floor(self, conn: Connection) -> tuple[PolicyFloor, int]:
-        row = conn.execute(select(_floors).order_by(_floors.c.version.desc()).limit(1)).first()
-        if row is None:
-            return EMPTY_FLOOR, 0
-        return floor_from_spec(json.loads(row.spec)), row.version
+        now = self.clock()
+        if self._floor is not None and now - self._floor[0] < self.refresh_seconds:
+            return self._floor[1], self._floor[2]
+        row = conn.execute(_LATEST_FLOOR).first()
+        floor, version = (
+            (EMPTY_FLOOR, 0)
+            if row is None
+            else (floor_from_spec(json.loads(row.spec)), row.version)
+        )
+        self._floor = (now, floor, version)
+        return floor, version
 
     def _record(self, row: Any) -> TemplateRecord:
-        spec = json.loads(row.spec)
-        template = self._parsed.get(row.digest)
-        if template is None:
-            template = template_from_spec(row.name, spec)
-            self._parsed[row.digest] = template
+        parsed = self._parsed.get(row.digest)
+        if parsed is None:
+            spec = json.loads(row.spec)
+            parsed = (template_from_spec(row.name, spec), spec)
+            self._parsed[row.digest] = parsed
+        template, spec = parsed
         return TemplateRecord(
             template, row.version, row.digest, row.created_at, row.created_by, spec
         )
@@ -132,6 +166,7 @@ class TemplateService:
         """Make the store match the manifests. Idempotent: unchanged specs make no version."""
         canonical = [(m, self._canonical(m)) for m in manifests]
         with self.db.transaction() as tx:
+            tx.after_commit(self.forget_cached)
             changes = [self._apply_one(tx.conn, m, spec, actor, dry_run) for m, spec in canonical]
             for change in changes:
                 if change.action != "unchanged" and not dry_run:

@@ -44,7 +44,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the hot path. A dead connection
+    # fails its statement, is invalidated, and the next checkout reconnects.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
 
 
 def is_sqlite(engine: Engine) -> bool:
