@@ -169,7 +169,7 @@ class OpenBaoServer:
                 (self.base / "certs").mkdir(mode=0o700, exist_ok=True)
                 argv += ["-dev-tls", f"-dev-tls-cert-dir={self.base / 'certs'}"]
             with self.logfile.open("ab") as log:
-                self._process = subprocess.Popen(  # noqa: S603
+                self._process = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -210,7 +210,7 @@ class OpenBaoServer:
                 return False
             context = ssl.create_default_context(cafile=str(self.ca_cert))
         try:
-            with urllib.request.urlopen(  # noqa: S310
+            with urllib.request.urlopen(
                 f"{self.addr}/v1/sys/health", timeout=1, context=context
             ) as response:
                 return int(response.status) == 200

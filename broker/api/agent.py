@@ -43,7 +43,8 @@ class AgentController(Controller):
         floor; anything outside is refused with a reason code, never silently narrowed.
         """
         data = decode_json(request, await request.body(), TokenRequest)
-        issued = services.issuance.issue(
+        issued = await services.issuance.issue_grouped(
+            services.committer,
             bearer(request),
             GrantRequest(
                 template=data.template,

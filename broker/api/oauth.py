@@ -89,8 +89,12 @@ class OAuthController(Controller):
             )
         grant_request, session_id = _exchange_request(form)
         try:
-            issued = services.issuance.issue(
-                form["subject_token"], grant_request, session_id=session_id, via="oauth"
+            issued = await services.issuance.issue_grouped(
+                services.committer,
+                form["subject_token"],
+                grant_request,
+                session_id=session_id,
+                via="oauth",
             )
         except Unauthenticated as exc:
             # RFC 8693: a subject token that does not authenticate is an invalid grant.

@@ -69,14 +69,19 @@ class AuditWriter:
             self._held.add(id(tx))
             state = (self._opened, self._seq, self._hash)
             tx.on_end(lambda: self._release(tx, state))
+        before = (self._opened, self._seq, self._hash)
+        tx.on_savepoint_rollback(lambda: self._restore(before))
         if not self._opened:
             self._open(tx)
         return self._write(tx, type, actor, subject, outcome, reason, data or {})
 
+    def _restore(self, state: tuple[bool, int, str]) -> None:
+        self._opened, self._seq, self._hash = state
+
     def _release(self, tx: Tx, state: tuple[bool, int, str]) -> None:
         # Called for commit and rollback alike; after a rollback the head goes back.
         if not tx.committed:
-            self._opened, self._seq, self._hash = state
+            self._restore(state)
         self._held.discard(id(tx))
         self._lock.release()
 

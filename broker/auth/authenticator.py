@@ -16,7 +16,7 @@ from broker.audit.writer import AuditWriter
 from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
 from broker.clock import Clock
 from broker.errors import Reason, Unauthenticated
-from broker.store.database import Database
+from broker.store.database import Database, Tx
 from broker.store.tables import Credential, Principal
 
 _creds = Credential.__table__  # type: ignore[attr-defined]
@@ -75,16 +75,19 @@ class Authenticator:
 
     def record_refusal(self, refused: CredentialRefused) -> None:
         """Called after the refused request's own transaction has ended."""
-        # Only for key ids that exist, so anonymous garbage cannot flood the audit log.
         with self.db.transaction() as tx:
-            self.audit.append(
-                tx,
-                type="auth.refused",
-                actor=refused.principal,
-                subject=f"key:{refused.key_id}",
-                outcome="denied",
-                reason=refused.reason.value,
-            )
+            self.record_refusal_in(tx, refused)
+
+    def record_refusal_in(self, tx: Tx, refused: CredentialRefused) -> None:
+        # Only for key ids that exist, so anonymous garbage cannot flood the audit log.
+        self.audit.append(
+            tx,
+            type="auth.refused",
+            actor=refused.principal,
+            subject=f"key:{refused.key_id}",
+            outcome="denied",
+            reason=refused.reason.value,
+        )
 
     def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
         """``kind=None`` accepts an admin or an agent credential."""

@@ -20,6 +20,7 @@ from broker.settings import Settings
 from broker.store import migrate
 from broker.store.database import Database
 from broker.store.engine import make_engine
+from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
 
@@ -36,6 +37,7 @@ class Services:
     keys: SigningKeys
     verifier: TokenVerifier
     issuance: IssuanceService
+    committer: GroupCommit
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -110,4 +112,5 @@ def build_services(
             audience=settings.audience,
             ttl_ceiling=settings.max_token_ttl,
         ),
+        committer=GroupCommit(db),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ from broker.domain.templates import Template
 from broker.errors import BrokerError, Denied, NotFound, Reason
 from broker.services.signing import SigningKeys
 from broker.services.templates import TemplateService
-from broker.store.database import Database
+from broker.store.database import Database, Tx
+from broker.store.group_commit import GroupCommit
 from broker.store.tables import AgentSession, IssuedToken
-from broker.tokens import InvalidToken, TokenVerifier, VerifiedToken, mint
+from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
 
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
@@ -90,6 +92,12 @@ def _decide(
     )
 
 
+def _raise_refusal(outcome: IssuedCapability | BrokerError) -> IssuedCapability:
+    if isinstance(outcome, BrokerError):
+        raise outcome
+    return outcome
+
+
 class IssuanceService:
     def __init__(
         self,
@@ -118,12 +126,40 @@ class IssuanceService:
         session_id: str | None = None,
         via: str = "tokens",
     ) -> IssuedCapability:
-        """Authenticate the agent and issue, all on one connection in one transaction."""
+        """Authenticate the agent and issue, in one transaction of its own."""
+        unit = self.issue_unit(credential, request, session_id=session_id, via=via)
+        with self.db.transaction() as tx:
+            outcome = unit(tx)
+        return _raise_refusal(outcome)
+
+    async def issue_grouped(
+        self,
+        committer: GroupCommit,
+        credential: str,
+        request: GrantRequest,
+        *,
+        session_id: str | None = None,
+        via: str = "tokens",
+    ) -> IssuedCapability:
+        """The same, sharing a commit with concurrent requests (the HTTP path)."""
+        unit = self.issue_unit(credential, request, session_id=session_id, via=via)
+        return _raise_refusal(await committer.run(unit))
+
+    def issue_unit(
+        self, credential: str, request: GrantRequest, *, session_id: str | None, via: str
+    ) -> Callable[[Tx], IssuedCapability | BrokerError]:
+        """One issuance as a unit of work. Checks come before any write, so a refusal is
+        recorded (as its audit event) and returned instead of raised; the token is signed
+        inside the transaction and leaves only once that transaction has committed."""
         signer = self.keys.signer()
-        agent: Caller | None = None
-        try:
-            with self.db.transaction() as tx:
+
+        def unit(tx: Tx) -> IssuedCapability | BrokerError:
+            try:
                 agent = self.authenticator.authenticate(tx.conn, credential, kind="agent")
+            except CredentialRefused as refused:
+                self.authenticator.record_refusal_in(tx, refused)
+                return refused
+            try:
                 record = self.templates.latest(tx.conn, request.template)
                 floor, floor_version = self.templates.floor(tx.conn)
                 grant = _decide(
@@ -131,67 +167,79 @@ class IssuanceService:
                 )
                 now = self.clock()
                 sid = self._session(tx.conn, agent, session_id, now)
-                jti = uuid.uuid4().hex
-                details = authorization_details(grant, self.audience)
-                iat = int(now)
-                exp = iat + grant.ttl
-                claims = {
-                    "iss": self.issuer,
-                    "sub": agent.principal_id,
-                    "aud": self.audience,
-                    "iat": iat,
-                    "nbf": iat,
-                    "exp": exp,
-                    "jti": jti,
-                    "sid": sid,
-                    "client_id": agent.name,
-                    "template": grant.template_name,
-                    "template_version": grant.template_version,
-                    "authorization_details": details,
-                }
-                tx.conn.execute(
-                    _INSERT_TOKEN,
-                    {
-                        "jti": jti,
-                        "session_id": sid,
-                        "agent_id": agent.principal_id,
-                        "template_name": grant.template_name,
-                        "template_version": grant.template_version,
-                        "provider": grant.provider,
-                        "environment": grant.environment,
-                        "actions": json.dumps(grant.actions),
-                        "kid": signer.kid,
-                        "issued_at": now,
-                        "expires_at": float(exp),
-                        "revoked_at": None,
-                    },
-                )
-                self.audit.append(
-                    tx,
-                    type="token.issued",
-                    actor=agent.label,
-                    subject=f"jti:{jti}",
-                    data={
-                        "via": via,
-                        "session": sid,
-                        "template": grant.template_name,
-                        "template_version": grant.template_version,
-                        "environment": grant.environment,
-                        "actions": list(grant.actions),
-                        "ttl": grant.ttl,
-                        "kid": signer.kid,
-                        "policy_floor_version": floor_version,
-                    },
-                )
-                token = mint(claims, signer)
-        except CredentialRefused as refused:
-            self.authenticator.record_refusal(refused)
-            raise
-        except BrokerError as refusal:
-            if agent is not None and refusal.status in (400, 403, 404, 409):
-                self._record_refusal(agent, request, refusal, via)
-            raise
-        return IssuedCapability(token, grant.ttl, sid, jti, grant, details)
+            except BrokerError as refusal:
+                if refusal.status >= 500:
+                    raise
+                self._record_refusal(tx, agent, request, refusal, via)
+                return refusal
+            return self._write_token(tx, agent, grant, sid, now, signer, floor_version, via)
+
+        return unit
+
+    def _write_token(
+        self,
+        tx: Tx,
+        agent: Caller,
+        grant: Grant,
+        sid: str,
+        now: float,
+        signer: SigningKey,
+        floor_version: int,
+        via: str,
+    ) -> IssuedCapability:
+        jti = uuid.uuid4().hex
+        details = authorization_details(grant, self.audience)
+        iat = int(now)
+        exp = iat + grant.ttl
+        claims = {
+            "iss": self.issuer,
+            "sub": agent.principal_id,
+            "aud": self.audience,
+            "iat": iat,
+            "nbf": iat,
+            "exp": exp,
+            "jti": jti,
+            "sid": sid,
+            "client_id": agent.name,
+            "template": grant.template_name,
+            "template_version": grant.template_version,
+            "authorization_details": details,
+        }
+        tx.conn.execute(
+            _INSERT_TOKEN,
+            {
+                "jti": jti,
+                "session_id": sid,
+                "agent_id": agent.principal_id,
+                "template_name": grant.template_name,
+                "template_version": grant.template_version,
+                "provider": grant.provider,
+                "environment": grant.environment,
+                "actions": json.dumps(grant.actions),
+                "kid": signer.kid,
+                "issued_at": now,
+                "expires_at": float(exp),
+                "revoked_at": None,
+            },
+        )
+        self.audit.append(
+            tx,
+            type="token.issued",
+            actor=agent.label,
+            subject=f"jti:{jti}",
+            data={
+                "via": via,
+                "session": sid,
+                "template": grant.template_name,
+                "template_version": grant.template_version,
+                "environment": grant.environment,
+                "actions": list(grant.actions),
+                "ttl": grant.ttl,
+                "kid": signer.kid,
+                "policy_floor_version": floor_version,
+            },
+        )
+        return IssuedCapability(mint(claims, signer), grant.ttl, sid, jti, grant, details)
 
     def _session(self, conn: Connection, agent: Caller, session_id: str | None, now: float) -> str:
         if session_id is None:
@@ -210,24 +258,23 @@ class IssuanceService:
         return session_id
 
     def _record_refusal(
-        self, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str
+        self, tx: Tx, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str
     ) -> None:
-        with self.db.transaction() as tx:
-            self.audit.append(
-                tx,
-                type="token.refused",
-                actor=agent.label,
-                subject=f"template:{request.template}",
-                outcome="denied",
-                reason=refusal.reason.value,
-                data={
-                    "via": via,
-                    "environment": request.environment,
-                    "actions": list(request.actions) if request.actions is not None else None,
-                    "ttl": request.ttl,
-                    "detail": refusal.detail,
-                },
-            )
+        self.audit.append(
+            tx,
+            type="token.refused",
+            actor=agent.label,
+            subject=f"template:{request.template}",
+            outcome="denied",
+            reason=refusal.reason.value,
+            data={
+                "via": via,
+                "environment": request.environment,
+                "actions": list(request.actions) if request.actions is not None else None,
+                "ttl": request.ttl,
+                "detail": refusal.detail,
+            },
+        )
 
     # --- sessions and revocation ---------------------------------------------------------
 
