@@ -1,4 +1,9 @@
-"""Appends events to this process's own chain inside the caller's transaction."""
+"""Appends events to this process's own chain inside the caller's transaction.
+
+Events are hashed as they are appended (the chain order is the append order) and
+written in one batch just before the transaction commits, with a single update of the
+chain head: a transaction shared by many requests (group commit) pays for the head once.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
 from broker.audit.chain import EventFields, canonical_json, event_hash, genesis_hash
 from broker.audit.redact import redact
 from broker.clock import Clock
 from broker.errors import Reason, Unavailable
 from broker.store.database import Tx
-from broker.store.tables import AuditChain, AuditEvent
+from broker.store.raw import RawStatement
+from broker.store.tables import AuditChain
 
-_events = AuditEvent.__table__  # type: ignore[attr-defined]
 _chains = AuditChain.__table__  # type: ignore[attr-defined]
 MAX_ANCHORS = 64
-# Built once: the hot path executes these with parameters (no per-call statement building).
-_INSERT_EVENT = _events.insert()
-_ADVANCE_HEAD = (
-    update(_chains)
-    .where(_chains.c.id == bindparam("chain"), _chains.c.head_seq == bindparam("prev_seq"))
-    .values(head_seq=bindparam("seq"), head_hash=bindparam("hash"))
+_INSERT_EVENT = RawStatement(
+    "INSERT INTO audit_events (chain_id, seq, at, type, actor, subject, outcome, reason, data,"
+    " prev_hash, hash) VALUES (:chain_id, :seq, :at, :type, :actor, :subject, :outcome,"
+    " :reason, :data, :prev_hash, :hash)"
+)
+_ADVANCE_HEAD = RawStatement(
+    "UPDATE audit_chains SET head_seq = :seq, head_hash = :hash"
+    " WHERE id = :chain AND head_seq = :prev_seq"
+)
+_OPEN_CHAIN = RawStatement(
+    "INSERT INTO audit_chains (id, writer, created_at, head_seq, head_hash)"
+    " VALUES (:id, :writer, :created_at, 0, :head_hash)"
 )
 
 
@@ -51,7 +62,8 @@ class AuditWriter:
         self._opened = False
         self._seq = 0
         self._hash = genesis_hash(self.chain_id)
-        self._held: set[int] = set()
+        # Per open transaction: the head it started from and its events not yet written.
+        self._pending: dict[int, tuple[int, list[dict[str, Any]]]] = {}
 
     def append(
         self,
@@ -64,25 +76,21 @@ class AuditWriter:
         reason: str = "",
         data: Mapping[str, Any] | None = None,
     ) -> AuditRecord:
-        if id(tx) not in self._held:
+        if id(tx) not in self._pending:
             self._lock.acquire()
-            self._held.add(id(tx))
             state = (self._opened, self._seq, self._hash)
+            self._pending[id(tx)] = (self._seq, [])
+            tx.before_commit(lambda: self._flush(tx))
             tx.on_end(lambda: self._release(tx, state))
-        before = (self._opened, self._seq, self._hash)
-        tx.on_savepoint_rollback(lambda: self._restore(before))
         if not self._opened:
             self._open(tx)
-        return self._write(tx, type, actor, subject, outcome, reason, data or {})
-
-    def _restore(self, state: tuple[bool, int, str]) -> None:
-        self._opened, self._seq, self._hash = state
+        return self._hash_event(tx, type, actor, subject, outcome, reason, data or {})
 
     def _release(self, tx: Tx, state: tuple[bool, int, str]) -> None:
         # Called for commit and rollback alike; after a rollback the head goes back.
         if not tx.committed:
-            self._restore(state)
-        self._held.discard(id(tx))
+            self._opened, self._seq, self._hash = state
+        del self._pending[id(tx)]
         self._lock.release()
 
     def _open(self, tx: Tx) -> None:
@@ -92,18 +100,18 @@ class AuditWriter:
             .order_by(_chains.c.created_at.desc())
             .limit(MAX_ANCHORS)
         ).all()
-        tx.conn.execute(
-            _chains.insert().values(
-                id=self.chain_id,
-                writer=self.writer,
-                created_at=self.clock(),
-                head_seq=0,
-                head_hash=self._hash,
-            )
+        _OPEN_CHAIN.execute(
+            tx.conn,
+            {
+                "id": self.chain_id,
+                "writer": self.writer,
+                "created_at": self.clock(),
+                "head_hash": self._hash,
+            },
         )
         self._opened = True
         anchors = [{"chain": r.id, "seq": r.head_seq, "hash": r.head_hash} for r in rows]
-        self._write(
+        self._hash_event(
             tx,
             "audit.chain_opened",
             self.writer,
@@ -113,7 +121,7 @@ class AuditWriter:
             {"writer": self.writer, "anchors": anchors},
         )
 
-    def _write(
+    def _hash_event(
         self,
         tx: Tx,
         type: str,
@@ -136,8 +144,7 @@ class AuditWriter:
             prev_hash=self._hash,
         )
         digest = event_hash(fields)
-        tx.conn.execute(
-            _INSERT_EVENT,
+        self._pending[id(tx)][1].append(
             {
                 "chain_id": fields.chain_id,
                 "seq": fields.seq,
@@ -150,16 +157,23 @@ class AuditWriter:
                 "data": fields.data,
                 "prev_hash": fields.prev_hash,
                 "hash": digest,
-            },
+            }
         )
-        moved = tx.conn.execute(
-            _ADVANCE_HEAD,
-            {"chain": self.chain_id, "prev_seq": self._seq, "seq": fields.seq, "hash": digest},
-        ).rowcount
+        self._seq, self._hash = fields.seq, digest
+        return AuditRecord(self.chain_id, fields.seq, digest)
+
+    def _flush(self, tx: Tx) -> None:
+        start_seq, events = self._pending[id(tx)]
+        if not events:
+            return
+        _INSERT_EVENT.execute_many(tx.conn, events)
+        moved = _ADVANCE_HEAD.execute(
+            tx.conn,
+            {"chain": self.chain_id, "prev_seq": start_seq, "seq": self._seq, "hash": self._hash},
+        )
         if moved != 1:
             raise Unavailable(
                 "the audit chain head moved underneath this writer",
                 reason=Reason.AUDIT_UNAVAILABLE,
             )
-        self._seq, self._hash = fields.seq, digest
-        return AuditRecord(self.chain_id, fields.seq, digest)
+        events.clear()

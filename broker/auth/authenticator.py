@@ -10,30 +10,31 @@ import hashlib
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from broker.audit.writer import AuditWriter
 from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
 from broker.clock import Clock
 from broker.errors import Reason, Unauthenticated
 from broker.store.database import Database, Tx
-from broker.store.tables import Credential, Principal
+from broker.store.raw import RawStatement
 
-_creds = Credential.__table__  # type: ignore[attr-defined]
-_principals = Principal.__table__  # type: ignore[attr-defined]
 MAX_CACHE = 10_000
-_CREDENTIAL_ROW = (
-    select(
-        _creds.c.secret_hash,
-        _creds.c.disabled_at.label("cred_disabled"),
-        _principals.c.id,
-        _principals.c.kind,
-        _principals.c.name,
-        _principals.c.disabled_at.label("principal_disabled"),
-    )
-    .join(_principals, _principals.c.id == _creds.c.principal_id)
-    .where(_creds.c.key_id == bindparam("key_id"))
+# Read on every authenticated request: straight to the driver (broker/store/raw.py).
+_CREDENTIAL_ROW = RawStatement(
+    "SELECT c.secret_hash, c.disabled_at, p.id, p.kind, p.name, p.disabled_at"
+    " FROM credentials c JOIN principals p ON p.id = c.principal_id WHERE c.key_id = :key_id"
 )
+
+
+@dataclass(frozen=True)
+class _Row:
+    secret_hash: str
+    cred_disabled: float | None
+    id: str
+    kind: str
+    name: str
+    principal_disabled: float | None
 
 
 class CredentialRefused(Unauthenticated):
@@ -92,7 +93,8 @@ class Authenticator:
     def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
         """``kind=None`` accepts an admin or an agent credential."""
         parsed = parse_credential(credential, expected=kind)
-        row = conn.execute(_CREDENTIAL_ROW, {"key_id": parsed.key_id}).first()
+        found = _CREDENTIAL_ROW.fetch_one(conn, {"key_id": parsed.key_id})
+        row = _Row(*found) if found is not None else None
         fingerprint = hashlib.sha256(credential.encode()).digest()
         if row is None or row.kind != parsed.kind:
             verify_secret(parsed.secret, DUMMY_HASH)

@@ -20,7 +20,7 @@ class Tx:
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
-        self._undo: list[list[Callable[[], None]]] = []
+        self._before_commit: list[Callable[[], None]] = []
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
@@ -29,30 +29,9 @@ class Tx:
         """Run when the transaction ends either way (releases locks taken for it)."""
         self._on_end.append(fn)
 
-    def on_savepoint_rollback(self, fn: Callable[[], None]) -> None:
-        """Undo in-memory state (e.g. an audit chain head) if the enclosing savepoint rolls back."""
-        if self._undo:
-            self._undo[-1].append(fn)
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A unit of work that can fail alone inside a shared transaction (group commit)."""
-        nested = self.conn.begin_nested()
-        undo: list[Callable[[], None]] = []
-        self._undo.append(undo)
-        try:
-            yield
-        except BaseException:
-            nested.rollback()
-            for fn in reversed(undo):
-                fn()
-            raise
-        else:
-            nested.commit()
-            if len(self._undo) > 1:
-                self._undo[-2].extend(undo)
-        finally:
-            self._undo.pop()
+    def before_commit(self, fn: Callable[[], None]) -> None:
+        """Run inside the transaction just before it commits (batched writes flush here)."""
+        self._before_commit.append(fn)
 
 
 class Database:
@@ -68,6 +47,8 @@ class Database:
                 with conn.begin():
                     tx = Tx(conn)
                     yield tx
+                    for fn in tx._before_commit:
+                        fn()
         except OperationalError as exc:
             # Connection refused, database locked past busy_timeout, server gone: fail closed.
             raise Unavailable(
