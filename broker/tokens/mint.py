@@ -1,12 +1,18 @@
-"""Minting: JWS compact, RFC 9068 header ``{"alg":"EdDSA","typ":"at+jwt","kid":...}``."""
+"""Minting: JWS compact, RFC 9068 header ``{"alg":"EdDSA","typ":"at+jwt","kid":...}``.
+
+Built by hand (header, compact JSON, base64url, Ed25519): the same bytes a JOSE library
+produces, at a fraction of its per-token cost on the issuance hot path. The verifier
+(and the tests' pyjwt cross-check) read them back.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
-import jwt
-
+from broker.tokens._b64 import b64url_encode
 from broker.tokens.errors import InvalidKey
 from broker.tokens.keys import SigningKey
 
@@ -14,13 +20,17 @@ ALGORITHM = "EdDSA"
 HEADER_TYP = "at+jwt"
 
 
+@functools.lru_cache(maxsize=64)
+def _encoded_header(kid: str) -> str:
+    header = {"alg": ALGORITHM, "typ": HEADER_TYP, "kid": kid}
+    return b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+
+
 def mint(claims: Mapping[str, Any], key: SigningKey) -> str:
     """Sign ``claims`` as given; building and checking them is the issuer's job."""
     if key.private is None:
         raise InvalidKey(f"key {key.kid} is verify-only and cannot sign")
-    return jwt.encode(
-        dict(claims),
-        key.private,
-        algorithm=ALGORITHM,
-        headers={"typ": HEADER_TYP, "kid": key.kid},
-    )
+    payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    signing_input = f"{_encoded_header(key.kid)}.{b64url_encode(payload.encode())}"
+    signature = key.private.sign(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(signature)}"

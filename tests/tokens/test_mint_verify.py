@@ -157,3 +157,19 @@ def test_every_byte_at_each_segment_end_is_refused(key: SigningKey) -> None:
             mutated = token[:position] + chr(byte) + token[position + 1 :]
             with pytest.raises(InvalidToken):
                 verifier.verify(mutated, now=NOW)
+
+
+def test_minted_tokens_are_standard_jws_that_pyjwt_accepts(key: SigningKey) -> None:
+    import jwt as pyjwt
+
+    claims = valid_claims()
+    token = mint(claims, key)
+    assert pyjwt.get_unverified_header(token) == {"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid}
+    decoded = pyjwt.decode(
+        token,
+        key.public,
+        algorithms=["EdDSA"],
+        audience=claims["aud"],
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
+    assert decoded == claims
