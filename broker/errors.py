@@ -52,6 +52,8 @@ class Reason(StrEnum):
     INVALID_GRANT = "invalid_grant"
     # availability
     SECRET_BACKEND_UNAVAILABLE = "secret_backend_unavailable"
+    BROKER_UNAVAILABLE = "broker_unavailable"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     AUDIT_UNAVAILABLE = "audit_unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -110,6 +112,12 @@ class Conflict(BrokerError):
     status = 409
     title = "Conflict"
     default_reason = Reason.CONFLICT
+
+
+class UnsupportedMediaType(BrokerError):
+    status = 415
+    title = "Unsupported media type"
+    default_reason = Reason.UNSUPPORTED_MEDIA_TYPE
 
 
 class PayloadTooLarge(BrokerError):

@@ -18,11 +18,17 @@ Usage::
 
 With ``tls=True`` the server uses ``-dev-tls``: a generated CA (``server.ca_cert``)
 and a certificate for ``localhost`` / ``127.0.0.1``.
+
+The fixtures at the end are loaded with ``pytest_plugins = ["openbao"]``; test modules
+also import this module directly, so it opts out of assertion rewriting
+(PYTEST_DONT_REWRITE) rather than warn that it was imported before being rewritten.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import logging
 import os
 import secrets
 import shutil
@@ -34,10 +40,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
 import hvac
+import pytest
+
+from broker.secrets.vault import VaultConfig, VaultSecretStore
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
@@ -100,7 +111,7 @@ class OpenBaoServer:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGKILL)  # in-memory dev server: nothing to flush
         try:
             process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -204,17 +215,16 @@ class OpenBaoServer:
             time.sleep(0.02)
 
     def _healthy(self) -> bool:
-        context: ssl.SSLContext | None = None
-        if self.tls:
-            if not self.ca_cert.exists():
-                return False
-            context = ssl.create_default_context(cafile=str(self.ca_cert))
         try:
+            context: ssl.SSLContext | None = None
+            if self.tls:
+                # The files appear before they are complete: a partial CA fails to load.
+                context = ssl.create_default_context(cafile=str(self.ca_cert))
             with urllib.request.urlopen(
                 f"{self.addr}/v1/sys/health", timeout=1, context=context
             ) as response:
                 return int(response.status) == 200
-        except (OSError, ssl.SSLError, urllib.error.URLError):
+        except (OSError, urllib.error.URLError):  # ssl.SSLError is an OSError
             return False
 
     def _log_tail(self, lines: int = 30) -> str:
@@ -222,3 +232,108 @@ class OpenBaoServer:
             text = self.logfile.read_text(errors="replace").replace(self.root_token, "<root>")
             return "server log:\n" + "\n".join(text.splitlines()[-lines:])
         return "(no server log)"
+
+
+# --- pytest fixtures (load with ``pytest_plugins = ["openbao"]``) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def openbao_server() -> Iterator[OpenBaoServer]:
+    """One dev server per pytest-xdist worker (or plain run); tests never seal or stop it."""
+    server = OpenBaoServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def own_openbao_server() -> Iterator[OpenBaoServer]:
+    """A server of the test's own, for tests that seal it or stop it."""
+    server = OpenBaoServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kv_mount(openbao_server: OpenBaoServer) -> Iterator[str]:
+    """A fresh KV v2 mount on the shared server, removed afterwards."""
+    name = f"kv-{uuid.uuid4().hex[:12]}"
+    openbao_server.new_kv_mount(name)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            openbao_server.root_client().sys.disable_secrets_engine(path=name)
+
+
+@pytest.fixture
+def vault_store(openbao_server: OpenBaoServer, kv_mount: str) -> Iterator[VaultSecretStore]:
+    """A ``VaultSecretStore`` with the root token on a fresh mount (for the contract tests)."""
+    store = VaultSecretStore(
+        VaultConfig(addr=openbao_server.addr, token=openbao_server.root_token, mount=kv_mount)
+    )
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+WATCHED_LOGGERS = ("hvac", "urllib3", "requests", "broker")
+
+
+class LeakWatch:
+    """Strings that must never appear in a log record; checked when the test ends."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._stores: list[VaultSecretStore] = []
+
+    def add(self, *values: str | bytes) -> None:
+        for value in values:
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            raw = value if isinstance(value, bytes) else value.encode()
+            for candidate in (text, base64.b64encode(raw).decode()):
+                if len(candidate) >= 8:
+                    self._secrets.add(candidate)
+
+    def store(self, store: VaultSecretStore) -> VaultSecretStore:
+        """Watch the store's Vault token, whatever it is at the end of the test (or now)."""
+        self._stores.append(store)
+        self.token_of(store)
+        return store
+
+    def token_of(self, store: VaultSecretStore) -> str | None:
+        token = store._token  # the test's privilege: the store never shows it
+        if token:
+            self.add(token)
+        return token
+
+    def check(self, records: list[logging.LogRecord]) -> None:
+        for store in self._stores:
+            self.token_of(store)
+        assert self._secrets, "nothing was watched"
+        texts = []
+        for record in records:
+            texts.append(record.getMessage())
+            if record.exc_info:
+                texts.append(logging.Formatter().formatException(record.exc_info))
+        joined = "\n".join(texts)
+        leaked = [s[:4] + "..." for s in self._secrets if s in joined]
+        assert not leaked, f"secrets in log records: {leaked}"
+
+
+@pytest.fixture
+def leak_watch(
+    caplog: pytest.LogCaptureFixture, openbao_server: OpenBaoServer
+) -> Iterator[LeakWatch]:
+    """Capture every log record at DEBUG; fail the test if a watched string appears."""
+    caplog.set_level(logging.DEBUG)
+    for name in WATCHED_LOGGERS:
+        caplog.set_level(logging.DEBUG, logger=name)
+    watch = LeakWatch()
+    watch.add(openbao_server.root_token)
+    yield watch
+    watch.check([*caplog.get_records("setup"), *caplog.get_records("call")])

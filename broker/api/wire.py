@@ -8,16 +8,10 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request
 
-from broker.errors import BrokerError, InvalidRequest, Reason
+from broker.errors import InvalidRequest, UnsupportedMediaType
 
 T = TypeVar("T")
 MAX_FORM_FIELDS = 32
-
-
-class UnsupportedMediaType(BrokerError):
-    status = 415
-    title = "Unsupported media type"
-    default_reason = Reason.UNSUPPORTED_MEDIA_TYPE
 
 
 def _media_type(request: Request[Any, Any, Any]) -> str:

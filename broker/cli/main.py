@@ -21,6 +21,7 @@ from broker.auth.credentials import Kind
 if TYPE_CHECKING:
     from broker.domain.explain import Effect
 from broker.cli.context import CLI_ACTOR, CliState, emit, pass_state, reported_errors
+from broker.cli.gateway import gateway, secrets
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -278,6 +279,8 @@ def _principal_group(kind: Kind) -> click.Group:
 
 main.add_command(_principal_group("agent"))
 main.add_command(_principal_group("admin"))
+main.add_command(gateway)
+main.add_command(secrets)
 
 
 # --- tokens (the agent's side, over HTTP) ------------------------------------------------------

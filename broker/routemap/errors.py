@@ -8,9 +8,14 @@ codes below are part of the contract; ``refusal_code`` reads one back.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from broker.errors import BrokerError, Denied, InvalidRequest, PayloadTooLarge, Reason
+from broker.errors import (
+    BrokerError,
+    Denied,
+    InvalidRequest,
+    PayloadTooLarge,
+    Reason,
+    UnsupportedMediaType,
+)
 
 # Request shape (400 invalid_request unless noted)
 AMBIGUOUS_ENCODING = "ambiguous_encoding"  # %2F, %5C, %25, bad %XX, raw ';' in the query
@@ -47,14 +52,6 @@ FRAGMENT_ERROR = "fragment_error"  # unknown fragment, cycle, duplicate name
 UNKNOWN_ROUTE = Reason.UNKNOWN_ROUTE.value  # nothing in the map says what the call does
 # Lookups (the gateway's side)
 ENVIRONMENT_UNRESOLVED = Reason.ENVIRONMENT_UNRESOLVED.value
-
-
-class UnsupportedMediaType(BrokerError):
-    """415; mirrors ``broker.api.wire.UnsupportedMediaType`` without importing the web layer."""
-
-    status: ClassVar[int] = 415
-    title: ClassVar[str] = "Unsupported media type"
-    default_reason: ClassVar[Reason] = Reason.UNSUPPORTED_MEDIA_TYPE
 
 
 def refusal_code(exc: BrokerError) -> str:

@@ -29,8 +29,14 @@ class _ServerNameAdapter(HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
 
 
-def make_session(server_name: str | None) -> requests.Session:
+def make_session(
+    server_name: str | None, *, verify: bool | str, cert: tuple[str, str] | None
+) -> requests.Session:
+    """A session for hvac. ``verify`` and ``cert`` are set here because hvac prefers a
+    given session's own settings (its default ``verify=True``) over its arguments."""
     session = requests.Session()
+    session.verify = verify
+    session.cert = cert
     # Never pick up proxies or a netrc from the environment for the secret backend:
     # a proxy would see the Vault token in every request header.
     session.trust_env = False

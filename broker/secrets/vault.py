@@ -33,8 +33,10 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import enum
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +169,8 @@ def _path_ok(value: str, *, empty_ok: bool) -> bool:
 
 def _problems(config: VaultConfig) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    if not config.addr.startswith(("http://", "https://")) or len(config.addr) <= len("https://"):
+    parts = urllib.parse.urlsplit(config.addr)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         problems.append(("addr", "must be an http:// or https:// URL"))
     if config.auth not in AUTH_METHODS:
         problems.append(("auth", f"must be one of {', '.join(AUTH_METHODS)}"))
@@ -229,6 +232,13 @@ _FIELD_TYPES: Final[Mapping[str, type]] = {
     f.name: (Path if "Path" in str(f.type) else float if f.type == "float" else str)
     for f in dataclasses.fields(VaultConfig)
 }
+# A problem reported on the key is fixed by setting any of these.
+_ALTERNATIVES: Final[Mapping[str, tuple[str, ...]]] = {
+    "token": ("token", "token_file"),
+    "role_id": ("role_id", "role_id_file"),
+    "secret_id": ("secret_id", "secret_id_file"),
+    "client_cert": ("client_cert", "client_key"),
+}
 _FALSE_WORDS: Final = frozenset({"", "0", "false", "no", "off"})
 
 
@@ -283,9 +293,10 @@ def vault_config_from_env(
         raise InvalidRequest("environment variable VAULT_ADDR (or CAPBROKER_VAULT_ADDR) is not set")
 
     def label(name: str) -> str:
-        if name in sources:
+        if name in sources and name not in _ALTERNATIVES:
             return sources[name]
-        choices = " or ".join(ENV_VARIABLES.get(name, ()))
+        related = _ALTERNATIVES.get(name, (name,))
+        choices = " or ".join(v for field in related for v in ENV_VARIABLES.get(field, ()))
         return f"{choices} (vault setting {name!r})" if choices else f"vault setting {name!r}"
 
     try:
@@ -321,12 +332,13 @@ class _Entry:
     fetched_at: float
 
 
-class _Forbidden(Exception):
-    """Vault said 403: the token was refused for this request."""
+class _Signal(enum.Enum):
+    FORBIDDEN = "403: the token was refused for this request"
+    MISSING = "404: KV has nothing at this path"
 
 
-class _Missing(Exception):
-    """Vault said 404."""
+_FORBIDDEN: Final = _Signal.FORBIDDEN
+_MISSING: Final = _Signal.MISSING
 
 
 def _encode_name(name: str) -> str:
@@ -343,13 +355,13 @@ class VaultSecretStore:
     def __init__(self, config: VaultConfig, *, clock: Clock = system_clock) -> None:
         self._config = config
         self._clock = clock
-        self._session = make_session(config.tls_server_name)
         verify: bool | str = str(config.ca_cert) if config.ca_cert is not None else True
         cert = (
             (str(config.client_cert), str(config.client_key))
             if config.client_cert is not None and config.client_key is not None
             else None
         )
+        self._session = make_session(config.tls_server_name, verify=verify, cert=cert)
         self._client: Any = hvac.Client(
             url=config.addr.rstrip("/"),
             namespace=config.namespace or None,
@@ -434,7 +446,7 @@ class VaultSecretStore:
         self._evict(name)
         response = self._call(
             "write",
-            path,
+            self._shown("data", path),
             lambda: self._client.secrets.kv.v2.create_or_update_secret(
                 path=path, secret=secret, mount_point=self._config.mount
             ),
@@ -449,7 +461,7 @@ class VaultSecretStore:
         self._evict(name)
         self._call(
             "read metadata",
-            path,
+            self._shown("metadata", path),
             lambda: self._client.secrets.kv.v2.read_secret_metadata(
                 path=path, mount_point=self._config.mount
             ),
@@ -457,7 +469,7 @@ class VaultSecretStore:
         )
         self._call(
             "delete",
-            path,
+            self._shown("metadata", path),
             lambda: self._client.secrets.kv.v2.delete_metadata_and_all_versions(
                 path=path, mount_point=self._config.mount
             ),
@@ -475,6 +487,10 @@ class VaultSecretStore:
         encoded = _encode_name(name)
         return f"{self._config.prefix}/{encoded}" if self._config.prefix else encoded
 
+    def _shown(self, kind: str, path: str) -> str:
+        """The API path for logs and errors: ``<mount>/data/<prefix>/<name>``."""
+        return "/".join(part for part in (self._config.mount, kind, path) if part)
+
     def _read(self, name: str, version: int | None) -> _Entry:
         cached = self._cached(name, version)
         if cached is not None:
@@ -482,7 +498,7 @@ class VaultSecretStore:
         path = self._path(name)
         response = self._call(
             "read",
-            path,
+            self._shown("data", path),
             lambda: self._client.secrets.kv.v2.read_secret_version(
                 path=path,
                 version=version,
@@ -518,7 +534,7 @@ class VaultSecretStore:
         folder = "/".join(part for part in (base, relative.rstrip("/")) if part)
         response = self._call(
             "list",
-            folder + "/",
+            self._shown("metadata", folder) + "/",
             lambda: self._client.secrets.kv.v2.list_secrets(
                 path=folder, mount_point=self._config.mount
             ),
@@ -595,34 +611,40 @@ class VaultSecretStore:
         """
         for attempt in (1, 2):
             token = self._ensure_token()
-            try:
-                return self._attempt(operation, path, request)
-            except _Forbidden:
-                if attempt == 1:
-                    log.info("vault refused %s %s (403); logging in again", operation, path)
-                    self._relogin(token)
-            except _Missing:
-                outcome = missing() if missing is not None else None
-                if outcome is None and missing is None:
-                    raise self._unavailable(operation, path, "nothing there (404)") from None
-                if isinstance(outcome, BrokerError):
-                    raise outcome from None
-                return outcome  # type: ignore[return-value]
+            outcome = self._attempt(operation, path, request)
+            if outcome is _MISSING:
+                if missing is None:
+                    raise self._unavailable(operation, path, "nothing there (404)")
+                answer = missing()
+                if isinstance(answer, BrokerError):
+                    raise answer
+                return answer
+            if outcome is not _FORBIDDEN:
+                return outcome
+            if attempt == 1:
+                log.info("vault refused %s %s (403); logging in again", operation, path)
+                self._relogin(token)
         log.warning("vault %s %s: permission denied after logging in again", operation, path)
         raise SecretBackendUnavailable(
-            f"vault at {self._config.addr} denied {operation} on {self._config.mount}/{path} "
+            f"vault at {self._config.addr} denied {operation} on {path} "
             "(permission denied): check the policy of the broker's Vault role"
         )
 
-    def _attempt(self, operation: str, path: str, request: Callable[[], _T]) -> _T:
-        """One request; hvac/requests exceptions become ours, raised outside ``except``."""
+    def _attempt(self, operation: str, path: str, request: Callable[[], _T]) -> _T | _Signal:
+        """One request. A 403 or a KV 404 comes back as a signal; any other hvac or requests
+        exception becomes ``SecretBackendUnavailable``. Nothing is raised inside an
+        ``except`` block, so no hvac exception (its text can hold URLs and response bodies)
+        hangs on ours as ``__context__``."""
         failure: BrokerError
         try:
             return request()
         except hvac.exceptions.Forbidden:
-            raise _Forbidden from None
-        except hvac.exceptions.InvalidPath:
-            raise _Missing from None
+            return _FORBIDDEN
+        except hvac.exceptions.InvalidPath as exc:
+            if not exc.errors:  # KV's own "no such secret" carries no error text
+                return _MISSING
+            # "no handler for route": a wrong mount or path, not a missing secret.
+            failure = self._unavailable(operation, path, "no such mount or route (404)")
         except hvac.exceptions.VaultError as exc:
             failure = self._unavailable(operation, path, _describe_vault_error(exc))
         except OSError as exc:  # requests' ConnectionError, Timeout, SSLError are OSErrors
@@ -635,7 +657,7 @@ class VaultSecretStore:
         log.warning("vault %s %s failed: %s", operation, path, what)
         return SecretBackendUnavailable(
             f"secret backend unavailable: vault at {self._config.addr} ({what}) "
-            f"during {operation} of {self._config.mount}/{path}"
+            f"during {operation} of {path}"
         )
 
     # -- the Vault token -------------------------------------------------------------------------
@@ -665,16 +687,15 @@ class VaultSecretStore:
         now = self._clock()
         expired = self._expires_at is not None and now >= self._expires_at
         if self._renewable and not expired:
-            try:
-                response = self._attempt(
-                    "renew token", "auth/token/renew-self", self._client.auth.token.renew_self
-                )
+            response = self._attempt(
+                "renew token", "auth/token/renew-self", self._client.auth.token.renew_self
+            )
+            if isinstance(response, _Signal):
+                log.info("vault token renewal refused; logging in again")
+            else:
                 lease = self._parse(
                     "auth/token/renew-self", lambda: int(response["auth"]["lease_duration"])
                 )
-            except (_Forbidden, _Missing):
-                log.info("vault token renewal refused; logging in again")
-            else:
                 new_expiry = now + lease
                 if self._expires_at is None or new_expiry > self._expires_at + 1:
                     self._renewals += 1
@@ -698,24 +719,22 @@ class VaultSecretStore:
         if method == "token":
             token = self._config.token or self._read_credential(self._config.token_file, "token")
             self._client.token = token
-            try:
-                response = self._attempt(
-                    "look up token", "auth/token/lookup-self", self._client.auth.token.lookup_self
-                )
-            except (_Forbidden, _Missing):
+            looked_up = self._attempt(
+                "look up token", "auth/token/lookup-self", self._client.auth.token.lookup_self
+            )
+            if isinstance(looked_up, _Signal):
                 self._client.token = None
-                failure = SecretBackendUnavailable(
+                log.warning("vault rejected the configured token (%s)", looked_up.value[:3])
+                raise SecretBackendUnavailable(
                     f"vault at {self._config.addr} rejected the configured token "
                     "(expired, revoked or not allowed to look itself up)"
                 )
-                log.warning("vault rejected the configured token (403)")
-                raise failure from None
             ttl, renewable, accessor = self._parse(
                 "auth/token/lookup-self",
                 lambda: (
-                    int(response["data"]["ttl"] or 0),
-                    bool(response["data"].get("renewable")),
-                    str(response["data"].get("accessor") or ""),
+                    int(looked_up["data"]["ttl"] or 0),
+                    bool(looked_up["data"].get("renewable")),
+                    str(looked_up["data"].get("accessor") or ""),
                 ),
             )
         else:
@@ -757,13 +776,12 @@ class VaultSecretStore:
             login = lambda: self._client.auth.kubernetes.login(  # noqa: E731
                 role=role, jwt=jwt, use_token=False, mount_point=mount
             )
-        try:
-            return self._attempt("login", f"auth/{mount}/login", login)
-        except (_Forbidden, _Missing):
-            pass
-        # Vault answers 400 for bad AppRole credentials (handled in _attempt as unavailable),
+        # Vault answers 400 for bad AppRole credentials (unavailable, from _attempt),
         # 403 for a refused Kubernetes JWT, 404 for an auth mount that does not exist.
-        log.warning("vault %s login refused", method)
+        response = self._attempt("login", f"auth/{mount}/login", login)
+        if not isinstance(response, _Signal):
+            return response
+        log.warning("vault %s login refused (%s)", method, response.value[:3])
         raise SecretBackendUnavailable(
             f"vault at {config.addr} refused the {method} login at auth/{mount}"
         )

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from broker.domain.explain import Effect, ExplainStep, Explanation, explain_grant, explain_template
-from broker.domain.grants import Grant
-from broker.domain.templates import Budgets
 from broker.errors import InvalidRequest, Reason
-from broker.services.issuance import AUTHORIZATION_DETAILS_TYPE, IssuanceService
+from broker.services.issuance import IssuanceService
 from broker.services.templates import TemplateService
 from broker.store.database import Database
-from broker.tokens import InvalidToken, VerifiedToken
+from broker.tokens import InvalidToken
+from broker.tokens.grant import grant_from_token
 
 
 @dataclass(frozen=True)
@@ -25,31 +24,6 @@ class ExplainQuery:
     agent: str | None = None
     resource: str | None = None
     effect: Effect | None = None
-
-
-def grant_from_token(token: VerifiedToken) -> Grant:
-    """The grant a token carries, read back from its RFC 9396 authorization details."""
-    detail = next(
-        (d for d in token.authorization_details if d.get("type") == AUTHORIZATION_DETAILS_TYPE),
-        None,
-    )
-    if detail is None:
-        raise InvalidRequest("the token carries no capbroker authorization details")
-    budgets = cast(dict[str, Any], detail.get("budgets") or {})
-    approval = cast(dict[str, Any], detail.get("approval") or {})
-    envs = list(detail.get("environments") or [])
-    return Grant(
-        template_name=token.template,
-        template_version=token.template_version,
-        provider=str(detail.get("provider", "")),
-        environment=str(envs[0]) if envs else "",
-        actions=tuple(detail.get("actions") or ()),
-        resources=tuple(detail.get("resources") or ("*",)),
-        ttl=int(token.exp - token.iat),
-        budgets=Budgets(budgets.get("calls"), budgets.get("destructive_calls")),
-        approval_actions=tuple(approval.get("actions") or ()),
-        approvers=int(approval.get("approvers", 1)),
-    )
 
 
 def explain(

@@ -29,6 +29,7 @@ from broker.store.group_commit import GroupCommit
 from broker.store.raw import RawStatement
 from broker.store.tables import AgentSession, IssuedToken
 from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
+from broker.tokens.grant import authorization_details
 
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
@@ -42,7 +43,6 @@ _INSERT_TOKEN = RawStatement(
 _INSERT_SESSION = RawStatement(
     "INSERT INTO sessions (id, agent_id, created_at) VALUES (:id, :agent_id, :created_at)"
 )
-AUTHORIZATION_DETAILS_TYPE = "capbroker_capability"
 
 
 @dataclass(frozen=True)
@@ -58,31 +58,6 @@ class IssuedCapability:
         return (
             f"IssuedCapability(jti={self.jti!r}, session_id={self.session_id!r}, access_token=***)"
         )
-
-
-def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
-    """The grant as RFC 9396 authorization details (what the gateway enforces)."""
-    detail: dict[str, Any] = {
-        "type": AUTHORIZATION_DETAILS_TYPE,
-        "provider": grant.provider,
-        "environments": [grant.environment],
-        "actions": list(grant.actions),
-        "locations": [audience],
-        "resources": list(grant.resources),
-    }
-    budgets = {
-        k: v
-        for k, v in (
-            ("calls", grant.budgets.calls),
-            ("destructive_calls", grant.budgets.destructive_calls),
-        )
-        if v is not None
-    }
-    if budgets:
-        detail["budgets"] = budgets
-    if grant.approval_actions:
-        detail["approval"] = {"actions": list(grant.approval_actions), "approvers": grant.approvers}
-    return [detail]
 
 
 @functools.lru_cache(maxsize=4096)

@@ -59,3 +59,11 @@ class RawStatement:
             return tuple(row) if row is not None else None
         finally:
             cursor.close()
+
+    def fetch_all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(self._for(conn), params)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()

@@ -60,6 +60,8 @@ class PolicyFloorVersion(SQLModel, table=True):
 class AgentSession(SQLModel, table=True):
     __tablename__ = "sessions"
 
+    __table_args__ = (Index("ix_sessions_ended_at", "ended_at"),)
+
     id: str = Field(primary_key=True, max_length=40)
     agent_id: str = Field(foreign_key="principals.id", index=True, max_length=40)
     created_at: float
@@ -70,7 +72,11 @@ class IssuedToken(SQLModel, table=True):
     """The record of every token handed out, written in the transaction that signs it."""
 
     __tablename__ = "tokens"
-    __table_args__ = (Index("ix_tokens_expires_at", "expires_at"),)
+    __table_args__ = (
+        Index("ix_tokens_expires_at", "expires_at"),
+        # Gateways poll for revocations by time: index it.
+        Index("ix_tokens_revoked_at", "revoked_at"),
+    )
 
     jti: str = Field(primary_key=True, max_length=40)
     session_id: str = Field(foreign_key="sessions.id", index=True, max_length=40)
@@ -84,6 +90,16 @@ class IssuedToken(SQLModel, table=True):
     issued_at: float
     expires_at: float
     revoked_at: float | None = None
+
+
+class TokenUsage(SQLModel, table=True):
+    """Calls a token has made through the gateways: the per-token budgets count here."""
+
+    __tablename__ = "token_usage"
+
+    jti: str = Field(primary_key=True, max_length=40)
+    calls: int = 0
+    destructive_calls: int = 0
 
 
 class SigningKeyRecord(SQLModel, table=True):

@@ -20,13 +20,19 @@ from broker.secrets import (
     validate_name,
 )
 
+# The OpenBao fixtures (``vault_store``) for the "vault" parameter.
+pytest_plugins = ["openbao"]
+
 VALUE = b"ghp_SUPERSECRETVALUE_0123456789"
 
 
-@pytest.fixture(params=["memory", "local"])
+@pytest.fixture(params=["memory", "local", "vault"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> SecretStore:
     if request.param == "memory":
         return MemorySecretStore()
+    if request.param == "vault":
+        vault: SecretStore = request.getfixturevalue("vault_store")
+        return vault
     return LocalFileStore(tmp_path / "store")
 
 

@@ -1,0 +1,1 @@
+"""The demo: a Railway-style provider and the incident replay (`capbroker demo`)."""

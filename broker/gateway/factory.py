@@ -1,0 +1,128 @@
+"""Builds a gateway from settings and a providers file (no globals)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.audit.writer import AuditWriter
+from broker.clock import Clock, system_clock
+from broker.errors import InvalidRequest
+from broker.gateway.app import Gateway, ProviderRoute
+from broker.gateway.masterkeys import MasterKeys
+from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
+from broker.gateway.upstream import Upstream
+from broker.routemap import load_route_map, shipped_map
+from broker.routemap.compile import SHIPPED_MAPS
+from broker.routemap.routemap import RouteMap
+from broker.secrets.base import SecretStore
+from broker.services.container import build_secret_store
+from broker.services.templates import TemplateService
+from broker.settings import Settings
+from broker.store import migrate
+from broker.store.database import Database
+from broker.store.engine import make_engine
+from broker.store.group_commit import GroupCommit
+from broker.tokens import TokenVerifier
+
+PROVIDER_KEYS = frozenset({"name", "route_map", "upstream", "master_key_secret"})
+
+
+def master_key_secret_for(provider: str) -> str:
+    return f"providers/{provider}/master-key"
+
+
+def _route_map(ref: str, base: Path) -> RouteMap:
+    if ref in SHIPPED_MAPS:
+        return shipped_map(ref)
+    path = Path(ref) if Path(ref).is_absolute() else base / ref
+    return load_route_map(path)
+
+
+def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
+    """``{providers: [{name, route_map, upstream?, master_key_secret?}, ...]}``."""
+    if not isinstance(doc, Mapping) or set(doc) != {"providers"}:
+        raise InvalidRequest(f"{source}: expected a mapping with one key, 'providers'")
+    entries = doc["providers"]
+    if not isinstance(entries, list) or not entries:
+        raise InvalidRequest(f"{source}: providers must be a non-empty list")
+    routes: dict[str, ProviderRoute] = {}
+    for i, entry in enumerate(entries):
+        where = f"{source}: providers[{i}]"
+        if not isinstance(entry, Mapping) or not set(entry) <= PROVIDER_KEYS:
+            raise InvalidRequest(f"{where}: allowed keys are {', '.join(sorted(PROVIDER_KEYS))}")
+        if not all(isinstance(v, str) and v for v in entry.values()):
+            raise InvalidRequest(f"{where}: every value must be a non-empty string")
+        if "name" not in entry or "route_map" not in entry:
+            raise InvalidRequest(f"{where}: name and route_map are required")
+        route_map = _route_map(entry["route_map"], base)
+        name = entry["name"]
+        if name != route_map.provider:
+            raise InvalidRequest(f"{where}: route map is for provider {route_map.provider!r}")
+        if name in routes:
+            raise InvalidRequest(f"{where}: provider {name!r} listed twice")
+        routes[name] = ProviderRoute(
+            name=name,
+            route_map=route_map,
+            upstream=entry.get("upstream", route_map.upstream).rstrip("/"),
+            master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
+        )
+    return routes
+
+
+def load_providers(path: Path) -> dict[str, ProviderRoute]:
+    try:
+        doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRequest(f"{path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError:
+        raise InvalidRequest(f"{path}: not valid YAML") from None
+    return parse_providers(doc, source=str(path), base=path.parent)
+
+
+def build_gateway(
+    settings: Settings,
+    providers: dict[str, ProviderRoute],
+    *,
+    clock: Clock = system_clock,
+    secrets: SecretStore | None = None,
+    jwks: JwksFetcher | None = None,
+    master_key_ttl: float = 60.0,
+    poll_interval: float = 1.0,
+) -> Gateway:
+    engine = make_engine(settings.effective_database_url)
+    migrate.upgrade(engine)
+    db = Database(engine)
+    audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)
+    keys = GatewayKeys(
+        jwks or http_jwks(f"{settings.effective_issuer}/.well-known/jwks.json"), clock=clock
+    )
+    verifier = TokenVerifier(
+        keys.resolve,
+        issuer=settings.effective_issuer,
+        audience=settings.audience,
+        leeway=settings.leeway,
+        max_lifetime=settings.max_token_ttl,
+    )
+    return Gateway(
+        providers=providers,
+        keys=keys,
+        tokens=VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway),
+        master_keys=MasterKeys(
+            secrets if secrets is not None else build_secret_store(settings),
+            clock=clock,
+            ttl=master_key_ttl,
+        ),
+        db=db,
+        audit=audit,
+        committer=GroupCommit(db),
+        templates=TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl),
+        upstream=Upstream(),
+        clock=clock,
+        poll_interval=poll_interval,
+    )

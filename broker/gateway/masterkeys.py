@@ -1,0 +1,50 @@
+"""Provider master keys, read from the secret backend and cached for a short, configured time.
+
+If the backend cannot be read, a key cached less than ``ttl`` seconds ago is still used;
+after that the gateway refuses (fail closed). A master key is never logged or repr'd.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from broker.clock import Clock
+from broker.errors import BrokerError, Reason, Unavailable
+from broker.secrets.base import SecretStore
+
+
+class MasterKeys:
+    def __init__(self, secrets: SecretStore, *, clock: Clock, ttl: float) -> None:
+        self._secrets = secrets
+        self._clock = clock
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MasterKeys(providers={sorted(self._cache)!r}, ttl={self._ttl})"
+
+    def get(self, secret_name: str) -> str:
+        now = self._clock()
+        cached = self._cache.get(secret_name)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        with self._lock:
+            try:
+                value = self._secrets.get(secret_name).decode("utf-8")
+            except BrokerError:
+                raise Unavailable(
+                    "the provider's master key cannot be read",
+                    reason=Reason.SECRET_BACKEND_UNAVAILABLE,
+                ) from None
+            except UnicodeDecodeError:
+                raise Unavailable(
+                    "the provider's master key is not text",
+                    reason=Reason.SECRET_BACKEND_UNAVAILABLE,
+                ) from None
+            self._cache[secret_name] = (now, value)
+            return value
+
+    def all_cached(self) -> list[str]:
+        """Every key value held now (for redacting upstream answers); never log these."""
+        return [value for _, value in self._cache.values()]

@@ -1,0 +1,62 @@
+"""Revocations as the gateway knows them: an in-memory set, kept fresh by polling the store.
+
+The broker records a revocation (a token, a session, or everything of a disabled agent)
+by time. Each gateway reads what changed since its cursor every ``interval`` seconds, so a
+revocation reaches every replica within about that interval, and a request costs two set
+look-ups instead of a database read. Entries leave the set once the token has expired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from broker.store.raw import RawStatement
+
+# Overlap the cursor a little: writers commit slightly out of time order.
+CURSOR_OVERLAP = 5.0
+
+_REVOKED_TOKENS = RawStatement(
+    "SELECT jti, revoked_at, expires_at FROM tokens"
+    " WHERE revoked_at IS NOT NULL AND revoked_at >= :since AND expires_at > :now"
+)
+_ENDED_SESSIONS = RawStatement(
+    "SELECT s.id, s.ended_at, max(t.expires_at) FROM sessions s JOIN tokens t"
+    " ON t.session_id = s.id WHERE s.ended_at IS NOT NULL AND s.ended_at >= :since"
+    " GROUP BY s.id, s.ended_at HAVING max(t.expires_at) > :now"
+)
+
+
+@dataclass
+class Revocations:
+    """jti -> expiry and session id -> expiry of its last token."""
+
+    tokens: dict[str, float] = field(default_factory=dict)
+    sessions: dict[str, float] = field(default_factory=dict)
+    cursor: float = float("-inf")
+
+    def revoked(self, jti: str, sid: str) -> bool:
+        return jti in self.tokens or sid in self.sessions
+
+    def poll(self, conn: Connection, *, now: float) -> int:
+        """Read what changed since the cursor; returns how many entries were new."""
+        since = self.cursor - CURSOR_OVERLAP
+        params = {"since": since, "now": now}
+        newest = self.cursor
+        added = 0
+        for jti, revoked_at, expires_at in _REVOKED_TOKENS.fetch_all(conn, params):
+            added += jti not in self.tokens
+            self.tokens[jti] = expires_at
+            newest = max(newest, revoked_at)
+        for sid, ended_at, expires_at in _ENDED_SESSIONS.fetch_all(conn, params):
+            added += sid not in self.sessions
+            self.sessions[sid] = expires_at
+            newest = max(newest, ended_at)
+        self.cursor = newest
+        return added
+
+    def prune(self, *, now: float) -> None:
+        """Forget entries whose tokens can no longer verify anyway."""
+        self.tokens = {k: v for k, v in self.tokens.items() if v > now}
+        self.sessions = {k: v for k, v in self.sessions.items() if v > now}

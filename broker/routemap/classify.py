@@ -1,0 +1,46 @@
+"""``classify``: a canonical request and its body -> what the call does, per the map."""
+
+from __future__ import annotations
+
+from broker.routemap import errors as e
+from broker.routemap.canonical import CanonicalRequest
+from broker.routemap.gql import classify_graphql
+from broker.routemap.jsonbody import strict_json
+from broker.routemap.model import Classification
+from broker.routemap.routemap import GraphQLSpec, RouteMap
+from broker.routemap.templates import MISSING, dig
+
+
+def classify(route_map: RouteMap, request: CanonicalRequest, body: bytes = b"") -> Classification:
+    """The classification of one request, or a refusal (``InvalidRequest``, 413, 415, ``Denied``).
+
+    ``body`` is the whole request body; the gateway stops reading at
+    ``route_map.body.max_bytes + 1`` bytes and passes what it read.
+    """
+    if len(body) > route_map.body.max_bytes:
+        raise e.too_large(f"the body is larger than {route_map.body.max_bytes} bytes")
+    if request.method in ("GET", "HEAD") and body:
+        raise e.bad_request(e.BODY_NOT_ALLOWED, f"a {request.method} request carries no body")
+    route, params = route_map.match(request.method, request.segments)
+    if isinstance(route, GraphQLSpec):
+        return classify_graphql(
+            route_map, request.method, request.query, request.content_type, body
+        )
+    parsed: object = {}
+    if route.uses_body:
+        if request.content_type not in route_map.body.content_types:
+            raise e.unsupported_media_type(
+                "this call's body must be one of " + ", ".join(sorted(route_map.body.content_types))
+            )
+        if body:
+            parsed = strict_json(body)
+        if not isinstance(parsed, dict):
+            raise e.bad_request(e.INVALID_JSON, "the body must be a JSON object")
+
+    def resolve(ref: tuple[str, ...]) -> object:
+        if ref[0] == "body" and len(ref) > 1:
+            return dig(parsed, ref[1:])
+        return params.get(ref[0], MISSING) if len(ref) == 1 else MISSING
+
+    call = route.call.fill(resolve, route_map)
+    return Classification("rest", (call,), route.label)

@@ -1,0 +1,402 @@
+"""Route map documents -> ``RouteMap``: JSON Schema first, then the cross-field rules.
+
+Problems are reported like every other manifest (``ManifestError`` with file
+and field path), all of them at once. Cross-field rules: every action used is
+declared; every lookup named exists and is bound with exactly its parameters;
+every ``{ref}`` names a path parameter or ``body.*`` (REST) or ``args.*``
+(GraphQL); path templates are well formed; no two REST rules (or a rule and
+the GraphQL endpoint) can match one request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any, cast
+
+from jsonschema import ValidationError
+from jsonschema.protocols import Validator
+
+from broker.domain.actions import is_valid_action
+from broker.manifests.documents import read_documents
+from broker.manifests.errors import ManifestError, ManifestProblem
+from broker.manifests.schemas import _Validator, describe, load_schema
+from broker.routemap.canonical import PathOptions
+from broker.routemap.lookups import Lookup
+from broker.routemap.model import OperationType
+from broker.routemap.paths import PathIndex, PathTemplateError, parse_path_template
+from broker.routemap.resultpath import ResultPathError, parse_result_path
+from broker.routemap.routemap import (
+    AuthSpec,
+    BodySpec,
+    CallSpec,
+    EnvSpec,
+    GraphQLLimits,
+    GraphQLSpec,
+    RestRule,
+    Route,
+    RouteMap,
+)
+from broker.routemap.templates import Template, TemplateSyntaxError, parse_template
+
+API_VERSION = "capbroker.dev/v1"
+KIND = "RouteMap"
+SCHEMA_FILE = "route-map.schema.json"
+OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
+DEFAULT_BODY = BodySpec()
+SHIPPED_MAPS = ("railway-demo", "github")
+_Refs = Callable[[tuple[str, ...]], str | None]  # which {ref} a template may use
+
+
+@cache
+def route_map_validator() -> Validator:
+    return cast(Validator, _Validator(load_schema(SCHEMA_FILE)))
+
+
+def load_route_map(path: Path) -> RouteMap:
+    """The one route map in ``path`` (YAML or JSON), or ``ManifestError``."""
+    docs = []
+    for item in read_documents(path, path.as_posix()):
+        if isinstance(item, ManifestProblem):
+            raise ManifestError([item])
+        docs.append(item)
+    if len(docs) != 1:
+        raise ManifestError(
+            [ManifestProblem(path.as_posix(), "", "a route map file holds exactly one document")]
+        )
+    source, doc = docs[0]
+    return parse_route_map(doc, source)
+
+
+def shipped_map(name: str) -> RouteMap:
+    """A map shipped in ``broker/routemap/maps`` (``railway-demo``, ``github``)."""
+    if name not in SHIPPED_MAPS:
+        raise ValueError(f"no shipped route map {name!r}")
+    with as_file(files("broker.routemap") / "maps" / f"{name}.yaml") as path:
+        return load_route_map(path)
+
+
+def parse_route_map(doc: object, source: str) -> RouteMap:
+    """Validate one document; raise ``ManifestError`` listing every problem found."""
+    found = _shape_problems(doc)
+    if found:
+        raise ManifestError([ManifestProblem(source, p, m) for p, m in found])
+    assert isinstance(doc, dict)
+    builder = _Builder(doc["spec"])
+    route_map = builder.build(doc["metadata"]["name"], source)
+    if builder.problems:
+        raise ManifestError([ManifestProblem(source, p, m) for p, m in builder.problems])
+    assert route_map is not None
+    return route_map
+
+
+def _shape_problems(doc: object) -> list[tuple[str, str]]:
+    if not isinstance(doc, Mapping):
+        return [("", "a route map must be an object with apiVersion, kind, metadata and spec")]
+    found = []
+    if doc.get("apiVersion") != API_VERSION:
+        found.append(("apiVersion", f"unknown apiVersion {doc.get('apiVersion')!r}"))
+    if doc.get("kind") != KIND:
+        found.append(("kind", f"unknown kind {doc.get('kind')!r} (expected {KIND})"))
+    if found:
+        return found
+    errors = sorted(route_map_validator().iter_errors(cast(Any, doc)), key=_sort_key)
+    return list(dict.fromkeys(pair for error in errors for pair in describe(error)))
+
+
+def _sort_key(error: ValidationError) -> tuple[tuple[int, int, str], ...]:
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.absolute_path)
+
+
+class _Builder:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.problems: list[tuple[str, str]] = []
+        paths = spec.get("paths", {})
+        self.options = PathOptions(
+            case_insensitive=paths.get("case_insensitive", False),
+            trailing_slash=paths.get("trailing_slash", "strip"),
+        )
+        self.actions: dict[str, str] = {k: v["effect"] for k, v in spec["actions"].items()}
+        self.lookups: dict[str, Lookup] = {}
+        self.environment_ids: str | None = None
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append((path, message))
+
+    def build(self, name: str, source: str) -> RouteMap | None:
+        for action in self.actions:
+            if not is_valid_action(action, allow_wildcards=False):
+                self.add(f"spec.actions.{action}", "is not a valid action (resource:action)")
+        graphql_doc = self.spec.get("graphql")
+        endpoint = graphql_doc["endpoint"] if graphql_doc else ""
+        for lname, ldoc in self.spec.get("lookups", {}).items():
+            lookup = self._lookup(lname, ldoc, endpoint)
+            if lookup is not None:
+                self.lookups[lname] = lookup
+        self._environment_ids()
+        index: dict[str, PathIndex[Route]] = {}
+        rules = tuple(
+            r
+            for i, rdoc in enumerate(self.spec.get("rest", []))
+            if (r := self._rest_rule(i, rdoc)) is not None
+        )
+        graphql = self._graphql(graphql_doc) if graphql_doc else None
+        if graphql is not None:
+            for method in ("GET", "POST"):
+                index.setdefault(method, PathIndex()).add(graphql.endpoint, graphql)
+        for rule in rules:
+            self._insert(index, rule)
+        if self.problems:
+            return None
+        auth = self.spec["auth"]
+        body = self.spec.get("body", {})
+        return RouteMap(
+            name=name,
+            provider=self.spec["provider"],
+            upstream=self.spec["upstream"],
+            auth=AuthSpec(auth["header"], auth["format"]),
+            paths=self.options,
+            body=BodySpec(
+                body.get("max_bytes", DEFAULT_BODY.max_bytes),
+                frozenset(body.get("content_types", DEFAULT_BODY.content_types)),
+            ),
+            actions=self.actions,
+            lookups=self.lookups,
+            environment_ids=self.environment_ids,
+            inventory={k: tuple(v) for k, v in self.spec.get("inventory", {}).items()},
+            rest=rules,
+            graphql=graphql,
+            source=source,
+            _index=index,
+        )
+
+    # --- lookups -------------------------------------------------------------------------
+
+    def _lookup(self, name: str, doc: dict[str, Any], endpoint: str) -> Lookup | None:
+        at = f"spec.lookups.{name}"
+        before = len(self.problems)
+        params: set[str] = set()
+        try:
+            result = parse_result_path(doc["result"])
+            params |= result.params
+        except ResultPathError as exc:
+            self.add(f"{at}.result", str(exc))
+        variables = []
+        for key, text in doc.get("variables", {}).items():
+            template = self._template(f"{at}.variables.{key}", text, _simple_refs(params))
+            if template is not None:
+                variables.append((key, template))
+        get = None
+        if "get" in doc:
+            try:
+                get = parse_path_template(doc["get"])
+                if any(p.tail for p in get.segments if not isinstance(p, str)):
+                    self.add(f"{at}.get", "a lookup path cannot have a {rest+} parameter")
+                params |= set(get.params)
+            except PathTemplateError as exc:
+                self.add(f"{at}.get", str(exc))
+        elif not endpoint:
+            self.add(f"{at}.graphql", "GraphQL lookups need spec.graphql.endpoint")
+        if len(self.problems) > before:
+            return None
+        return Lookup(
+            name=name,
+            result=result,
+            params=frozenset(params),
+            yields=doc.get("yields", "names"),
+            cache_seconds=doc.get("cache_seconds", 0),
+            graphql=doc.get("graphql"),
+            variables=tuple(variables),
+            graphql_endpoint=endpoint,
+            get=get,
+        )
+
+    def _environment_ids(self) -> None:
+        ref = self.spec.get("environment_ids")
+        if ref is not None:
+            at = "spec.environment_ids.lookup"
+            lookup = self.lookups.get(ref["lookup"])
+            if lookup is None:
+                self.add(at, f"names no lookup in spec.lookups ({ref['lookup']!r})")
+            elif len(lookup.params) != 1 or lookup.yields != "names":
+                self.add(at, "must name a lookup with exactly one parameter that yields names")
+            else:
+                self.environment_ids = lookup.name
+        for lname, lookup in self.lookups.items():
+            if lookup.yields == "environment_ids" and self.environment_ids is None:
+                self.add(f"spec.lookups.{lname}.yields", "needs spec.environment_ids")
+
+    # --- call specs ----------------------------------------------------------------------
+
+    def _template(self, at: str, text: str, refs: _Refs) -> Template | None:
+        try:
+            template = parse_template(text)
+        except TemplateSyntaxError as exc:
+            self.add(at, f"{text!r} {exc}")
+            return None
+        for p in template.placeholders:
+            problem = refs(p.ref)
+            if problem:
+                self.add(at, f"{{{p.dotted}}} {problem}")
+        return template
+
+    def _call(self, at: str, doc: dict[str, Any], refs: _Refs) -> CallSpec | None:
+        before = len(self.problems)
+        action = doc["action"]
+        if action not in self.actions:
+            self.add(f"{at}.action", f"{action!r} is not declared in spec.actions")
+        resources = [
+            self._template(f"{at}.resources[{i}]", text, refs)
+            for i, text in enumerate(doc.get("resources", []))
+        ]
+        env_doc = doc["environment"]
+        env_docs = env_doc if isinstance(env_doc, list) else [env_doc]
+        env_at = f"{at}.environment"
+        envs = [
+            self._env(f"{env_at}[{i}]" if isinstance(env_doc, list) else env_at, e, refs)
+            for i, e in enumerate(env_docs)
+        ]
+        if len(env_docs) > 1 and any("unscoped" in e for e in env_docs):
+            self.add(env_at, "unscoped cannot be combined with other sources")
+        if len(self.problems) > before:
+            return None
+        return CallSpec(
+            action,
+            self.actions[action],
+            tuple(t for t in resources if t is not None),
+            tuple(e for e in envs if e is not None),
+        )
+
+    def _env(self, at: str, doc: dict[str, Any], refs: _Refs) -> EnvSpec | None:
+        if "unscoped" in doc:
+            return EnvSpec("unscoped")
+        if "fixed" in doc:
+            return EnvSpec("fixed", names=tuple(doc["fixed"]))
+        for kind in ("name", "environment_id", "inventory"):
+            if kind in doc:
+                if kind == "environment_id" and "environment_ids" not in self.spec:
+                    self.add(at, "environment_id sources need spec.environment_ids")
+                template = self._template(f"{at}.{kind}", doc[kind], refs)
+                return EnvSpec(kind, template) if template else None
+        lname = doc["lookup"]
+        lookup = self.lookups.get(lname)
+        if lookup is None:
+            if lname not in self.spec.get("lookups", {}):
+                self.add(f"{at}.lookup", f"names no lookup in spec.lookups ({lname!r})")
+            return None
+        bound = doc.get("with", {})
+        if set(bound) != lookup.params:
+            self.add(
+                f"{at}.with", f"must bind exactly the lookup's parameters {sorted(lookup.params)}"
+            )
+            return None
+        bindings = [(k, self._template(f"{at}.with.{k}", v, refs)) for k, v in bound.items()]
+        if any(t is None for _, t in bindings):
+            return None
+        return EnvSpec(
+            "lookup",
+            lookup=lname,
+            bindings=tuple(sorted((k, t) for k, t in bindings if t is not None)),
+        )
+
+    # --- REST ----------------------------------------------------------------------------
+
+    def _rest_rule(self, i: int, doc: dict[str, Any]) -> RestRule | None:
+        at = f"spec.rest[{i}]"
+        try:
+            template = parse_path_template(
+                doc["path"], case_insensitive=self.options.case_insensitive
+            )
+        except PathTemplateError as exc:
+            self.add(f"{at}.path", f"{doc['path']!r} {exc}")
+            return None
+        params = frozenset(template.params)
+
+        def refs(ref: tuple[str, ...]) -> str | None:
+            if ref[0] == "body" and len(ref) > 1:
+                return None
+            if len(ref) == 1 and ref[0] in params:
+                return None
+            return "is neither a parameter of the path nor body.<field>"
+
+        call = self._call(at, doc, refs)
+        if call is None:
+            return None
+        uses_body = any(p.ref[0] == "body" for t in _templates(call) for p in t.placeholders)
+        if uses_body and doc["method"] in ("GET", "HEAD"):
+            self.add(at, "a GET rule cannot read {body.*}")
+        return RestRule(doc["method"], template, call, uses_body, i)
+
+    def _insert(self, index: dict[str, PathIndex[Route]], rule: RestRule) -> None:
+        trie = index.setdefault(rule.method, PathIndex())
+        clashes = trie.overlaps(rule.template)
+        for other_template, other in clashes:
+            what = (
+                f"spec.rest[{other.index}] ({other.label})"
+                if isinstance(other, RestRule)
+                else f"the GraphQL endpoint {other_template.text}"
+            )
+            self.add(f"spec.rest[{rule.index}].path", f"overlaps {what}: some request matches both")
+        if not clashes:
+            trie.add(rule.template, rule)
+
+    # --- GraphQL -------------------------------------------------------------------------
+
+    def _graphql(self, doc: dict[str, Any]) -> GraphQLSpec | None:
+        at = "spec.graphql"
+        try:
+            endpoint = parse_path_template(
+                doc["endpoint"], case_insensitive=self.options.case_insensitive
+            )
+        except PathTemplateError as exc:
+            self.add(f"{at}.endpoint", f"{doc['endpoint']!r} {exc}")
+            return None
+        if endpoint.params:
+            self.add(f"{at}.endpoint", "must be a fixed path (no parameters)")
+        fields: dict[OperationType, dict[str, CallSpec]] = {}
+        for op in OPERATIONS:
+            for fname, fdoc in doc.get("operations", {}).get(op, {}).items():
+                call = self._call(f"{at}.operations.{op}.{fname}", fdoc, _args_refs)
+                if call is not None:
+                    fields.setdefault(op, {})[fname] = call
+        introspection = None
+        if "introspection" in doc:
+            introspection = self._call(
+                f"{at}.introspection",
+                {**doc["introspection"], "environment": {"unscoped": True}},
+                _args_refs,
+            )
+        return GraphQLSpec(
+            endpoint,
+            fields,
+            introspection,
+            GraphQLLimits(**doc.get("limits", {})),
+        )
+
+
+def _simple_refs(params: set[str]) -> _Refs:
+    def refs(ref: tuple[str, ...]) -> str | None:
+        if len(ref) != 1:
+            return "must be a plain lookup parameter name"
+        params.add(ref[0])
+        return None
+
+    return refs
+
+
+def _args_refs(ref: tuple[str, ...]) -> str | None:
+    if ref[0] == "args" and len(ref) > 1:
+        return None
+    return "must name a field argument as args.<name>"
+
+
+def _templates(call: CallSpec) -> list[Template]:
+    out = list(call.resources)
+    for env in call.environments:
+        if env.template is not None:
+            out.append(env.template)
+        out.extend(t for _, t in env.bindings)
+    return out

@@ -1,0 +1,111 @@
+"""Value templates: ``"volume:{args.volumeId}"``, ``"{body.environment|production}"``.
+
+A template is literal text with ``{ref}`` placeholders. ``ref`` is a dotted
+name (``owner``, ``args.input.id``, ``body.environment``); ``{ref|text}`` uses
+``text`` when the request does not carry ``ref`` at all (absent or null).
+Braces never appear literally. Filled values must be short printable scalars.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from broker.routemap.errors import BAD_VALUE, MISSING_VALUE, bad_request
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+MAX_VALUE_LENGTH = 256
+
+
+class TemplateSyntaxError(ValueError):
+    pass
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+Resolver = Callable[[tuple[str, ...]], object]  # returns MISSING when absent
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    ref: tuple[str, ...]
+    default: str | None = None
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.ref)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    text: str
+    parts: tuple[str | Placeholder, ...]
+
+    @property
+    def placeholders(self) -> tuple[Placeholder, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Placeholder))
+
+    def fill(self, resolve: Resolver) -> str:
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                out.append(_value(part, resolve(part.ref)))
+        return "".join(out)
+
+
+def parse_template(text: str) -> Template:
+    parts: list[str | Placeholder] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        literal = text[pos : m.start()]
+        if "{" in literal or "}" in literal:
+            raise TemplateSyntaxError("has an unbalanced '{' or '}'")
+        if literal:
+            parts.append(literal)
+        ref, bar, default = m.group(1).partition("|")
+        if not _REF.match(ref):
+            raise TemplateSyntaxError(f"{{{m.group(1)}}} is not a valid placeholder")
+        if bar and (not default or "|" in default):
+            raise TemplateSyntaxError(f"{{{m.group(1)}}} has an empty or doubled default")
+        parts.append(Placeholder(tuple(ref.split(".")), default if bar else None))
+        pos = m.end()
+    rest = text[pos:]
+    if "{" in rest or "}" in rest:
+        raise TemplateSyntaxError("has an unbalanced '{' or '}'")
+    if rest:
+        parts.append(rest)
+    return Template(text, tuple(parts))
+
+
+def check_value(value: str, what: str) -> str:
+    if not 0 < len(value) <= MAX_VALUE_LENGTH:
+        raise bad_request(BAD_VALUE, f"{what} must be 1 to {MAX_VALUE_LENGTH} characters")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise bad_request(BAD_VALUE, f"{what} contains a control character")
+    return value
+
+
+def _value(p: Placeholder, raw: object) -> str:
+    if raw is MISSING or raw is None:
+        if p.default is not None:
+            return p.default
+        raise bad_request(MISSING_VALUE, f"the request does not carry {p.dotted}")
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise bad_request(BAD_VALUE, f"{p.dotted} must be a string or an integer")
+    return check_value(str(raw), p.dotted)
+
+
+def dig(value: object, path: tuple[str, ...]) -> object:
+    """``value[path[0]][path[1]]...`` through JSON objects, or ``MISSING``."""
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return MISSING
+        value = value[key]
+    return value

@@ -1,0 +1,1 @@
+"""Tests of the demo provider (a package, so its conftest does not shadow tests/api's)."""
