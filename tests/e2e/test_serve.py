@@ -139,3 +139,88 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
     assert output.count("capb_adm_") == 1
     assert agent not in output
     assert token not in output
+
+
+def test_exec_runs_a_command_with_a_session_token_and_ends_the_session(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "broker.cli.main",
+            "--data-dir",
+            str(data),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
+        agent = cli(data, "agents", "create", "claude-exec").stdout.strip()
+        script = (
+            "import os, sys; print(os.environ['RAILWAY_DEMO_API_URL']); "
+            "print(os.environ['RAILWAY_DEMO_TOKEN']); "
+            "print('CAPBROKER_AGENT_CREDENTIAL' in os.environ); sys.exit(7)"
+        )
+        ran = cli(
+            data,
+            "exec",
+            "--url",
+            base,
+            "--gateway",
+            "http://gw.test:8081",
+            "--template",
+            "staging-agent",
+            "--env",
+            "staging",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            env={"CAPBROKER_AGENT_CREDENTIAL": agent},
+        )
+        assert ran.returncode == 7, ran.stderr
+        url, token, leaked = ran.stdout.split()
+        assert url == "http://gw.test:8081/railway-demo"
+        assert leaked == "False"
+        admin = cli(data, "admins", "create", "ops").stdout.strip()
+        seen = httpx.post(
+            f"{base}/oauth/introspect",
+            data={"token": token},
+            headers={"Authorization": f"Bearer {admin}"},
+        ).json()
+        assert seen == {"active": False}  # the session ended with the command
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_demo_replays_the_incident_and_shows_it_stopped(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "broker.cli.main", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    out = ran.stdout
+    assert "THE INCIDENT: volumeDelete on vol-pg" in out
+    assert "-> environment_not_granted: volume:delete touches production" in out
+    assert "-> forbidden_verb" in out
+    assert "still exist in staging and production" in out
+    assert "verified intact" in out
+    assert "FAIL" not in out

@@ -1,0 +1,307 @@
+"""``capbroker demo``: the incident, replayed against capbroker, and shown stopped.
+
+An agent on a staging task holds a capability token for staging. It reads, redeploys and
+changes a variable in staging. Then it makes the incident's call: ``volumeDelete`` on a
+volume whose id production shares. The gateway asks the provider itself which
+environments use that volume, sees production, and refuses. Deleting a backup is refused
+by the policy floor. The raw token against the provider fails: the agent never held the
+master key. Everything runs on loopback with the embedded default, in seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from broker.api.app import create_app
+from broker.audit.reader import AuditQuery, query_events, verify_all
+from broker.clock import system_clock
+from broker.demo.provider import ProviderState, create_provider_app
+from broker.demo.provider.server import ServerThread
+from broker.gateway.app import ProviderRoute
+from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.manifests import parse_manifest
+from broker.routemap import shipped_map
+from broker.services.container import build_services
+from broker.settings import Settings
+
+PROVIDER = "railway-demo"
+TEMPLATE = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "CapabilityTemplate",
+    "metadata": {"name": "staging-agent"},
+    "spec": {
+        "provider": PROVIDER,
+        "description": "Coding agents on staging tasks.",
+        "environments": ["staging"],
+        "actions": [
+            "project:read",
+            "environment:read",
+            "service:read",
+            "deployment:*",
+            "variable:read",
+            "variable:write",
+            "volume:read",
+            "volume:delete",
+            "backup:*",
+        ],
+        "ttl": {"default": "15m", "max": "1h"},
+        "agents": ["claude-*"],
+        "budgets": {"calls": 100, "destructive_calls": 3},
+    },
+}
+FLOOR = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "PolicyFloor",
+    "metadata": {"name": "default"},
+    "spec": {"forbidden_actions": ["backup:delete"], "protected_environments": ["production"]},
+}
+
+
+@dataclass
+class Step:
+    title: str
+    expect: str  # "200" or a reason code
+    got: str = ""
+    detail: str = ""
+
+    @property
+    def held(self) -> bool:
+        return self.got == self.expect
+
+
+def _outcome(response: httpx.Response) -> tuple[str, str]:
+    if response.headers.get("content-type", "").startswith("application/problem+json"):
+        body = response.json()
+        return str(body.get("code")), str(body.get("detail", ""))
+    if response.status_code == 200:
+        data = response.json()
+        if isinstance(data, dict) and data.get("errors"):
+            return "graphql-error", str(data["errors"][0].get("message", ""))
+        return "200", json_preview(data)
+    return str(response.status_code), response.text[:120]
+
+
+def json_preview(data: Any) -> str:
+    import json
+
+    text = json.dumps(data.get("data", data) if isinstance(data, dict) else data)
+    return text if len(text) <= 110 else text[:107] + "..."
+
+
+def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
+    data_dir = keep or Path(tempfile.mkdtemp(prefix="capbroker-demo-"))
+    master_key, admin_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    state = ProviderState(system_clock)
+    provider = ServerThread(
+        create_provider_app(master_key, admin_token, clock=system_clock, state=state)
+    )
+    broker_server: ServerThread | None = None
+    gateway_server: ServerThread | None = None
+    started = time.monotonic()
+    say("capbroker demo: replaying the incident (staging agent, volume shared with production)")
+    say(f"  data directory: {data_dir}")
+    provider.start()
+    try:
+        # The broker: port chosen first so the issuer in every token names it.
+        broker_server_port = _free_port()
+        settings = Settings(data_dir=data_dir, port=broker_server_port)
+        services = build_services(settings, writer="demo-broker")
+        services.keys.ensure_key(actor="system:bootstrap")
+        services.templates.apply(
+            [parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
+            actor="admin:demo",
+            dry_run=False,
+        )
+        services.secrets.put(master_key_secret_for(PROVIDER), master_key.encode())
+        agent_credential = services.principals.create(
+            "agent", "claude-code", actor="admin:demo", description="the simulated agent"
+        ).credential
+        broker_server = ServerThread(create_app(services), port=broker_server_port).start()
+        route = ProviderRoute(
+            PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
+        )
+        gateway = build_gateway(settings, {PROVIDER: route}, poll_interval=0.2)
+        gateway_server = ServerThread(gateway).start()
+        say(
+            f"  provider {provider.url}   broker {broker_server.url}   gateway {gateway_server.url}"
+        )
+        say("")
+        ok = _scenes(
+            say, broker_server.url, gateway_server.url, provider.url, agent_credential, state
+        )
+        say("")
+        say("Audit trail (newest last):")
+        with services.db.read() as conn:
+            events = list(reversed(query_events(conn, AuditQuery(limit=40))))
+            reports = verify_all(conn)
+        for e in events:
+            if e["type"] == "audit.chain_opened":
+                continue
+            reason = f" [{e['reason']}]" if e["reason"] else ""
+            what = e["subject"][:52]
+            if e["type"] == "gateway.decision":
+                what = " ".join(e["data"].get("actions", [])) or what
+                envs = e["data"].get("environments")
+                what += f" in {','.join(envs)}" if envs else ""
+            elif e["type"] == "gateway.completed":
+                what = f"upstream {e['data']['upstream_status']} in {e['data']['latency_ms']} ms"
+            say(f"  {e['type']:<18} {e['outcome']:<7} {e['actor']:<18} {what}{reason}")
+        intact = all(r.ok for r in reports)
+        total = sum(r.events for r in reports)
+        say("")
+        say(
+            f"Audit chains: {len(reports)} chains, {total} events, "
+            + ("verified intact" if intact else "NOT INTACT")
+        )
+        ok = ok and intact
+        say(
+            f"Finished in {time.monotonic() - started:.1f}s: "
+            + ("every expectation held." if ok else "SOME EXPECTATIONS FAILED.")
+        )
+        services.close()
+        gateway.db.engine.dispose()
+        return ok
+    finally:
+        for server in (gateway_server, broker_server, provider):
+            if server is not None:
+                server.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scenes(
+    say: Callable[[str], None],
+    broker: str,
+    gateway: str,
+    provider: str,
+    credential: str,
+    state: ProviderState,
+) -> bool:
+    client = httpx.Client(timeout=10)
+    say("1. At session start the agent exchanges its own credential for a capability token.")
+    r = client.post(
+        f"{broker}/v1/tokens",
+        headers={"Authorization": f"Bearer {credential}"},
+        json={"template": "staging-agent", "environment": "staging"},
+    )
+    if r.status_code != 201:
+        say(f"   token request failed: {r.status_code} {r.text[:200]}")
+        return False
+    issued = r.json()
+    token = issued["access_token"]
+    say(
+        f"   granted: {issued['environment']} only, {len(issued['actions'])} actions, "
+        f"expires in {issued['expires_in']}s (session {issued['session_id'][:8]}...)"
+    )
+    say("   the token names staging; the provider's master key stays in the secret store.")
+    say("")
+
+    def call(query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        return client.post(
+            f"{gateway}/{PROVIDER}/graphql",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"query": query, "variables": variables or {}},
+        )
+
+    steps: list[tuple[Step, Callable[[], httpx.Response]]] = [
+        (Step("read the projects", "200"), lambda: call("{ projects { id name } }")),
+        (
+            Step("list staging deployments", "200"),
+            lambda: call('{ deployments(environmentId: "env-staging") { id status } }'),
+        ),
+        (
+            Step("redeploy the api service in staging", "200"),
+            lambda: call(
+                'mutation { deploymentRedeploy(environmentId: "env-staging", '
+                'serviceId: "svc-api") { id status } }'
+            ),
+        ),
+        (
+            Step("change a variable in staging", "200"),
+            lambda: call(
+                'mutation { variableUpsert(environmentId: "env-staging", serviceId: '
+                '"svc-api", name: "LOG_LEVEL", value: "debug") { name } }'
+            ),
+        ),
+        (
+            Step(
+                "THE INCIDENT: volumeDelete on vol-pg (its id is shared with production)",
+                "environment_not_granted",
+            ),
+            lambda: call("mutation($v: ID!) { volumeDelete(volumeId: $v) }", {"v": "vol-pg"}),
+        ),
+        (
+            Step("the same call hidden behind an alias in a fragment", "environment_not_granted"),
+            lambda: call(
+                "mutation { ...Tidy } fragment Tidy on Mutation "
+                '{ cleanup: volumeDelete(volumeId: "vol-pg") }'
+            ),
+        ),
+        (
+            Step("delete the volume's staging backup", "forbidden_verb"),
+            lambda: call('mutation { volumeBackupDelete(backupId: "bkp-pg-2") }'),
+        ),
+        (
+            Step("redeploy in production", "environment_not_granted"),
+            lambda: call(
+                'mutation { deploymentRedeploy(environmentId: "env-production", '
+                'serviceId: "svc-api") { id } }'
+            ),
+        ),
+        (
+            Step("call the provider directly with the capability token", "401"),
+            lambda: client.post(
+                f"{provider}/graphql",
+                headers={"Authorization": f"Bearer {token}"},
+                json={"query": 'mutation { volumeDelete(volumeId: "vol-pg") }'},
+            ),
+        ),
+    ]
+    say("2. The agent works through the gateway:")
+    all_held = True
+    for number, (step, send) in enumerate(steps, 1):
+        step.got, step.detail = _outcome(send())
+        all_held &= step.held
+        mark = "ok " if step.held else "FAIL"
+        say(f"   [{mark}] {number}. {step.title}")
+        say(
+            f"          -> {step.got}: {step.detail[:110]}"
+            + ("" if step.held else f" (expected {step.expect})")
+        )
+    survived = state.volume("vol-pg") is not None and bool(state.volume_backups("vol-pg"))
+    say("")
+    say(
+        "3. What the provider holds afterwards: vol-pg and its backups "
+        + ("still exist in staging and production." if survived else "ARE GONE.")
+    )
+    all_held &= survived
+
+    say("4. The session ends; the gateway learns of the revocation within a second.")
+    client.post(
+        f"{broker}/v1/sessions/{issued['session_id']}/end",
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    revoked = Step("read the projects after the session ended", "token_revoked")
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        revoked.got, revoked.detail = _outcome(call("{ projects { id } }"))
+        if revoked.held:
+            break
+        time.sleep(0.1)
+    say(f"   [{'ok ' if revoked.held else 'FAIL'}] {revoked.title} -> {revoked.got}")
+    client.close()
+    return all_held and revoked.held
