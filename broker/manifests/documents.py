@@ -40,7 +40,8 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for json: two copies of a key are an error, not last-wins."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
@@ -74,7 +75,7 @@ def _json_documents(text: str, display: str) -> Iterator[tuple[str, object] | Ma
     if not text.strip():
         return
     try:
-        yield f"{display}#1", json.loads(text, object_pairs_hook=_refuse_duplicates)
+        yield f"{display}#1", json.loads(text, object_pairs_hook=refuse_duplicate_keys)
     except ValueError as exc:
         yield ManifestProblem(f"{display}#1", "", f"not valid JSON: {exc}")
 

@@ -9,16 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from broker.manifests.documents import refuse_duplicate_keys
 from broker.routemap.errors import INVALID_JSON, bad_request
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
 
 
 def _no_constant(name: str) -> Any:
@@ -28,7 +20,9 @@ def _no_constant(name: str) -> Any:
 def strict_json(data: bytes | str, what: str = "the body") -> Any:
     try:
         text = data.decode("utf-8", errors="strict") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        return json.loads(
+            text, object_pairs_hook=refuse_duplicate_keys, parse_constant=_no_constant
+        )
     except UnicodeDecodeError:
         raise bad_request(INVALID_JSON, f"{what} is not UTF-8") from None
     except RecursionError:

@@ -7,15 +7,13 @@ import json
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from test_serve import ROOT, cli, free_port
+from support import ROOT, cli, free_port, start_broker
 
 pytestmark = pytest.mark.slow
 
@@ -25,36 +23,9 @@ def jti_of(token: str) -> str:
     return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"])
 
 
-def start(data: Path, port: int, log: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "broker.cli.main",
-            "--data-dir",
-            str(data),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail("broker did not become ready")
-
-
 def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
-    server = start(data, port, tmp_path / "serve.log")
+    server = start_broker(data, port, (tmp_path / "serve.log").open("a"))
     assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
     agent = cli(data, "agents", "create", "ci-crash").stdout.strip()
     assert re.fullmatch(r"capb_agt_\S+", agent)
@@ -103,6 +74,6 @@ def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None
     verify = cli(data, "audit", "verify")
     assert verify.returncode == 0, verify.stdout
     # and the broker starts again on the same data after the crash
-    again = start(data, port, tmp_path / "serve.log")
+    again = start_broker(data, port, (tmp_path / "serve.log").open("a"))
     again.terminate()
     again.wait(timeout=10)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,63 +10,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import ROOT, cli, served_broker
 
 from broker.tokens import TokenVerifier, public_key_from_jwk
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "broker.cli.main", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def test_fresh_machine_flow(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port = free_port()
     log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "broker.cli.main",
-            "--data-dir",
-            str(data),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, "broker exited early"
-            time.sleep(0.05)
-        else:
-            pytest.fail("broker did not become ready")
+    with served_broker(data, log) as base:
         log.seek(0)
         admin = re.search(r"capb_adm_\S+", log.read())
         assert admin is not None, "bootstrap admin credential was not printed"
@@ -130,9 +82,6 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
         assert verify.returncode == 0
         assert "intact" in verify.stdout
         assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "capbroker"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     log.seek(0)
     output = log.read()
     # The bootstrap credential is printed once; no other secret reaches the server's output.
@@ -143,31 +92,8 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
 
 def test_exec_runs_a_command_with_a_session_token_and_ends_the_session(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    port = free_port()
     log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "broker.cli.main",
-            "--data-dir",
-            str(data),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+    with served_broker(data, log) as base:
         assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
         agent = cli(data, "agents", "create", "claude-exec").stdout.strip()
         script = (
@@ -203,9 +129,6 @@ def test_exec_runs_a_command_with_a_session_token_and_ends_the_session(tmp_path:
             headers={"Authorization": f"Bearer {admin}"},
         ).json()
         assert seen == {"active": False}  # the session ended with the command
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_demo_replays_the_incident_and_shows_it_stopped(tmp_path: Path) -> None:

@@ -1,0 +1,171 @@
+"""The agent's side of the CLI, over HTTP: ``capbroker token request`` and ``capbroker exec``.
+
+The agent credential is read from an environment variable, never from an argument
+(arguments show in ``ps``), and is never passed on to the command ``exec`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import click
+import httpx
+
+CREDENTIAL_ENV = "CAPBROKER_AGENT_CREDENTIAL"
+
+
+def _credential(credential_env: str) -> str:
+    credential = os.environ.get(credential_env)
+    if not credential:
+        raise click.UsageError(f"set {credential_env} to the agent credential")
+    return credential
+
+
+def request_token(
+    url: str,
+    credential: str,
+    template: str,
+    environment: str,
+    actions: tuple[str, ...],
+    ttl: int | None,
+) -> dict[str, Any]:
+    """POST /v1/tokens; on refusal or no answer, print why and exit (2 refused, 3 unreachable)."""
+    body: dict[str, Any] = {"template": template, "environment": environment}
+    if actions:
+        body["actions"] = list(actions)
+    if ttl is not None:
+        body["ttl"] = ttl
+    try:
+        answer = httpx.post(
+            f"{url.rstrip('/')}/v1/tokens",
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {credential}"},
+        )
+    except httpx.HTTPError as exc:
+        click.echo(
+            f"capbroker: error: cannot reach the broker at {url} ({type(exc).__name__})", err=True
+        )
+        sys.exit(3)
+    data: dict[str, Any] = (
+        answer.json() if answer.headers.get("content-type", "").endswith("json") else {}
+    )
+    if answer.status_code != 201:
+        click.echo(
+            f"capbroker: refused: {data.get('detail', answer.status_code)}"
+            f" [{data.get('code', '?')}]",
+            err=True,
+        )
+        sys.exit(2)
+    return data
+
+
+_url = click.option(
+    "--url",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    envvar="CAPBROKER_URL",
+    help="The broker's URL (also CAPBROKER_URL).",
+)
+_template = click.option("--template", required=True)
+_env = click.option("--env", "environment", required=True, help="The one environment.")
+_actions = click.option(
+    "--action", "actions", multiple=True, help="An action to ask for (repeatable; default all)."
+)
+_ttl = click.option("--ttl", type=int, help="Lifetime in seconds (default: the template's).")
+_credential_env = click.option(
+    "--credential-env",
+    default=CREDENTIAL_ENV,
+    show_default=True,
+    help="Environment variable holding the agent credential (never pass it as an argument).",
+)
+
+
+@click.group()
+def token() -> None:
+    """Request capability tokens from a running broker (as an agent)."""
+
+
+@token.command("request")
+@_url
+@_template
+@_env
+@_actions
+@_ttl
+@_credential_env
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer, not only the token.")
+def token_request(
+    url: str,
+    template: str,
+    environment: str,
+    actions: tuple[str, ...],
+    ttl: int | None,
+    credential_env: str,
+    as_json: bool,
+) -> None:
+    """Exchange the agent credential for a token; prints the token on stdout."""
+    data = request_token(url, _credential(credential_env), template, environment, actions, ttl)
+    click.echo(json.dumps(data, indent=2) if as_json else data["access_token"])
+
+
+@click.command("exec", context_settings={"ignore_unknown_options": True})
+@_url
+@click.option("--gateway", "gateway_url", required=True, help="The gateway's URL.")
+@_template
+@_env
+@_actions
+@_ttl
+@_credential_env
+@click.option("--url-var", help="Variable for the provider's URL (default <PROVIDER>_API_URL).")
+@click.option("--token-var", help="Variable for the token (default <PROVIDER>_TOKEN).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(
+    url: str,
+    gateway_url: str,
+    template: str,
+    environment: str,
+    actions: tuple[str, ...],
+    ttl: int | None,
+    credential_env: str,
+    url_var: str | None,
+    token_var: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Request a token at session start, run COMMAND with the provider's URL and token
+    pointed at the gateway, and end the session when COMMAND exits (its exit code is ours).
+    """
+    credential = _credential(credential_env)
+    data = request_token(url, credential, template, environment, actions, ttl)
+    provider = data["authorization_details"][0]["provider"]
+    stem = provider.upper().replace("-", "_")
+    env = {k: v for k, v in os.environ.items() if k != credential_env}
+    env[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
+    env[token_var or f"{stem}_TOKEN"] = data["access_token"]
+    env["CAPBROKER_SESSION_ID"] = data["session_id"]
+    click.echo(
+        f"capbroker: session {data['session_id'][:8]} for {provider}/{environment}, "
+        f"token expires in {data['expires_in']}s",
+        err=True,
+    )
+    try:
+        # Running the operator's own command is the point of exec.
+        code = subprocess.run(list(command), env=env, check=False).returncode  # noqa: S603
+    except FileNotFoundError:
+        click.echo(f"capbroker: error: command not found: {command[0]}", err=True)
+        code = 127
+    finally:
+        try:
+            httpx.post(
+                f"{url.rstrip('/')}/v1/sessions/{data['session_id']}/end",
+                headers={"Authorization": f"Bearer {credential}"},
+                timeout=10,
+            )
+        except httpx.HTTPError:
+            click.echo(
+                "capbroker: warning: could not end the session; it ends with its token", err=True
+            )
+    sys.exit(code)
