@@ -63,6 +63,8 @@ class ProviderRoute:
     route_map: RouteMap
     upstream: str  # base URL without a trailing slash
     master_key_secret: str
+    # Admin-kept: resource key -> environments; consulted before the map's own inventory.
+    inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolver: EnvironmentResolver | None = None
 
 
@@ -123,7 +125,7 @@ class Gateway:
         self._poller: asyncio.Task[None] | None = None
         for route in providers.values():
             route.resolver = EnvironmentResolver(
-                route.route_map, self._lookup_fetcher(route), clock=clock
+                route.route_map, self._lookup_fetcher(route), clock=clock, inventory=route.inventory
             )
 
     # --- lifecycle ---------------------------------------------------------------------------

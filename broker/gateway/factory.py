@@ -30,7 +30,7 @@ from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
-PROVIDER_KEYS = frozenset({"name", "route_map", "upstream", "master_key_secret"})
+PROVIDER_KEYS = frozenset({"name", "route_map", "upstream", "master_key_secret", "inventory"})
 
 
 def master_key_secret_for(provider: str) -> str:
@@ -56,8 +56,9 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
         where = f"{source}: providers[{i}]"
         if not isinstance(entry, Mapping) or not set(entry) <= PROVIDER_KEYS:
             raise InvalidRequest(f"{where}: allowed keys are {', '.join(sorted(PROVIDER_KEYS))}")
-        if not all(isinstance(v, str) and v for v in entry.values()):
+        if not all(isinstance(v, str) and v for k, v in entry.items() if k != "inventory"):
             raise InvalidRequest(f"{where}: every value must be a non-empty string")
+        inventory = _inventory(entry.get("inventory", {}), f"{where}.inventory")
         if "name" not in entry or "route_map" not in entry:
             raise InvalidRequest(f"{where}: name and route_map are required")
         route_map = _route_map(entry["route_map"], base)
@@ -71,8 +72,26 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             route_map=route_map,
             upstream=entry.get("upstream", route_map.upstream).rstrip("/"),
             master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
+            inventory=inventory,
         )
     return routes
+
+
+def _inventory(doc: object, where: str) -> dict[str, tuple[str, ...]]:
+    """The admin-kept inventory: resource key -> the environments that use it."""
+    if not isinstance(doc, Mapping):
+        raise InvalidRequest(f"{where}: expected a mapping of resource key to environments")
+    inventory: dict[str, tuple[str, ...]] = {}
+    for key, envs in doc.items():
+        if (
+            not isinstance(key, str)
+            or not isinstance(envs, list)
+            or not envs
+            or not all(isinstance(e, str) and e for e in envs)
+        ):
+            raise InvalidRequest(f"{where}.{key}: expected a non-empty list of environment names")
+        inventory[key] = tuple(envs)
+    return inventory
 
 
 def load_providers(path: Path) -> dict[str, ProviderRoute]:

@@ -1,0 +1,50 @@
+"""The providers file: what a gateway fronts, validated with messages that name the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from broker.errors import InvalidRequest
+from broker.gateway.factory import load_providers, parse_providers
+
+
+def test_shipped_maps_defaults_and_inventory(tmp_path: Path) -> None:
+    f = tmp_path / "providers.yaml"
+    f.write_text(
+        "providers:\n"
+        "  - {name: railway-demo, route_map: railway-demo, upstream: 'http://127.0.0.1:9/'}\n"
+        "  - name: github\n"
+        "    route_map: github\n"
+        "    inventory: {'repo:acme/api': [staging, production]}\n"
+    )
+    routes = load_providers(f)
+    assert routes["railway-demo"].upstream == "http://127.0.0.1:9"
+    assert routes["railway-demo"].master_key_secret == "providers/railway-demo/master-key"
+    assert routes["github"].inventory == {"repo:acme/api": ("staging", "production")}
+
+
+@pytest.mark.parametrize(
+    ("doc", "fragment"),
+    [
+        ({}, "one key, 'providers'"),
+        ({"providers": []}, "non-empty list"),
+        ({"providers": [{"name": "x"}]}, "route_map are required"),
+        (
+            {"providers": [{"name": "github", "route_map": "github", "color": "red"}]},
+            "allowed keys",
+        ),
+        ({"providers": [{"name": "other", "route_map": "github"}]}, "is for provider 'github'"),
+        (
+            {"providers": [{"name": "github", "route_map": "github", "inventory": {"k": []}}]},
+            "non-empty list of environment names",
+        ),
+        ({"providers": [{"name": "github", "route_map": "github"}] * 2}, "listed twice"),
+    ],
+)
+def test_bad_providers_files_are_named(doc: object, fragment: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        parse_providers(doc, source="p.yaml", base=tmp_path)
+    assert fragment in err.value.detail
+    assert "p.yaml" in err.value.detail
