@@ -34,6 +34,7 @@ def gateway_serve(state: CliState, providers_file: Path, host: str, port: int) -
     import uvicorn
 
     from broker.gateway.factory import build_gateway, load_providers
+    from broker.gateway.server import ProblemHttpToolsProtocol
 
     with reported_errors():
         settings = state.settings()
@@ -54,7 +55,7 @@ def gateway_serve(state: CliState, providers_file: Path, host: str, port: int) -
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=ProblemHttpToolsProtocol,
         lifespan="on",
     )
 
@@ -106,10 +107,14 @@ def secrets_check(state: CliState, providers: tuple[str, ...]) -> None:
     failed = False
     with reported_errors():
         store = state.services().secrets
+    # The vault backend also says which KV version it read (the value itself never shows).
+    version_of = getattr(store, "version", None)
     for provider in providers:
         try:
-            length = len(store.get(master_key_secret_for(provider)))
-            click.echo(f"{provider}: readable ({length} bytes)")
+            name = master_key_secret_for(provider)
+            length = len(store.get(name))
+            version = f", version {version_of(name)}" if callable(version_of) else ""
+            click.echo(f"{provider}: readable ({length} bytes{version})")
         except BrokerError as exc:
             failed = True
             click.echo(f"{provider}: NOT readable: {exc.detail} [{exc.reason.value}]")

@@ -27,6 +27,7 @@ from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
 from broker.gateway.app import ProviderRoute
 from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import parse_manifest
 from broker.routemap import shipped_map
 from broker.services.container import build_services
@@ -129,7 +130,7 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
             PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
         )
         gateway = build_gateway(settings, {PROVIDER: route}, poll_interval=0.2)
-        gateway_server = ServerThread(gateway).start()
+        gateway_server = ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
         say(
             f"  provider {provider.url}   broker {broker_server.url}   gateway {gateway_server.url}"
         )

@@ -287,7 +287,12 @@ class Gateway:
         a stream forwarded as it arrives. The cap is enforced before anything is parsed."""
         limit = route_map.body.max_bytes
         lengths = [v for k, v in headers if k.lower() == b"content-length"]
-        chunked = any(k.lower() == b"transfer-encoding" for k, _ in headers)
+        codings = [v.strip().lower() for k, v in headers if k.lower() == b"transfer-encoding"]
+        chunked = bool(codings)
+        if codings and codings != [b"chunked"]:
+            raise InvalidRequest(
+                "only chunked transfer coding is accepted", extra={"refusal": "transfer_coding"}
+            )
         if len(lengths) > 1 or (lengths and chunked):
             raise InvalidRequest("ambiguous message length", extra={"refusal": "ambiguous_length"})
         declared = int(lengths[0]) if lengths and lengths[0].isdigit() else None
@@ -426,11 +431,14 @@ class Gateway:
                 or lower in UNTRUSTED_FORWARDING
                 or lower in listed
                 or lower == b"authorization"
+                or lower == b"accept-encoding"
                 or lower.startswith(CONTROL_PREFIX)
             ):
                 continue
             out.append((name.decode("latin-1"), value.decode("latin-1")))
         out.append(self._auth_header(route))
+        # A compressed answer would hide an echoed master key from the redactor.
+        out.append(("Accept-Encoding", "identity"))
         url = route.upstream + canonical.wire_path
         if canonical.query:
             url += "?" + canonical.wire_query
@@ -439,6 +447,11 @@ class Gateway:
         secrets = [k.encode() for k in self.master_keys.all_cached()]
         redactor = StreamRedactor(secrets)
         async with response:
+            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+                raise Unavailable(
+                    "the provider sent an encoded body the gateway cannot inspect",
+                    reason=Reason.UPSTREAM_UNAVAILABLE,
+                )
             response_headers = [
                 (k.lower(), redact_header_value(v, secrets))
                 for k, v in response.raw_headers

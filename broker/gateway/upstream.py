@@ -41,6 +41,10 @@ UNTRUSTED_FORWARDING = frozenset(
         b"x-real-ip",
         b"x-original-url",
         b"x-rewrite-url",
+        b"true-client-ip",
+        b"x-client-ip",
+        b"cf-connecting-ip",
+        b"via",
         b"host",
         b"content-length",
     }

@@ -1,4 +1,9 @@
-"""A real broker store, the demo provider and the gateway, all on loopback sockets."""
+"""A real broker store, the demo provider and the gateway, all on loopback sockets.
+
+``stack`` is a fresh stack per test (on SQLite and on PostgreSQL); ``shared_stack`` is one
+SQLite stack per module, its provider reset before each test, which also serves the echo
+provider (echo-map.yaml in front of echo_upstream.py) for header and streaming tests.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ from broker.demo.provider.server import ServerThread
 from broker.domain.grants import GrantRequest
 from broker.gateway.app import Gateway, ProviderRoute
 from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import load_manifests
-from broker.routemap import shipped_map
+from broker.routemap import load_route_map, shipped_map
 from broker.services.container import Services, build_services
 from broker.settings import Settings
 
@@ -46,6 +52,20 @@ STAGING = {
         "approval": {"actions": ["variable:delete"], "approvers": 1},
     },
 }
+ECHO = "echo"
+ECHO_STAGING = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "CapabilityTemplate",
+    "metadata": {"name": "echo-staging"},
+    "spec": {
+        "provider": ECHO,
+        "environments": ["staging"],
+        "actions": ["echo:read", "echo:write"],
+        "ttl": {"default": "10m", "max": "30m"},
+        "agents": ["claude-*"],
+        "budgets": {"calls": 1000},
+    },
+}
 
 
 @dataclass
@@ -57,6 +77,23 @@ class Stack:
     master_key: str = field(repr=False)
     admin_token: str = field(repr=False)
     agent: str = field(repr=False)
+    provider: ServerThread | None = field(default=None, repr=False)
+    echo_url: str = ""
+    echo_key: str = field(default="", repr=False)
+
+    def echo_token(self) -> str:
+        """A staging token of the echo-staging template (needs ``with_echo``)."""
+        issued = self.services.issuance.issue(self.agent, GrantRequest("echo-staging", "staging"))
+        return issued.access_token
+
+    def reset_provider(self) -> None:
+        """Reseed the demo provider and clear its request log."""
+        r = httpx.post(
+            f"{self.provider_url}/_demo/reset",
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            timeout=5,
+        )
+        assert r.status_code == 200, r.text
 
     def token(self, environment: str = "staging", **kw: Any) -> str:
         issued = self.services.issuance.issue(
@@ -94,7 +131,9 @@ class Stack:
         ]
 
 
-def build_stack(tmp_path: Path, database_url: str, *, echo: bool = False) -> Iterator[Stack]:
+def build_stack(
+    tmp_path: Path, database_url: str, *, echo: bool = False, with_echo: bool = False
+) -> Iterator[Stack]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
@@ -109,6 +148,7 @@ def build_stack(tmp_path: Path, database_url: str, *, echo: bool = False) -> Ite
         [
             *load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml"),
             parse_manifest(STAGING, "t#1"),
+            *([parse_manifest(ECHO_STAGING, "t#2")] if with_echo else []),
         ],
         actor="test",
         dry_run=False,
@@ -128,14 +168,37 @@ def build_stack(tmp_path: Path, database_url: str, *, echo: bool = False) -> Ite
     route = ProviderRoute(
         PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
     )
-    gateway = build_gateway(settings, {PROVIDER: route}, jwks=services.keys.jwks, poll_interval=0.2)
-    server = ServerThread(gateway)
+    routes = {PROVIDER: route}
+    echo_server, echo_key = None, ""
+    if with_echo:
+        from echo_upstream import echo_app
+
+        echo_server = ServerThread(echo_app).start()
+        echo_key = secrets.token_urlsafe(24)
+        services.secrets.put(master_key_secret_for(ECHO), echo_key.encode())
+        echo_map = load_route_map(Path(__file__).with_name("echo-map.yaml"))
+        routes[ECHO] = ProviderRoute(ECHO, echo_map, echo_server.url, master_key_secret_for(ECHO))
+    gateway = build_gateway(settings, routes, jwks=services.keys.jwks, poll_interval=0.2)
+    server = ServerThread(gateway, http=ProblemHttpToolsProtocol)
     server.start()
     try:
-        yield Stack(services, gateway, server.url, provider.url, master_key, admin_token, agent)
+        yield Stack(
+            services,
+            gateway,
+            server.url,
+            provider.url,
+            master_key,
+            admin_token,
+            agent,
+            provider=provider,
+            echo_url=echo_server.url if echo_server else "",
+            echo_key=echo_key,
+        )
     finally:
         server.stop()
         provider.stop()
+        if echo_server is not None:
+            echo_server.stop()
         gateway.db.engine.dispose()
         services.close()
 
@@ -143,3 +206,19 @@ def build_stack(tmp_path: Path, database_url: str, *, echo: bool = False) -> Ite
 @pytest.fixture
 def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
     yield from build_stack(tmp_path, database_url)
+
+
+@pytest.fixture(scope="module")
+def _module_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("gateway-stack")
+    yield from build_stack(tmp, f"sqlite:///{tmp}/capbroker.db", with_echo=True)
+
+
+@pytest.fixture
+def shared_stack(_module_stack: Stack) -> Stack:
+    """The module's stack (SQLite, demo and echo providers), its provider freshly reset.
+
+    Tests using it must not change the gateway; they take fresh tokens (budgets are per token).
+    """
+    _module_stack.reset_provider()
+    return _module_stack

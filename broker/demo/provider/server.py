@@ -20,7 +20,9 @@ LOOPBACK = "127.0.0.1"
 class ServerThread:
     """``with ServerThread(app) as server: ... server.url ...``; stops on exit."""
 
-    def __init__(self, app: Any, *, port: int = 0, ready_timeout: float = 10.0) -> None:
+    def __init__(
+        self, app: Any, *, port: int = 0, ready_timeout: float = 10.0, http: Any = "auto"
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((LOOPBACK, port))
@@ -28,7 +30,7 @@ class ServerThread:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self._ready_timeout = ready_timeout
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="on", log_config=None
+            app, log_level="warning", access_log=False, lifespan="on", log_config=None, http=http
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
