@@ -40,6 +40,7 @@ from benchmarks.harness import (
     warm_up,
 )
 from benchmarks.openbao_tokens import token_create
+from benchmarks.vault_signing import issue_vault_local, issue_vault_transit, kv_read
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +109,23 @@ SCENARIOS: list[Scenario] = [
         issue_postgresql,
         "capbroker serve, POST /v1/tokens, PostgreSQL 15 on disk, fsync + synchronous_commit",
         needs_openbao=True,
+    ),
+    Scenario(
+        "issue-vault-local",
+        issue_vault_local,
+        "capbroker serve, SQLite, secret backend vault (OpenBao raft), local signer",
+        needs_openbao=True,
+    ),
+    Scenario(
+        "issue-vault-transit",
+        issue_vault_transit,
+        "capbroker serve, SQLite, secret backend vault (OpenBao raft), Transit signer",
+        needs_openbao=True,
+    ),
+    Scenario(
+        "vault-kv-read",
+        kv_read,
+        "in-process master-key read cached vs uncached (OpenBao raft), Transit vs local sign",
     ),
     Scenario(
         "verify",

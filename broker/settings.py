@@ -20,6 +20,8 @@ from broker.errors import InvalidRequest, Reason
 ENV_PREFIX = "CAPBROKER_"
 # Variables with the prefix that belong to clients (the agent's side), not to the server.
 CLIENT_VARIABLES = frozenset({"CAPBROKER_CONFIG", "CAPBROKER_AGENT_CREDENTIAL", "CAPBROKER_URL"})
+# The Vault connection's own variables; checked by broker.secrets.vault.vault_config_from_env.
+VAULT_PREFIX = "CAPBROKER_VAULT_"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,14 @@ class Settings:
     issuer: str = ""
     # The audience stamped into tokens: the gateway (or gateways) that will verify them.
     audience: str = "capbroker-gateway"
+    # "local" (encrypted files in data_dir) or "vault" (KV v2 through hvac; connection from
+    # VAULT_ADDR, VAULT_TOKEN and CAPBROKER_VAULT_*, see broker.secrets.vault).
     secret_backend: str = "local"
+    # Who signs capability tokens: "local" (keys generated here, private halves in the
+    # secret backend) or "transit" (a Vault Transit ed25519 key; needs secret_backend vault).
+    signer: str = "local"
+    transit_mount: str = "transit"
+    transit_key: str = "capbroker"
     # Global ceiling on any token's lifetime; templates may not exceed it.
     max_token_ttl: int = 3600
     # Clock skew tolerated when verifying tokens.
@@ -108,6 +117,9 @@ def load_settings(
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key in CLIENT_VARIABLES:
             continue
+        if key.startswith(VAULT_PREFIX):
+            _check_vault_variable(key)
+            continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in fields:
             raise InvalidRequest(f"environment variable {key}: unknown setting")
@@ -122,6 +134,15 @@ def load_settings(
     return settings
 
 
+def _check_vault_variable(key: str) -> None:
+    """A CAPBROKER_VAULT_* name must be one the Vault configuration reads (typos are errors);
+    its value is checked by ``vault_config_from_env`` when the vault backend is built."""
+    from broker.secrets.vault import ENV_VARIABLES
+
+    if not any(key in names for names in ENV_VARIABLES.values()):
+        raise InvalidRequest(f"environment variable {key}: unknown vault setting")
+
+
 def _check(settings: Settings) -> None:
     problems = []
     if settings.max_token_ttl < 60 or settings.max_token_ttl > 3600:
@@ -131,6 +152,10 @@ def _check(settings: Settings) -> None:
         problems.append("leeway must be between 0 and 300 seconds")
     if settings.secret_backend not in {"local", "vault"}:
         problems.append("secret_backend must be 'local' or 'vault'")
+    if settings.signer not in {"local", "transit"}:
+        problems.append("signer must be 'local' or 'transit'")
+    elif settings.signer == "transit" and settings.secret_backend != "vault":
+        problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
     if not 1 <= settings.port <= 65535:
         problems.append("port must be between 1 and 65535")
     if settings.max_body_bytes < 1024:

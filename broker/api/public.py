@@ -49,7 +49,8 @@ class PublicController(Controller):
 
     @get("/readyz", sync_to_thread=False)
     def readyz(self, services: Services) -> Response[dict[str, Any]]:
-        """Readiness: the database is at the newest schema and a signing key is usable."""
+        """Readiness: the database is at the newest schema, a signing key is usable, and the
+        secret backend and the signer (Vault KV, Vault Transit) answer live calls."""
         checks: dict[str, str] = {}
         try:
             checks["database"] = (
@@ -62,6 +63,7 @@ class PublicController(Controller):
             checks["signing_key"] = "ok"
         except Exception as exc:
             checks["signing_key"] = f"unavailable ({type(exc).__name__})"
+        checks.update(services.reachability())
         ready = all(v == "ok" for v in checks.values())
         return Response(
             {"status": "ready" if ready else "not ready", "checks": checks},

@@ -75,13 +75,21 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
             # Printed once, to the terminal only: it is stored nowhere but as a slow hash.
             click.echo("Bootstrap admin credential (shown once, store it now):", err=True)
             click.echo(f"  {created.credential}", err=True)
+        reach = services.reachability()
         click.echo(
             f"capbroker {broker.__version__} listening on http://{settings.host}:{settings.port}"
             f" (database: {services.db.engine.dialect.name},"
-            f" secrets: {services.secrets.describe()},"
+            f" secrets: {services.secrets.describe()} [{reach['secret_backend']}],"
+            f" signer: {services.keys.describe()} [{reach['signer']}],"
             f" issuer: {settings.effective_issuer})",
             err=True,
         )
+        if any(v != "ok" for v in reach.values()):
+            click.echo(
+                "capbroker: warning: the secret backend or the signer cannot be reached;"
+                " /readyz answers 503 and issuance 503 until they can",
+                err=True,
+            )
         app = create_app(services)
     # Start-up objects never become garbage; freezing them and a higher gen-0 threshold keep
     # the collector's pauses out of the request latency tail.

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
+from broker.errors import InvalidRequest
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.issuance import IssuanceService
 from broker.services.principals import PrincipalService
-from broker.services.signing import SigningKeys
+from broker.services.signing import (
+    LocalSigningKeys,
+    SigningKeys,
+    TransitSigningKeys,
+    describe_failure,
+)
 from broker.services.templates import TemplateService
 from broker.settings import Settings
 from broker.store import migrate
@@ -42,16 +49,69 @@ class Services:
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
 
+    def reachability(self) -> dict[str, str]:
+        """Can the secret backend and the signer be used right now? ``{"secret_backend":
+        "ok" | "unavailable (<reason code>)", "signer": ...}``, by live calls (no cache)."""
+        checks: dict[str, str] = {}
+        for name, probe in (("secret_backend", self._probe_secrets), ("signer", self.keys.check)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # any fault means unusable; report its code, not its text
+                checks[name] = f"unavailable ({describe_failure(exc)})"
+        return checks
+
+    def _probe_secrets(self) -> None:
+        check = getattr(self.secrets, "check", None)
+        if callable(check):
+            check()
+        else:
+            self.secrets.names()
+
     def close(self) -> None:
         self.db.engine.dispose()
 
 
-def build_secret_store(settings: Settings) -> SecretStore:
+def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretStore:
+    """The configured backend. ``vault`` reads its connection from ``environ`` (default: the
+    process environment): VAULT_ADDR, VAULT_TOKEN, CAPBROKER_VAULT_* (broker.secrets.vault)."""
     if settings.secret_backend == "local":
         return LocalFileStore(settings.data_dir / "secrets")
-    from broker.errors import InvalidRequest
+    if settings.secret_backend == "vault":
+        from broker.secrets.vault import VaultSecretStore, vault_config_from_env
 
-    raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available yet")
+        return VaultSecretStore(vault_config_from_env(os.environ if environ is None else environ))
+    raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available")
+
+
+def build_signing_keys(
+    settings: Settings, db: Database, store: SecretStore, audit: AuditWriter, clock: Clock
+) -> SigningKeys:
+    """``signer: local`` keys in the secret store, or ``signer: transit`` keys in Vault."""
+    # A retired key must outlive every token it signed plus the skew verifiers allow.
+    lifetime = settings.max_token_ttl + settings.leeway + settings.key_propagation_delay
+    if settings.signer == "transit":
+        from broker.secrets.transit import VaultTransit
+        from broker.secrets.vault import VaultSecretStore
+
+        if not isinstance(store, VaultSecretStore):
+            raise InvalidRequest("signer 'transit' needs the vault secret backend")
+        return TransitSigningKeys(
+            VaultTransit(store, mount=settings.transit_mount, key=settings.transit_key),
+            db,
+            audit,
+            clock,
+            propagation_delay=settings.key_propagation_delay,
+            max_token_lifetime=lifetime,
+        )
+    return LocalSigningKeys(
+        db,
+        store,
+        audit,
+        clock,
+        propagation_delay=settings.key_propagation_delay,
+        max_token_lifetime=lifetime,
+    )
 
 
 def build_services(
@@ -61,25 +121,17 @@ def build_services(
     secrets: SecretStore | None = None,
     writer: str | None = None,
     run_migrations: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> Services:
     engine = make_engine(settings.effective_database_url)
     if run_migrations:
         migrate.upgrade(engine)
     db = Database(engine)
-    store = secrets if secrets is not None else build_secret_store(settings)
+    store = secrets if secrets is not None else build_secret_store(settings, environ)
     audit = AuditWriter(
         writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock
     )
-    # A retired key must outlive every token it signed plus the skew verifiers allow.
-    lifetime = settings.max_token_ttl + settings.leeway + settings.key_propagation_delay
-    keys = SigningKeys(
-        db,
-        store,
-        audit,
-        clock,
-        propagation_delay=settings.key_propagation_delay,
-        max_token_lifetime=lifetime,
-    )
+    keys = build_signing_keys(settings, db, store, audit, clock)
     templates = TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl)
     verifier = TokenVerifier(
         keys.resolve,

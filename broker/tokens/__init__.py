@@ -18,6 +18,7 @@ from broker.tokens.keys import (
 )
 from broker.tokens.keyset import Keyset
 from broker.tokens.mint import mint
+from broker.tokens.signer import Signer
 from broker.tokens.verify import KeyResolver, TokenVerifier
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "KeyResolver",
     "Keyset",
     "NoSigningKey",
+    "Signer",
     "SigningKey",
     "TokenVerifier",
     "VerifiedToken",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -23,11 +23,17 @@ from broker.tokens.errors import InvalidKey
 
 _RAW_KEY_BYTES = 32
 
+# Signs with one exact key whose private half lives elsewhere (Vault Transit): the
+# signing input in, the raw 64-byte Ed25519 signature out.
+RemoteSign = Callable[[bytes], bytes]
+
 
 @dataclass(frozen=True)
 class SigningKey:
-    """One keypair in the rotation schedule. ``private`` is None for verify-only keys.
+    """One keypair in the rotation schedule; a ``Signer`` when it can sign.
 
+    A key signs with ``private`` (held in this process) or through ``remote`` (the
+    private half stays in Vault Transit); a key with neither is verify-only.
     Equality and hashing use ``kid`` and times: ``kid`` is a digest of the public key.
     """
 
@@ -36,6 +42,19 @@ class SigningKey:
     public: Ed25519PublicKey = field(repr=False, compare=False)
     created_at: float
     activates_at: float
+    remote: RemoteSign | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def can_sign(self) -> bool:
+        return self.private is not None or self.remote is not None
+
+    def sign(self, signing_input: bytes) -> bytes:
+        """The Ed25519 signature of ``signing_input`` (``InvalidKey`` if verify-only)."""
+        if self.private is not None:
+            return self.private.sign(signing_input)
+        if self.remote is not None:
+            return self.remote(signing_input)
+        raise InvalidKey(f"key {self.kid} is verify-only and cannot sign")
 
 
 def _raw_public(public: Ed25519PublicKey) -> bytes:

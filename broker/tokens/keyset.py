@@ -1,8 +1,9 @@
 """The signing schedule (pure): which key signs now and which keys a JWKS must publish.
 
 Keys are ordered by ``activates_at`` (ties keep the order given). The signer is
-the last key in that order that is active and holds a private key. A key stops
-signing when a later key holding a private key becomes active (its successor);
+the last key in that order that is active and can sign (holds a private key, or
+reaches one in Vault Transit). A key stops signing when a later key that can
+sign becomes active (its successor);
 tokens it signed live at most ``max_token_lifetime`` longer, so it stays
 published until then. Keys not yet active are published early, so verifiers
 hold them before the first token they sign arrives.
@@ -42,7 +43,7 @@ class Keyset:
         for i, key in enumerate(self._keys):
             if key.activates_at > now:
                 break
-            if key.private is not None:
+            if key.can_sign:
                 found = i
         return found
 
@@ -55,7 +56,7 @@ class Keyset:
     def _retired_at(self, index: int) -> float | None:
         """When the successor of key ``index`` became or becomes active (None: no successor)."""
         for later in self._keys[index + 1 :]:
-            if later.private is not None:
+            if later.can_sign:
                 return later.activates_at
         return None
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from broker.tokens._b64 import b64url_encode
-from broker.tokens.errors import InvalidKey
-from broker.tokens.keys import SigningKey
+from broker.tokens.signer import Signer
 
 ALGORITHM = "EdDSA"
 HEADER_TYP = "at+jwt"
@@ -26,11 +25,14 @@ def _encoded_header(kid: str) -> str:
     return b64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
 
-def mint(claims: Mapping[str, Any], key: SigningKey) -> str:
-    """Sign ``claims`` as given; building and checking them is the issuer's job."""
-    if key.private is None:
-        raise InvalidKey(f"key {key.kid} is verify-only and cannot sign")
+def mint(claims: Mapping[str, Any], signer: Signer) -> str:
+    """Sign ``claims`` as given; building and checking them is the issuer's job.
+
+    One code path for every signer: a local key or a Vault Transit key version. Whatever
+    ``signer.sign`` raises (``InvalidKey`` for a verify-only key, ``Unavailable`` when
+    Transit cannot be reached) propagates, so the caller's transaction fails with it.
+    """
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    signing_input = f"{_encoded_header(key.kid)}.{b64url_encode(payload.encode())}"
-    signature = key.private.sign(signing_input.encode("ascii"))
+    signing_input = f"{_encoded_header(signer.kid)}.{b64url_encode(payload.encode())}"
+    signature = signer.sign(signing_input.encode("ascii"))
     return f"{signing_input}.{b64url_encode(signature)}"
