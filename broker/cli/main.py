@@ -7,6 +7,7 @@ server does), so they work before any admin credential exists.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,15 +53,22 @@ def main(
 @main.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default 8080).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own audit chain; they share the store).",
+)
 @pass_state
-def serve(state: CliState, host: str | None, port: int | None) -> None:
+def serve(state: CliState, host: str | None, port: int | None, workers: int) -> None:
     """Run the broker's HTTP API (embedded default: SQLite + local encrypted secrets)."""
-    import gc
     import logging
 
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.api.asgi import tune_gc
 
     with reported_errors():
         services = state.services(host=host, port=port)
@@ -90,22 +98,38 @@ def serve(state: CliState, host: str | None, port: int | None) -> None:
                 " /readyz answers 503 and issuance 503 until they can",
                 err=True,
             )
+        server_options = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_level": "warning",
+            "access_log": False,
+            "loop": "uvloop",
+            "http": "httptools",
+            "lifespan": "off",
+        }
+        if workers > 1:
+            # Workers rebuild the settings from the environment: hand them what flags set.
+            for name, value in (
+                ("DATA_DIR", settings.data_dir),
+                ("HOST", settings.host),
+                ("PORT", settings.port),
+                ("DATABASE_URL", settings.database_url),
+            ):
+                if value:
+                    os.environ[f"CAPBROKER_{name}"] = str(value)
+            if state.config is not None:
+                os.environ["CAPBROKER_CONFIG"] = str(state.config)
+            services.close()
+            uvicorn.run(
+                "broker.api.asgi:app_from_environment",
+                factory=True,
+                workers=workers,
+                **server_options,  # type: ignore[arg-type]
+            )
+            return
         app = create_app(services)
-    # Start-up objects never become garbage; freezing them and a higher gen-0 threshold keep
-    # the collector's pauses out of the request latency tail.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        lifespan="off",
-    )
+    tune_gc()
+    uvicorn.run(app, **server_options)  # type: ignore[arg-type]
 
 
 @main.command()

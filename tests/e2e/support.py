@@ -36,7 +36,7 @@ def cli(
     )
 
 
-def start_broker(data_dir: Path, port: int, log: IO[str]) -> subprocess.Popen[str]:
+def start_broker(data_dir: Path, port: int, log: IO[str], *extra: str) -> subprocess.Popen[str]:
     """`capbroker serve` in a child process, returned once /readyz answers 200."""
     proc = subprocess.Popen(
         [
@@ -48,12 +48,13 @@ def start_broker(data_dir: Path, port: int, log: IO[str]) -> subprocess.Popen[st
             "serve",
             "--port",
             str(port),
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    for _ in range(200):
+    for _ in range(400):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                 return proc

@@ -77,3 +77,30 @@ def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None
     again = start_broker(data, port, (tmp_path / "serve.log").open("a"))
     again.terminate()
     again.wait(timeout=10)
+
+
+def test_several_workers_share_the_store_with_a_chain_each(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    server = start_broker(data, port, (tmp_path / "serve.log").open("a"), "--workers", "2")
+    try:
+        assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
+        agent = cli(data, "agents", "create", "ci-workers").stdout.strip()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            answers = [
+                client.post(
+                    "/v1/tokens",
+                    json={"template": "staging-agent", "environment": "staging"},
+                    headers={"Authorization": f"Bearer {agent}"},
+                )
+                for _ in range(40)
+            ]
+        assert {a.status_code for a in answers} == {201}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    verify = cli(data, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout
+    db = sqlite3.connect(data / "capbroker.db")
+    issued = db.execute("SELECT count(*) FROM audit_events WHERE type = 'token.issued'").fetchone()
+    db.close()
+    assert issued[0] == 40
