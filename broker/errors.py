@@ -28,6 +28,7 @@ class Reason(StrEnum):
     TOKEN_INVALID = "token_invalid"
     TOKEN_EXPIRED = "token_expired"
     TOKEN_REVOKED = "token_revoked"
+    KILL_SWITCH = "kill_switch_engaged"
     AUDIENCE_MISMATCH = "audience_mismatch"
     # grant decisions
     UNKNOWN_TEMPLATE = "unknown_template"

@@ -8,13 +8,14 @@ from typing import Any, Literal
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
-from broker.api.schemas import ExplainRequest, ManifestApply, PrincipalCreate
+from broker.api.schemas import ExplainRequest, KillEngage, ManifestApply, PrincipalCreate
 from broker.api.wire import bearer, decode_json
 from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.auth.authenticator import Caller
 from broker.manifests import parse_manifest
 from broker.services.container import Services
 from broker.services.explain import ExplainQuery, explain
+from broker.services.kills import KillRecord
 from broker.services.principals import PrincipalView
 from broker.services.templates import TemplateRecord
 
@@ -33,6 +34,19 @@ def _template(record: TemplateRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "created_by": record.created_by,
         "spec": record.spec,
+    }
+
+
+def _kill(r: KillRecord) -> dict[str, Any]:
+    return {
+        "id": r.switch.id,
+        "scope": r.switch.scope,
+        "name": r.switch.label,
+        "reason": r.reason,
+        "created_at": r.created_at,
+        "created_by": r.created_by,
+        "lifted_at": r.lifted_at,
+        "lifted_by": r.lifted_by,
     }
 
 
@@ -199,6 +213,34 @@ class AdminController(Controller):
             ],
             **context,
         }
+
+    @post("/kills", status_code=201)
+    async def engage_kill(
+        self, request: Request[Any, Any, Any], services: Services
+    ) -> dict[str, Any]:
+        """Revoke every token of an agent, a template, a provider or everything, and block
+        issuance for it until lifted. Gateways refuse those tokens within about a second."""
+        data = decode_json(request, await request.body(), KillEngage)
+        admin = _admin(request, services)
+        record, revoked = services.kills.engage(
+            data.scope, data.name, actor=admin.label, reason=data.reason
+        )
+        return {**_kill(record), "tokens_revoked": revoked}
+
+    @get("/kills", sync_to_thread=False)
+    def list_kills(
+        self, request: Request[Any, Any, Any], services: Services, all: bool = False
+    ) -> list[dict[str, Any]]:
+        _admin(request, services)
+        return [_kill(r) for r in services.kills.list(include_lifted=all)]
+
+    @post("/kills/{kill_id:str}/lift", status_code=200, sync_to_thread=False)
+    def lift_kill(
+        self, request: Request[Any, Any, Any], kill_id: str, services: Services
+    ) -> dict[str, str]:
+        admin = _admin(request, services)
+        services.kills.lift(kill_id, actor=admin.label)
+        return {"kill": kill_id, "status": "lifted"}
 
     @get("/keys", sync_to_thread=False)
     def keys(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:

@@ -57,3 +57,11 @@ class ExplainRequest(msgspec.Struct, forbid_unknown_fields=True):
     agent: Annotated[str, msgspec.Meta(max_length=120)] | None = None
     resource: Annotated[str, msgspec.Meta(max_length=500)] | None = None
     effect: Annotated[str, msgspec.Meta(pattern="^(read|write|destructive)$")] | None = None
+
+
+class KillEngage(msgspec.Struct, forbid_unknown_fields=True):
+    """Engage a kill switch: ``scope`` agent, template or provider with its ``name``, or all."""
+
+    scope: Annotated[str, msgspec.Meta(pattern="^(agent|template|provider|all)$")]
+    name: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""

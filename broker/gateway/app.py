@@ -233,6 +233,13 @@ class Gateway:
             )
         if self.revocations.revoked(token.jti, token.sid):
             raise Denied("the token has been revoked", reason=Reason.TOKEN_REVOKED)
+        kill = self.revocations.killed(
+            agent_id=token.sub, template=token.template, provider=grant.provider
+        )
+        if kill is not None:
+            raise Denied(
+                f"a kill switch stops {kill.scope} {kill.label}", reason=Reason.KILL_SWITCH
+            )
         raw_query = scope.get("query_string", b"").decode("latin-1")
         text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
         canonical = canonical_request(

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from broker.domain.kills import KillSwitch, first_covering
+from broker.services.kills import active_kills
 from broker.store.raw import RawStatement
 
 # Overlap the cursor a little: writers commit slightly out of time order.
@@ -34,6 +36,7 @@ class Revocations:
 
     tokens: dict[str, float] = field(default_factory=dict)
     sessions: dict[str, float] = field(default_factory=dict)
+    kills: tuple[KillSwitch, ...] = ()
     cursor: float = float("-inf")
 
     def revoked(self, jti: str, sid: str) -> bool:
@@ -54,7 +57,12 @@ class Revocations:
             self.sessions[sid] = expires_at
             newest = max(newest, ended_at)
         self.cursor = newest
+        # Active kill switches: a small table, read whole each poll.
+        self.kills = active_kills(conn)
         return added
+
+    def killed(self, *, agent_id: str, template: str, provider: str) -> KillSwitch | None:
+        return first_covering(self.kills, agent_id=agent_id, template=template, provider=provider)
 
     def prune(self, *, now: float) -> None:
         """Forget entries whose tokens can no longer verify anyway."""

@@ -15,6 +15,7 @@ from broker.errors import InvalidRequest
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.issuance import IssuanceService
+from broker.services.kills import KillService
 from broker.services.principals import PrincipalService
 from broker.services.signing import (
     LocalSigningKeys,
@@ -45,6 +46,7 @@ class Services:
     verifier: TokenVerifier
     issuance: IssuanceService
     committer: GroupCommit
+    kills: KillService
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -141,6 +143,7 @@ def build_services(
         max_lifetime=settings.max_token_ttl,
     )
     authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
+    kills = KillService(db, audit, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -160,9 +163,11 @@ def build_services(
             keys,
             verifier,
             authenticator,
+            kills,
             issuer=settings.effective_issuer,
             audience=settings.audience,
             ttl_ceiling=settings.max_token_ttl,
         ),
         committer=GroupCommit(db),
+        kills=kills,
     )

@@ -19,9 +19,11 @@ from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
 from broker.clock import Clock
 from broker.domain.grants import Grant, GrantRequest, decide_grant
+from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
 from broker.errors import BrokerError, Denied, NotFound, Reason
+from broker.services.kills import KillService
 from broker.services.signing import SigningKeys
 from broker.services.templates import TemplateService
 from broker.store.database import Database, Tx
@@ -91,6 +93,7 @@ class IssuanceService:
         keys: SigningKeys,
         verifier: TokenVerifier,
         authenticator: Authenticator,
+        kills: KillService,
         *,
         issuer: str,
         audience: str,
@@ -99,6 +102,7 @@ class IssuanceService:
         self.db, self.audit, self.clock = db, audit, clock
         self.templates, self.keys, self.verifier = templates, keys, verifier
         self.authenticator = authenticator
+        self.kills = kills
         self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
 
     def issue(
@@ -148,6 +152,17 @@ class IssuanceService:
                 grant = _decide(
                     record.template, record.version, floor, agent.name, request, self.ttl_ceiling
                 )
+                kill = first_covering(
+                    self.kills.active(tx.conn),
+                    agent_id=agent.principal_id,
+                    template=grant.template_name,
+                    provider=grant.provider,
+                )
+                if kill is not None:
+                    raise Denied(
+                        f"issuance for {kill.scope} {kill.label} is stopped by a kill switch",
+                        reason=Reason.KILL_SWITCH,
+                    )
                 now = self.clock()
                 sid = self._session(tx.conn, agent, session_id, now)
             except BrokerError as refusal:

@@ -102,6 +102,24 @@ class TokenUsage(SQLModel, table=True):
     destructive_calls: int = 0
 
 
+class Kill(SQLModel, table=True):
+    """A kill switch: every token in its scope is revoked and issuance for it is blocked
+    until an admin lifts it. Scope: one agent, one template, one provider, or everything."""
+
+    __tablename__ = "kills"
+    __table_args__ = (Index("ix_kills_lifted_at", "lifted_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    scope: str = Field(max_length=16)  # agent | template | provider | all
+    value: str = Field(default="", max_length=120)  # agent id, template or provider name
+    label: str = Field(default="", max_length=160)  # what an admin reads (agent name)
+    reason: str = Field(default="", max_length=500)
+    created_at: float
+    created_by: str = Field(max_length=160)
+    lifted_at: float | None = None
+    lifted_by: str | None = Field(default=None, max_length=160)
+
+
 class SigningKeyRecord(SQLModel, table=True):
     """Public half and schedule of a signing key; the private half lives in the secret store."""
 
