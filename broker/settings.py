@@ -54,6 +54,8 @@ class Settings:
     # How long a verified credential hash is remembered, sparing the slow hash per request.
     credential_cache_ttl: int = 60
     log_level: str = "info"
+    # How long a held call waits for its approval (and how long a granted one stays usable).
+    approval_ttl: int = 900
 
     @property
     def effective_database_url(self) -> str:

@@ -214,6 +214,37 @@ class AdminController(Controller):
             **context,
         }
 
+    @get("/approvals", sync_to_thread=False)
+    def list_approvals(
+        self, request: Request[Any, Any, Any], services: Services, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Held calls, newest first (``?status=pending`` for the ones waiting on a human)."""
+        _admin(request, services)
+        return [a.as_dict() for a in services.approvals.list(status=status)]
+
+    @get("/approvals/{approval_id:str}", sync_to_thread=False)
+    def get_approval(
+        self, request: Request[Any, Any, Any], approval_id: str, services: Services
+    ) -> dict[str, Any]:
+        """The blast radius: what the call does, where, on what, and who asked."""
+        _admin(request, services)
+        return services.approvals.get(approval_id).as_dict()
+
+    @post("/approvals/{approval_id:str}/{verdict:str}", status_code=200, sync_to_thread=False)
+    def decide_approval(
+        self,
+        request: Request[Any, Any, Any],
+        approval_id: str,
+        verdict: Literal["approve", "deny"],
+        services: Services,
+    ) -> dict[str, Any]:
+        """Approve or deny. Only admins vote; an agent's credential is refused here."""
+        admin = _admin(request, services)
+        view = services.approvals.vote(
+            approval_id, approver=admin.label, approver_id=admin.principal_id, decision=verdict
+        )
+        return view.as_dict()
+
     @post("/kills", status_code=201)
     async def engage_kill(
         self, request: Request[Any, Any, Any], services: Services

@@ -65,3 +65,7 @@ class KillEngage(msgspec.Struct, forbid_unknown_fields=True):
     scope: Annotated[str, msgspec.Meta(pattern="^(agent|template|provider|all)$")]
     name: Annotated[str, msgspec.Meta(max_length=120)] = ""
     reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class ApprovalDecision(msgspec.Struct, forbid_unknown_fields=True):
+    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
@@ -332,6 +332,71 @@ main.add_command(gateway)
 main.add_command(secrets)
 main.add_command(token)
 main.add_command(exec_)
+
+
+# --- approvals -------------------------------------------------------------------------------
+
+
+def _approver() -> str:
+    import getpass
+    import socket
+
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"
+
+
+@main.group()
+def approvals() -> None:
+    """Held calls waiting for a human: list, show, approve, deny."""
+
+
+@approvals.command("list")
+@click.option("--status", type=click.Choice(["pending", "granted", "denied", "used"]))
+@pass_state
+def approvals_list(state: CliState, status: str | None) -> None:
+    with reported_errors():
+        views = state.services().approvals.list(status=status)
+    for a in views:
+        click.echo(
+            f"{a.id}  {a.status:<8} {a.agent:<16} {' '.join(a.actions)} in "
+            f"{','.join(a.environments) or '-'}  ({a.method} {a.provider}{a.path})"
+        )
+    if not views:
+        click.echo("no approvals")
+
+
+@approvals.command("show")
+@click.argument("approval_id")
+@pass_state
+def approvals_show(state: CliState, approval_id: str) -> None:
+    """The blast radius of a held call: what it does, where, on what, who asked."""
+    with reported_errors():
+        view = state.services().approvals.get(approval_id)
+    click.echo(json.dumps(view.as_dict(), indent=2, default=str))
+
+
+def _vote(state: CliState, approval_id: str, decision: Literal["approve", "deny"]) -> None:
+    with reported_errors():
+        view = state.services().approvals.vote(
+            approval_id, approver=_approver(), approver_id=None, decision=decision
+        )
+    click.echo(
+        f"{approval_id}: {view.status} ({len(view.votes)} of {view.approvers_required} approvers)"
+    )
+
+
+@approvals.command("approve")
+@click.argument("approval_id")
+@pass_state
+def approvals_approve(state: CliState, approval_id: str) -> None:
+    """Approve exactly that call, once (the agent retries it unchanged)."""
+    _vote(state, approval_id, "approve")
+
+
+@approvals.command("deny")
+@click.argument("approval_id")
+@pass_state
+def approvals_deny(state: CliState, approval_id: str) -> None:
+    _vote(state, approval_id, "deny")
 
 
 # --- kill switch -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from broker.audit.writer import AuditWriter
 from broker.clock import Clock
+from broker.domain.approvals import HeldCall
 from broker.domain.grants import Grant
 from broker.errors import BrokerError, Denied, InvalidRequest, PayloadTooLarge, Reason, Unavailable
 from broker.gateway.budgets import count_call
@@ -38,6 +40,7 @@ from broker.routemap.classify import classify
 from broker.routemap.errors import refusal_code
 from broker.routemap.model import Classification
 from broker.routemap.routemap import GraphQLSpec, RouteMap
+from broker.services.approvals import ApprovalService
 from broker.services.templates import TemplateService
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
@@ -51,6 +54,15 @@ log = logging.getLogger("capbroker.gateway")
 PROBLEM_TYPE = "https://capbroker.dev/problems/"
 # Our own control headers never reach the provider.
 CONTROL_PREFIX = b"x-capbroker-"
+
+
+APPROVAL_HEADER = "X-Capbroker-Approval"
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
+    wanted = name.lower().encode()
+    values = [v for k, v in headers if k.lower() == wanted]
+    return values[0].decode("latin-1")[:128] if len(values) == 1 else None
 
 
 class RecordedDenial(Denied):
@@ -79,6 +91,8 @@ class Attempt:
     canonical: CanonicalRequest | None = None
     classification: Classification | None = None
     resolved: list[ResolvedCall] = field(default_factory=list)
+    body_sha256: str = ""
+    approval_id: str | None = None
 
     def audit_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"provider": self.provider, "method": self.method}
@@ -110,8 +124,10 @@ class Gateway:
         audit: AuditWriter,
         committer: GroupCommit,
         templates: TemplateService,
+        approvals: ApprovalService,
         upstream: Upstream,
         clock: Clock,
+        approval_base_url: str = "",
         poll_interval: float = 1.0,
         stale_after: float = 10.0,
     ) -> None:
@@ -119,6 +135,7 @@ class Gateway:
         self.keys, self.tokens, self.master_keys = keys, tokens, master_keys
         self.db, self.audit, self.committer, self.templates = db, audit, committer, templates
         self.upstream, self.clock = upstream, clock
+        self.approvals, self.approval_base_url = approvals, approval_base_url
         self.revocations = Revocations()
         self.poll_interval, self.stale_after = poll_interval, stale_after
         self._fresh_at = float("-inf")
@@ -252,12 +269,17 @@ class Gateway:
         assert route.resolver is not None
         for call in classification.calls:
             attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
+        if stream is not None and self._may_need_approval(grant):
+            # An approval binds the exact body: read it (its length is within the cap).
+            body, stream = b"".join([chunk async for chunk in stream]), None
+        attempt.body_sha256 = hashlib.sha256(body).hexdigest()
+        attempt.approval_id = _header(headers, APPROVAL_HEADER)
         decision = await self.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification)
         )
         if not decision.allowed:
             assert decision.reason is not None
-            raise RecordedDenial(decision.detail, reason=decision.reason)
+            raise RecordedDenial(decision.detail, reason=decision.reason, extra=decision.extra)
         status = await self._forward(route, canonical, headers, body, stream, send)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         await self.committer.run(
@@ -327,11 +349,62 @@ class Gateway:
             if not message.get("more_body", False):
                 return b"".join(chunks), None
 
+    def _may_need_approval(self, grant: Grant) -> bool:
+        """Cheap and conservative: could any call under this grant be held for approval?"""
+        if grant.approval_actions:
+            return True
+        with self.db.read() as conn:
+            floor, _ = self.templates.floor(conn)
+        return bool(floor.protected_environments)
+
+    def _approval(
+        self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
+    ) -> Decision:
+        """Hold the call for a human, or let a retry through on its granted approval, once."""
+        assert attempt.token is not None
+        assert attempt.canonical is not None
+        canonical = attempt.canonical
+        held = HeldCall(
+            provider=attempt.provider,
+            method=canonical.method,
+            path=canonical.path,
+            query=canonical.wire_query,
+            body_sha256=attempt.body_sha256,
+            actions=tuple(sorted(classification.actions)),
+            resources=tuple(sorted({r for c in classification.calls for r in c.resources})),
+            environments=tuple(
+                sorted({e for rc in attempt.resolved for e in (rc.environments or ())})
+            ),
+        )
+        if attempt.approval_id:
+            verdict = self.approvals.consume_in(
+                tx, attempt.approval_id, call=held, token=attempt.token
+            )
+            if verdict.allowed:
+                return Decision(True, None, f"approval {attempt.approval_id} used")
+            assert verdict.reason is not None
+            return Decision(False, verdict.reason, verdict.detail, {"refusal": verdict.refusal})
+        approval_id = self.approvals.hold_in(
+            tx, call=held, effect=classification.effect, token=attempt.token, grant=grant
+        )
+        return Decision(
+            False,
+            Reason.APPROVAL_REQUIRED,
+            "the call is held for a human's approval; retry it unchanged with the approval id"
+            f" in the {APPROVAL_HEADER} header once it is granted",
+            {
+                "approval_id": approval_id,
+                "approval_url": f"{self.approval_base_url}/v1/admin/approvals/{approval_id}",
+            },
+        )
+
     def _record_decision(
         self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
     ) -> Decision:
         floor, floor_version = self.templates.floor(tx.conn)
         decision = decide(grant, floor, attempt.resolved)
+        if decision.reason is Reason.APPROVAL_REQUIRED and attempt.token is not None:
+            decision = self._approval(tx, attempt, grant, classification)
         if decision.allowed and attempt.token is not None:
             destructive = classification.effect == "destructive"
             if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
@@ -399,7 +472,13 @@ class Gateway:
             "detail": refusal.detail,
             "code": refusal.reason.value,
         }
-        body.update({k: v for k, v in refusal.extra.items() if k == "refusal"})
+        body.update(
+            {
+                k: v
+                for k, v in refusal.extra.items()
+                if k in ("refusal", "approval_id", "approval_url")
+            }
+        )
         await _json(send, refusal.status, body, problem=True)
 
     # --- upstream -----------------------------------------------------------------------------

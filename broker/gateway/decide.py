@@ -6,8 +6,8 @@ Deny beats approval: an approval is only asked for a request that is otherwise a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from broker.domain.actions import covered_by
 from broker.domain.globs import glob_match
@@ -30,6 +30,8 @@ class Decision:
     allowed: bool
     reason: Reason | None
     detail: str
+    # Shown to the caller with a refusal (approval id and URL, a finer refusal code).
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def outcome(self) -> str:

@@ -21,6 +21,7 @@ from broker.routemap import load_route_map, shipped_map
 from broker.routemap.compile import SHIPPED_MAPS
 from broker.routemap.routemap import RouteMap
 from broker.secrets.base import SecretStore
+from broker.services.approvals import ApprovalService
 from broker.services.container import build_secret_store
 from broker.services.templates import TemplateService
 from broker.settings import Settings
@@ -141,6 +142,8 @@ def build_gateway(
         audit=audit,
         committer=GroupCommit(db),
         templates=TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl),
+        approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
+        approval_base_url=settings.effective_issuer,
         upstream=Upstream(),
         clock=clock,
         poll_interval=poll_interval,

@@ -14,6 +14,7 @@ from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
+from broker.services.approvals import ApprovalService
 from broker.services.issuance import IssuanceService
 from broker.services.kills import KillService
 from broker.services.principals import PrincipalService
@@ -47,6 +48,7 @@ class Services:
     issuance: IssuanceService
     committer: GroupCommit
     kills: KillService
+    approvals: ApprovalService
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -170,4 +172,5 @@ def build_services(
         ),
         committer=GroupCommit(db),
         kills=kills,
+        approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
     )

@@ -120,6 +120,46 @@ class Kill(SQLModel, table=True):
     lifted_by: str | None = Field(default=None, max_length=160)
 
 
+class Approval(SQLModel, table=True):
+    """A held call waiting for a human: exactly this call (by digest), once, before expiry."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_status", "status"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=16)  # pending | granted | denied | used
+    call_digest: str = Field(max_length=64)
+    provider: str = Field(max_length=63)
+    method: str = Field(max_length=8)
+    path: str = Field(max_length=2048)
+    actions: str  # JSON list
+    resources: str  # JSON list
+    environments: str  # JSON list, as the gateway resolved them
+    effect: str = Field(max_length=16)
+    jti: str = Field(max_length=40)
+    session_id: str = Field(max_length=40)
+    agent_id: str = Field(max_length=40)
+    agent_name: str = Field(max_length=120)
+    template_name: str = Field(max_length=63)
+    template_version: int
+    approvers_required: int = 1
+    created_at: float
+    expires_at: float
+    decided_at: float | None = None
+    used_at: float | None = None
+
+
+class ApprovalVote(SQLModel, table=True):
+    """One approver's yes or no; a two-person rule counts distinct approvers."""
+
+    __tablename__ = "approval_votes"
+
+    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
+    approver: str = Field(primary_key=True, max_length=160)
+    decision: str = Field(max_length=8)  # approve | deny
+    at: float
+
+
 class SigningKeyRecord(SQLModel, table=True):
     """Public half and schedule of a signing key; the private half lives in the secret store."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from api_support import assert_problem
-from conftest import STAGING_TEMPLATE, Broker
+from broker_support import STAGING_TEMPLATE, Broker
 
 
 def apply(broker: Broker, manifests: list[dict[str, Any]], dry_run: bool = False) -> Any:

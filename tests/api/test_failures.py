@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from api_support import assert_problem
-from conftest import NOW, make_broker
+from broker_support import NOW, make_broker
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 

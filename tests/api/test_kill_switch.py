@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from api_support import assert_problem
-from conftest import Broker
+from broker_support import Broker
 
 
 def engage(broker: Broker, **body: str) -> dict:  # type: ignore[type-arg]

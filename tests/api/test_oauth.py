@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from api_support import assert_problem, count_rows
-from conftest import Broker
+from broker_support import Broker
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AGENT_CRED = "urn:capbroker:params:oauth:token-type:agent-credential"

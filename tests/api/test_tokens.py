@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from api_support import assert_problem, count_rows, decode_unverified
-from conftest import NOW, Broker
+from broker_support import NOW, Broker
 
 
 def test_issued_token_is_scoped_and_verifiable(broker: Broker) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack, build_stack
 from gateway_support import assert_problem
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from stack_support import Stack, build_stack
 
 from broker.audit.reader import AuditQuery, query_events, verify_all
 

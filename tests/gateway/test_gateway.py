@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import PROVIDER, Stack
+from stack_support import PROVIDER, Stack
 
 VOLUME_DELETE = "mutation($v: ID!) { volumeDelete(volumeId: $v) }"
 PROJECTS = "{ projects { id name } }"

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from conftest import PROVIDER, Stack
 from gateway_support import agent_fields_executed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from stack_support import PROVIDER, Stack
 
 READ_ACTIONS = (
     "project:read",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ECHO, Stack, build_stack
+from stack_support import ECHO, Stack, build_stack
 
 PROJECTS = "{ projects { id } }"
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PROVIDER, Stack
 from gateway_support import (
     CONTRACT_CODES,
     agent_fields_executed,
@@ -22,6 +21,7 @@ from gateway_support import (
     chunked,
     raw_request,
 )
+from stack_support import PROVIDER, Stack
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "corpus.yaml").read_text(encoding="utf-8")

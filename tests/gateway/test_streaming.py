@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 
 import httpx
-from conftest import ECHO, Stack
 from echo_upstream import big_payload
 from gateway_support import raw_request
+from stack_support import ECHO, Stack
 
 FIVE_MB = 5 * 1024 * 1024
 
