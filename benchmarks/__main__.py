@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.broker_tokens import IssuanceResult, issue_postgresql, issue_sqlite, verify
+from benchmarks.gateway_proxy import TARGET_DESCRIPTIONS as GATEWAY_TARGETS
+from benchmarks.gateway_proxy import ProxyComparison
+from benchmarks.gateway_proxy import gateway as gateway_vs_proxies
 from benchmarks.harness import (
     BenchmarkError,
     LoadResult,
@@ -128,6 +131,12 @@ SCENARIOS: list[Scenario] = [
         "in-process master-key read cached vs uncached (OpenBao raft), Transit vs local sign",
     ),
     Scenario(
+        "gateway",
+        gateway_vs_proxies,
+        "one upstream: direct, nginx, plain Python proxy, capbroker gateway (REST, GraphQL; "
+        "1 and 32 conn); then the gateway with 10..10,000 rules and 0..1M revocations",
+    ),
+    Scenario(
         "verify",
         verify,
         "in-process TokenVerifier.verify on a broker-minted token, and raw Ed25519",
@@ -176,7 +185,15 @@ def _verify_target(results: dict[str, LoadResult | TimingResult]) -> bool | None
     return result.timings["TokenVerifier.verify"].median_us < result.target_us
 
 
-# The issue's targets, all at 32 connections on loopback.
+def _gateway_target(key: str) -> Callable[[dict[str, LoadResult | TimingResult]], bool | None]:
+    def check(results: dict[str, LoadResult | TimingResult]) -> bool | None:
+        result = results.get("gateway")
+        return result.targets.get(key) if isinstance(result, ProxyComparison) else None
+
+    return check
+
+
+# The issue's targets, all at 32 connections on loopback (the gateway's as described).
 TARGETS: list[Target] = [
     Target("issue-sqlite", "req/s >= openbao-token-create", _at_least_openbao("issue-sqlite")),
     Target("issue-sqlite", "req/s >= 2000 and p99 < 30 ms", _load_target("issue-sqlite", 2000, 30)),
@@ -185,6 +202,7 @@ TARGETS: list[Target] = [
     ),
     Target("issue-postgresql", "req/s >= 1000", _load_target("issue-postgresql", 1000)),
     Target("verify", "TokenVerifier.verify median < 120 us", _verify_target),
+    *(Target("gateway", text, _gateway_target(key)) for key, text in GATEWAY_TARGETS.items()),
 ]
 
 
@@ -318,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     if timing_rows:
         print()
         print(_timing_table(timing_rows))
+    for result in results.values():
+        if isinstance(result, ProxyComparison):
+            print()
+            print(result.report())
     targets = []
     for target in TARGETS:
         met = target.check(results) if target.scenario in results else None

@@ -1,0 +1,153 @@
+"""The fastest plain Python reverse proxy we could write here: no checks at all.
+
+Raw ASGI under uvicorn (one worker, uvloop, httptools: the gateway's settings), one
+pooled aiohttp ``ClientSession`` (aiohttp, not httpx: several times faster as a
+forwarding client on these machines), bodies streamed both ways. A request whose body
+arrived in one ASGI message is sent as bytes (what aiohttp does fastest); a longer one is
+streamed as it arrives. Start-up objects are frozen out of the GC and the gen-0
+threshold raised, as ``capbroker gateway serve`` does, so the comparison is like for like.
+
+It is the baseline for the gateway's targets (benchmarks/gateway_proxy.py).
+
+Run: ``python -m benchmarks.plain_proxy --port 8125 --upstream http://127.0.0.1:8124``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from benchmarks.harness import HOST
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+# Hop-by-hop fields (RFC 9110 7.6.1) and the ones aiohttp sets itself.
+DROPPED = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"trailers",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+# An answer keeps its Content-Length (uvicorn then sends it as is, not chunked).
+RESPONSE_DROPPED = DROPPED - {b"host", b"content-length"}
+
+
+class PlainProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.session: aiohttp.ClientSession | None = None
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                    timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=60),
+                    auto_decompress=False,
+                    skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.session is not None:
+                    await self.session.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        assert self.session is not None
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k not in DROPPED
+        ]
+        target = self.upstream + (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        query = scope.get("query_string", b"")
+        if query:
+            target += "?" + query.decode("latin-1")
+        first = await receive()
+        data: bytes | AsyncIterator[bytes] | None
+        if first.get("more_body", False):
+            data = _rest_of_body(first.get("body", b""), receive)
+        else:
+            data = first.get("body", b"") or None
+        async with self.session.request(
+            scope["method"],
+            URL(target, encoded=True),
+            headers=headers,
+            data=data,
+            allow_redirects=False,
+        ) as response:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [
+                        (k.lower(), v)
+                        for k, v in response.raw_headers
+                        if k.lower() not in RESPONSE_DROPPED
+                    ],
+                }
+            )
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _rest_of_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
+    yield first
+    while True:
+        message = await receive()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--upstream", required=True, help="base URL of the upstream")
+    args = parser.parse_args(argv)
+    app = PlainProxy(args.upstream)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    uvicorn.run(
+        app,
+        host=HOST,
+        port=args.port,
+        workers=1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

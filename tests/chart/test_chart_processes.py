@@ -1,0 +1,368 @@
+"""The chart's rendered command lines and environment start the real processes.
+
+For a value set, each rendered container (migrations job, manifests job, broker, gateway,
+helm test pod) is run locally as Kubernetes would run it: its env as rendered (Secret
+references filled from the Secrets this test plays), its ConfigMap volumes written in the
+kubelet's layout (`..<timestamp>/`, `..data`, one symlink per key), the projected
+service-account token and Secret volumes written as files. Only mount paths (moved under a
+temp dir), ports (free ones), the in-cluster Service and Vault addresses (127.0.0.1) and
+the database URL (the Secret's value) are rewritten. Vault is a real OpenBao server with
+the Kubernetes auth method (TokenReview answered by a small local endpoint) and Transit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
+from openbao import OpenBaoServer, free_port
+
+from broker.secrets.transit import transit_policy
+from broker.secrets.vault import vault_policy
+
+pytest_plugins = ["openbao"]
+pytestmark = pytest.mark.slow
+
+READY_WITHIN_S = 90.0
+K8S_UID = str(uuid.UUID(int=7))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def service_account_jwt(account: str) -> str:
+    """A projected-token-shaped JWT; Vault asks TokenReview (below) whether it is genuine."""
+    now = int(time.time())
+    claims = {
+        "aud": ["vault"],
+        "exp": now + 3600,
+        "iat": now - 60,
+        "iss": "https://kubernetes.default.svc",
+        "sub": f"system:serviceaccount:{NAMESPACE}:{account}",
+        "kubernetes.io": {
+            "namespace": NAMESPACE,
+            "serviceaccount": {"name": account, "uid": K8S_UID},
+        },
+    }
+    parts = [json.dumps({"alg": "RS256", "kid": "t"}).encode(), json.dumps(claims).encode()]
+    return ".".join(_b64url(p) for p in parts) + "." + _b64url(secrets.token_bytes(64))
+
+
+class _TokenReview(BaseHTTPRequestHandler):
+    accounts: dict[str, str]  # jwt -> service account name
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        account = self.accounts.get(body["spec"]["token"])
+        status: dict[str, Any] = {"authenticated": False}
+        if account is not None:
+            status = {
+                "authenticated": True,
+                "user": {
+                    "username": f"system:serviceaccount:{NAMESPACE}:{account}",
+                    "uid": K8S_UID,
+                    "groups": ["system:serviceaccounts"],
+                },
+                "audiences": body["spec"].get("audiences") or [],
+            }
+        answer = json.dumps(
+            {
+                "kind": "TokenReview",
+                "apiVersion": "authentication.k8s.io/v1",
+                "spec": body["spec"],
+                "status": status,
+            }
+        ).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _any_ca_pem() -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-kubernetes-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass
+class Cluster:
+    """What the pods would find around them: Secrets, Vault, service addresses, processes."""
+
+    root: Path
+    docs: list[dict[str, Any]]
+    vault_addr: str
+    secrets: dict[tuple[str, str], str]
+    jwts: dict[str, str]  # service account -> its projected token
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def _rewrite(self, text: str, mounts: dict[str, Path]) -> str:
+        for component in ("broker", "gateway"):
+            if component in self.ports:
+                text = re.sub(
+                    rf"http://{FULLNAME}-{component}\.{NAMESPACE}\.svc:\d+",
+                    f"http://127.0.0.1:{self.ports[component]}",
+                    text,
+                )
+        if not mounts:
+            return text
+        pattern = "|".join(re.escape(p) for p in sorted(mounts, key=len, reverse=True))
+        return re.sub(rf"(?<![\w.-])({pattern})(?=/|\b|$)", lambda m: str(mounts[m.group(1)]), text)
+
+    def _configmap(self, name: str) -> dict[str, str]:
+        return dict(one(self.docs, "ConfigMap", name)["data"])
+
+    def _volume_files(self, volume: dict[str, Any]) -> dict[str, str] | None:
+        if "configMap" in volume:
+            data = self._configmap(volume["configMap"]["name"])
+            items = volume["configMap"].get("items")
+        elif "secret" in volume:
+            name = volume["secret"]["secretName"]
+            data = {key: value for (secret, key), value in self.secrets.items() if secret == name}
+            items = volume["secret"].get("items")
+        elif "projected" in volume:
+            (source,) = volume["projected"]["sources"]
+            return {source["serviceAccountToken"]["path"]: self.jwts[self._account]}
+        else:
+            return None  # emptyDir
+        if items:
+            return {i["path"]: data[i["key"]] for i in items}
+        return data
+
+    def container(self, doc: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """The container's command line and environment, materialised under self.root."""
+        spec = pod_spec(doc)
+        (container,) = spec["containers"]
+        self._account = spec.get("serviceAccountName", "default")
+        base = self.root / f"{doc['kind']}-{doc['metadata']['name']}-{uuid.uuid4().hex[:6]}"
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        mounts: dict[str, Path] = {}
+        contents: dict[str, dict[str, str] | None] = {}
+        for mount in container.get("volumeMounts", []):
+            target = base / mount["mountPath"].lstrip("/")
+            target.mkdir(parents=True)
+            mounts[mount["mountPath"]] = target
+            contents[mount["mountPath"]] = self._volume_files(volumes[mount["name"]])
+        for path, files in contents.items():
+            if files is None:
+                continue
+            # The kubelet's atomic-writer layout: ..<ts>/key, ..data -> ..<ts>, key -> ..data/key
+            stamp = mounts[path] / "..2030_01_01_00_00_00.000000001"
+            stamp.mkdir()
+            (mounts[path] / "..data").symlink_to(stamp.name)
+            for key, value in files.items():
+                (stamp / key).write_text(self._rewrite(value, mounts))
+                (mounts[path] / key).symlink_to(f"..data/{key}")
+        env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        for item in container.get("env", []):
+            if "value" in item:
+                env[item["name"]] = self._rewrite(item["value"], mounts)
+            else:
+                ref = item["valueFrom"]["secretKeyRef"]
+                env[item["name"]] = self.secrets[(ref["name"], ref["key"])]
+        if "CAPBROKER_VAULT_ADDR" in env:
+            env["CAPBROKER_VAULT_ADDR"] = self.vault_addr
+        argv = [self._rewrite(a, mounts) for a in container["command"] + container.get("args", [])]
+        argv[0] = {"capbroker": shutil.which("capbroker") or "capbroker", "python": sys.executable}[
+            argv[0]
+        ]
+        if "--port" in argv:
+            argv[argv.index("--port") + 1] = str(self.ports[container["name"]])
+        return argv, env
+
+    def run(self, doc: dict[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
+        argv, env = self.container(doc)
+        if extra:  # `kubectl exec` into the container: same env, another command
+            argv = [argv[0], *extra]
+        return subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=self.root
+        )
+
+    def start(self, doc: dict[str, Any]) -> str:
+        argv, env = self.container(doc)
+        (container,) = pod_spec(doc)["containers"]
+        log = self.root / f"{container['name']}.log"
+        with log.open("wb") as out:
+            self.processes.append(
+                subprocess.Popen(argv, env=env, stdout=out, stderr=out, cwd=self.root)
+            )
+        url = f"http://127.0.0.1:{self.ports[container['name']]}/readyz"
+        deadline = time.monotonic() + READY_WITHIN_S
+        while time.monotonic() < deadline:
+            if self.processes[-1].poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if answer.status == 200:
+                        # The first broker prints the bootstrap admin credential: never shown.
+                        return re.sub(r"capb_\w+", "capb_<masked>", log.read_text())
+            except OSError:
+                pass
+            time.sleep(0.25)
+        tail = re.sub(r"capb_\w+", "capb_<masked>", log.read_text()[-3000:])
+        pytest.fail(f"{container['name']} not ready at {url} within {READY_WITHIN_S}s:\n{tail}")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+@pytest.fixture
+def kubernetes_vault(own_openbao_server: OpenBaoServer) -> Iterator[dict[str, str]]:
+    """OpenBao set up as docs/deploy.md says: kv-v2 at secret/, Transit key capbroker,
+    Kubernetes auth with the roles the values name, bound to the chart's ServiceAccounts."""
+    accounts = [FULLNAME, f"{FULLNAME}-migrate"]
+    jwts = {account: service_account_jwt(account) for account in accounts}
+    handler = type("Review", (_TokenReview,), {"accounts": {v: k for k, v in jwts.items()}})
+    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=http.serve_forever, args=(0.05,), daemon=True).start()
+    root = own_openbao_server.root_client()
+    try:
+        root.sys.enable_secrets_engine("transit", path="transit")
+        root.secrets.transit.create_key("capbroker", key_type="ed25519", mount_point="transit")
+        root.sys.create_or_update_policy(name="capbroker", policy=vault_policy() + transit_policy())
+        root.sys.create_or_update_policy(
+            name="capbroker-gateway", policy=vault_policy(read_only=True)
+        )
+        root.sys.enable_auth_method("kubernetes", path="kubernetes")
+        root.auth.kubernetes.configure(
+            kubernetes_host=f"http://127.0.0.1:{http.server_address[1]}",
+            kubernetes_ca_cert=_any_ca_pem(),
+            disable_local_ca_jwt=True,
+        )
+        for role in ("capbroker", "capbroker-gateway"):
+            root.auth.kubernetes.create_role(
+                role,
+                bound_service_account_names=accounts,
+                bound_service_account_namespaces=[NAMESPACE],
+                policies=[role],
+                audience="vault",
+                ttl="1h",
+            )
+        yield jwts
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+def _cluster(
+    value_set: str, tmp_path: Path, vault: OpenBaoServer, jwts: dict[str, str], database_url: str
+) -> Cluster:
+    docs = render(value_set)
+    database = one(docs, "Deployment", f"{FULLNAME}-broker")
+    (container,) = pod_spec(database)["containers"]
+    ref = next(e for e in container["env"] if e["name"] == "CAPBROKER_DATABASE_URL")
+    ref = ref["valueFrom"]["secretKeyRef"]
+    ca = {"kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.crt": _any_ca_pem()}}
+    docs = [*docs, ca]
+    return Cluster(
+        tmp_path,
+        docs,
+        vault.addr,
+        {(ref["name"], ref["key"]): database_url},
+        jwts,
+        ports={"broker": free_port(), "gateway": free_port()},
+    )
+
+
+def _run_release(cluster: Cluster, *, with_manifests: bool) -> str:
+    docs = cluster.docs
+    migrated = cluster.run(one(docs, "Job", f"{FULLNAME}-migrate"))
+    assert migrated.returncode == 0, migrated.stderr
+    assert "database schema is current" in migrated.stdout
+    broker_log = cluster.start(one(docs, "Deployment", f"{FULLNAME}-broker"))
+    assert "secrets: vault" in broker_log
+    if with_manifests:
+        applied = cluster.run(one(docs, "Job", f"{FULLNAME}-manifests"))
+        assert applied.returncode == 0, applied.stderr
+        assert "CapabilityTemplate/staging-agent: created (v1)" in applied.stdout
+    cluster.start(one(docs, "Deployment", f"{FULLNAME}-gateway"))
+    return broker_log
+
+
+def test_production_release_starts_and_passes_its_helm_test(
+    tmp_path: Path,
+    own_openbao_server: OpenBaoServer,
+    kubernetes_vault: dict[str, str],
+    pg_url: str,
+) -> None:
+    cluster = _cluster("production", tmp_path, own_openbao_server, kubernetes_vault, pg_url)
+    try:
+        broker_log = _run_release(cluster, with_manifests=True)
+        assert "signer: vault transit" in broker_log
+        assert "[ok]" in broker_log
+        # The operator creates the test agent (kubectl exec into the broker) and its Secret.
+        created = cluster.run(
+            one(cluster.docs, "Deployment", f"{FULLNAME}-broker"), "agents", "create", "helm-test"
+        )
+        assert created.returncode == 0, created.stderr
+        cluster.secrets[(f"{FULLNAME}-test-agent", "credential")] = created.stdout.strip()
+        tested = cluster.run(one(cluster.docs, "Pod", f"{FULLNAME}-test"))
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert "signature verified with published key" in tested.stdout
+        assert "capbroker helm test passed" in tested.stdout
+    finally:
+        cluster.stop()
+
+
+def test_minimal_release_starts_on_sqlite(
+    tmp_path: Path,
+    own_openbao_server: OpenBaoServer,
+    kubernetes_vault: dict[str, str],
+) -> None:
+    url = f"sqlite:///{tmp_path}/capbroker.db"
+    cluster = _cluster("minimal", tmp_path, own_openbao_server, kubernetes_vault, url)
+    try:
+        broker_log = _run_release(cluster, with_manifests=False)
+        assert "signer: local" in broker_log
+    finally:
+        cluster.stop()
