@@ -32,7 +32,7 @@ from broker.gateway.decide import Decision, ResolvedCall, decide
 from broker.gateway.masterkeys import MasterKeys
 from broker.gateway.redact import StreamRedactor, redact_header_value
 from broker.gateway.resolve import EnvironmentResolver
-from broker.gateway.revocations import Revocations
+from broker.gateway.revocations import Changes, Revocations
 from broker.gateway.tokens import GatewayKeys, VerifiedTokens
 from broker.gateway.upstream import HOP_BY_HOP, UNTRUSTED_FORWARDING, Upstream, connection_listed
 from broker.routemap.canonical import CanonicalRequest, canonical_request
@@ -139,6 +139,8 @@ class Gateway:
         self.revocations = Revocations()
         self.poll_interval, self.stale_after = poll_interval, stale_after
         self._fresh_at = float("-inf")
+        self._background: set[asyncio.Task[None]] = set()
+        self._grants: dict[str, Grant] = {}
         self._poller: asyncio.Task[None] | None = None
         for route in providers.values():
             route.resolver = EnvironmentResolver(
@@ -154,6 +156,8 @@ class Gateway:
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def stop(self) -> None:
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -166,12 +170,20 @@ class Gateway:
             self.revocations.poll(conn, now=now)
         self._fresh_at = now
 
+    def _fetch_revocations(self) -> tuple[float, Changes]:
+        now = self.clock()
+        with self.db.read() as conn:
+            return now, self.revocations.fetch(conn, now=now)
+
     async def _poll_forever(self) -> None:
         last_prune = self.clock()
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
-                self.poll_revocations()
+                # The read runs in a thread so a large change set never stalls requests.
+                read_at, changes = await asyncio.to_thread(self._fetch_revocations)
+                self.revocations.apply(changes)
+                self._fresh_at = read_at
             except Exception as exc:  # keep polling; requests fail closed once stale
                 log.warning("revocation poll failed: %s", type(exc).__name__)
             if self.clock() - last_prune > 60:
@@ -240,7 +252,11 @@ class Gateway:
         route, rest = self._route(attempt.raw_path)
         attempt.provider = route.name
         token = self._verify(headers, attempt)
-        grant = grant_from_token(token)
+        grant = self._grants.get(token.jti)
+        if grant is None:
+            if len(self._grants) > 100_000:
+                self._grants.clear()
+            grant = self._grants[token.jti] = grant_from_token(token)
         if grant.provider != route.name:
             raise Denied("the token is for another provider", reason=Reason.AUDIENCE_MISMATCH)
         if self.clock() - self._fresh_at > self.stale_after:
@@ -282,9 +298,12 @@ class Gateway:
             raise RecordedDenial(decision.detail, reason=decision.reason, extra=decision.extra)
         status = await self._forward(route, canonical, headers, body, stream, send)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-        await self.committer.run(
-            lambda tx: self._record_completion(tx, attempt, status, elapsed_ms)
+        # The decision is already durable; the completion joins a later batch unawaited.
+        task = asyncio.get_running_loop().create_task(
+            self.committer.run(lambda tx: self._record_completion(tx, attempt, status, elapsed_ms))
         )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _route(self, raw_path: str) -> tuple[ProviderRoute, str]:
         _, _, remainder = raw_path.partition("/")

@@ -6,6 +6,7 @@ Deny beats approval: an approval is only asked for a request that is otherwise a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,12 @@ class Decision:
 ALLOW = Decision(True, None, "every call is within the token")
 
 
+@functools.lru_cache(maxsize=8192)
+def _covered(patterns: tuple[str, ...], action: str) -> bool:
+    # Pure and asked again for every request of a token: remember the answer.
+    return covered_by(patterns, action)
+
+
 def _deny(reason: Reason, detail: str) -> Decision:
     return Decision(False, reason, detail)
 
@@ -50,9 +57,9 @@ def decide(grant: Grant, floor: PolicyFloor, calls: Sequence[ResolvedCall]) -> D
         return _deny(Reason.UNKNOWN_ROUTE, "the request contains no classified call")
     for rc in calls:
         action = rc.call.action
-        if covered_by(floor.forbidden_actions, action):
+        if _covered(floor.forbidden_actions, action):
             return _deny(Reason.FORBIDDEN_VERB, f"{action} is forbidden by the policy floor")
-        if not covered_by(grant.actions, action):
+        if not _covered(grant.actions, action):
             return _deny(Reason.VERB_NOT_GRANTED, f"the token does not grant {action}")
         if rc.environments is not None:
             if not rc.environments:
@@ -71,7 +78,7 @@ def decide(grant: Grant, floor: PolicyFloor, calls: Sequence[ResolvedCall]) -> D
         protected = rc.environments is not None and bool(
             rc.environments & set(floor.protected_environments)
         )
-        if covered_by(grant.approval_actions, action) or (
+        if _covered(grant.approval_actions, action) or (
             protected and rc.call.effect == "destructive"
         ):
             return _deny(Reason.APPROVAL_REQUIRED, f"{action} needs a human's approval")

@@ -9,6 +9,7 @@ look-ups instead of a database read. Entries leave the set once the token has ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -30,6 +31,13 @@ _ENDED_SESSIONS = RawStatement(
 )
 
 
+@dataclass(frozen=True)
+class Changes:
+    tokens: list[tuple[Any, ...]]
+    sessions: list[tuple[Any, ...]]
+    kills: tuple[KillSwitch, ...]
+
+
 @dataclass
 class Revocations:
     """jti -> expiry and session id -> expiry of its last token."""
@@ -43,22 +51,32 @@ class Revocations:
         return jti in self.tokens or sid in self.sessions
 
     def poll(self, conn: Connection, *, now: float) -> int:
-        """Read what changed since the cursor; returns how many entries were new."""
-        since = self.cursor - CURSOR_OVERLAP
-        params = {"since": since, "now": now}
+        """Read what changed since the cursor and apply it; returns how many entries were new."""
+        return self.apply(self.fetch(conn, now=now))
+
+    def fetch(self, conn: Connection, *, now: float) -> Changes:
+        """The database half (safe to run in a worker thread: it only reads ``cursor``)."""
+        params = {"since": self.cursor - CURSOR_OVERLAP, "now": now}
+        return Changes(
+            _REVOKED_TOKENS.fetch_all(conn, params),
+            _ENDED_SESSIONS.fetch_all(conn, params),
+            active_kills(conn),
+        )
+
+    def apply(self, changes: Changes) -> int:
+        """The in-memory half (on the event loop, where requests read the sets)."""
         newest = self.cursor
         added = 0
-        for jti, revoked_at, expires_at in _REVOKED_TOKENS.fetch_all(conn, params):
+        for jti, revoked_at, expires_at in changes.tokens:
             added += jti not in self.tokens
             self.tokens[jti] = expires_at
             newest = max(newest, revoked_at)
-        for sid, ended_at, expires_at in _ENDED_SESSIONS.fetch_all(conn, params):
+        for sid, ended_at, expires_at in changes.sessions:
             added += sid not in self.sessions
             self.sessions[sid] = expires_at
             newest = max(newest, ended_at)
         self.cursor = newest
-        # Active kill switches: a small table, read whole each poll.
-        self.kills = active_kills(conn)
+        self.kills = changes.kills
         return added
 
     def killed(self, *, agent_id: str, template: str, provider: str) -> KillSwitch | None:

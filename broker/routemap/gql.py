@@ -20,7 +20,7 @@ Rules (docs/route-maps.md has the reasons):
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from graphql import GraphQLSyntaxError, parse
@@ -170,7 +170,10 @@ def _arg(args: dict[str, object], ref: tuple[str, ...]) -> object:
     return dig(args, ref[1:])  # ref is ("args", name, ...): the loader allows nothing else
 
 
+@lru_cache(maxsize=512)
 def parse_document(query: str, limits: GraphQLLimits) -> DocumentNode:
+    """Parse under the caps. Cached by text: agents repeat documents, and the tree is only
+    read, never changed, by the classifier."""
     if len(query.encode("utf-8")) > limits.document_bytes:
         raise e.bad_request(e.GRAPHQL_TOO_LARGE, "the GraphQL document is too large")
     if nesting_depth(query) > limits.depth:

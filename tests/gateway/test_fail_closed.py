@@ -108,11 +108,11 @@ def test_stale_revocations_mean_nothing_is_forwarded(
     assert stack.call(token, SERVICES).status_code == 200
     stack.reset_provider()
 
-    def failing_poll() -> None:
+    def failing_poll() -> tuple[float, object]:
         raise OSError("the revocation feed is unreachable")
 
     monkeypatch.setattr(stack.gateway, "stale_after", 0.6)
-    monkeypatch.setattr(stack.gateway, "poll_revocations", failing_poll)
+    monkeypatch.setattr(stack.gateway, "_fetch_revocations", failing_poll)
     time.sleep(1.0)  # longer than stale_after since the last good poll
     r = stack.call(token, SERVICES)
     problem(r, 503, "database_unavailable")
