@@ -25,6 +25,7 @@ from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
+from broker.demo.provider.state import UnknownObject
 from broker.gateway.app import ProviderRoute
 from broker.gateway.factory import build_gateway, master_key_secret_for
 from broker.gateway.server import ProblemHttpToolsProtocol
@@ -56,6 +57,7 @@ TEMPLATE = {
         "ttl": {"default": "15m", "max": "1h"},
         "agents": ["claude-*"],
         "budgets": {"calls": 100, "destructive_calls": 3},
+        "approval": {"actions": ["volume:delete"], "approvers": 1},
     },
 }
 FLOOR = {
@@ -122,6 +124,9 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
             dry_run=False,
         )
         services.secrets.put(master_key_secret_for(PROVIDER), master_key.encode())
+        approver_credential = services.principals.create(
+            "admin", "alice", actor="admin:demo", description="the human approver"
+        ).credential
         agent_credential = services.principals.create(
             "agent", "claude-code", actor="admin:demo", description="the simulated agent"
         ).credential
@@ -136,7 +141,13 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
         )
         say("")
         ok = _scenes(
-            say, broker_server.url, gateway_server.url, provider.url, agent_credential, state
+            say,
+            broker_server.url,
+            gateway_server.url,
+            provider.url,
+            agent_credential,
+            state,
+            approver_credential,
         )
         say("")
         say("Audit trail (newest last):")
@@ -184,6 +195,87 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _exists(state: ProviderState, volume_id: str) -> bool:
+    try:
+        state.volume(volume_id)
+    except UnknownObject:
+        return False
+    return True
+
+
+def _approval_scene(
+    say: Callable[[str], None],
+    client: httpx.Client,
+    broker: str,
+    call: Callable[..., httpx.Response],
+    credential: str,
+    approver: str,
+    state: ProviderState,
+) -> bool:
+    """A destructive call the template allows in staging still waits for a human, and the
+    human's yes lets exactly that call through, once."""
+    say("4. A destructive call inside the grant waits for a human:")
+    delete = "mutation($v: ID!) { volumeDelete(volumeId: $v) }"
+    held = call(delete, {"v": "vol-cache"})
+    got = _outcome(held)[0]
+    approval = held.json().get("approval_id", "") if got == "approval_required" else ""
+    ok = bool(approval)
+    say(f"   [{'ok ' if ok else 'FAIL'}] volumeDelete on vol-cache (staging only) -> {got}")
+    if not ok:
+        return False
+    admin = {"Authorization": f"Bearer {approver}"}
+    shown = client.get(f"{broker}/v1/admin/approvals/{approval}", headers=admin).json()
+    say(
+        f"   the approver sees: {' '.join(shown['actions'])} on {', '.join(shown['resources'])}"
+        f" in {', '.join(shown['environments'])}, asked by {shown['agent']}"
+        f" under {shown['template']} v{shown['template_version']}"
+    )
+    by_agent = client.post(
+        f"{broker}/v1/admin/approvals/{approval}/approve",
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    agent_refused = by_agent.status_code == 401
+    say(
+        f"   [{'ok ' if agent_refused else 'FAIL'}] the agent tries to approve it itself"
+        f" -> {by_agent.json().get('code')}"
+    )
+    granted = client.post(f"{broker}/v1/admin/approvals/{approval}/approve", headers=admin)
+    say(f"   a human (admin alice) approves -> {granted.json().get('status')}")
+    other = _outcome(call(delete, {"v": "vol-pg"}))[0]
+    changed = other == "environment_not_granted"
+    say(f"   [{'ok ' if changed else 'FAIL'}] the agent swaps in vol-pg -> {other}")
+
+    def retry() -> httpx.Response:
+        return client.post(
+            held.request.url,
+            content=held.request.content,
+            headers={
+                "Authorization": held.request.headers["Authorization"],
+                "Content-Type": "application/json",
+                "X-Capbroker-Approval": approval,
+            },
+        )
+
+    first = _outcome(retry())[0]
+    second = _outcome(retry())[0]
+    once = first == "200" and second == "approval_denied"
+    say(
+        f"   [{'ok ' if first == '200' else 'FAIL'}] the exact call, retried with the approval"
+        f" -> {first}"
+    )
+    say(
+        f"   [{'ok ' if second == 'approval_denied' else 'FAIL'}] the same approval again"
+        f" -> {second}"
+    )
+    gone = not _exists(state, "vol-cache") and _exists(state, "vol-pg")
+    say(
+        "   the provider: vol-cache deleted, vol-pg untouched."
+        if gone
+        else "   the provider: UNEXPECTED volume state."
+    )
+    return agent_refused and changed and once and gone
+
+
 def _scenes(
     say: Callable[[str], None],
     broker: str,
@@ -191,6 +283,7 @@ def _scenes(
     provider: str,
     credential: str,
     state: ProviderState,
+    approver: str,
 ) -> bool:
     client = httpx.Client(timeout=10)
     say("1. At session start the agent exchanges its own credential for a capability token.")
@@ -283,15 +376,18 @@ def _scenes(
             f"          -> {step.got}: {step.detail[:110]}"
             + ("" if step.held else f" (expected {step.expect})")
         )
-    survived = state.volume("vol-pg") is not None and bool(state.volume_backups("vol-pg"))
+    survived = _exists(state, "vol-pg") and bool(state.volume_backups("vol-pg"))
     say("")
     say(
         "3. What the provider holds afterwards: vol-pg and its backups "
         + ("still exist in staging and production." if survived else "ARE GONE.")
     )
     all_held &= survived
+    say("")
+    all_held &= _approval_scene(say, client, broker, call, credential, approver, state)
+    say("")
 
-    say("4. The session ends; the gateway learns of the revocation within a second.")
+    say("5. The session ends; the gateway learns of the revocation within a second.")
     client.post(
         f"{broker}/v1/sessions/{issued['session_id']}/end",
         headers={"Authorization": f"Bearer {credential}"},

@@ -146,4 +146,7 @@ def test_demo_replays_the_incident_and_shows_it_stopped(tmp_path: Path) -> None:
     assert "-> forbidden_verb" in out
     assert "still exist in staging and production" in out
     assert "verified intact" in out
+    assert "the exact call, retried with the approval -> 200" in out
+    assert "the same approval again -> approval_denied" in out
+    assert "vol-cache deleted, vol-pg untouched" in out
     assert "FAIL" not in out
