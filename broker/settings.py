@@ -54,6 +54,9 @@ class Settings:
     # How long a verified credential hash is remembered, sparing the slow hash per request.
     credential_cache_ttl: int = 60
     log_level: str = "info"
+    # A file holding the first admin's credential (e.g. a mounted Kubernetes Secret). Empty:
+    # the first start generates one and prints it once.
+    bootstrap_admin_file: str = ""
     # How long a held call waits for its approval (and how long a granted one stays usable).
     approval_ttl: int = 900
 

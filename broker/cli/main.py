@@ -69,6 +69,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
 
     from broker.api.app import create_app
     from broker.api.asgi import tune_gc
+    from broker.services.principals import bootstrap_admin
 
     with reported_errors():
         services = state.services(host=host, port=port)
@@ -78,11 +79,13 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
         services.keys.ensure_key(actor="system:bootstrap")
-        if not services.principals.any_admin():
-            created = services.principals.create("admin", "bootstrap", actor="system:bootstrap")
+        created = bootstrap_admin(services.principals, settings.bootstrap_admin_file)
+        if created is not None and not settings.bootstrap_admin_file:
             # Printed once, to the terminal only: it is stored nowhere but as a slow hash.
             click.echo("Bootstrap admin credential (shown once, store it now):", err=True)
             click.echo(f"  {created.credential}", err=True)
+        elif created is not None:
+            click.echo("Bootstrap admin created from bootstrap_admin_file", err=True)
         reach = services.reachability()
         click.echo(
             f"capbroker {broker.__version__} listening on http://{settings.host}:{settings.port}"

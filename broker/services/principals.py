@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select, update
 
 from broker.audit.writer import AuditWriter
-from broker.auth.credentials import Kind, new_credential, parse_credential
+from broker.auth.credentials import Kind, NewCredential, new_credential, parse_credential
 from broker.auth.credentials import hash_secret as slow_hash
 from broker.clock import Clock
 from broker.errors import Conflict, InvalidRequest, NotFound
@@ -47,8 +48,16 @@ class PrincipalService:
         self.db, self.audit, self.clock = db, audit, clock
 
     def create(
-        self, kind: Kind, name: str, *, actor: str, description: str = ""
+        self,
+        kind: Kind,
+        name: str,
+        *,
+        actor: str,
+        description: str = "",
+        credential: str | None = None,
     ) -> CreatedPrincipal:
+        """Create a principal with a fresh credential, or with ``credential`` when an operator
+        supplies one (the bootstrap admin from a Secret); only its slow hash is stored."""
         if not NAME.fullmatch(name):
             raise InvalidRequest(
                 f"name {name!r}: use 1-120 lower-case letters, digits, '.', '_' or '-'"
@@ -56,7 +65,11 @@ class PrincipalService:
         if len(description) > 500:
             raise InvalidRequest("description: at most 500 characters")
         now = self.clock()
-        cred = new_credential(kind)
+        if credential is not None:
+            parsed = parse_credential(credential, expected=kind)
+            cred = NewCredential(parsed.key_id, credential)
+        else:
+            cred = new_credential(kind)
         view = PrincipalView(uuid.uuid4().hex, kind, name, description, now, None)
         with self.db.transaction() as tx:
             exists = tx.conn.execute(
@@ -66,6 +79,11 @@ class PrincipalService:
             ).first()
             if exists is not None:
                 raise Conflict(f"{kind} {name!r} already exists")
+            taken = tx.conn.execute(
+                select(_creds.c.key_id).where(_creds.c.key_id == cred.key_id)
+            ).first()
+            if taken is not None:
+                raise Conflict("that credential is already in use")
             tx.conn.execute(
                 _principals.insert().values(
                     id=view.id, kind=kind, name=name, description=description, created_at=now
@@ -147,3 +165,25 @@ class PrincipalService:
         return PrincipalView(
             row.id, row.kind, row.name, row.description, row.created_at, now if disabled else None
         )
+
+
+def bootstrap_admin(principals: PrincipalService, credential_file: str) -> CreatedPrincipal | None:
+    """At first start: the admin ``bootstrap``, with the credential from ``credential_file``
+    when given (nothing to print), else a fresh one the caller prints once. None when an
+    admin exists already, also when another replica created it a moment ago."""
+    if principals.any_admin():
+        return None
+    supplied = None
+    if credential_file:
+        try:
+            supplied = Path(credential_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InvalidRequest(
+                f"bootstrap_admin_file {credential_file}: cannot be read ({exc.strerror})"
+            ) from None
+    try:
+        return principals.create(
+            "admin", "bootstrap", actor="system:bootstrap", credential=supplied
+        )
+    except Conflict:
+        return None

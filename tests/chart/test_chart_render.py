@@ -496,3 +496,24 @@ def test_image_defaults_to_the_app_version() -> None:
     assert container["image"] == f"ghcr.io/capbroker/capbroker:{broker.__version__}"
     (container,) = pod_spec(one(render("production"), "Deployment", BROKER))["containers"]
     assert container["image"].startswith("registry.example.com/capbroker/capbroker@sha256:")
+
+
+def test_bootstrap_admin_comes_from_a_secret_file_when_named() -> None:
+    docs = render("minimal", ("broker.bootstrapAdmin.existingSecret=capbroker-admin",))
+    broker = next(d for d in find(docs, "Deployment") if d["metadata"]["name"].endswith("broker"))
+    spec = pod_spec(broker)
+    (container,) = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (
+        env["CAPBROKER_BOOTSTRAP_ADMIN_FILE"] == "/var/run/secrets/capbroker/bootstrap/credential"
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == "bootstrap-admin")
+    assert volume["secret"]["secretName"] == "capbroker-admin"
+    assert volume["secret"]["items"] == [{"key": "credential", "path": "credential"}]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "bootstrap-admin")
+    assert mount["readOnly"] is True
+    # without it nothing is mounted and the first pod prints a generated credential
+    plain = next(
+        d for d in find(render("minimal"), "Deployment") if d["metadata"]["name"].endswith("broker")
+    )
+    assert "bootstrap-admin" not in {v["name"] for v in pod_spec(plain)["volumes"]}

@@ -150,3 +150,23 @@ def test_demo_replays_the_incident_and_shows_it_stopped(tmp_path: Path) -> None:
     assert "the same approval again -> approval_denied" in out
     assert "vol-cache deleted, vol-pg untouched" in out
     assert "FAIL" not in out
+
+
+def test_bootstrap_admin_from_a_file_is_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from broker.auth.credentials import new_credential
+
+    credential = new_credential("admin").value
+    secret = tmp_path / "bootstrap"
+    secret.write_text(credential + "\n")
+    log = (tmp_path / "serve.log").open("w+")
+    monkeypatch.setenv("CAPBROKER_BOOTSTRAP_ADMIN_FILE", str(secret))
+    data = tmp_path / "data"
+    with served_broker(data, log) as base:
+        r = httpx.get(f"{base}/v1/admin/agents", headers={"Authorization": f"Bearer {credential}"})
+        assert r.status_code == 200
+    log.seek(0)
+    output = log.read()
+    assert "capb_adm_" not in output
+    assert "from bootstrap_admin_file" in output
