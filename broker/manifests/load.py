@@ -16,8 +16,15 @@ def _files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     found = []
-    for dirpath, _dirs, names in os.walk(path):  # symlinked directories are not followed
-        found += [Path(dirpath) / n for n in names if Path(n).suffix in SUFFIXES]
+    for dirpath, dirs, names in os.walk(path):  # symlinked directories are not followed
+        # Hidden folders and files are skipped: a Kubernetes ConfigMap mount keeps a second
+        # copy of every file under ..<timestamp>/, and editors leave .swp and the like.
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [
+            Path(dirpath) / n
+            for n in names
+            if Path(n).suffix in SUFFIXES and not n.startswith(".")
+        ]
     return sorted(found, key=lambda f: f.relative_to(path).parts)
 
 

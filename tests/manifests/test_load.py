@@ -132,3 +132,20 @@ def test_a_yaml_error_names_its_document(tmp_path: Path) -> None:
     f = _write(tmp_path / "t.yaml", FLOOR_YAML + "---\nkind: [\n")
     [problem] = _problems(f)
     assert problem.startswith(f"{f.as_posix()}#2: not valid YAML")
+
+
+def test_hidden_folders_and_files_are_skipped(tmp_path: Path) -> None:
+    """A ConfigMap mount: the files link into ..data/, a hidden timestamped folder."""
+    import os
+
+    real = tmp_path / "..2026_11_27_06_00_00.000000001"
+    real.mkdir()
+    (real / "floor.yaml").write_text(
+        "apiVersion: capbroker.dev/v1\nkind: PolicyFloor\nmetadata: {name: default}\n"
+        "spec: {forbidden_actions: [backup:delete]}\n"
+    )
+    os.symlink(real.name, tmp_path / "..data")
+    os.symlink("..data/floor.yaml", tmp_path / "floor.yaml")
+    (tmp_path / ".floor.yaml.swp").write_text("junk")
+    manifests = load_manifests(tmp_path)
+    assert [m.kind for m in manifests] == ["PolicyFloor"]
