@@ -53,6 +53,7 @@ class AgentController(Controller):
                 ttl=data.ttl,
             ),
             session_id=data.session_id,
+            dry_run=data.dry_run,
         )
         return token_response(issued)
 

@@ -16,6 +16,8 @@ class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
     actions: Annotated[list[ActionText], msgspec.Meta(min_length=1, max_length=200)] | None = None
     ttl: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
     session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
+    # A token whose every call the gateway only evaluates and records, never forwards.
+    dry_run: bool = False
 
 
 class TokenResponse(msgspec.Struct):

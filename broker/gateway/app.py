@@ -57,6 +57,12 @@ CONTROL_PREFIX = b"x-capbroker-"
 
 
 APPROVAL_HEADER = "X-Capbroker-Approval"
+DRY_RUN_HEADER = "X-Capbroker-Dry-Run"
+
+
+def _dry_run(token: VerifiedToken) -> bool:
+    """A token issued for dry runs only (``dry_run`` in its authorization details)."""
+    return any(d.get("dry_run") is True for d in token.authorization_details)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
@@ -93,6 +99,7 @@ class Attempt:
     resolved: list[ResolvedCall] = field(default_factory=list)
     body_sha256: str = ""
     approval_id: str | None = None
+    dry_run: bool = False
 
     def audit_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"provider": self.provider, "method": self.method}
@@ -290,9 +297,31 @@ class Gateway:
             body, stream = b"".join([chunk async for chunk in stream]), None
         attempt.body_sha256 = hashlib.sha256(body).hexdigest()
         attempt.approval_id = _header(headers, APPROVAL_HEADER)
+        attempt.dry_run = _dry_run(token) or (_header(headers, DRY_RUN_HEADER) or "") in (
+            "1",
+            "true",
+        )
         decision = await self.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification)
         )
+        if attempt.dry_run:
+            await _json(
+                send,
+                200,
+                {
+                    "dry_run": True,
+                    "decision": decision.outcome,
+                    "reason": decision.reason.value if decision.reason else None,
+                    "detail": decision.detail,
+                    **{
+                        k: v
+                        for k, v in attempt.audit_data().items()
+                        if k
+                        in ("provider", "method", "path", "actions", "resources", "environments")
+                    },
+                },
+            )
+            return
         if not decision.allowed:
             assert decision.reason is not None
             raise RecordedDenial(decision.detail, reason=decision.reason, extra=decision.extra)
@@ -422,9 +451,14 @@ class Gateway:
     ) -> Decision:
         floor, floor_version = self.templates.floor(tx.conn)
         decision = decide(grant, floor, attempt.resolved)
-        if decision.reason is Reason.APPROVAL_REQUIRED and attempt.token is not None:
+        # A dry run changes nothing: no approval is held or used, no budget is counted.
+        if (
+            decision.reason is Reason.APPROVAL_REQUIRED
+            and attempt.token is not None
+            and not attempt.dry_run
+        ):
             decision = self._approval(tx, attempt, grant, classification)
-        if decision.allowed and attempt.token is not None:
+        if decision.allowed and attempt.token is not None and not attempt.dry_run:
             destructive = classification.effect == "destructive"
             if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
                 decision = Decision(
@@ -442,6 +476,7 @@ class Gateway:
                 "decision": decision.outcome,
                 "detail": decision.detail,
                 "policy_floor_version": floor_version,
+                "dry_run": attempt.dry_run,
             },
         )
         return decision

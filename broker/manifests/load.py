@@ -21,9 +21,7 @@ def _files(path: Path) -> list[Path]:
         # copy of every file under ..<timestamp>/, and editors leave .swp and the like.
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [
-            Path(dirpath) / n
-            for n in names
-            if Path(n).suffix in SUFFIXES and not n.startswith(".")
+            Path(dirpath) / n for n in names if Path(n).suffix in SUFFIXES and not n.startswith(".")
         ]
     return sorted(found, key=lambda f: f.relative_to(path).parts)
 

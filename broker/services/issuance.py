@@ -112,9 +112,10 @@ class IssuanceService:
         *,
         session_id: str | None = None,
         via: str = "tokens",
+        dry_run: bool = False,
     ) -> IssuedCapability:
         """Authenticate the agent and issue, in one transaction of its own."""
-        unit = self.issue_unit(credential, request, session_id=session_id, via=via)
+        unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         with self.db.transaction() as tx:
             outcome = unit(tx)
         return _raise_refusal(outcome)
@@ -127,13 +128,20 @@ class IssuanceService:
         *,
         session_id: str | None = None,
         via: str = "tokens",
+        dry_run: bool = False,
     ) -> IssuedCapability:
         """The same, sharing a commit with concurrent requests (the HTTP path)."""
-        unit = self.issue_unit(credential, request, session_id=session_id, via=via)
+        unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         return _raise_refusal(await committer.run(unit))
 
     def issue_unit(
-        self, credential: str, request: GrantRequest, *, session_id: str | None, via: str
+        self,
+        credential: str,
+        request: GrantRequest,
+        *,
+        session_id: str | None,
+        via: str,
+        dry_run: bool = False,
     ) -> Callable[[Tx], IssuedCapability | BrokerError]:
         """One issuance as a unit of work. Checks come before any write, so a refusal is
         recorded (as its audit event) and returned instead of raised; the token is signed
@@ -170,7 +178,9 @@ class IssuanceService:
                     raise
                 self._record_refusal(tx, agent, request, refusal, via)
                 return refusal
-            return self._write_token(tx, agent, grant, sid, now, signer, floor_version, via)
+            return self._write_token(
+                tx, agent, grant, sid, now, signer, floor_version, via, dry_run
+            )
 
         return unit
 
@@ -184,9 +194,10 @@ class IssuanceService:
         signer: SigningKey,
         floor_version: int,
         via: str,
+        dry_run: bool,
     ) -> IssuedCapability:
         jti = uuid.uuid4().hex
-        details = authorization_details(grant, self.audience)
+        details = authorization_details(grant, self.audience, dry_run=dry_run)
         iat = int(now)
         exp = iat + grant.ttl
         claims = {

@@ -13,8 +13,11 @@ from broker.tokens.claims import VerifiedToken
 AUTHORIZATION_DETAILS_TYPE = "capbroker_capability"
 
 
-def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
-    """The grant as RFC 9396 authorization details (what the gateway enforces)."""
+def authorization_details(
+    grant: Grant, audience: str, *, dry_run: bool = False
+) -> list[dict[str, Any]]:
+    """The grant as RFC 9396 authorization details (what the gateway enforces). A dry-run
+    token only ever gets "what would happen" answers from the gateway."""
     detail: dict[str, Any] = {
         "type": AUTHORIZATION_DETAILS_TYPE,
         "provider": grant.provider,
@@ -35,6 +38,8 @@ def authorization_details(grant: Grant, audience: str) -> list[dict[str, Any]]:
         detail["budgets"] = budgets
     if grant.approval_actions:
         detail["approval"] = {"actions": list(grant.approval_actions), "approvers": grant.approvers}
+    if dry_run:
+        detail["dry_run"] = True
     return [detail]
 
 
