@@ -112,6 +112,13 @@ class Authenticator:
             )
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
+    def recently_verified(self, credential: str) -> bool:
+        """True when this exact credential passed the slow hash within the cache time (no I/O).
+        Callers that hold a shared transaction run ``check`` in a thread first otherwise, so
+        a slow hash never runs while others wait."""
+        entry = self._verified.get(hashlib.sha256(credential.encode()).digest())
+        return entry is not None and entry[1] > self.clock()
+
     def _cached(self, fingerprint: bytes, secret_hash: str) -> bool:
         entry = self._verified.get(fingerprint)
         # The stored hash is part of the entry: a replaced credential row invalidates it.

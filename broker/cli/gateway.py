@@ -41,7 +41,7 @@ def gateway_serve(state: CliState, providers_file: Path, host: str, port: int) -
         providers = load_providers(providers_file)
         app = build_gateway(settings, providers)
     click.echo(
-        f"capbroker gateway listening on http://{host}:{port} for "
+        f"capbroker gateway starting on http://{host}:{port} for "
         f"{', '.join(sorted(providers))} (tokens from {settings.effective_issuer})",
         err=True,
     )
@@ -74,8 +74,15 @@ def secrets() -> None:
     show_default=True,
     help="Read the key from this file ('-': standard input). Never from an argument.",
 )
+@click.option(
+    "--secret-name",
+    help="Where to store it, if the providers file sets master_key_secret"
+    " (default providers/PROVIDER/master-key).",
+)
 @pass_state
-def secrets_put(state: CliState, provider: str, from_file: IO[bytes]) -> None:
+def secrets_put(
+    state: CliState, provider: str, from_file: IO[bytes], secret_name: str | None
+) -> None:
     """Store PROVIDER's master key (read from stdin or a file), as a new version."""
     from broker.gateway.factory import master_key_secret_for
 
@@ -84,7 +91,7 @@ def secrets_put(state: CliState, provider: str, from_file: IO[bytes]) -> None:
         raise click.UsageError("no key was given on standard input or in the file")
     with reported_errors():
         services = state.services()
-        version = services.secrets.put(master_key_secret_for(provider), value)
+        version = services.secrets.put(secret_name or master_key_secret_for(provider), value)
         with services.db.transaction() as tx:
             services.audit.append(
                 tx,

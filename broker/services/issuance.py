@@ -6,6 +6,7 @@ event) cannot be committed, the signed bytes are dropped and never reach the cal
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import uuid
@@ -131,6 +132,10 @@ class IssuanceService:
         dry_run: bool = False,
     ) -> IssuedCapability:
         """The same, sharing a commit with concurrent requests (the HTTP path)."""
+        if not self.authenticator.recently_verified(credential):
+            # The slow hash runs in a worker thread, outside the shared transaction: an
+            # unknown or wrong credential must not stall everyone else's tokens.
+            await asyncio.to_thread(self.authenticator.check, credential, kind="agent")
         unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         return _raise_refusal(await committer.run(unit))
 
