@@ -59,6 +59,10 @@ class Settings:
     bootstrap_admin_file: str = ""
     # How long a held call waits for its approval (and how long a granted one stays usable).
     approval_ttl: int = 900
+    # Where gateways announce new pending approvals (empty: nowhere), and a file holding the
+    # HMAC key that signs each delivery (required with a URL).
+    approval_webhook_url: str = ""
+    approval_webhook_secret_file: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -165,5 +169,7 @@ def _check(settings: Settings) -> None:
         problems.append("port must be between 1 and 65535")
     if settings.max_body_bytes < 1024:
         problems.append("max_body_bytes must be at least 1024")
+    if settings.approval_webhook_url and not settings.approval_webhook_secret_file:
+        problems.append("approval_webhook_url needs approval_webhook_secret_file (the HMAC key)")
     if problems:
         raise InvalidRequest("invalid settings: " + "; ".join(problems))

@@ -71,3 +71,8 @@ def test_bad_config_file_is_named(tmp_path: Path, text: str, fragment: str) -> N
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequest, match="cannot be read"):
         load_settings(config_file=tmp_path / "absent.yaml", environ={})
+
+
+def test_a_webhook_url_needs_its_hmac_key() -> None:
+    with pytest.raises(InvalidRequest, match="approval_webhook_secret_file"):
+        load_settings(environ={"CAPBROKER_APPROVAL_WEBHOOK_URL": "http://127.0.0.1:9/hook"})

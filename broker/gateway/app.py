@@ -30,6 +30,7 @@ from broker.errors import BrokerError, Denied, InvalidRequest, PayloadTooLarge, 
 from broker.gateway.budgets import count_call
 from broker.gateway.decide import Decision, ResolvedCall, decide
 from broker.gateway.masterkeys import MasterKeys
+from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.redact import StreamRedactor, redact_header_value
 from broker.gateway.resolve import EnvironmentResolver
 from broker.gateway.revocations import Changes, Revocations
@@ -137,12 +138,14 @@ class Gateway:
         approval_base_url: str = "",
         poll_interval: float = 1.0,
         stale_after: float = 10.0,
+        webhook: ApprovalWebhook | None = None,
     ) -> None:
         self.providers = providers
         self.keys, self.tokens, self.master_keys = keys, tokens, master_keys
         self.db, self.audit, self.committer, self.templates = db, audit, committer, templates
         self.upstream, self.clock = upstream, clock
         self.approvals, self.approval_base_url = approvals, approval_base_url
+        self.webhook = webhook
         self.revocations = Revocations()
         self.poll_interval, self.stale_after = poll_interval, stale_after
         self._fresh_at = float("-inf")
@@ -324,6 +327,8 @@ class Gateway:
             return
         if not decision.allowed:
             assert decision.reason is not None
+            if self.webhook is not None and "approval_id" in decision.extra:
+                self.webhook.notify(self._approval_event(attempt, decision))
             raise RecordedDenial(decision.detail, reason=decision.reason, extra=decision.extra)
         status = await self._forward(route, canonical, headers, body, stream, send)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -404,6 +409,29 @@ class Gateway:
         with self.db.read() as conn:
             floor, _ = self.templates.floor(conn)
         return bool(floor.protected_environments)
+
+    def _approval_event(self, attempt: Attempt, decision: Decision) -> dict[str, Any]:
+        """What the approvers' webhook receives: the blast radius, never a secret."""
+        data = attempt.audit_data()
+        return {
+            "type": "approval.requested",
+            "approval_id": decision.extra["approval_id"],
+            "approval_url": decision.extra["approval_url"],
+            "agent": attempt.token.client_id if attempt.token else "",
+            **{
+                k: data.get(k)
+                for k in (
+                    "provider",
+                    "method",
+                    "path",
+                    "actions",
+                    "resources",
+                    "environments",
+                    "template",
+                    "session",
+                )
+            },
+        }
 
     def _approval(
         self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification

@@ -15,6 +15,7 @@ from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest
 from broker.gateway.app import Gateway, ProviderRoute
 from broker.gateway.masterkeys import MasterKeys
+from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
 from broker.gateway.upstream import Upstream
 from broker.routemap import load_route_map, shipped_map
@@ -129,8 +130,20 @@ def build_gateway(
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
     )
+    webhook = None
+    if settings.approval_webhook_url:
+        try:
+            key = Path(settings.approval_webhook_secret_file).read_bytes().strip()
+        except OSError as exc:
+            raise InvalidRequest(
+                f"approval_webhook_secret_file: cannot be read ({exc.strerror})"
+            ) from None
+        if len(key) < 16:
+            raise InvalidRequest("approval_webhook_secret_file: use a key of 16 bytes or more")
+        webhook = ApprovalWebhook(settings.approval_webhook_url, key, clock=clock)
     return Gateway(
         providers=providers,
+        webhook=webhook,
         keys=keys,
         tokens=VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway),
         master_keys=MasterKeys(
