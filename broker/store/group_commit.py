@@ -9,8 +9,11 @@ Contract: a unit reports a refusal by *returning* it (after recording it), never
 raising. Anything a unit raises is a fault: the whole batch rolls back and every unit
 in it gets the error (fail closed; no savepoint per unit, which cost 15% of issuance).
 
-The flush runs synchronously on the event loop: SQLite serialises writers anyway, and
-measurements showed threads collapsing the latency tail (docs/decisions).
+On SQLite the flush runs synchronously on the event loop: SQLite serialises writers
+anyway, and measurements showed threads collapsing the latency tail (docs/decisions).
+On a networked database (PostgreSQL) the flush runs in a worker thread, one batch at a
+time: the loop keeps serving requests while the batch waits on round trips, and those
+requests form the next batch.
 """
 
 from __future__ import annotations
@@ -26,18 +29,25 @@ Unit = Callable[[Tx], Any]
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 256, threaded: bool | None = None) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.threaded = db.engine.dialect.name != "sqlite" if threaded is None else threaded
         self._pending: list[tuple[Unit, asyncio.Future[Any]]] = []
         self._scheduled = False
+        self._running = False  # a threaded batch is in flight
+        self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((unit, future))
-        if not self._scheduled:
+        if self.threaded:
+            if not self._running:
+                self._running = True
+                self._task = loop.create_task(self._flush_in_thread())
+        elif not self._scheduled:
             self._scheduled = True
             # call_soon: requests that became ready in this loop iteration join the batch,
             # and under load more arrive while a flush runs. No timer: a timed wait cost a
@@ -45,21 +55,43 @@ class GroupCommit:
             loop.call_soon(self._flush)
         return await future
 
+    def _take(self) -> list[tuple[Unit, asyncio.Future[Any]]]:
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        return batch
+
     def _flush(self) -> None:
         self._scheduled = False
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        batch = self._take()
         if self._pending:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
+        self._settle(batch, self._commit(batch))
+
+    async def _flush_in_thread(self) -> None:
+        try:
+            while self._pending:
+                batch = self._take()
+                self._settle(batch, await asyncio.to_thread(self._commit, batch))
+        finally:
+            self._running = False
+
+    def _commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> list[Any] | Exception:
         try:
             with self.db.transaction() as tx:
                 results = [unit(tx) for unit, _ in batch]
-            self.batches += 1
         except Exception as fault:  # a unit, the commit or the database failed: no results
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(fault)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():  # done: the client went away
-                future.set_result(result)
+            return fault
+        self.batches += 1
+        return results
+
+    @staticmethod
+    def _settle(
+        batch: list[tuple[Unit, asyncio.Future[Any]]], outcome: list[Any] | Exception
+    ) -> None:
+        for i, (_, future) in enumerate(batch):
+            if future.done():  # the client went away
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome[i])

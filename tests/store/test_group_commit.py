@@ -103,3 +103,23 @@ def test_database_unavailable_is_reported_as_such(tmp_path) -> None:  # type: ig
     (result,) = asyncio.run(main())
     assert isinstance(result, Unavailable)
     assert result.reason is Reason.DATABASE_UNAVAILABLE
+
+
+def test_the_threaded_flush_gives_the_same_guarantees(db: Database) -> None:
+    writer = AuditWriter(writer="w", clock=FrozenClock(1.0))
+    committer = GroupCommit(db, threaded=True)
+
+    def unit(i: int):  # type: ignore[no-untyped-def]
+        def run(tx: Tx) -> int:
+            writer.append(tx, type=f"t.{i}", actor="t")
+            return i
+
+        return run
+
+    async def main() -> list[object]:
+        return await asyncio.gather(*(committer.run(unit(i)) for i in range(30)))
+
+    assert asyncio.run(main()) == list(range(30))
+    assert committer.batches < 30
+    with db.read() as conn:
+        assert all(r.ok for r in verify_all(conn))
