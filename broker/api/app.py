@@ -12,6 +12,7 @@ from broker.api.agent import AgentController
 from broker.api.oauth import OAuthController
 from broker.api.problems import EXCEPTION_HANDLERS
 from broker.api.public import PublicController
+from broker.console import console_router
 from broker.services.container import Services
 
 
@@ -20,7 +21,13 @@ def create_app(services: Services) -> Litestar:
         return services
 
     return Litestar(
-        route_handlers=[AgentController, OAuthController, PublicController, AdminController],
+        route_handlers=[
+            AgentController,
+            OAuthController,
+            PublicController,
+            AdminController,
+            console_router(services),
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=services.settings.max_body_bytes,
