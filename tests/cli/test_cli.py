@@ -178,3 +178,45 @@ def test_bad_settings_are_named(run, tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = run("agents", "list")
     assert result.exit_code == 2
     assert "CAPBROKER_NO_SUCH_THING" in result.output
+
+
+def test_approvals_from_the_command_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from broker.domain.approvals import HeldCall
+    from broker.domain.grants import GrantRequest
+    from broker.services.container import build_services
+    from broker.settings import Settings
+    from broker.tokens.grant import grant_from_token
+
+    assert run("apply", "-f", str(EXAMPLES)).exit_code == 0
+    services = build_services(Settings(data_dir=tmp_path / "data"))
+    agent = services.principals.create("agent", "claude-cli", actor="t").credential
+    token = services.issuance.verify(
+        services.issuance.issue(agent, GrantRequest("staging-agent", "staging")).access_token
+    )
+    call = HeldCall(
+        "railway-demo",
+        "POST",
+        "/graphql",
+        "",
+        "0" * 64,
+        ("volume:delete",),
+        ("volume:vol-cache",),
+        ("staging",),
+    )
+    with services.db.transaction() as tx:
+        approval = services.approvals.hold_in(
+            tx, call=call, effect="destructive", token=token, grant=grant_from_token(token)
+        )
+    services.close()
+    listed = run("approvals", "list", "--status", "pending")
+    assert approval in listed.output
+    assert "volume:delete in staging" in listed.output
+    shown = run("approvals", "show", approval)
+    assert '"agent": "claude-cli"' in shown.output
+    approved = run("approvals", "approve", approval)
+    assert approved.exit_code == 0
+    assert f"{approval}: granted (1 of 1 approvers)" in approved.output
+    again = run("approvals", "deny", approval)
+    assert again.exit_code == 2
+    assert "[conflict]" in again.output
+    assert run("approvals", "approve", "apr_nope").exit_code == 2
