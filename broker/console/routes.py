@@ -33,6 +33,7 @@ from broker.console.security import (
 from broker.console.sessions import ConsoleSession, ConsoleSessions
 from broker.errors import BrokerError, Reason
 from broker.services.container import Services
+from broker.store.raw import RawStatement
 
 Req = Request[Any, Any, Any]
 LOGIN_TOKEN_AGE = 15 * 60
@@ -63,7 +64,12 @@ def console_router(services: Services) -> Router:
     store = ConsoleSessions(services.clock)
 
     def current(request: Req) -> ConsoleSession | None:
-        return store.get(request.cookies.get(COOKIE))
+        session = store.get(request.cookies.get(COOKIE))
+        if session is not None and not _still_enabled(services, session.caller):
+            # A disabled admin (or credential) loses the console at once, not at expiry.
+            store.end(session.id)
+            return None
+        return session
 
     def audit(type_: str, caller: Caller) -> None:
         with services.db.transaction() as tx:
@@ -256,3 +262,17 @@ def console_router(services: Services) -> Router:
         exception_handlers={Exception: _on_error},
         include_in_schema=False,
     )
+
+
+_CREDENTIAL_STATE = RawStatement(
+    "SELECT c.disabled_at, p.disabled_at FROM credentials c JOIN principals p"
+    " ON p.id = c.principal_id WHERE c.key_id = :key_id AND p.id = :principal_id"
+)
+
+
+def _still_enabled(services: Services, caller: Caller) -> bool:
+    with services.db.read() as conn:
+        row = _CREDENTIAL_STATE.fetch_one(
+            conn, {"key_id": caller.key_id, "principal_id": caller.principal_id}
+        )
+    return row is not None and row[0] is None and row[1] is None

@@ -144,3 +144,14 @@ def test_sessions_page_revokes(console: Console) -> None:
     assert "ended; 1 token(s) revoked" in text or "token(s) revoked" in text
     assert verified.jti not in text
     assert csrf_of(text) == csrf
+
+
+def test_a_disabled_admin_loses_the_console_at_once(console: Console) -> None:
+    created = console.stack.services.principals.create("admin", "temp-ops", actor="test")
+    client, _ = logged_in(console.url, created.credential)
+    assert client.get("/console/approvals").status_code == 200
+    console.stack.services.principals.set_disabled("admin", "temp-ops", disabled=True, actor="test")
+    r = client.get("/console/approvals")
+    assert r.status_code in (302, 303)
+    assert r.headers["location"].endswith("/console/login")
+    client.close()
