@@ -71,8 +71,14 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        """A read-only view that is one snapshot for all its statements (verifying a chain
+        must not see a head from before a commit and events from after it). SQLite's
+        deferred BEGIN gives that already; PostgreSQL needs REPEATABLE READ, which for a
+        read-only transaction never fails."""
         try:
             with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 yield conn
         except OperationalError as exc:
             raise Unavailable(
