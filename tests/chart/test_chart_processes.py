@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
-from openbao import OpenBaoServer, free_port
+from openbao import OpenBaoServer, any_ca_pem, free_port
 
 from broker.secrets.transit import transit_policy
 from broker.secrets.vault import vault_policy
@@ -99,31 +99,6 @@ class _TokenReview(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
-
-
-def _any_ca_pem() -> str:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-kubernetes-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 @dataclass
@@ -276,7 +251,7 @@ def kubernetes_vault(own_openbao_server: OpenBaoServer) -> Iterator[dict[str, st
         root.sys.enable_auth_method("kubernetes", path="kubernetes")
         root.auth.kubernetes.configure(
             kubernetes_host=f"http://127.0.0.1:{http.server_address[1]}",
-            kubernetes_ca_cert=_any_ca_pem(),
+            kubernetes_ca_cert=any_ca_pem(),
             disable_local_ca_jwt=True,
         )
         for role in ("capbroker", "capbroker-gateway"):
@@ -302,7 +277,7 @@ def _cluster(
     (container,) = pod_spec(database)["containers"]
     ref = next(e for e in container["env"] if e["name"] == "CAPBROKER_DATABASE_URL")
     ref = ref["valueFrom"]["secretKeyRef"]
-    ca = {"kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.crt": _any_ca_pem()}}
+    ca = {"kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.crt": any_ca_pem()}}
     docs = [*docs, ca]
     return Cluster(
         tmp_path,

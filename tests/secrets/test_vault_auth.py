@@ -7,7 +7,6 @@ policy), so these tests also prove the documented policy is sufficient.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import threading
 import time
@@ -19,11 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from openbao import LeakWatch, OpenBaoServer
+from openbao import LeakWatch, OpenBaoServer, any_ca_pem
 
 from broker.clock import FrozenClock
 from broker.secrets import SecretBackendUnavailable
@@ -458,24 +453,6 @@ class _TokenReview(BaseHTTPRequestHandler):
         pass  # the request line carries no token, but keep test output quiet
 
 
-def _any_ca_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-kubernetes-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
 @dataclass
 class Kubernetes:
     mount: str
@@ -502,7 +479,7 @@ def kubernetes_auth(
         root.sys.enable_auth_method("kubernetes", path=mount)
         root.auth.kubernetes.configure(
             kubernetes_host=f"http://127.0.0.1:{http.server_address[1]}",
-            kubernetes_ca_cert=_any_ca_pem(),
+            kubernetes_ca_cert=any_ca_pem(),
             disable_local_ca_jwt=True,
             mount_point=mount,
         )
