@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import hvac
 import pytest
@@ -363,3 +365,33 @@ def any_ca_pem() -> str:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def answer_token_review(handler: Any, username_for: Any, uid: str) -> str:
+    """Answer one Kubernetes TokenReview POST on an http.server handler, as the API server
+    would. ``username_for(token)`` gives ``system:serviceaccount:NS:NAME`` or None (not
+    authenticated). Returns the reviewed token."""
+    body = json.loads(handler.rfile.read(int(handler.headers["Content-Length"])))
+    token = body["spec"]["token"]
+    username = username_for(token)
+    status: dict[str, Any] = {"authenticated": False}
+    if username is not None:
+        status = {
+            "authenticated": True,
+            "user": {"username": username, "uid": uid, "groups": ["system:serviceaccounts"]},
+            "audiences": body["spec"].get("audiences") or [],
+        }
+    answer = json.dumps(
+        {
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "spec": body["spec"],
+            "status": status,
+        }
+    ).encode()
+    handler.send_response(201)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(answer)))
+    handler.end_headers()
+    handler.wfile.write(answer)
+    return str(token)

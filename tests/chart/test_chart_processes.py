@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
-from openbao import OpenBaoServer, any_ca_pem, free_port
+from openbao import OpenBaoServer, answer_token_review, any_ca_pem, free_port
 
 from broker.secrets.transit import transit_policy
 from broker.secrets.vault import vault_policy
@@ -70,32 +70,11 @@ class _TokenReview(BaseHTTPRequestHandler):
     accounts: dict[str, str]  # jwt -> service account name
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        account = self.accounts.get(body["spec"]["token"])
-        status: dict[str, Any] = {"authenticated": False}
-        if account is not None:
-            status = {
-                "authenticated": True,
-                "user": {
-                    "username": f"system:serviceaccount:{NAMESPACE}:{account}",
-                    "uid": K8S_UID,
-                    "groups": ["system:serviceaccounts"],
-                },
-                "audiences": body["spec"].get("audiences") or [],
-            }
-        answer = json.dumps(
-            {
-                "kind": "TokenReview",
-                "apiVersion": "authentication.k8s.io/v1",
-                "spec": body["spec"],
-                "status": status,
-            }
-        ).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        def username(token: str) -> str | None:
+            account = self.accounts.get(token)
+            return None if account is None else f"system:serviceaccount:{NAMESPACE}:{account}"
+
+        answer_token_review(self, username, K8S_UID)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

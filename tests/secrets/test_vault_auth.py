@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openbao import LeakWatch, OpenBaoServer, any_ca_pem
+from openbao import LeakWatch, OpenBaoServer, answer_token_review, any_ca_pem
 
 from broker.clock import FrozenClock
 from broker.secrets import SecretBackendUnavailable
@@ -421,33 +421,12 @@ class _TokenReview(BaseHTTPRequestHandler):
     reviews: list[str]
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        token = body["spec"]["token"]
+        def username(token: str) -> str | None:
+            accepted = token == self.accepted
+            return f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_ACCOUNT}" if accepted else None
+
+        answer_token_review(self, username, K8S_UID)
         self.reviews.append(self.path)
-        status: dict[str, Any] = {"authenticated": False}
-        if token == self.accepted:
-            status = {
-                "authenticated": True,
-                "user": {
-                    "username": f"system:serviceaccount:{K8S_NAMESPACE}:{K8S_ACCOUNT}",
-                    "uid": K8S_UID,
-                    "groups": ["system:serviceaccounts"],
-                },
-                "audiences": body["spec"].get("audiences") or [],
-            }
-        answer = json.dumps(
-            {
-                "kind": "TokenReview",
-                "apiVersion": "authentication.k8s.io/v1",
-                "spec": body["spec"],
-                "status": status,
-            }
-        ).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request line carries no token, but keep test output quiet
