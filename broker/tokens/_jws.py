@@ -97,6 +97,22 @@ def _check_header(header: dict[str, Any]) -> str:
     return kid
 
 
+# Every token a key signs carries the same header bytes, so an accepted header's kid is
+# remembered by its encoded form. Bounded: headers an attacker varies only churn it.
+_ACCEPTED_HEADERS: dict[str, str] = {}
+_ACCEPTED_HEADERS_MAX = 256
+
+
+def _header_kid(header_b64: str) -> str:
+    kid = _ACCEPTED_HEADERS.get(header_b64)
+    if kid is None:
+        kid = _check_header(_object(_segment(header_b64, "header"), "header"))
+        if len(_ACCEPTED_HEADERS) >= _ACCEPTED_HEADERS_MAX:
+            _ACCEPTED_HEADERS.clear()
+        _ACCEPTED_HEADERS[header_b64] = kid
+    return kid
+
+
 def verify_compact(
     token: str, resolve_key: Callable[[str], Ed25519PublicKey | None]
 ) -> tuple[str, dict[str, Any]]:
@@ -105,7 +121,7 @@ def verify_compact(
     if len(parts) != 3:
         raise InvalidToken("not a three-segment JWS compact token")
     header_b64, payload_b64, signature_b64 = parts
-    kid = _check_header(_object(_segment(header_b64, "header"), "header"))
+    kid = _header_kid(header_b64)
     public = resolve_key(kid)
     if public is None:
         raise InvalidToken("unknown kid")

@@ -333,3 +333,27 @@ def test_resolver_is_asked_only_for_well_formed_headers(key: SigningKey) -> None
     assert asked == []
     refused(verifier, mint(valid_claims(), key))
     assert asked == [key.kid]
+
+
+def test_a_refused_header_is_refused_every_time(key: SigningKey, verifier: TokenVerifier) -> None:
+    """Accepted headers are remembered by their encoded form; refused ones never are."""
+    good = mint(valid_claims(), key)
+    verifier.verify(good, now=NOW)
+    bad = forge(header(key, alg="HS256"), valid_claims(), signer(key))
+    for _ in range(3):
+        assert "alg HS256" in refused(verifier, bad).audit_detail
+
+
+def test_the_accepted_header_memory_is_bounded_and_still_checks_signatures(
+    key: SigningKey, verifier: TokenVerifier
+) -> None:
+    from broker.tokens import _jws
+
+    for n in range(_jws._ACCEPTED_HEADERS_MAX + 10):
+        # Distinct, well-formed headers (an extra member) for a kid the verifier knows.
+        verifier.verify(forge(header(key, n=n), valid_claims(), signer(key)), now=NOW)
+    assert len(_jws._ACCEPTED_HEADERS) <= _jws._ACCEPTED_HEADERS_MAX
+    # A remembered header with a foreign signature is still refused.
+    other = generate_signing_key(now=NOW - 3600, activates_at=NOW - 3600)
+    forged = forge(header(key), valid_claims(), signer(other))
+    assert "signature" in refused(verifier, forged).audit_detail
