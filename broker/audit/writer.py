@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from broker.audit.chain import EventFields, canonical_json, event_hash, genesis_hash
-from broker.audit.redact import redact
+from broker.audit.redact import redact_text
 from broker.clock import Clock
 from broker.errors import Reason, Unavailable
 from broker.store.database import Tx
@@ -136,11 +136,11 @@ class AuditWriter:
             seq=self._seq + 1,
             at=self.clock(),
             type=type,
-            actor=redact(actor),
-            subject=redact(subject),
+            actor=redact_text(actor),
+            subject=redact_text(subject),
             outcome=outcome,
             reason=reason,
-            data=canonical_json(redact(dict(data))),
+            data=redact_text(canonical_json(data if isinstance(data, dict) else dict(data))),
             prev_hash=self._hash,
         )
         digest = event_hash(fields)
