@@ -27,6 +27,7 @@ from broker.services.signing import (
 from broker.services.templates import TemplateService
 from broker.settings import Settings
 from broker.store import migrate
+from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
 from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
@@ -49,6 +50,7 @@ class Services:
     committer: GroupCommit
     kills: KillService
     approvals: ApprovalService
+    checkpointer: WalCheckpointer | None = None
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -72,7 +74,17 @@ class Services:
         else:
             self.secrets.names()
 
+    def start_background_checkpoints(self) -> None:
+        """For a server process: SQLite WAL checkpoints move off the request path."""
+        if self.checkpointer is None:
+            self.checkpointer = WalCheckpointer.for_engine(self.db.engine)
+            if self.checkpointer is not None:
+                self.checkpointer.start()
+
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
+        self.committer.close()
         self.db.engine.dispose()
 
 

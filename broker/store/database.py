@@ -12,6 +12,23 @@ from broker.errors import Reason, Unavailable
 from broker.store.engine import WRITE
 
 
+@contextmanager
+def _faults_mapped() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        # Connection refused, database locked past busy_timeout, server gone: fail closed.
+        raise Unavailable(
+            "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+        ) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable(
+                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+            ) from exc
+        raise
+
+
 class Tx:
     """One database transaction plus callbacks to run once it has committed or ended."""
 
@@ -40,27 +57,30 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
+        with (
+            _faults_mapped(),
+            self.engine.connect() as raw,
+            self.transaction_on(raw.execution_options(**{WRITE: True})) as tx,
+        ):
+            yield tx
+
+    def write_connection(self) -> Connection:
+        """A connection for ``transaction_on``, held by a caller that writes often (group
+        commit): checking one out of the pool per transaction cost more than the rest of
+        an empty transaction. The caller closes it, and drops it after any fault."""
+        with _faults_mapped():
+            return self.engine.connect().execution_options(**{WRITE: True})
+
+    @contextmanager
+    def transaction_on(self, conn: Connection) -> Iterator[Tx]:
+        """One transaction on ``conn`` (from ``write_connection``); hooks as ``Tx`` says."""
         tx: Tx | None = None
         try:
-            with self.engine.connect() as raw:
-                conn = raw.execution_options(**{WRITE: True})
-                with conn.begin():
-                    tx = Tx(conn)
-                    yield tx
-                    for fn in tx._before_commit:
-                        fn()
-        except OperationalError as exc:
-            # Connection refused, database locked past busy_timeout, server gone: fail closed.
-            raise Unavailable(
-                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-            ) from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable(
-                    "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-                ) from exc
-            raise
-        else:
+            with _faults_mapped(), conn.begin():
+                tx = Tx(conn)
+                yield tx
+                for fn in tx._before_commit:
+                    fn()
             tx.committed = True
             for fn in tx._after_commit:
                 fn()
@@ -75,12 +95,7 @@ class Database:
         must not see a head from before a commit and events from after it). SQLite's
         deferred BEGIN gives that already; PostgreSQL needs REPEATABLE READ, which for a
         read-only transaction never fails."""
-        try:
-            with self.engine.connect() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(
-                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-            ) from exc
+        with _faults_mapped(), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn

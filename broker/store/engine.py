@@ -27,7 +27,9 @@ def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes the write lock at BEGIN, so two writers never deadlock
     # upgrading read locks; reads begin deferred and never block anyone (WAL).
     write = conn.get_execution_options().get(WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    # Straight to the driver: through exec_driver_sql this one statement cost a third of
+    # an empty transaction.
+    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:

@@ -14,27 +14,46 @@ anyway, and measurements showed threads collapsing the latency tail (docs/decisi
 On a networked database (PostgreSQL) the flush runs in a worker thread, one batch at a
 time: the loop keeps serving requests while the batch waits on round trips, and those
 requests form the next batch.
+
+``defer`` queues a unit nobody waits for (a record of something already done): it rides
+along with the next batch, or is flushed on its own after ``defer_seconds``. A fault in
+its batch is logged, since there is no caller left to tell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from sqlalchemy import Connection
 
 from broker.store.database import Database, Tx
 
 T = TypeVar("T")
 Unit = Callable[[Tx], Any]
+log = logging.getLogger("capbroker.store")
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 256, threaded: bool | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 256,
+        threaded: bool | None = None,
+        defer_seconds: float = 0.1,
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.threaded = db.engine.dialect.name != "sqlite" if threaded is None else threaded
-        self._pending: list[tuple[Unit, asyncio.Future[Any]]] = []
+        self.defer_seconds = defer_seconds
+        self._pending: list[tuple[Unit, asyncio.Future[Any] | None]] = []
         self._scheduled = False
+        self._deferred: asyncio.TimerHandle | None = None
+        self._conn: Connection | None = None
         self._running = False  # a threaded batch is in flight
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
@@ -43,6 +62,31 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((unit, future))
+        self._start(loop)
+        return await future
+
+    def defer(self, unit: Unit) -> None:
+        """Queue ``unit`` for a later batch; nobody awaits it (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        self._pending.append((unit, None))
+        if self._deferred is None and not self._scheduled and not self._running:
+            self._deferred = loop.call_later(self.defer_seconds, self._start, loop)
+
+    async def drain(self) -> None:
+        """Write whatever is queued now (at shutdown, deferred units must not wait for a
+        timer that will never fire)."""
+        if self._pending:
+            try:
+                await self.run(lambda tx: None)
+            except Exception as fault:  # _settle has logged what the fault cost
+                log.warning("group commit drain failed: %s", type(fault).__name__)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
+        if not self._pending:
+            return
         if self.threaded:
             if not self._running:
                 self._running = True
@@ -53,9 +97,8 @@ class GroupCommit:
             # and under load more arrive while a flush runs. No timer: a timed wait cost a
             # lone request milliseconds and bought nothing measurable under load.
             loop.call_soon(self._flush)
-        return await future
 
-    def _take(self) -> list[tuple[Unit, asyncio.Future[Any]]]:
+    def _take(self) -> list[tuple[Unit, asyncio.Future[Any] | None]]:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
         return batch
 
@@ -75,21 +118,37 @@ class GroupCommit:
         finally:
             self._running = False
 
-    def _commit(self, batch: list[tuple[Unit, asyncio.Future[Any]]]) -> list[Any] | Exception:
+    def _commit(
+        self, batch: list[tuple[Unit, asyncio.Future[Any] | None]]
+    ) -> list[Any] | Exception:
+        # Batches run one at a time, so one held connection serves them all.
         try:
-            with self.db.transaction() as tx:
+            if self._conn is None:
+                self._conn = self.db.write_connection()
+            with self.db.transaction_on(self._conn) as tx:
                 results = [unit(tx) for unit, _ in batch]
         except Exception as fault:  # a unit, the commit or the database failed: no results
+            self.close()  # the next batch starts on a fresh connection
             return fault
         self.batches += 1
         return results
 
+    def close(self) -> None:
+        """Give the held connection back (the owner calls this when it stops)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # a dead connection has nothing to give back
+                conn.close()
+
     @staticmethod
     def _settle(
-        batch: list[tuple[Unit, asyncio.Future[Any]]], outcome: list[Any] | Exception
+        batch: list[tuple[Unit, asyncio.Future[Any] | None]], outcome: list[Any] | Exception
     ) -> None:
+        if isinstance(outcome, Exception) and any(future is None for _, future in batch):
+            lost = sum(1 for _, future in batch if future is None)
+            log.warning("%d deferred record(s) lost: %s", lost, type(outcome).__name__)
         for i, (_, future) in enumerate(batch):
-            if future.done():  # the client went away
+            if future is None or future.done():  # deferred, or the client went away
                 continue
             if isinstance(outcome, Exception):
                 future.set_exception(outcome)

@@ -123,3 +123,79 @@ def test_the_threaded_flush_gives_the_same_guarantees(db: Database) -> None:
     assert committer.batches < 30
     with db.read() as conn:
         assert all(r.ok for r in verify_all(conn))
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["loop", "thread"])
+def test_a_deferred_unit_rides_along_with_the_next_batch(db: Database, threaded: bool) -> None:
+    writer = AuditWriter(writer="w", clock=FrozenClock(1.0))
+    committer = GroupCommit(db, threaded=threaded, defer_seconds=60)
+
+    async def main() -> None:
+        committer.defer(lambda tx: writer.append(tx, type="deferred", actor="t"))
+        await asyncio.sleep(0.05)
+        assert committer.batches == 0  # nobody waits for it, so it has not been written
+        await committer.run(lambda tx: writer.append(tx, type="awaited", actor="t"))
+
+    asyncio.run(main())
+    assert committer.batches == 1  # one commit carried both
+    assert event_types(db)[1:] == ["deferred", "awaited"]
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["loop", "thread"])
+def test_a_deferred_unit_alone_is_written_after_its_delay(db: Database, threaded: bool) -> None:
+    writer = AuditWriter(writer="w", clock=FrozenClock(1.0))
+    committer = GroupCommit(db, threaded=threaded, defer_seconds=0.05)
+
+    async def main() -> None:
+        committer.defer(lambda tx: writer.append(tx, type="deferred", actor="t"))
+        for _ in range(200):  # bounded: 2 s
+            if committer.batches:
+                break
+            await asyncio.sleep(0.01)
+        # A later deferral starts its own timer again.
+        committer.defer(lambda tx: writer.append(tx, type="again", actor="t"))
+        await asyncio.sleep(0.3)
+
+    asyncio.run(main())
+    assert event_types(db)[1:] == ["deferred", "again"]
+    assert committer.batches == 2
+
+
+def test_drain_writes_what_is_deferred(db: Database) -> None:
+    writer = AuditWriter(writer="w", clock=FrozenClock(1.0))
+    committer = GroupCommit(db, defer_seconds=3600)
+
+    async def main() -> None:
+        committer.defer(lambda tx: writer.append(tx, type="deferred", actor="t"))
+        await committer.drain()
+        await committer.drain()  # nothing queued: no empty transaction either
+
+    asyncio.run(main())
+    assert event_types(db)[1:] == ["deferred"]
+    assert committer.batches == 1
+    committer.close()
+
+
+def test_a_deferred_unit_lost_to_a_fault_is_logged(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    committer = GroupCommit(db, defer_seconds=3600)
+
+    def broken(tx: Tx) -> None:
+        tx.conn.execute(text("SELECT * FROM no_such_table"))
+
+    async def main() -> object:
+        committer.defer(broken)
+        return (await asyncio.gather(committer.run(lambda tx: 1), return_exceptions=True))[0]
+
+    with caplog.at_level("WARNING", logger="capbroker.store"):
+        result = asyncio.run(main())
+    assert isinstance(result, Exception)  # the awaited unit shared the failed batch
+    assert "1 deferred record(s) lost" in caplog.text
+
+    # The held connection was dropped with the fault; the next batch gets a fresh one.
+    async def after() -> int:
+        return await committer.run(lambda tx: 2)
+
+    assert asyncio.run(after()) == 2
+    committer.close()
