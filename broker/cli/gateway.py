@@ -57,6 +57,8 @@ def gateway_serve(state: CliState, providers_file: Path, host: str, port: int) -
         loop="uvloop",
         http=ProblemHttpToolsProtocol,
         lifespan="on",
+        # The gateway reads no forwarding headers (it drops them), so uvicorn need not either.
+        proxy_headers=False,
     )
 
 

@@ -164,7 +164,10 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
                 envs = e["data"].get("environments")
                 what += f" in {','.join(envs)}" if envs else ""
             elif e["type"] == "gateway.completed":
-                what = f"upstream {e['data']['upstream_status']} in {e['data']['latency_ms']} ms"
+                what = ", ".join(
+                    f"#{c['decision_seq']} upstream {c['upstream_status']} in {c['latency_ms']} ms"
+                    for c in e["data"]["calls"]
+                )[:52]
             say(f"  {e['type']:<18} {e['outcome']:<7} {e['actor']:<18} {what}{reason}")
         intact = all(r.ok for r in reports)
         total = sum(r.events for r in reports)

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from broker.routemap.model import Classification
 from broker.routemap.routemap import GraphQLSpec, RouteMap
 from broker.services.approvals import ApprovalService
 from broker.services.templates import TemplateService
+from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken, VerifiedToken
@@ -101,10 +103,15 @@ class Attempt:
     body_sha256: str = ""
     approval_id: str | None = None
     dry_run: bool = False
+    decision_seq: int = 0  # the decision event's place in this gateway's chain
+
+    @property
+    def path(self) -> str:
+        return self.canonical.path if self.canonical else self.raw_path[:200]
 
     def audit_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"provider": self.provider, "method": self.method}
-        data["path"] = self.canonical.path if self.canonical else self.raw_path[:200]
+        data["path"] = self.path
         if self.token is not None:
             data.update(jti=self.token.jti, session=self.token.sid, template=self.token.template)
         if self.classification is not None:
@@ -139,6 +146,7 @@ class Gateway:
         poll_interval: float = 1.0,
         stale_after: float = 10.0,
         webhook: ApprovalWebhook | None = None,
+        checkpointer: WalCheckpointer | None = None,
     ) -> None:
         self.providers = providers
         self.keys, self.tokens, self.master_keys = keys, tokens, master_keys
@@ -146,11 +154,14 @@ class Gateway:
         self.upstream, self.clock = upstream, clock
         self.approvals, self.approval_base_url = approvals, approval_base_url
         self.webhook = webhook
+        self.checkpointer = checkpointer
         self.revocations = Revocations()
         self.poll_interval, self.stale_after = poll_interval, stale_after
         self._fresh_at = float("-inf")
-        self._background: set[asyncio.Task[None]] = set()
         self._grants: dict[str, Grant] = {}
+        self._completions: dict[str, list[dict[str, Any]]] = {}
+        self._completions_queued = False
+        self._completions_lock = threading.Lock()
         self._poller: asyncio.Task[None] | None = None
         for route in providers.values():
             route.resolver = EnvironmentResolver(
@@ -160,14 +171,18 @@ class Gateway:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.start()
         await self.upstream.start()
         self.keys.refresh()
         self.poll_revocations()
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def stop(self) -> None:
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.committer.drain()
+        self.committer.close()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         if self._poller is not None:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -332,12 +347,8 @@ class Gateway:
             raise RecordedDenial(decision.detail, reason=decision.reason, extra=decision.extra)
         status = await self._forward(route, canonical, headers, body, stream, send)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-        # The decision is already durable; the completion joins a later batch unawaited.
-        task = asyncio.get_running_loop().create_task(
-            self.committer.run(lambda tx: self._record_completion(tx, attempt, status, elapsed_ms))
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        # The decision is already durable; the completion rides along with a later batch.
+        self._completed(attempt, status, elapsed_ms)
 
     def _route(self, raw_path: str) -> tuple[ProviderRoute, str]:
         _, _, remainder = raw_path.partition("/")
@@ -492,21 +503,21 @@ class Gateway:
                 decision = Decision(
                     False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent"
                 )
-        self.audit.append(
+        data = attempt.audit_data()
+        data["decision"] = decision.outcome
+        data["detail"] = decision.detail
+        data["policy_floor_version"] = floor_version
+        data["dry_run"] = attempt.dry_run
+        record = self.audit.append(
             tx,
             type="gateway.decision",
             actor=attempt.actor,
-            subject=f"{attempt.provider}:{attempt.method} {attempt.audit_data()['path']}",
+            subject=f"{attempt.provider}:{attempt.method} {attempt.path}",
             outcome="ok" if decision.allowed else "denied",
             reason=decision.reason.value if decision.reason else "",
-            data={
-                **attempt.audit_data(),
-                "decision": decision.outcome,
-                "detail": decision.detail,
-                "policy_floor_version": floor_version,
-                "dry_run": attempt.dry_run,
-            },
+            data=data,
         )
+        attempt.decision_seq = record.seq
         return decision
 
     def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
@@ -526,18 +537,39 @@ class Gateway:
             data=data,
         )
 
-    def _record_completion(self, tx: Tx, attempt: Attempt, status: int, elapsed_ms: float) -> None:
-        self.audit.append(
-            tx,
-            type="gateway.completed",
-            actor=attempt.actor,
-            subject=f"{attempt.provider}:{attempt.method} {attempt.audit_data()['path']}",
-            data={
-                "upstream_status": status,
-                "latency_ms": elapsed_ms,
-                "jti": attempt.token.jti if attempt.token else None,
-            },
-        )
+    def _completed(self, attempt: Attempt, status: int, elapsed_ms: float) -> None:
+        """Queue a forwarded call's outcome; the first one queued since the last write asks
+        for a write, and everything queued until then shares it."""
+        call = {
+            "decision_seq": attempt.decision_seq,
+            "jti": attempt.token.jti if attempt.token else None,
+            "provider": attempt.provider,
+            "method": attempt.method,
+            "path": attempt.path,
+            "upstream_status": status,
+            "latency_ms": elapsed_ms,
+        }
+        with self._completions_lock:
+            self._completions.setdefault(attempt.actor, []).append(call)
+            if self._completions_queued:
+                return
+            self._completions_queued = True
+        self.committer.defer(self._record_completions)
+
+    def _record_completions(self, tx: Tx) -> None:
+        """One ``gateway.completed`` event per agent for every call completed since the last
+        one: half the rows of an event per call, and each call names its decision event."""
+        with self._completions_lock:  # a PostgreSQL batch runs in a worker thread
+            done, self._completions = self._completions, {}
+            self._completions_queued = False
+        for actor, calls in done.items():
+            self.audit.append(
+                tx,
+                type="gateway.completed",
+                actor=actor,
+                subject=f"{len(calls)} call(s)",
+                data={"calls": calls},
+            )
 
     async def _refuse(self, send: Send, attempt: Attempt, refusal: BrokerError) -> None:
         try:

@@ -27,6 +27,7 @@ from broker.services.container import build_secret_store
 from broker.services.templates import TemplateService
 from broker.settings import Settings
 from broker.store import migrate
+from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
 from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
@@ -154,6 +155,7 @@ def build_gateway(
         db=db,
         audit=audit,
         committer=GroupCommit(db),
+        checkpointer=WalCheckpointer.for_engine(engine),
         templates=TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl),
         approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
         approval_base_url=settings.effective_issuer,

@@ -42,8 +42,13 @@ def gateway_trail(stack: Stack, jti: str) -> list[dict[str, Any]]:
     with stack.services.db.read() as conn:
         events = query_events(conn, AuditQuery(limit=1000))
         assert all(r.ok for r in verify_all(conn))
-    mine = [e for e in events if e["type"].startswith("gateway.") and e["data"].get("jti") == jti]
-    return mine[::-1]
+
+    def about_token(e: dict[str, Any]) -> bool:
+        if e["type"] == "gateway.completed":
+            return any(c["jti"] == jti for c in e["data"]["calls"])
+        return e["type"].startswith("gateway.") and e["data"].get("jti") == jti
+
+    return [e for e in events if about_token(e)][::-1]
 
 
 def test_provider_down_is_a_503_and_an_audited_failure(sqlite_stack: Stack) -> None:

@@ -159,3 +159,44 @@ def test_rollback_resolves_the_deployments_environment(stack: Stack) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["data"]["deploymentRollback"]["status"] == "SUCCESS"
+
+
+def test_every_forwarded_call_has_one_completion_naming_its_decision(stack: Stack) -> None:
+    """Completions are batched (one event per agent per write); each call is in exactly one,
+    pointing at its own decision event in the gateway's chain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from broker.audit.reader import AuditQuery, query_events, verify_all
+
+    token = stack.token()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: stack.call(token, PROJECTS), range(24)))
+    assert all(r.status_code == 200 for r in answers)
+
+    def gateway_events() -> list[dict]:  # type: ignore[type-arg]
+        with stack.services.db.read() as conn:
+            return [
+                e
+                for e in query_events(conn, AuditQuery(limit=1000))
+                if e["type"].startswith("gateway.")
+            ]
+
+    for _ in range(100):  # bounded: the deferred write lands within ~0.1 s
+        events = gateway_events()
+        completed = [
+            c for e in events if e["type"] == "gateway.completed" for c in e["data"]["calls"]
+        ]
+        if len(completed) >= 24:
+            break
+        time.sleep(0.05)
+    decisions = {e["seq"]: e for e in events if e["type"] == "gateway.decision"}
+    assert len(decisions) == 24
+    assert len(completed) == 24
+    assert sorted(c["decision_seq"] for c in completed) == sorted(decisions)
+    for c in completed:
+        decision = decisions[c["decision_seq"]]
+        assert decision["data"]["jti"] == c["jti"]
+        assert (c["upstream_status"], c["method"], c["path"]) == (200, "POST", "/graphql")
+    assert {e["actor"] for e in events if e["type"] == "gateway.completed"} == {"agent:claude-code"}
+    with stack.services.db.read() as conn:
+        assert all(r.ok for r in verify_all(conn))
