@@ -19,6 +19,7 @@ from broker.settings import load_settings
 
 def app_from_environment() -> Litestar:
     services = build_services(load_settings(), writer=f"broker-worker:{os.getpid()}")
+    services.start_background_checkpoints()
     app = create_app(services)
     tune_gc()
     return app

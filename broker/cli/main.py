@@ -131,6 +131,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
             )
             return
         app = create_app(services)
+        services.start_background_checkpoints()
     tune_gc()
     uvicorn.run(app, **server_options)  # type: ignore[arg-type]
 

@@ -1,0 +1,92 @@
+"""SQLite WAL checkpoints in a background thread, so no request pays for one.
+
+By default SQLite checkpoints inside whichever commit pushes the WAL past 1,000 pages:
+that commit then copies pages and fsyncs, and with group commit on the event loop every
+request waiting on the loop waits too (measured: the gateway's p99 at one connection,
+12 ms against a p50 under 1 ms). A server process instead turns automatic checkpoints
+off on its connections and runs passive checkpoints from one thread, which never block
+writers. A WAL that still grows past ``truncate_above`` (readers kept a passive
+checkpoint from finishing) gets one truncating checkpoint, which waits for them.
+
+A crash changes nothing: committed transactions are in the WAL and are checkpointed
+when the database is next opened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+log = logging.getLogger("capbroker.store")
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
+class WalCheckpointer:
+    def __init__(
+        self, engine: Engine, *, interval: float = 0.25, truncate_above: int = 64 << 20
+    ) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.truncate_above = truncate_above
+        database = engine.url.database or ""
+        self.wal_path = f"{database}-wal"
+        self.checkpoints = 0  # for tests and metrics
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_engine(cls, engine: Engine, **kwargs: Any) -> WalCheckpointer | None:
+        """A checkpointer for a SQLite file database (None for anything else); from now on
+        the engine's new connections leave checkpoints to it."""
+        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+            return None
+        event.listen(engine, "connect", _no_autocheckpoint)
+        engine.dispose()  # pooled connections opened earlier would still checkpoint themselves
+        return cls(engine, **kwargs)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="capbroker-wal-checkpoint", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join(timeout=10)
+            self.checkpoint()  # leave a short WAL behind
+
+    def checkpoint(self) -> None:
+        mode = "PASSIVE"
+        try:
+            if os.path.getsize(self.wal_path) > self.truncate_above:
+                mode = "TRUNCATE"
+        except OSError:
+            return  # no WAL yet: nothing to copy
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                cursor.execute(f"PRAGMA wal_checkpoint({mode})")
+                cursor.close()
+            finally:
+                conn.close()
+            self.checkpoints += 1
+        except Exception as exc:  # busy or gone: the next round tries again
+            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.checkpoint()
