@@ -199,3 +199,44 @@ def test_a_deferred_unit_lost_to_a_fault_is_logged(
 
     assert asyncio.run(after()) == 2
     committer.close()
+
+
+@pytest.mark.parametrize(("gather_rounds", "batches"), [(0, 2), (4, 1)])
+def test_units_still_arriving_are_gathered_into_one_commit(
+    db: Database, gather_rounds: int, batches: int
+) -> None:
+    committer = GroupCommit(db, gather_rounds=gather_rounds, threaded=False)
+
+    async def arrive(after_yields: int) -> int:
+        for _ in range(after_yields):
+            await asyncio.sleep(0)  # one loop iteration each
+        return await committer.run(lambda tx: after_yields)
+
+    async def main() -> list[int]:
+        # Four units in the first loop iteration, four more in the next one.
+        return await asyncio.gather(*(arrive(i // 4) for i in range(8)))
+
+    assert asyncio.run(main()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert committer.batches == batches
+
+
+def test_a_lone_unit_is_not_kept_waiting_for_company(db: Database) -> None:
+    committer = GroupCommit(db, gather_rounds=1000, threaded=False)
+    rounds = 0
+
+    async def tick() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            await asyncio.sleep(0)
+
+    async def main() -> int:
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        result = await committer.run(lambda tx: 7)
+        ticker.cancel()
+        return result
+
+    assert asyncio.run(main()) == 7
+    assert rounds <= 3  # flushed in the next loop iteration, not after 1000 of them
+    assert committer.batches == 1
