@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
@@ -177,7 +177,7 @@ class IssuanceService:
                         reason=Reason.KILL_SWITCH,
                     )
                 now = self.clock()
-                sid = self._session(tx.conn, agent, session_id, now)
+                sid = self._session(tx, agent, session_id, now)
             except BrokerError as refusal:
                 if refusal.status >= 500:
                     raise
@@ -219,8 +219,8 @@ class IssuanceService:
             "template_version": grant.template_version,
             "authorization_details": details,
         }
-        _INSERT_TOKEN.execute(
-            tx.conn,
+        tx.insert_later(
+            _INSERT_TOKEN,
             {
                 "jti": jti,
                 "session_id": sid,
@@ -254,14 +254,14 @@ class IssuanceService:
         )
         return IssuedCapability(mint(claims, signer), grant.ttl, sid, jti, grant, details)
 
-    def _session(self, conn: Connection, agent: Caller, session_id: str | None, now: float) -> str:
+    def _session(self, tx: Tx, agent: Caller, session_id: str | None, now: float) -> str:
         if session_id is None:
             sid = uuid.uuid4().hex
-            _INSERT_SESSION.execute(
-                conn, {"id": sid, "agent_id": agent.principal_id, "created_at": now}
+            tx.insert_later(
+                _INSERT_SESSION, {"id": sid, "agent_id": agent.principal_id, "created_at": now}
             )
             return sid
-        row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
+        row = tx.conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
         # Another agent's session looks exactly like a missing one.
         if row is None or row.agent_id != agent.principal_id:
             raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from broker.errors import Reason, Unavailable
 from broker.store.engine import WRITE
+from broker.store.raw import RawStatement
 
 
 @contextmanager
@@ -38,6 +40,7 @@ class Tx:
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
         self._before_commit: list[Callable[[], None]] = []
+        self._staged: dict[RawStatement, list[Mapping[str, Any]]] = {}
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         self._after_commit.append(fn)
@@ -49,6 +52,20 @@ class Tx:
     def before_commit(self, fn: Callable[[], None]) -> None:
         """Run inside the transaction just before it commits (batched writes flush here)."""
         self._before_commit.append(fn)
+
+    def insert_later(self, statement: RawStatement, row: Mapping[str, Any]) -> None:
+        """Queue an INSERT nothing in this transaction reads back: each statement's rows go
+        in one ``executemany`` just before commit, in the order statements were first
+        queued (so a parent's rows precede its children's). On PostgreSQL that is one
+        round trip for a whole group-commit batch instead of one per row."""
+        if not self._staged:
+            self.before_commit(self._insert_staged)
+        self._staged.setdefault(statement, []).append(row)
+
+    def _insert_staged(self) -> None:
+        staged, self._staged = self._staged, {}
+        for statement, rows in staged.items():
+            statement.execute_many(self.conn, rows)
 
 
 class Database:
