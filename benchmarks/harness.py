@@ -382,27 +382,7 @@ class TimingResult:
 
 def time_per_call(fn: Callable[[], object], *, n: int = 1000, repeat: int = 5) -> Timing:
     """Time ``fn()`` call by call (``repeat`` rounds of ``n``) with the GC frozen and off."""
-    if n < 1 or repeat < 1:
-        raise ValueError("n and repeat must be positive")
-    clock = time.perf_counter_ns
-    samples: list[int] = []
-    for _ in range(min(n, 100)):  # warm-up, not recorded
-        fn()
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    try:
-        for _ in range(repeat):
-            for _ in range(n):
-                start = clock()
-                fn()
-                samples.append(clock() - start)
-    finally:
-        gc.unfreeze()
-        if was_enabled:
-            gc.enable()
-    return _timing(samples)
+    return time_alternating({"fn": fn}, n=n, repeat=repeat)["fn"]
 
 
 def time_alternating(

@@ -27,6 +27,10 @@ if _TESTS_DIR not in sys.path:
 
 from pg import PostgresServer  # noqa: E402
 
+from broker.store import migrate  # noqa: E402
+from broker.store.database import Database  # noqa: E402
+from broker.store.engine import make_engine  # noqa: E402
+
 POSTGRES_FIXTURES = frozenset({"postgres_server", "pg_url"})
 
 
@@ -79,6 +83,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     """SQLAlchemy URL of a fresh, empty PostgreSQL database."""
     yield from _fresh_pg_database(postgres_server)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated, empty store on each supported backend."""
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)
+    yield Database(engine)
+    engine.dispose()
 
 
 # --- no secret in any captured output ------------------------------------------------------

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import text
 
 from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.audit.writer import AuditWriter
 from broker.clock import FrozenClock
-from broker.store import migrate
 from broker.store.database import Database
-from broker.store.engine import make_engine
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield Database(engine)
-    engine.dispose()
 
 
 def write(db: Database, writer: AuditWriter, n: int, prefix: str = "e") -> None:
@@ -44,6 +32,7 @@ def test_events_verify_across_several_writers(db: Database) -> None:
 def test_rolled_back_event_leaves_no_gap(db: Database) -> None:
     writer = AuditWriter(writer="a", clock=FrozenClock(1.0))
     write(db, writer, 2)
+
     def failing_change() -> None:
         with db.transaction() as tx:
             writer.append(tx, type="doomed", actor="t")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -12,18 +11,9 @@ from broker.audit.reader import verify_all
 from broker.audit.writer import AuditWriter
 from broker.clock import FrozenClock
 from broker.errors import Denied, Reason, Unavailable
-from broker.store import migrate
 from broker.store.database import Database, Tx
 from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield Database(engine)
-    engine.dispose()
 
 
 def event_types(db: Database) -> list[str]:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
-from broker.store import migrate
 from broker.store.database import Database
-from broker.store.engine import make_engine
 from broker.store.raw import RawStatement
 
 PRINCIPAL = RawStatement(
@@ -21,14 +18,6 @@ PRINCIPAL = RawStatement(
 SESSION = RawStatement(
     "INSERT INTO sessions (id, agent_id, created_at) VALUES (:id, :agent_id, 1.0)"
 )
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    engine = make_engine(database_url)
-    migrate.upgrade(engine)
-    yield Database(engine)
-    engine.dispose()
 
 
 def _count(db: Database, table: str) -> int:
