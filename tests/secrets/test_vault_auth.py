@@ -561,4 +561,6 @@ def test_threads_share_one_store_through_a_revocation(
         thread.join(timeout=30)
     assert not errors
     assert store.names() == ["k", *(f"w/{n}" for n in range(6))]
-    assert 1 <= store.auth_status().logins <= 3
+    # The first login, then exactly one more after the revocation: threads refused with the
+    # revoked token find it already replaced (and names() logs in if no thread had to).
+    assert store.auth_status().logins == 2
