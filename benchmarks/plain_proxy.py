@@ -23,30 +23,16 @@ import aiohttp
 from yarl import URL
 
 from benchmarks.harness import HOST
+from broker.gateway.upstream import HOP_BY_HOP
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-# Hop-by-hop fields (RFC 9110 7.6.1) and the ones aiohttp sets itself.
-DROPPED = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-        b"host",
-        b"content-length",
-    }
-)
+# Hop-by-hop fields (the gateway's own list) and the ones aiohttp sets itself.
+DROPPED = HOP_BY_HOP | {b"host", b"content-length"}
 # An answer keeps its Content-Length (uvicorn then sends it as is, not chunked).
-RESPONSE_DROPPED = DROPPED - {b"host", b"content-length"}
+RESPONSE_DROPPED = HOP_BY_HOP
 
 
 class PlainProxy:

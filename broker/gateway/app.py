@@ -642,7 +642,7 @@ class Gateway:
             url += "?" + canonical.wire_query
         data: bytes | AsyncIterator[bytes] | None = stream if stream is not None else (body or None)
         response = await self.upstream.request(canonical.method, url, out, data)
-        secrets = [k.encode() for k in self.master_keys.all_cached()]
+        secrets = self.master_keys.all_cached()
         redactor = StreamRedactor(secrets)
         async with response:
             if response.headers.get("Content-Encoding", "identity").lower() != "identity":

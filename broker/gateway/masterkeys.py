@@ -19,6 +19,7 @@ class MasterKeys:
         self._clock = clock
         self._ttl = ttl
         self._cache: dict[str, tuple[float, str]] = {}
+        self._encoded: tuple[bytes, ...] = ()  # the cached values as bytes, kept in step
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -43,8 +44,10 @@ class MasterKeys:
                     reason=Reason.SECRET_BACKEND_UNAVAILABLE,
                 ) from None
             self._cache[secret_name] = (now, value)
+            self._encoded = tuple(v.encode() for _, v in self._cache.values())
             return value
 
-    def all_cached(self) -> list[str]:
-        """Every key value held now (for redacting upstream answers); never log these."""
-        return [value for _, value in self._cache.values()]
+    def all_cached(self) -> tuple[bytes, ...]:
+        """Every key value held now, encoded (for redacting upstream answers, on every
+        forwarded call: built when the cache changes, not per call); never log these."""
+        return self._encoded

@@ -101,16 +101,21 @@ def canonical_segments(raw_path: str, options: PathOptions = PathOptions()) -> t
     return tuple(out)
 
 
+def _escaped_byte(raw: str, i: int) -> int:
+    """The byte a ``%XX`` at ``raw[i]`` stands for; anything else after a '%' is refused."""
+    pair = raw[i + 1 : i + 3]
+    if len(pair) != 2 or not set(pair) <= _HEX:
+        raise e.bad_request(e.AMBIGUOUS_ENCODING, "a '%' is not followed by two hex digits")
+    return int(pair, 16)
+
+
 def _decode_segment(raw: str) -> str:
     buf = bytearray()
     i = 0
     while i < len(raw):
         c = raw[i]
         if c == "%":
-            pair = raw[i + 1 : i + 3]
-            if len(pair) != 2 or not set(pair) <= _HEX:
-                raise e.bad_request(e.AMBIGUOUS_ENCODING, "a '%' is not followed by two hex digits")
-            byte = int(pair, 16)
+            byte = _escaped_byte(raw, i)
             if byte in _AMBIGUOUS_BYTES:
                 what = _AMBIGUOUS_BYTES[byte]
                 raise e.bad_request(e.AMBIGUOUS_ENCODING, f"the path contains {what}")
@@ -145,10 +150,7 @@ def _decode_component(raw: str, *, value: bool) -> str:
     while i < len(raw):
         c = raw[i]
         if c == "%":
-            pair = raw[i + 1 : i + 3]
-            if len(pair) != 2 or not set(pair) <= _HEX:
-                raise e.bad_request(e.AMBIGUOUS_ENCODING, "a '%' is not followed by two hex digits")
-            buf.append(int(pair, 16))
+            buf.append(_escaped_byte(raw, i))
             i += 3
             continue
         if ord(c) <= 0x20 or ord(c) >= 0x7F:
