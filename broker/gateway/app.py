@@ -160,7 +160,6 @@ class Gateway:
         self._fresh_at = float("-inf")
         self._grants: dict[str, Grant] = {}
         self._completions: dict[str, list[dict[str, Any]]] = {}
-        self._completions_queued = False
         self._completions_lock = threading.Lock()
         self._poller: asyncio.Task[None] | None = None
         for route in providers.values():
@@ -548,18 +547,16 @@ class Gateway:
             "latency_ms": elapsed_ms,
         }
         with self._completions_lock:
+            asked = bool(self._completions)  # a write is already asked for until it takes them
             self._completions.setdefault(attempt.actor, []).append(call)
-            if self._completions_queued:
-                return
-            self._completions_queued = True
-        self.committer.defer(self._record_completions)
+        if not asked:
+            self.committer.defer(self._record_completions)
 
     def _record_completions(self, tx: Tx) -> None:
         """One ``gateway.completed`` event per agent for every call completed since the last
         one: half the rows of an event per call, and each call names its decision event."""
         with self._completions_lock:  # a PostgreSQL batch runs in a worker thread
             done, self._completions = self._completions, {}
-            self._completions_queued = False
         for actor, calls in done.items():
             self.audit.append(
                 tx,
