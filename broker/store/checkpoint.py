@@ -9,6 +9,12 @@ writers. Under steady writes a passive checkpoint never catches up completely, s
 WAL is never reused and grows; past ``restart_above_frames`` a restarting checkpoint
 (which briefly holds writers) lets it start over.
 
+A restarting checkpoint holds new writers while it waits for readers on older snapshots.
+With the connections' 5 s busy timeout, one long reader (``audit verify``, a backup) held
+every writer, and so the event loop of every process committing there, for 5 s a round
+(measured). It waits ``restart_wait_ms`` instead, then gives up until the next round;
+the WAL just grows while such a reader lasts.
+
 A crash changes nothing: committed transactions are in the WAL and are checkpointed
 when the database is next opened.
 """
@@ -32,13 +38,20 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
 
 class WalCheckpointer:
     def __init__(
-        self, engine: Engine, *, interval: float = 0.25, restart_above_frames: int = 4096
+        self,
+        engine: Engine,
+        *,
+        interval: float = 0.25,
+        restart_above_frames: int = 4096,
+        restart_wait_ms: int = 20,
     ) -> None:
         self.engine = engine
         self.interval = interval
         self.restart_above_frames = restart_above_frames
+        self.restart_wait_ms = restart_wait_ms
         self.checkpoints = 0  # for tests and metrics
         self.restarts = 0
+        self.restarts_given_up = 0  # a reader on an older snapshot outlasted restart_wait_ms
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,17 +88,28 @@ class WalCheckpointer:
                 # (busy, frames in the WAL, frames copied back): never waits for anyone.
                 _, frames, _ = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if frames >= self.restart_above_frames:
-                    # Writers kept the WAL from ever being fully copied, so it is never
-                    # reused and only grows. Right after a passive round little is left to
-                    # copy, so this waits only briefly; then the WAL starts over.
-                    cursor.execute("PRAGMA wal_checkpoint(RESTART)")
-                    self.restarts += 1
+                    self._restart(cursor)
                 cursor.close()
             finally:
                 conn.close()
             self.checkpoints += 1
         except Exception as exc:  # busy or gone: the next round tries again
             log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+
+    def _restart(self, cursor: Any) -> None:
+        """Writers kept the WAL from ever being fully copied, so it is never reused and only
+        grows. Right after a passive round little is left to copy; then the WAL starts over.
+        Writers wait meanwhile, so the wait for readers is short (module docstring)."""
+        (previous,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+        cursor.execute(f"PRAGMA busy_timeout={int(self.restart_wait_ms)}")
+        try:
+            busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        finally:  # the connection goes back to the pool with its own timeout
+            cursor.execute(f"PRAGMA busy_timeout={int(previous)}")
+        if busy:
+            self.restarts_given_up += 1
+        else:
+            self.restarts += 1
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -79,3 +80,42 @@ def test_only_sqlite_files_get_a_checkpointer(tmp_path: Path, pg_url: str) -> No
     assert checkpointer is not None
     checkpointer.stop()
     checkpointer.stop()
+
+
+def test_a_long_reader_never_holds_writers_for_the_busy_timeout(tmp_path: Path) -> None:
+    """A restart waits for readers on older snapshots while holding new writers. With the
+    connections' 5 s busy timeout one long reader (an audit verify, a backup) froze every
+    writer for 5 s a round; the restart now gives up after ``restart_wait_ms``."""
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    checkpointer = WalCheckpointer.for_engine(engine, restart_above_frames=64)
+    assert checkpointer is not None
+    _write(engine, 1)
+    reader = engine.connect()
+    reader.execute(text("SELECT count(*) FROM t")).scalar_one()  # holds its snapshot
+    _write(engine, 100)  # past the restart limit, and the reader is behind
+    waits: dict[str, float] = {}
+
+    def checkpoint() -> None:
+        started = time.perf_counter()
+        checkpointer.checkpoint()
+        waits["checkpoint"] = time.perf_counter() - started
+
+    thread = threading.Thread(target=checkpoint)
+    thread.start()
+    time.sleep(0.1)  # before: the restart was still waiting then, holding writers
+    started = time.perf_counter()
+    _write(engine, 1)
+    waits["writer"] = time.perf_counter() - started
+    thread.join(timeout=10)
+    # Bounds far below the 5 s a writer waited before, far above the 20 ms allowed.
+    assert waits["writer"] < 2.0
+    assert waits["checkpoint"] < 2.0
+    assert (checkpointer.restarts, checkpointer.restarts_given_up) == (0, 1)
+    reader.close()
+    checkpointer.checkpoint()  # the reader is gone: the WAL starts over
+    assert checkpointer.restarts == 1
+    _write(engine, 1)  # from the start of the WAL
+    assert _wal_frames(engine) < 10
+    with engine.connect() as conn:  # the pooled connection got its own busy timeout back
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 5000
+    engine.dispose()
