@@ -18,8 +18,16 @@ import yaml
 from broker.errors import InvalidRequest, Reason
 
 ENV_PREFIX = "CAPBROKER_"
-# Variables with the prefix that belong to clients (the agent's side), not to the server.
-CLIENT_VARIABLES = frozenset({"CAPBROKER_CONFIG", "CAPBROKER_AGENT_CREDENTIAL", "CAPBROKER_URL"})
+# Variables with the prefix that are not settings: the config file's path, the clients' own
+# (the agent's side), and the providers file ``gateway serve --workers`` hands its workers.
+CLIENT_VARIABLES = frozenset(
+    {
+        "CAPBROKER_CONFIG",
+        "CAPBROKER_AGENT_CREDENTIAL",
+        "CAPBROKER_URL",
+        "CAPBROKER_GATEWAY_PROVIDERS",
+    }
+)
 # The Vault connection's own variables; checked by broker.secrets.vault.vault_config_from_env.
 VAULT_PREFIX = "CAPBROKER_VAULT_"
 

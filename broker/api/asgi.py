@@ -7,7 +7,6 @@ engine, its own audit chain and its own group commit, and shares only the databa
 
 from __future__ import annotations
 
-import gc
 import os
 
 from litestar import Litestar
@@ -15,6 +14,7 @@ from litestar import Litestar
 from broker.api.app import create_app
 from broker.services.container import build_services
 from broker.settings import load_settings
+from broker.workers import tune_gc
 
 
 def app_from_environment() -> Litestar:
@@ -23,11 +23,3 @@ def app_from_environment() -> Litestar:
     app = create_app(services)
     tune_gc()
     return app
-
-
-def tune_gc() -> None:
-    """Start-up objects never become garbage: freeze them and raise the gen-0 threshold, which
-    keeps the collector's pauses out of the request latency tail (measured: p99 56 -> 12 ms)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)

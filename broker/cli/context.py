@@ -22,6 +22,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 CLI_ACTOR = "cli:local-operator"
 
 
+def workers_option(what: str) -> Callable[[F], F]:
+    """``--workers N``: N uvicorn worker processes on one port (broker/workers.py)."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=1,
+        show_default=True,
+        help=f"Worker processes on the one port (each with its own {what}).",
+    )
+
+
 @dataclass
 class CliState:
     config: Path | None

@@ -8,7 +8,7 @@ from typing import IO
 
 import click
 
-from broker.cli.context import CliState, pass_state, reported_errors
+from broker.cli.context import CliState, pass_state, reported_errors, workers_option
 
 
 @click.group()
@@ -26,40 +26,46 @@ def gateway() -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8081, show_default=True)
+@workers_option("audit chain, caches and revocation set")
 @pass_state
-def gateway_serve(state: CliState, providers_file: Path, host: str, port: int) -> None:
+def gateway_serve(
+    state: CliState, providers_file: Path, host: str, port: int, workers: int
+) -> None:
     """Serve /{provider}/{path}: verify, classify, decide, audit, inject the key, forward."""
-    import gc
+    import os
 
     import uvicorn
 
     from broker.gateway.factory import build_gateway, load_providers
-    from broker.gateway.server import ProblemHttpToolsProtocol
+    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         settings = state.settings()
         providers = load_providers(providers_file)
+        # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
     click.echo(
         f"capbroker gateway starting on http://{host}:{port} for "
-        f"{', '.join(sorted(providers))} (tokens from {settings.effective_issuer})",
+        f"{', '.join(sorted(providers))} (tokens from {settings.effective_issuer}"
+        f"{f'; {workers} workers' if workers > 1 else ''})",
         err=True,
     )
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http=ProblemHttpToolsProtocol,
-        lifespan="on",
-        # The gateway reads no forwarding headers (it drops them), so uvicorn need not either.
-        proxy_headers=False,
-    )
+    if workers > 1:
+        app.db.engine.dispose()
+        hand_on_settings(settings, state.config)
+        os.environ[PROVIDERS_ENV] = str(providers_file.resolve())
+        uvicorn.run(
+            "broker.gateway.server:gateway_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            **SERVER_OPTIONS,
+        )
+        return
+    tune_gc()
+    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
 
 
 @click.group()

@@ -7,7 +7,6 @@ server does), so they work before any admin credential exists.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,7 +20,14 @@ from broker.auth.credentials import Kind
 if TYPE_CHECKING:
     from broker.domain.explain import Effect
 from broker.cli.agent import exec_, token
-from broker.cli.context import CLI_ACTOR, CliState, emit, pass_state, reported_errors
+from broker.cli.context import (
+    CLI_ACTOR,
+    CliState,
+    emit,
+    pass_state,
+    reported_errors,
+    workers_option,
+)
 from broker.cli.gateway import gateway, secrets
 
 
@@ -53,13 +59,7 @@ def main(
 @main.command()
 @click.option("--host", help="Address to bind (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to bind (default 8080).")
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Worker processes (each with its own audit chain; they share the store).",
-)
+@workers_option("audit chain; they share the store")
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, workers: int) -> None:
     """Run the broker's HTTP API (embedded default: SQLite + local encrypted secrets)."""
@@ -68,8 +68,8 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
     import uvicorn
 
     from broker.api.app import create_app
-    from broker.api.asgi import tune_gc
     from broker.services.principals import bootstrap_admin
+    from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         services = state.services(host=host, port=port)
@@ -111,17 +111,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
             "lifespan": "off",
         }
         if workers > 1:
-            # Workers rebuild the settings from the environment: hand them what flags set.
-            for name, value in (
-                ("DATA_DIR", settings.data_dir),
-                ("HOST", settings.host),
-                ("PORT", settings.port),
-                ("DATABASE_URL", settings.database_url),
-            ):
-                if value:
-                    os.environ[f"CAPBROKER_{name}"] = str(value)
-            if state.config is not None:
-                os.environ["CAPBROKER_CONFIG"] = str(state.config)
+            hand_on_settings(settings, state.config)
             services.close()
             uvicorn.run(
                 "broker.api.asgi:app_from_environment",

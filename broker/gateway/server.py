@@ -1,4 +1,5 @@
-"""The HTTP server side of the gateway: uvicorn with httptools, made to refuse in problem+json.
+"""The HTTP server side of the gateway: uvicorn with httptools, made to refuse in problem+json,
+and the factory each ``gateway serve --workers N`` process builds its gateway with.
 
 httptools rejects malformed framing (two Content-Lengths, a length with chunking, a
 lower-case method) before any app code runs, and uvicorn answers in plain text. The
@@ -9,8 +10,38 @@ those too. Nothing is forwarded either way.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from broker.gateway.app import Gateway
+from broker.gateway.factory import build_gateway, load_providers
+from broker.settings import load_settings
+from broker.workers import tune_gc
+
+# The providers file a worker loads; set by the parent (``gateway serve``).
+PROVIDERS_ENV = "CAPBROKER_GATEWAY_PROVIDERS"
+# What uvicorn runs: the gateway's own protocol, uvloop, nothing it would not use.
+SERVER_OPTIONS: dict[str, Any] = {
+    "log_level": "warning",
+    "access_log": False,
+    "loop": "uvloop",
+    "http": "broker.gateway.server:ProblemHttpToolsProtocol",
+    "lifespan": "on",
+    # The gateway reads no forwarding headers (it drops them), so uvicorn need not either.
+    "proxy_headers": False,
+}
+
+
+def gateway_from_environment() -> Gateway:
+    """One worker's gateway: its own engine, audit chain (``gateway@host:pid``), group
+    commit, caches and revocation set; the parent has already checked the configuration."""
+    gateway = build_gateway(load_settings(), load_providers(Path(os.environ[PROVIDERS_ENV])))
+    tune_gc()
+    return gateway
+
 
 _BODY = json.dumps(
     {

@@ -146,7 +146,8 @@ def test_probes_on_the_health_endpoints(value_set: str) -> None:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             assert container[probe]["httpGet"]["port"] in port_names
         port = container["ports"][0]["containerPort"]
-        assert container["args"][-2:] == ["--port", str(port)]
+        workers = "2" if (value_set, name) == ("production", GATEWAY) else "1"
+        assert container["args"][-4:] == ["--workers", workers, "--port", str(port)]
 
 
 @pytest.mark.parametrize("value_set", SETS)
