@@ -7,8 +7,10 @@ Rows (each at 1 and 32 connections, REST ``GET /items/1`` and GraphQL ``POST /gr
 - ``nginx``: Debian's nginx as a plain reverse proxy (one worker, upstream keep-alive),
   what a user would deploy for raw proxying;
 - ``plain-proxy``: the fastest plain Python proxy we could write (``benchmarks.plain_proxy``:
-  raw ASGI + pooled aiohttp, streaming, no checks, one worker): the baseline of the targets;
-- ``gateway``: ``capbroker gateway serve`` (one worker) with a route map for the upstream:
+  raw ASGI + pooled aiohttp, streaming, no checks, one worker, or ``--workers N``): the
+  baseline of the targets;
+- ``gateway``: ``capbroker gateway serve`` (one worker, or ``--workers N`` like the plain
+  proxy) with a route map for the upstream:
   ``GET /items/{id}`` unscoped, ``GET /projects/{project}/items/{id}`` environment-scoped
   through the admin-kept inventory (``rest-scoped``), GraphQL query field ``item`` unscoped.
   Its broker store is a fresh data dir on disk (SQLite, WAL); every request writes its
@@ -59,6 +61,7 @@ from benchmarks.harness import (
     ServerProcess,
     calibrate,
     free_port,
+    process_tree,
     run_wrk,
 )
 
@@ -426,7 +429,7 @@ class GatewayStack:
 
     @contextlib.contextmanager
     def gateway(
-        self, rules: int = 10, data_dir: Path | None = None
+        self, rules: int = 10, data_dir: Path | None = None, workers: int = 1
     ) -> Iterator[tuple[str, ServerProcess]]:
         port = free_port()
         base = f"http://{HOST}:{port}"
@@ -436,6 +439,8 @@ class GatewayStack:
             "serve",
             "--providers",
             str(self.providers_file(rules)),
+            "--workers",
+            str(workers),
         ]
         with ServerProcess.start(
             [*argv, "--port", str(port)],
@@ -521,13 +526,16 @@ class GatewayStack:
 
 
 def rss_kib(server: ServerProcess) -> int | None:
+    """Resident memory of the server, its workers included."""
+    total = 0
     try:
-        for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        for pid in process_tree(server.proc.pid):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
     except OSError:
         return None
-    return None
+    return total or None
 
 
 def measure(
@@ -706,8 +714,10 @@ def gateway(
     *,
     map_sizes: tuple[int, ...] = MAP_SIZES,
     revocation_sizes: tuple[int, ...] = REVOCATION_SIZES,
+    workers: int = 1,
 ) -> ProxyComparison:
-    """Every row in one run; see the module docstring."""
+    """Every row in one run; see the module docstring. ``workers``: worker processes of the
+    plain proxy and of the gateway alike, for the rows the targets compare."""
     ensure_nginx()
     rows: list[dict[str, Any]] = []
     scaling: list[dict[str, Any]] = []
@@ -723,9 +733,10 @@ def gateway(
             rows += measure_all("direct", upstream, (REST, GRAPHQL), duration_s, token)
             with nginx_server(upstream_port) as base:
                 rows += measure_all("nginx", base, (REST, GRAPHQL), duration_s, token)
+            plain = ("--upstream", upstream, "--workers", str(workers))
             with (
-                python_server("benchmarks.plain_proxy", "--upstream", upstream) as (pbase, psrv),
-                stack.gateway(map_sizes[0]) as (gbase, gsrv),
+                python_server("benchmarks.plain_proxy", *plain) as (pbase, psrv),
+                stack.gateway(map_sizes[0], workers=workers) as (gbase, gsrv),
             ):
                 # The two rows the targets compare, measured in alternating rounds and each
                 # kept at its best: the machine's speed drifts between minutes, and
@@ -739,6 +750,7 @@ def gateway(
                     rounds += measure_all("gateway", gbase, kinds, duration_s, token, gsrv)
                 rows += best_rows(rounds)
                 notes["ab_rounds"] = AB_ROUNDS
+                notes["workers"] = workers
                 notes["gateway_rss_mib"] = (rss_kib(gsrv) or 0) / 1024.0
             # Every configuration runs at once, measured in alternating rounds, each kept
             # at its least disturbed round (lowest CPU per request): a slow minute on
@@ -858,12 +870,19 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(map(str, REVOCATION_SIZES)),
         help="revocation set sizes, increasing, a,b,...",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes of the plain proxy and the gateway (flatness runs use one)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = gateway(
         args.duration,
         map_sizes=tuple(int(x) for x in args.map_sizes.split(",")),
         revocation_sizes=tuple(int(x) for x in args.revocations.split(",")),
+        workers=args.workers,
     )
     print(result.report())
     print()

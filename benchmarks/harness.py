@@ -147,13 +147,12 @@ class ServerProcess:
         self.log.unlink(missing_ok=True)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process (not its children) has used so far."""
+        """User + system CPU time the server has used so far: its process and, for a server
+        with worker processes, the workers alive now (a worker's time dies with it)."""
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return sum(_cpu_of(pid) for pid in process_tree(self.proc.pid))
         except OSError as exc:
             raise BenchmarkError(f"cannot read the CPU time of {self.argv[0]}: {exc}") from exc
-        # After the command name: state is field 3, utime 14 and stime 15 (1-based).
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -196,6 +195,24 @@ class LoadResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants alive now (``/proc/<pid>/task/*/children``)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").iterdir():
+            with contextlib.suppress(OSError):
+                queue += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ensure_wrk() -> str:

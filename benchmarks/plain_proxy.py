@@ -9,13 +9,14 @@ threshold raised, as ``capbroker gateway serve`` does, so the comparison is like
 
 It is the baseline for the gateway's targets (benchmarks/gateway_proxy.py).
 
-Run: ``python -m benchmarks.plain_proxy --port 8125 --upstream http://127.0.0.1:8124``.
+Run: ``python -m benchmarks.plain_proxy --port 8125 --upstream http://127.0.0.1:8124``
+(``--workers N`` for N processes on the port, as ``gateway serve --workers N``).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,6 +25,7 @@ from yarl import URL
 
 from benchmarks.harness import HOST
 from broker.gateway.upstream import HOP_BY_HOP
+from broker.workers import tune_gc
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -33,6 +35,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 DROPPED = HOP_BY_HOP | {b"host", b"content-length"}
 # An answer keeps its Content-Length (uvicorn then sends it as is, not chunked).
 RESPONSE_DROPPED = HOP_BY_HOP
+UPSTREAM_ENV = "PLAIN_PROXY_UPSTREAM"  # how workers learn the upstream
 
 
 class PlainProxy:
@@ -111,28 +114,44 @@ async def _rest_of_body(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+def app_from_environment() -> PlainProxy:
+    """One worker's proxy (``--workers`` above 1)."""
+    app = PlainProxy(os.environ[UPSTREAM_ENV])
+    tune_gc()
+    return app
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="base URL of the upstream")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+    # The gateway's server settings (broker/gateway/server.py), but plain httptools.
+    options = {
+        "host": HOST,
+        "port": args.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "lifespan": "on",
+        "proxy_headers": False,
+    }
+    if args.workers > 1:
+        os.environ[UPSTREAM_ENV] = args.upstream
+        uvicorn.run(
+            "benchmarks.plain_proxy:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            **options,  # type: ignore[arg-type]
+        )
+        return
     app = PlainProxy(args.upstream)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    uvicorn.run(
-        app,
-        host=HOST,
-        port=args.port,
-        workers=1,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        lifespan="on",
-    )
+    tune_gc()
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
