@@ -144,21 +144,9 @@ class AuditWriter:
             prev_hash=self._hash,
         )
         digest = event_hash(fields)
-        self._pending[id(tx)][1].append(
-            {
-                "chain_id": fields.chain_id,
-                "seq": fields.seq,
-                "at": fields.at,
-                "type": fields.type,
-                "actor": fields.actor,
-                "subject": fields.subject,
-                "outcome": fields.outcome,
-                "reason": fields.reason,
-                "data": fields.data,
-                "prev_hash": fields.prev_hash,
-                "hash": digest,
-            }
-        )
+        row = fields._asdict()
+        row["hash"] = digest
+        self._pending[id(tx)][1].append(row)
         self._seq, self._hash = fields.seq, digest
         return AuditRecord(self.chain_id, fields.seq, digest)
 

@@ -41,7 +41,7 @@ from broker.routemap.canonical import CanonicalRequest, canonical_request
 from broker.routemap.classify import classify
 from broker.routemap.errors import refusal_code
 from broker.routemap.model import Classification
-from broker.routemap.routemap import GraphQLSpec, RouteMap
+from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 from broker.services.approvals import ApprovalService
 from broker.services.templates import TemplateService
 from broker.store.checkpoint import WalCheckpointer
@@ -301,8 +301,8 @@ class Gateway:
             attempt.method, rest, raw_query, text_headers, options=route.route_map.paths
         )
         attempt.canonical = canonical
-        body, stream = await self._body(route.route_map, canonical, headers, receive)
-        classification = classify(route.route_map, canonical, body)
+        body, stream, matched = await self._body(route.route_map, canonical, headers, receive)
+        classification = classify(route.route_map, canonical, body, matched=matched)
         attempt.classification = classification
         assert route.resolver is not None
         for call in classification.calls:
@@ -372,9 +372,10 @@ class Gateway:
         canonical: CanonicalRequest,
         headers: list[tuple[bytes, bytes]],
         receive: Receive,
-    ) -> tuple[bytes, AsyncIterator[bytes] | None]:
+    ) -> tuple[bytes, AsyncIterator[bytes] | None, tuple[Route, dict[str, str]]]:
         """The whole body when classification reads it (or its size is unknown); otherwise
-        a stream forwarded as it arrives. The cap is enforced before anything is parsed."""
+        a stream forwarded as it arrives. The cap is enforced before anything is parsed.
+        Also the request's route (which says whether classification reads the body)."""
         limit = route_map.body.max_bytes
         lengths = [v for k, v in headers if k.lower() == b"content-length"]
         codings = [v.strip().lower() for k, v in headers if k.lower() == b"transfer-encoding"]
@@ -390,14 +391,15 @@ class Gateway:
             raise InvalidRequest("invalid Content-Length", extra={"refusal": "ambiguous_length"})
         if declared is not None and declared > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        route, _ = route_map.match(canonical.method, canonical.segments)
+        matched = route_map.match(canonical.method, canonical.segments)
+        route = matched[0]
         needs_body = isinstance(route, GraphQLSpec) or route.uses_body
         if declared is not None and not needs_body:
             if declared == 0:
-                return b"", None
+                return b"", None, matched
             if canonical.method in ("GET", "HEAD"):
                 raise InvalidRequest("a GET or HEAD request carries no body")
-            return b"", _stream_body(receive, declared)
+            return b"", _stream_body(receive, declared), matched
         chunks: list[bytes] = []
         total = 0
         while True:
@@ -408,7 +410,7 @@ class Gateway:
                 raise PayloadTooLarge(f"the body is larger than {limit} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
-                return b"".join(chunks), None
+                return b"".join(chunks), None, matched
 
     def _may_need_approval(self, grant: Grant) -> bool:
         """Cheap and conservative: could any call under this grant be held for approval?"""

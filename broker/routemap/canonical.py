@@ -9,6 +9,7 @@ raw strings, so the upstream sees exactly what was classified.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +26,14 @@ MAX_SEGMENTS = 64
 _HEX = frozenset("0123456789abcdefABCDEF")
 _PATH_SAFE = "!$&'()*+,=:@"  # sub-delims (but ';') and ':' '@' stay as they are on the wire
 _AMBIGUOUS_BYTES = {0x2F: "%2F (an encoded '/')", 0x5C: "%5C (an encoded '\\')", 0x25: "%25"}
+# A segment of only these is its own decoded form (no escapes, nothing refused): most are.
+_PLAIN_SEGMENT = re.compile(
+    "["
+    + re.escape("".join(sorted({chr(o) for o in range(0x21, 0x7F)} - set('%\\?#"<>`{}|^;'))))
+    + "]*"
+)
+# ... and of only these, also its own wire form (what ``quote`` leaves alone).
+_PLAIN_WIRE = re.compile("[A-Za-z0-9_.~" + re.escape("-" + _PATH_SAFE) + "]*")
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -48,7 +57,9 @@ class CanonicalRequest:
 
     @property
     def wire_path(self) -> str:
-        return "/" + "/".join(quote(s, safe=_PATH_SAFE) for s in self.segments)
+        return "/" + "/".join(
+            s if _PLAIN_WIRE.fullmatch(s) else quote(s, safe=_PATH_SAFE) for s in self.segments
+        )
 
     @property
     def wire_query(self) -> str:
@@ -110,6 +121,12 @@ def _escaped_byte(raw: str, i: int) -> int:
 
 
 def _decode_segment(raw: str) -> str:
+    if _PLAIN_SEGMENT.fullmatch(raw):
+        return raw
+    return _decode_escaped_segment(raw)
+
+
+def _decode_escaped_segment(raw: str) -> str:
     buf = bytearray()
     i = 0
     while i < len(raw):

@@ -7,21 +7,28 @@ from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.gql import classify_graphql
 from broker.routemap.jsonbody import strict_json
 from broker.routemap.model import Classification
-from broker.routemap.routemap import GraphQLSpec, RouteMap
+from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 from broker.routemap.templates import MISSING, dig
 
 
-def classify(route_map: RouteMap, request: CanonicalRequest, body: bytes = b"") -> Classification:
+def classify(
+    route_map: RouteMap,
+    request: CanonicalRequest,
+    body: bytes = b"",
+    *,
+    matched: tuple[Route, dict[str, str]] | None = None,
+) -> Classification:
     """The classification of one request, or a refusal (``InvalidRequest``, 413, 415, ``Denied``).
 
     ``body`` is the whole request body; the gateway stops reading at
-    ``route_map.body.max_bytes + 1`` bytes and passes what it read.
+    ``route_map.body.max_bytes + 1`` bytes and passes what it read. ``matched``:
+    ``route_map.match`` of this request, when the caller already has it.
     """
     if len(body) > route_map.body.max_bytes:
         raise e.too_large(f"the body is larger than {route_map.body.max_bytes} bytes")
     if request.method in ("GET", "HEAD") and body:
         raise e.bad_request(e.BODY_NOT_ALLOWED, f"a {request.method} request carries no body")
-    route, params = route_map.match(request.method, request.segments)
+    route, params = matched or route_map.match(request.method, request.segments)
     if isinstance(route, GraphQLSpec):
         return classify_graphql(
             route_map, request.method, request.query, request.content_type, body

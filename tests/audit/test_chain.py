@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,7 +40,7 @@ def test_edit_is_pinpointed(n: int, data: st.DataObject) -> None:
     field = data.draw(st.sampled_from(["actor", "outcome", "data", "at", "reason"]))
     value = {"actor": "mallory", "outcome": "denied", "data": "{}", "at": 1.5, "reason": "x"}[field]
     edited = list(events)
-    edited[i] = StoredEvent(dataclasses.replace(events[i].fields, **{field: value}), events[i].hash)
+    edited[i] = StoredEvent(events[i].fields._replace(**{field: value}), events[i].hash)
     report = verify_chain("c1", "w", edited, head_seq=seq, head_hash=h)
     assert not report.ok
     assert report.first_bad_seq == i + 1
@@ -68,7 +66,7 @@ def test_truncation_is_detected_against_the_head() -> None:
 
 def test_event_cannot_move_to_another_chain() -> None:
     events = build(3, chain="c2")
-    moved = [StoredEvent(dataclasses.replace(e.fields, chain_id="c1"), e.hash) for e in events]
+    moved = [StoredEvent(e.fields._replace(chain_id="c1"), e.hash) for e in events]
     report = verify_chain("c1", "w", moved, head_seq=3, head_hash=events[-1].hash)
     assert not report.ok
     assert report.first_bad_seq == 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.errors import BrokerError
-from broker.routemap import PathOptions, canonical_request, classify, refusal_code
+from broker.routemap import PathOptions, canonical, canonical_request, classify, refusal_code
 
 from .support import github
 
@@ -136,3 +139,35 @@ def test_an_accepted_path_matches_only_its_rule(paths: tuple[str, str], method: 
             assert linear == []
         return
     assert [r.label for r in linear] == [result.rule]
+
+
+def _outcome(decode: Callable[[str], str], raw: str) -> str:
+    try:
+        return "ok:" + decode(raw)
+    except BrokerError as refused:
+        return "refused:" + refusal_code(refused)
+
+
+# Every printable ASCII character, escapes of the bytes that matter, and some non-ASCII.
+RAW_SEGMENT = st.lists(
+    st.sampled_from(
+        [chr(o) for o in range(0x20, 0x7F) if chr(o) != "/"]
+        + ["%2F", "%2f", "%25", "%5C", "%3B", "%41", "%C3%A9", "%FF", "%0A", "%", "\x00", "é"]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=800)
+@given(RAW_SEGMENT)
+def test_the_plain_segment_shortcut_decodes_as_the_full_decoder(raw: str) -> None:
+    assert _outcome(canonical._decode_segment, raw) == _outcome(
+        canonical._decode_escaped_segment, raw
+    )
+
+
+@settings(max_examples=800)
+@given(st.text(max_size=12))
+def test_the_plain_wire_shortcut_encodes_as_quote(segment: str) -> None:
+    request = canonical.CanonicalRequest("GET", (segment, "x"))
+    assert request.wire_path == "/" + quote(segment, safe=canonical._PATH_SAFE) + "/x"
