@@ -1,0 +1,248 @@
+"""Where the gateway's extra cost goes: the plain proxy and the gateway in one process.
+
+A diagnostic, not a target: it tells what each stage of the gateway costs over the plain
+proxy, which the wrk comparison (``gateway_proxy.py``) cannot separate. Both ASGI apps
+run in this process, on one uvloop event loop, against the same upstream process
+(``proxy_upstream``), fed requests directly (no server-side HTTP parsing, which both
+would pay alike), ``--concurrency`` at a time. Per round, each variant's CPU time per
+request is measured back to back, in turn:
+
+- ``plain``: ``benchmarks.plain_proxy.PlainProxy``;
+- ``forward-only``: the gateway's routing, canonical form, body handling and
+  forwarding (header filtering, key injection, echo redaction), and nothing else;
+- ``no-audit``: the whole pipeline, but decisions and completions are neither written
+  nor committed;
+- ``gateway``: the real thing (the decision written through group commit first).
+
+The variants are the gateway's own methods with stages left out (the module patches
+them for one round at a time); ``gateway`` is unpatched. The differences between
+neighbours are what a stage costs. A fixed pure-Python workload is timed around every
+round so a reader can tell a slow minute from a slow stage (``refs``).
+
+Run: ``python -m benchmarks.gateway_stages --concurrency 32`` (and ``--concurrency 1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import ExitStack
+from typing import Any
+
+import aiohttp
+
+from benchmarks.gateway_proxy import GRAPHQL, PROVIDER, REST, GatewayStack, python_server
+from benchmarks.plain_proxy import PlainProxy
+from broker.audit.writer import AuditRecord, AuditWriter
+from broker.gateway.app import Attempt, Gateway
+from broker.gateway.factory import build_gateway, load_providers
+from broker.routemap.canonical import canonical_request
+from broker.settings import load_settings
+from broker.store.database import Tx
+from broker.workers import tune_gc
+
+App = Callable[..., Awaitable[None]]
+Scope = MutableMapping[str, Any]
+VARIANTS = ("plain", "forward-only", "no-audit", "gateway")
+
+
+def _scope(path: str, kind_method: str, body: bytes, token: str) -> Scope:
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())]
+    if body:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+    return {
+        "type": "http",
+        "method": kind_method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+    }
+
+
+async def _one(app: App, scope: Scope, body: bytes) -> int:
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop() if pending else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _cpu_us_per_request(app: App, scope: Scope, body: bytes, n: int, c: int) -> float:
+    started = time.process_time()
+    done = 0
+    while done < n:
+        statuses = await asyncio.gather(*[_one(app, scope, body) for _ in range(c)])
+        if set(statuses) != {200}:
+            raise SystemExit(f"unexpected answers {sorted(set(statuses))}")
+        done += c
+    return (time.process_time() - started) / done * 1e6
+
+
+def _reference_us() -> float:
+    """A fixed pure-Python workload (JSON, sorting, string joins), per iteration."""
+    doc = {"a": [1, 2, 3], "b": "x" * 50, "c": {"d": 1.5, "e": None}}
+    started = time.process_time()
+    for _ in range(3000):
+        json.dumps(doc, sort_keys=True)
+        sorted(doc)
+        "-".join(str(i) for i in range(10))
+    return (time.process_time() - started) / 3000 * 1e6
+
+
+class Stages:
+    """Leaves stages out of one gateway for a round: ``with stages.variant(name): ...``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._reader = gateway.db.engine.connect()  # for no-audit units: reads only
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def variant(self, name: str) -> ExitStack:
+        patches = ExitStack()
+        if name == "forward-only":
+            _patch(patches, Gateway, "_handle", _forward_only)
+        elif name == "no-audit":
+            tx = Tx(self._reader)
+
+            async def run_unwritten(unit: Callable[[Tx], Any]) -> Any:
+                return unit(tx)
+
+            def not_appended(self: AuditWriter, _tx: Tx, **_: Any) -> AuditRecord:
+                return AuditRecord("", 0, "")
+
+            _patch(patches, self.gateway.committer, "run", run_unwritten)
+            _patch(patches, Gateway, "_completed", lambda *_: None)
+            _patch(patches, AuditWriter, "append", not_appended)
+        return patches
+
+
+def _patch(patches: ExitStack, owner: Any, name: str, value: Any) -> None:
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    patches.callback(setattr, owner, name, original)
+
+
+async def _forward_only(
+    self: Gateway, scope: Scope, receive: Any, send: Any, attempt: Attempt, started: float
+) -> None:
+    headers = scope["headers"]
+    route, rest = self._route(attempt.raw_path)
+    text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+    canonical = canonical_request(
+        attempt.method,
+        rest,
+        scope.get("query_string", b"").decode("latin-1"),
+        text_headers,
+        options=route.route_map.paths,
+    )
+    body, stream, _ = await self._body(route.route_map, canonical, headers, receive)
+    await self._forward(route, canonical, headers, body, stream, send)
+
+
+async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace) -> None:
+    os.environ.update(stack.env)
+    settings = load_settings(overrides={"data_dir": stack.data_dir})
+    gateway = build_gateway(settings, load_providers(stack.providers_file(10)))
+    await gateway.start()
+    plain = PlainProxy(upstream)
+    plain.session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=60),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
+    stages = Stages(gateway)
+    kind = GRAPHQL if args.kind == "graphql" else REST
+    body = (kind.body or "").encode()
+    apps: dict[str, tuple[App, Scope]] = {
+        name: (
+            (plain, _scope(kind.path, kind.method, body, stack.token))
+            if name == "plain"
+            else (gateway, _scope(f"/{PROVIDER}{kind.path}", kind.method, body, stack.token))
+        )
+        for name in VARIANTS
+    }
+    try:
+        tune_gc()
+        for name, (app, scope) in apps.items():  # warm-up
+            with stages.variant(name):
+                await _cpu_us_per_request(app, scope, body, 300, args.concurrency)
+        us: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        refs: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        for _ in range(args.rounds):
+            for name, (app, scope) in apps.items():
+                with stages.variant(name):
+                    before = _reference_us()
+                    cost = await _cpu_us_per_request(
+                        app, scope, body, args.requests, args.concurrency
+                    )
+                    reference = (before + _reference_us()) / 2
+                us[name].append(cost)
+                refs[name].append(cost / reference)
+        _report(us, refs, args)
+    finally:
+        stages.close()
+        await plain.session.close()
+        await gateway.stop()
+
+
+def _report(us: dict[str, list[float]], refs: dict[str, list[float]], ns: Any) -> None:
+    print(
+        f"{ns.kind}, {ns.concurrency} at a time, {ns.rounds} rounds of {ns.requests} requests;"
+        " CPU time of this process per request (median of rounds)"
+    )
+    print(f"{'variant':<14} {'us':>8} {'refs':>7} {'over the previous':>18}")
+    previous: str | None = None
+    for name in VARIANTS:
+        extra = ""
+        if previous is not None:
+            # Per round, then the median: both ran in the same minute.
+            deltas = [a - b for a, b in zip(us[name], us[previous], strict=True)]
+            extra = f"{statistics.median(deltas):+.1f} us"
+        print(
+            f"{name:<14} {statistics.median(us[name]):8.1f} "
+            f"{statistics.median(refs[name]):7.2f} {extra:>18}"
+        )
+        previous = name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=2000, help="per variant per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--kind", choices=("rest", "graphql"), default="rest")
+    args = parser.parse_args(argv)
+    import uvloop
+
+    with python_server("benchmarks.proxy_upstream") as (upstream, _):
+        stack = GatewayStack(upstream)
+        try:
+            stack.start()
+            uvloop.run(_measure(stack, upstream, args))
+        finally:
+            stack.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
