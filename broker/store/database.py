@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from broker.errors import Reason, Unavailable
-from broker.store.engine import WRITE
+from broker.store.engine import BUSY_TIMEOUT_MS, LOCKS_ITSELF, WRITE
 from broker.store.raw import RawStatement
 
 
@@ -29,6 +30,12 @@ def _faults_mapped() -> Iterator[None]:
                 "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
             ) from exc
         raise
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
 
 
 class Tx:
@@ -84,9 +91,47 @@ class Database:
     def write_connection(self) -> Connection:
         """A connection for ``transaction_on``, held by a caller that writes often (group
         commit): checking one out of the pool per transaction cost more than the rest of
-        an empty transaction. The caller closes it, and drops it after any fault."""
+        an empty transaction. The caller gives it back with ``release_write_connection``.
+
+        On SQLite it never waits for the write lock: the caller takes it with
+        ``try_write_lock`` and, when another process holds it, tries again later instead
+        of sleeping in SQLite's busy handler (on an event loop, every request waits)."""
         with _faults_mapped():
-            return self.engine.connect().execution_options(**{WRITE: True})
+            conn = self.engine.connect().execution_options(**{WRITE: True})
+            if conn.dialect.name == "sqlite":
+                _driver(conn).execute("PRAGMA busy_timeout=0")
+                conn = conn.execution_options(**{LOCKS_ITSELF: True})
+            return conn
+
+    @staticmethod
+    def try_write_lock(conn: Connection) -> bool:
+        """Begin the next transaction on a ``write_connection`` holding SQLite's write lock,
+        or False at once when another connection holds it (nothing begun). Elsewhere the
+        transaction itself takes what it needs: True."""
+        if not conn.get_execution_options().get(LOCKS_ITSELF, False):
+            return True
+        driver = _driver(conn)
+        try:
+            driver.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+                return False
+            raise Unavailable(
+                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
+            ) from exc
+        return True
+
+    @staticmethod
+    def release_write_connection(conn: Connection) -> None:
+        """Give a ``write_connection`` back with the pool's usual busy timeout."""
+        try:
+            if conn.get_execution_options().get(LOCKS_ITSELF, False):
+                driver = _driver(conn)
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        finally:
+            conn.close()
 
     @contextmanager
     def transaction_on(self, conn: Connection) -> Iterator[Tx]:

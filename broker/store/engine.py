@@ -16,20 +16,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 WRITE = "capbroker_write"
+# A connection whose owner takes SQLite's write lock itself before each transaction
+# (Database.try_write_lock): BEGIN is then already done.
+LOCKS_ITSELF = "capbroker_locks_itself"
+BUSY_TIMEOUT_MS = 5000
 
 
 def _sqlite_begin(conn: Any) -> None:
+    options = conn.get_execution_options()
+    driver = conn.connection.driver_connection
+    if options.get(LOCKS_ITSELF, False) and driver.in_transaction:
+        return
     # A write transaction takes the write lock at BEGIN, so two writers never deadlock
     # upgrading read locks; reads begin deferred and never block anyone (WAL).
-    write = conn.get_execution_options().get(WRITE, False)
     # Straight to the driver: through exec_driver_sql this one statement cost a third of
     # an empty transaction.
-    conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    driver.execute("BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN")
 
 
 def make_engine(url: str) -> Engine:

@@ -23,6 +23,12 @@ requests form the next batch.
 ``defer`` queues a unit nobody waits for (a record of something already done): it rides
 along with the next batch, or is flushed on its own after ``defer_seconds``. A fault in
 its batch is logged, since there is no caller left to tell.
+
+When another process holds SQLite's write lock (a broker and a gateway on one file, or
+``--workers``), the batch goes back to the queue and is tried again a moment later (0.5
+ms, doubling up to 8 ms), so the event loop keeps serving instead of sleeping in
+SQLite's busy handler; units arriving meanwhile join it. After ``lock_wait_seconds``
+the batch fails, as a transaction past its busy timeout did.
 """
 
 from __future__ import annotations
@@ -30,16 +36,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
+from broker.errors import Reason, Unavailable
 from broker.store.database import Database, Tx
+from broker.store.engine import BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
 Unit = Callable[[Tx], Any]
+Batch = list[tuple[Unit, "asyncio.Future[Any] | None"]]
 log = logging.getLogger("capbroker.store")
+
+
+class _Locked:
+    """``_commit``'s answer when another connection holds the write lock (nothing ran)."""
+
+
+LOCKED = _Locked()
+FIRST_LOCK_RETRY_S, LAST_LOCK_RETRY_S = 0.0005, 0.008
 
 
 class GroupCommit:
@@ -51,12 +69,17 @@ class GroupCommit:
         threaded: bool | None = None,
         defer_seconds: float = 0.1,
         gather_rounds: int = 4,
+        lock_wait_seconds: float = BUSY_TIMEOUT_MS / 1000,
     ) -> None:
         self.db = db
         self.max_batch = max_batch
         self.threaded = db.engine.dialect.name != "sqlite" if threaded is None else threaded
         self.defer_seconds = defer_seconds
         self.gather_rounds = gather_rounds
+        self.lock_wait_seconds = lock_wait_seconds
+        self._locked_since: float | None = None
+        self._lock_retries = 0
+        self.lock_waits = 0  # for tests and metrics: batches put back for the write lock
         self._seen = self._rounds = 0
         self._pending: list[tuple[Unit, asyncio.Future[Any] | None]] = []
         self._scheduled = False
@@ -107,7 +130,7 @@ class GroupCommit:
             # lone request milliseconds and bought nothing measurable under load.
             loop.call_soon(self._flush)
 
-    def _take(self) -> list[tuple[Unit, asyncio.Future[Any] | None]]:
+    def _take(self) -> Batch:
         batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
         return batch
 
@@ -124,27 +147,62 @@ class GroupCommit:
             return
         self._scheduled = False
         batch = self._take()
+        outcome = self._commit(batch)
+        if isinstance(outcome, _Locked):
+            waited = self._lock_wait(batch)
+            if isinstance(waited, float):
+                self._scheduled = True
+                self._seen, self._rounds = len(self._pending), self.gather_rounds
+                asyncio.get_running_loop().call_later(waited, self._flush)
+                return
+            outcome = waited
         if self._pending:
             self._scheduled = True
             self._seen, self._rounds = len(self._pending), self.gather_rounds
             asyncio.get_running_loop().call_soon(self._flush)
-        self._settle(batch, self._commit(batch))
+        self._settle(batch, outcome)
 
     async def _flush_in_thread(self) -> None:
         try:
             while self._pending:
                 batch = self._take()
-                self._settle(batch, await asyncio.to_thread(self._commit, batch))
+                outcome = await asyncio.to_thread(self._commit, batch)
+                if isinstance(outcome, _Locked):
+                    waited = self._lock_wait(batch)
+                    if isinstance(waited, float):
+                        await asyncio.sleep(waited)
+                        continue
+                    outcome = waited
+                self._settle(batch, outcome)
         finally:
             self._running = False
 
-    def _commit(
-        self, batch: list[tuple[Unit, asyncio.Future[Any] | None]]
-    ) -> list[Any] | Exception:
+    def _lock_wait(self, batch: Batch) -> float | Exception:
+        """``batch`` found the write lock held: put it back at the head of the queue and
+        return when to try again, or, past ``lock_wait_seconds``, the fault it fails with."""
+        now = time.monotonic()
+        if self._locked_since is None:
+            self._locked_since = now
+        if now - self._locked_since > self.lock_wait_seconds:
+            self._locked_since, self._lock_retries = None, 0
+            return Unavailable(
+                "another writer held the database for too long",
+                reason=Reason.DATABASE_UNAVAILABLE,
+            )
+        self._pending[:0] = batch
+        self.lock_waits += 1
+        retry_in: float = min(FIRST_LOCK_RETRY_S * (1 << self._lock_retries), LAST_LOCK_RETRY_S)
+        self._lock_retries = min(self._lock_retries + 1, 8)
+        return retry_in
+
+    def _commit(self, batch: Batch) -> list[Any] | Exception | _Locked:
         # Batches run one at a time, so one held connection serves them all.
         try:
             if self._conn is None:
                 self._conn = self.db.write_connection()
+            if not self.db.try_write_lock(self._conn):
+                return LOCKED
+            self._locked_since, self._lock_retries = None, 0
             with self.db.transaction_on(self._conn) as tx:
                 results = [unit(tx) for unit, _ in batch]
         except Exception as fault:  # a unit, the commit or the database failed: no results
@@ -158,12 +216,10 @@ class GroupCommit:
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(Exception):  # a dead connection has nothing to give back
-                conn.close()
+                self.db.release_write_connection(conn)
 
     @staticmethod
-    def _settle(
-        batch: list[tuple[Unit, asyncio.Future[Any] | None]], outcome: list[Any] | Exception
-    ) -> None:
+    def _settle(batch: Batch, outcome: list[Any] | Exception) -> None:
         if isinstance(outcome, Exception) and any(future is None for _, future in batch):
             lost = sum(1 for _, future in batch if future is None)
             log.warning("%d deferred record(s) lost: %s", lost, type(outcome).__name__)

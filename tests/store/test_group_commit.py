@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -11,6 +13,7 @@ from broker.audit.reader import verify_all
 from broker.audit.writer import AuditWriter
 from broker.clock import FrozenClock
 from broker.errors import Denied, Reason, Unavailable
+from broker.store import migrate
 from broker.store.database import Database, Tx
 from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
@@ -230,3 +233,89 @@ def test_a_lone_unit_is_not_kept_waiting_for_company(db: Database) -> None:
     assert asyncio.run(main()) == 7
     assert rounds <= 3  # flushed in the next loop iteration, not after 1000 of them
     assert committer.batches == 1
+
+
+def _record(audit: AuditWriter, tx: Tx, name: str) -> str:
+    audit.append(tx, type="test.unit", actor="t", subject=name)
+    return name
+
+
+def _sqlite_store(tmp_path) -> Database:  # type: ignore[no-untyped-def]
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    migrate.upgrade(engine)
+    return Database(engine)
+
+
+def _hold_write_lock(path: str) -> sqlite3.Connection:
+    """Another process's writer, as SQLite sees it: a connection holding the write lock."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_held_write_lock_is_waited_for_without_blocking_the_loop(
+    tmp_path,
+    threaded: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    """Sleeping in SQLite's busy handler on the event loop stalled every request while
+    another process (the broker, another worker) committed; the batch waits off the loop."""
+    db = _sqlite_store(tmp_path)
+    committer = GroupCommit(db, threaded=threaded)
+    audit = AuditWriter(writer="test", clock=FrozenClock(1000.0))
+    other = _hold_write_lock(f"{tmp_path}/x.db")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    async def main() -> list[str]:
+        ticking = asyncio.create_task(ticker())
+        # The other writer lets go after 0.3 s, from a thread: a loop stuck in SQLite's busy
+        # handler could not run a timer.
+        threading.Timer(0.3, other.commit).start()
+        try:
+            return await asyncio.gather(
+                *(committer.run(lambda tx, i=i: _record(audit, tx, f"u{i}")) for i in range(5))
+            )
+        finally:
+            ticking.cancel()
+
+    assert asyncio.run(main()) == [f"u{i}" for i in range(5)]
+    assert ticks >= 20  # the loop ran throughout (a blocked loop ticks about once)
+    assert committer.lock_waits > 0
+    assert event_types(db).count("test.unit") == 5
+    committer.close()
+    other.close()
+    # The held connection went back to the pool with the pool's busy timeout.
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 5000
+    db.engine.dispose()
+
+
+def test_a_write_lock_held_too_long_fails_the_batch_closed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = _sqlite_store(tmp_path)
+    committer = GroupCommit(db, lock_wait_seconds=0.2)
+    other = _hold_write_lock(f"{tmp_path}/x.db")
+    ran: list[str] = []
+
+    def unit(tx: Tx) -> str:
+        ran.append("ran")
+        return "never released"
+
+    async def main() -> list[object]:
+        return await asyncio.gather(committer.run(unit), return_exceptions=True)
+
+    (result,) = asyncio.run(main())
+    assert isinstance(result, Unavailable)
+    assert result.reason is Reason.DATABASE_UNAVAILABLE
+    assert ran == []  # nothing ran without the lock
+    other.rollback()
+    # Once the lock is free the committer works again, on its same connection.
+    assert asyncio.run(committer.run(lambda tx: "ok")) == "ok"
+    committer.close()
+    other.close()
+    db.engine.dispose()
