@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
@@ -85,10 +86,11 @@ def test_a_failed_commit_releases_nothing(db: Database) -> None:
 def test_database_unavailable_is_reported_as_such(tmp_path) -> None:  # type: ignore[no-untyped-def]
     engine = make_engine(f"sqlite:///{tmp_path}/gone/x.db")
     (tmp_path / "gone").rmdir()  # the database cannot even be opened now
-    committer = GroupCommit(Database(engine))
+    assert_unavailable(GroupCommit(Database(engine)), lambda tx: "never released")
 
-    def unit(tx: Tx) -> str:
-        return "never released"
+
+def assert_unavailable(committer: GroupCommit, unit: Callable[[Tx], object]) -> None:
+    """``unit`` is not released: its caller gets ``database_unavailable``."""
 
     async def main() -> list[object]:
         return await asyncio.gather(committer.run(unit), return_exceptions=True)
@@ -301,17 +303,7 @@ def test_a_write_lock_held_too_long_fails_the_batch_closed(tmp_path) -> None:  #
     committer = GroupCommit(db, lock_wait_seconds=0.2)
     other = _hold_write_lock(f"{tmp_path}/x.db")
     ran: list[str] = []
-
-    def unit(tx: Tx) -> str:
-        ran.append("ran")
-        return "never released"
-
-    async def main() -> list[object]:
-        return await asyncio.gather(committer.run(unit), return_exceptions=True)
-
-    (result,) = asyncio.run(main())
-    assert isinstance(result, Unavailable)
-    assert result.reason is Reason.DATABASE_UNAVAILABLE
+    assert_unavailable(committer, lambda tx: ran.append("ran"))
     assert ran == []  # nothing ran without the lock
     other.rollback()
     # Once the lock is free the committer works again, on its same connection.
