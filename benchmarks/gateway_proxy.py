@@ -23,7 +23,8 @@ and 10,000 REST rules (generated), and a revocation set of 0 and 1,000,000 entri
 (500,000 revoked tokens and 500,000 ended sessions, inserted directly into
 ``tokens``/``sessions`` of a copy of the store, with far-future expiry, before its
 gateway starts). All configurations of one dimension run at once and are measured in
-alternating rounds, each kept at its lowest CPU per request. Per-request
+three rounds (every other one in reverse order), each kept at its lowest CPU per request.
+Per-request
 cost is the gateway process's own CPU time per request (``/proc``), which hardly depends
 on what else the machine does; req/s and p50 are shown next to it. The gateway's
 resident memory (VmRSS) is read after each configuration.
@@ -83,6 +84,7 @@ MIN_THROUGHPUT_RATIO = 0.80
 MAX_ADDED_P50_MS = 0.25
 MAX_P99_OVER_P50 = 2.0
 AB_ROUNDS = 2  # plain proxy and gateway, alternating
+SCALING_ROUNDS = 3  # flatness configurations, in turn, every other round in reverse order
 MAX_COST_SPREAD = 1.10
 
 GRAPHQL_BODY = json.dumps({"query": 'query { item(id: "1") { id name } }'})
@@ -698,11 +700,13 @@ def interleaved_scaling(
     duration_s: float,
     token: str,
 ) -> list[dict[str, Any]]:
-    """``scaling_row`` for every (size, base, server, ready_s), in ``AB_ROUNDS`` rounds that
-    visit each in turn; per size, the round with the lowest CPU per request."""
+    """``scaling_row`` for every (size, base, server, ready_s), in ``SCALING_ROUNDS`` rounds
+    that visit each in turn, every other round backwards (a machine slowing down through a
+    round then burdens no size more than another); per size, the round with the lowest CPU
+    per request."""
     best: dict[int, dict[str, Any]] = {}
-    for _ in range(AB_ROUNDS):
-        for size, base, server, ready_s in configs:
+    for round_no in range(SCALING_ROUNDS):
+        for size, base, server, ready_s in configs if round_no % 2 == 0 else configs[::-1]:
             row = scaling_row(dimension, size, base, server, duration_s, token, ready_s)
             if size not in best or row["cpu_ms_per_request"] < best[size]["cpu_ms_per_request"]:
                 best[size] = row
