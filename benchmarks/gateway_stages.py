@@ -25,85 +25,30 @@ Run: ``python -m benchmarks.gateway_stages --concurrency 32`` (and ``--concurren
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
 import statistics
-import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
 import aiohttp
 
 from benchmarks.gateway_proxy import GRAPHQL, PROVIDER, REST, GatewayStack, python_server
+from benchmarks.inprocess import (
+    App,
+    Scope,
+    cpu_us_per_request,
+    reference_us,
+    request_scope,
+    started_gateway,
+)
 from benchmarks.plain_proxy import PlainProxy
 from broker.audit.writer import AuditRecord, AuditWriter
 from broker.gateway.app import Attempt, Gateway
-from broker.gateway.factory import build_gateway, load_providers
 from broker.routemap.canonical import canonical_request
-from broker.settings import load_settings
 from broker.store.database import Tx
 from broker.workers import tune_gc
 
-App = Callable[..., Awaitable[None]]
-Scope = MutableMapping[str, Any]
 VARIANTS = ("plain", "forward-only", "no-audit", "gateway")
-
-
-def _scope(path: str, kind_method: str, body: bytes, token: str) -> Scope:
-    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())]
-    if body:
-        headers += [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-    return {
-        "type": "http",
-        "method": kind_method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": headers,
-    }
-
-
-async def _one(app: App, scope: Scope, body: bytes) -> int:
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        return pending.pop() if pending else {"type": "http.disconnect"}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
-
-
-async def _cpu_us_per_request(app: App, scope: Scope, body: bytes, n: int, c: int) -> float:
-    started = time.process_time()
-    done = 0
-    while done < n:
-        statuses = await asyncio.gather(*[_one(app, scope, body) for _ in range(c)])
-        if set(statuses) != {200}:
-            raise SystemExit(f"unexpected answers {sorted(set(statuses))}")
-        done += c
-    return (time.process_time() - started) / done * 1e6
-
-
-def _reference_us() -> float:
-    """A fixed pure-Python workload (JSON, sorting, string joins), per iteration."""
-    doc = {"a": [1, 2, 3], "b": "x" * 50, "c": {"d": 1.5, "e": None}}
-    started = time.process_time()
-    for _ in range(3000):
-        json.dumps(doc, sort_keys=True)
-        sorted(doc)
-        "-".join(str(i) for i in range(10))
-    return (time.process_time() - started) / 3000 * 1e6
 
 
 class Stages:
@@ -159,10 +104,7 @@ async def _forward_only(
 
 
 async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace) -> None:
-    os.environ.update(stack.env)
-    settings = load_settings(overrides={"data_dir": stack.data_dir})
-    gateway = build_gateway(settings, load_providers(stack.providers_file(10)))
-    await gateway.start()
+    gateway = await started_gateway(stack)
     plain = PlainProxy(upstream)
     plain.session = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
@@ -172,30 +114,27 @@ async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace)
     )
     stages = Stages(gateway)
     kind = GRAPHQL if args.kind == "graphql" else REST
-    body = (kind.body or "").encode()
+    plain_scope, body = request_scope(kind.path, kind, stack.token)
+    gateway_scope, _ = request_scope(f"/{PROVIDER}{kind.path}", kind, stack.token)
     apps: dict[str, tuple[App, Scope]] = {
-        name: (
-            (plain, _scope(kind.path, kind.method, body, stack.token))
-            if name == "plain"
-            else (gateway, _scope(f"/{PROVIDER}{kind.path}", kind.method, body, stack.token))
-        )
+        name: (plain, plain_scope) if name == "plain" else (gateway, gateway_scope)
         for name in VARIANTS
     }
     try:
         tune_gc()
         for name, (app, scope) in apps.items():  # warm-up
             with stages.variant(name):
-                await _cpu_us_per_request(app, scope, body, 300, args.concurrency)
+                await cpu_us_per_request(app, scope, body, 300, args.concurrency)
         us: dict[str, list[float]] = {name: [] for name in VARIANTS}
         refs: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for _ in range(args.rounds):
             for name, (app, scope) in apps.items():
                 with stages.variant(name):
-                    before = _reference_us()
-                    cost = await _cpu_us_per_request(
+                    before = reference_us()
+                    cost = await cpu_us_per_request(
                         app, scope, body, args.requests, args.concurrency
                     )
-                    reference = (before + _reference_us()) / 2
+                    reference = (before + reference_us()) / 2
                 us[name].append(cost)
                 refs[name].append(cost / reference)
         _report(us, refs, args)
