@@ -24,6 +24,7 @@ import aiohttp
 from yarl import URL
 
 from benchmarks.harness import HOST
+from broker.gateway.server import SERVER_OPTIONS
 from broker.gateway.upstream import HOP_BY_HOP
 from broker.workers import tune_gc
 
@@ -129,29 +130,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream", required=True, help="base URL of the upstream")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    # The gateway's server settings (broker/gateway/server.py), but plain httptools.
-    options = {
-        "host": HOST,
-        "port": args.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": False,
-        "log_level": "warning",
-        "lifespan": "on",
-        "proxy_headers": False,
-    }
+    # The gateway's own server settings, with plain httptools for its protocol.
+    options = {**SERVER_OPTIONS, "http": "httptools", "host": HOST, "port": args.port}
     if args.workers > 1:
         os.environ[UPSTREAM_ENV] = args.upstream
         uvicorn.run(
             "benchmarks.plain_proxy:app_from_environment",
             factory=True,
             workers=args.workers,
-            **options,  # type: ignore[arg-type]
+            **options,
         )
         return
     app = PlainProxy(args.upstream)
     tune_gc()
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
+    uvicorn.run(app, **options)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from broker.errors import InvalidRequest, Reason
 ENV_PREFIX = "CAPBROKER_"
 # Variables with the prefix that are not settings: the config file's path, the clients' own
 # (the agent's side), and the providers file ``gateway serve --workers`` hands its workers.
-CLIENT_VARIABLES = frozenset(
+NOT_SETTINGS = frozenset(
     {
         "CAPBROKER_CONFIG",
         "CAPBROKER_AGENT_CREDENTIAL",
@@ -132,7 +132,7 @@ def load_settings(
             values[name] = _coerce(f"config file {path}: setting {key!r}", raw, hints[name])
 
     for key, raw in env.items():
-        if not key.startswith(ENV_PREFIX) or key in CLIENT_VARIABLES:
+        if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
             continue
         if key.startswith(VAULT_PREFIX):
             _check_vault_variable(key)
