@@ -13,7 +13,8 @@ Configurations: route maps of 10 .. 10,000 generated REST rules (one store); rev
 sets of 0 and 1,000,000 entries (copies of the store, filled as ``gateway_proxy`` does).
 Server-side HTTP parsing is not included: it does not depend on either size.
 
-Run: ``python -m benchmarks.gateway_flatness`` (about five minutes).
+Run: ``python -m benchmarks.gateway_flatness`` (about five minutes). The suite's
+``gateway`` scenario (``benchmarks.gateway_proxy``) runs it too, for its flatness verdicts.
 """
 
 from __future__ import annotations
@@ -43,14 +44,28 @@ from benchmarks.inprocess import (
 from broker.gateway.app import Gateway
 from broker.workers import tune_gc
 
+ROUNDS = 12
+REQUESTS = 1500  # per configuration per round
+CONCURRENCY = 32
 
-async def _measure(stack: GatewayStack, args: argparse.Namespace) -> dict[str, Any]:
+
+async def flatness(
+    stack: GatewayStack,
+    *,
+    map_sizes: tuple[int, ...] = MAP_SIZES,
+    revocation_sizes: tuple[int, ...] = REVOCATION_SIZES,
+    rounds: int = ROUNDS,
+    requests: int = REQUESTS,
+    concurrency: int = CONCURRENCY,
+) -> dict[str, Any]:
+    """Per dimension and size: median CPU us per request and the median ratio to the
+    first size (see the module docstring); the stack must be started."""
     clones = {}
-    for size in args.revocations:  # before any gateway runs: this holds the loop a while
+    for size in revocation_sizes:  # before any gateway runs: this holds the loop a while
         clones[size] = stack.clone_data_dir()
         stack.add_revocations(clones[size] / "capbroker.db", size)
     dimensions: dict[str, list[tuple[int, Gateway]]] = {"rules": [], "revocations": []}
-    for rules in args.map_sizes:
+    for rules in map_sizes:
         dimensions["rules"].append((rules, await started_gateway(stack, rules)))
     for size, clone in clones.items():
         dimensions["revocations"].append((size, await started_gateway(stack, 10, clone)))
@@ -63,15 +78,15 @@ async def _measure(stack: GatewayStack, args: argparse.Namespace) -> dict[str, A
     try:
         for dimension, configs in dimensions.items():
             for _, gateway in configs:  # a whole round first, not recorded
-                await cpu_us_per_request(gateway, scope, body, args.requests, args.concurrency)
+                await cpu_us_per_request(gateway, scope, body, requests, concurrency)
             ratios: dict[int, list[float]] = {size: [] for size, _ in configs}
             costs: dict[int, list[float]] = {size: [] for size, _ in configs}
-            for round_no in range(args.rounds):
+            for round_no in range(rounds):
                 order = configs if round_no % 2 == 0 else configs[::-1]
                 measured: dict[int, float] = {}
                 for size, gateway in order:
                     measured[size] = await cpu_us_per_request(
-                        gateway, scope, body, args.requests, args.concurrency
+                        gateway, scope, body, requests, concurrency
                     )
                 first = measured[configs[0][0]]
                 for size, cost in measured.items():
@@ -93,6 +108,15 @@ async def _measure(stack: GatewayStack, args: argparse.Namespace) -> dict[str, A
     return report
 
 
+def spreads(report: dict[str, Any]) -> dict[str, float]:
+    """Per dimension: max/min of the sizes' median ratios to the first (target: 1.10)."""
+    result = {}
+    for dimension in ("rules", "revocations"):
+        ratios = [row["vs_first_median"] for row in report[dimension].values()]
+        result[dimension] = max(ratios) / min(ratios)
+    return result
+
+
 def _print(report: dict[str, Any], args: argparse.Namespace) -> bool:
     print(
         f"REST, {args.concurrency} at a time, {args.rounds} rounds of {args.requests} requests"
@@ -104,8 +128,7 @@ def _print(report: dict[str, Any], args: argparse.Namespace) -> bool:
         print(f"{dimension:<12} {'cpu us (median)':>16} {'vs the first (median of rounds)':>33}")
         for size, row in rows.items():
             print(f"{size:<12,} {row['cpu_us_median']:16.1f} {row['vs_first_median']:33.3f}")
-        ratios = [row["vs_first_median"] for row in rows.values()]
-        spread = max(ratios) / min(ratios)
+        spread = spreads(report)[dimension]
         met = spread <= MAX_COST_SPREAD
         flat &= met
         sizes = list(rows)
@@ -118,9 +141,11 @@ def _print(report: dict[str, Any], args: argparse.Namespace) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=1500, help="per configuration per round")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument(
+        "--requests", type=int, default=REQUESTS, help="per configuration per round"
+    )
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument(
         "--map-sizes", type=lambda v: [int(x) for x in v.split(",")], default=list(MAP_SIZES)
     )
@@ -134,7 +159,16 @@ def main(argv: list[str] | None = None) -> int:
         stack = GatewayStack(upstream)
         try:
             stack.start()
-            report = uvloop.run(_measure(stack, args))
+            report = uvloop.run(
+                flatness(
+                    stack,
+                    map_sizes=tuple(args.map_sizes),
+                    revocation_sizes=tuple(args.revocations),
+                    rounds=args.rounds,
+                    requests=args.requests,
+                    concurrency=args.concurrency,
+                )
+            )
         finally:
             stack.close()
     _print(report, args)
