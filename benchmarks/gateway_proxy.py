@@ -156,7 +156,12 @@ class ProxyComparison(LoadResult):
 
     def report(self) -> str:
         return "\n\n".join(
-            [_rows_table(self.rows), _ratios_table(self.rows), _scaling_table(self.scaling)]
+            [
+                _rows_table(self.rows),
+                _ratios_table(self.rows),
+                _scaling_table(self.scaling),
+                _flatness_table(self.notes.get("flatness_in_process", {})),
+            ]
         )
 
 
@@ -883,6 +888,15 @@ def _scaling_table(scaling: list[dict[str, Any]]) -> str:
             f"{r['cpu_ms_per_request']:>10.3f} {r['p50_1conn_ms']:>7.3f} {r['rss_mib']:>8.1f} "
             f"{r['ready_s']:>8.1f}"
         )
+    return "\n".join(lines)
+
+
+def _flatness_table(flat: dict[str, dict[str, float]]) -> str:
+    header = f"{'in one process':<26} {'cpu/req vs the first size (median of rounds)':>45}"
+    lines = [header, "-" * len(header)]
+    for dimension, sizes in flat.items():
+        for size, ratio in sizes.items():
+            lines.append(f"{f'{int(size):,} {dimension}':<26} {ratio:>45.3f}")
     return "\n".join(lines)
 
 
