@@ -27,8 +27,8 @@ process's own, from ``/proc``), resident memory (VmRSS) and start-up time are sh
 
 The flatness verdicts do not come from those rows: on a shared machine one server's CPU
 per request moves by 20% between minutes, more than the 10% to be resolved. They come
-from ``benchmarks.gateway_flatness``, run here against the same store and upstream: every
-size in one process, in interleaved rounds (its docstring says how).
+from ``benchmarks.gateway_flatness``, run here first, on the fresh store and the same
+upstream: every size in one process, in interleaved rounds (its docstring says how).
 
 Every server binds to 127.0.0.1 on a free port and is stopped when the scenario ends.
 
@@ -749,6 +749,20 @@ def gateway(
             stack.start()
             token = stack.token
             notes["token_bytes"] = len(token)
+            # First, on the fresh store: after the wrk rows it holds a million or more
+            # audit events, and copies of it (one per revocation size) are slow and large.
+            print("  flatness, in one process:", file=sys.stderr)
+            # Imported here: gateway_flatness builds on this module.
+            from benchmarks.gateway_flatness import flatness, spreads
+
+            flat_report = uvloop.run(
+                flatness(stack, map_sizes=map_sizes, revocation_sizes=revocation_sizes)
+            )
+            flat = spreads(flat_report)
+            notes["flatness_in_process"] = {
+                dim: {str(size): row["vs_first_median"] for size, row in flat_report[dim].items()}
+                for dim in ("rules", "revocations")
+            }
             print("  direct, nginx, plain-proxy, gateway:", file=sys.stderr)
             rows += measure_all("direct", upstream, (REST, GRAPHQL), duration_s, token)
             with nginx_server(upstream_port) as base:
@@ -795,18 +809,6 @@ def gateway(
                     base, srv = running.enter_context(stack.gateway(map_sizes[0], clone))
                     configs.append((size, base, srv, time.monotonic() - started))
                 scaling += interleaved_scaling("revocations", configs, duration_s, token)
-            print("  flatness, in one process:", file=sys.stderr)
-            # Imported here: gateway_flatness builds on this module.
-            from benchmarks.gateway_flatness import flatness, spreads
-
-            flat_report = uvloop.run(
-                flatness(stack, map_sizes=map_sizes, revocation_sizes=revocation_sizes)
-            )
-            flat = spreads(flat_report)
-            notes["flatness_in_process"] = {
-                dim: {str(size): row["vs_first_median"] for size, row in flat_report[dim].items()}
-                for dim in ("rules", "revocations")
-            }
             notes["audit_events"] = _count(stack.db_path, "audit_events")
         finally:
             stack.close()
