@@ -87,7 +87,6 @@ MIN_THROUGHPUT_RATIO = 0.80
 MAX_ADDED_P50_MS = 0.25
 MAX_P99_OVER_P50 = 2.0
 AB_ROUNDS = 2  # plain proxy and gateway, alternating
-SCALING_ROUNDS = 1  # wrk rows per size (shown, not the verdict; every other round reversed)
 MAX_COST_SPREAD = 1.10
 
 GRAPHQL_BODY = json.dumps({"query": 'query { item(id: "1") { id name } }'})
@@ -709,23 +708,18 @@ def scaling_row(
     }
 
 
-def interleaved_scaling(
+def size_rows(
     dimension: str,
     configs: list[tuple[int, str, ServerProcess, float]],
     duration_s: float,
     token: str,
 ) -> list[dict[str, Any]]:
-    """``scaling_row`` for every (size, base, server, ready_s), in ``SCALING_ROUNDS`` rounds
-    that visit each in turn, every other round backwards (a machine slowing down through a
-    round then burdens no size more than another); per size, the round with the lowest CPU
-    per request."""
-    best: dict[int, dict[str, Any]] = {}
-    for round_no in range(SCALING_ROUNDS):
-        for size, base, server, ready_s in configs if round_no % 2 == 0 else configs[::-1]:
-            row = scaling_row(dimension, size, base, server, duration_s, token, ready_s)
-            if size not in best or row["cpu_ms_per_request"] < best[size]["cpu_ms_per_request"]:
-                best[size] = row
-    return [best[size] for size, *_ in configs]
+    """``scaling_row`` for every (size, base, server, ready_s), once each: shown for memory
+    and start-up time; the flatness verdicts come from ``gateway_flatness``."""
+    return [
+        scaling_row(dimension, size, base, server, duration_s, token, ready_s)
+        for size, base, server, ready_s in configs
+    ]
 
 
 def gateway(
@@ -786,9 +780,8 @@ def gateway(
                 notes["ab_rounds"] = AB_ROUNDS
                 notes["workers"] = workers
                 notes["gateway_rss_mib"] = (rss_kib(gsrv) or 0) / 1024.0
-            # Every configuration runs at once, measured in alternating rounds, each kept
-            # at its least disturbed round (lowest CPU per request): a slow minute on
-            # this shared machine then cannot pass for a cost that grows with size.
+            # Every size as a server of its own, loaded once: memory and start-up time
+            # (the flatness verdicts came from the in-process measurement above).
             print("  route map sizes:", file=sys.stderr)
             with contextlib.ExitStack() as running:
                 configs = []
@@ -796,7 +789,7 @@ def gateway(
                     started = time.monotonic()
                     base, srv = running.enter_context(stack.gateway(rules))
                     configs.append((rules, base, srv, time.monotonic() - started))
-                scaling += interleaved_scaling("rules", configs, duration_s, token)
+                scaling += size_rows("rules", configs, duration_s, token)
             print("  revocation set sizes:", file=sys.stderr)
             with contextlib.ExitStack() as running:
                 configs = []
@@ -808,7 +801,7 @@ def gateway(
                     started = time.monotonic()
                     base, srv = running.enter_context(stack.gateway(map_sizes[0], clone))
                     configs.append((size, base, srv, time.monotonic() - started))
-                scaling += interleaved_scaling("revocations", configs, duration_s, token)
+                scaling += size_rows("revocations", configs, duration_s, token)
             notes["audit_events"] = _count(stack.db_path, "audit_events")
         finally:
             stack.close()

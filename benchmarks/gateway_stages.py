@@ -30,8 +30,6 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
 
-import aiohttp
-
 from benchmarks.gateway_proxy import GRAPHQL, PROVIDER, REST, GatewayStack, python_server
 from benchmarks.inprocess import (
     App,
@@ -106,12 +104,7 @@ async def _forward_only(
 async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace) -> None:
     gateway = await started_gateway(stack)
     plain = PlainProxy(upstream)
-    plain.session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
-        timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=60),
-        auto_decompress=False,
-        skip_auto_headers=("User-Agent", "Accept-Encoding"),
-    )
+    await plain.client.start()
     stages = Stages(gateway)
     kind = GRAPHQL if args.kind == "graphql" else REST
     plain_scope, body = request_scope(kind.path, kind, stack.token)
@@ -140,7 +133,7 @@ async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace)
         _report(us, refs, args)
     finally:
         stages.close()
-        await plain.session.close()
+        await plain.client.close()
         await gateway.stop()
 
 

@@ -1,8 +1,9 @@
 """The fastest plain Python reverse proxy we could write here: no checks at all.
 
 Raw ASGI under uvicorn (one worker, uvloop, httptools: the gateway's settings), one
-pooled aiohttp ``ClientSession`` (aiohttp, not httpx: several times faster as a
-forwarding client on these machines), bodies streamed both ways. A request whose body
+pooled aiohttp ``ClientSession``, the gateway's own (``broker.gateway.upstream.Upstream``;
+aiohttp, not httpx: several times faster as a forwarding client on these machines),
+bodies streamed both ways. A request whose body
 arrived in one ASGI message is sent as bytes (what aiohttp does fastest); a longer one is
 streamed as it arrives. Start-up objects are frozen out of the GC and the gen-0
 threshold raised, as ``capbroker gateway serve`` does, so the comparison is like for like.
@@ -20,12 +21,11 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
-import aiohttp
 from yarl import URL
 
 from benchmarks.harness import HOST
 from broker.gateway.server import SERVER_OPTIONS
-from broker.gateway.upstream import HOP_BY_HOP
+from broker.gateway.upstream import HOP_BY_HOP, Upstream
 from broker.workers import tune_gc
 
 Scope = MutableMapping[str, Any]
@@ -42,22 +42,17 @@ UPSTREAM_ENV = "PLAIN_PROXY_UPSTREAM"  # how workers learn the upstream
 class PlainProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self.session: aiohttp.ClientSession | None = None
+        # The gateway's own pooled client (same pool, timeouts, headers), used directly.
+        self.client = Upstream()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
-                    timeout=aiohttp.ClientTimeout(total=None, connect=5, sock_read=60),
-                    auto_decompress=False,
-                    skip_auto_headers=("User-Agent", "Accept-Encoding"),
-                )
+                await self.client.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.session is not None:
-                    await self.session.close()
+                await self.client.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -67,7 +62,6 @@ class PlainProxy:
             return
         if scope["type"] != "http":
             return
-        assert self.session is not None
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -83,7 +77,7 @@ class PlainProxy:
             data = _rest_of_body(first.get("body", b""), receive)
         else:
             data = first.get("body", b"") or None
-        async with self.session.request(
+        async with self.client.session.request(
             scope["method"],
             URL(target, encoded=True),
             headers=headers,

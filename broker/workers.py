@@ -12,7 +12,7 @@ import gc
 import os
 from pathlib import Path
 
-from broker.settings import Settings
+from broker.settings import ENV_PREFIX, Settings
 
 
 def hand_on_settings(settings: Settings, config: Path | None) -> None:
@@ -24,9 +24,9 @@ def hand_on_settings(settings: Settings, config: Path | None) -> None:
         ("DATABASE_URL", settings.database_url),
     ):
         if value:
-            os.environ[f"CAPBROKER_{name}"] = str(value)
+            os.environ[f"{ENV_PREFIX}{name}"] = str(value)
     if config is not None:
-        os.environ["CAPBROKER_CONFIG"] = str(config)
+        os.environ[f"{ENV_PREFIX}CONFIG"] = str(config)
 
 
 GEN0_THRESHOLD = 5_000

@@ -81,7 +81,7 @@ class GroupCommit:
         self._lock_retries = 0
         self.lock_waits = 0  # for tests and metrics: batches put back for the write lock
         self._seen = self._rounds = 0
-        self._pending: list[tuple[Unit, asyncio.Future[Any] | None]] = []
+        self._pending: Batch = []
         self._scheduled = False
         self._deferred: asyncio.TimerHandle | None = None
         self._conn: Connection | None = None
@@ -151,16 +151,22 @@ class GroupCommit:
         if isinstance(outcome, _Locked):
             waited = self._lock_wait(batch)
             if isinstance(waited, float):
-                self._scheduled = True
-                self._seen, self._rounds = len(self._pending), self.gather_rounds
-                asyncio.get_running_loop().call_later(waited, self._flush)
+                self._flush_again(after=waited)
                 return
             outcome = waited
         if self._pending:
-            self._scheduled = True
-            self._seen, self._rounds = len(self._pending), self.gather_rounds
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._flush_again()
         self._settle(batch, outcome)
+
+    def _flush_again(self, *, after: float = 0.0) -> None:
+        """Schedule the next flush for what is queued now, without waiting for more."""
+        self._scheduled = True
+        self._seen, self._rounds = len(self._pending), self.gather_rounds
+        loop = asyncio.get_running_loop()
+        if after:
+            loop.call_later(after, self._flush)
+        else:
+            loop.call_soon(self._flush)
 
     async def _flush_in_thread(self) -> None:
         try:
