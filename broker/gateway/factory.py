@@ -18,6 +18,7 @@ from broker.gateway.masterkeys import MasterKeys
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
 from broker.gateway.upstream import Upstream
+from broker.manifests.schemas import schema_problems
 from broker.routemap import load_route_map, shipped_map
 from broker.routemap.compile import SHIPPED_MAPS
 from broker.routemap.routemap import RouteMap
@@ -33,8 +34,6 @@ from broker.store.engine import make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
-PROVIDER_KEYS = frozenset({"name", "route_map", "upstream", "master_key_secret", "inventory"})
-
 
 def master_key_secret_for(provider: str) -> str:
     return f"providers/{provider}/master-key"
@@ -48,22 +47,20 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
-    """``{providers: [{name, route_map, upstream?, master_key_secret?}, ...]}``."""
-    if not isinstance(doc, Mapping) or set(doc) != {"providers"}:
-        raise InvalidRequest(f"{source}: expected a mapping with one key, 'providers'")
-    entries = doc["providers"]
-    if not isinstance(entries, list) or not entries:
-        raise InvalidRequest(f"{source}: providers must be a non-empty list")
+    """``{providers: [{name, route_map, upstream?, master_key_secret?, inventory?}, ...]}``,
+    checked against ``providers.schema.json``; then each route map is loaded and matched."""
+    problems = schema_problems("Providers", doc)
+    if problems:
+        raise InvalidRequest(
+            "; ".join(
+                f"{source}: {path}: {message}" if path else f"{source}: {message}"
+                for path, message in problems
+            )
+        )
+    assert isinstance(doc, Mapping)
     routes: dict[str, ProviderRoute] = {}
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(doc["providers"]):
         where = f"{source}: providers[{i}]"
-        if not isinstance(entry, Mapping) or not set(entry) <= PROVIDER_KEYS:
-            raise InvalidRequest(f"{where}: allowed keys are {', '.join(sorted(PROVIDER_KEYS))}")
-        if not all(isinstance(v, str) and v for k, v in entry.items() if k != "inventory"):
-            raise InvalidRequest(f"{where}: every value must be a non-empty string")
-        inventory = _inventory(entry.get("inventory", {}), f"{where}.inventory")
-        if "name" not in entry or "route_map" not in entry:
-            raise InvalidRequest(f"{where}: name and route_map are required")
         route_map = _route_map(entry["route_map"], base)
         name = entry["name"]
         if name != route_map.provider:
@@ -75,26 +72,9 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             route_map=route_map,
             upstream=entry.get("upstream", route_map.upstream).rstrip("/"),
             master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
-            inventory=inventory,
+            inventory={k: tuple(v) for k, v in entry.get("inventory", {}).items()},
         )
     return routes
-
-
-def _inventory(doc: object, where: str) -> dict[str, tuple[str, ...]]:
-    """The admin-kept inventory: resource key -> the environments that use it."""
-    if not isinstance(doc, Mapping):
-        raise InvalidRequest(f"{where}: expected a mapping of resource key to environments")
-    inventory: dict[str, tuple[str, ...]] = {}
-    for key, envs in doc.items():
-        if (
-            not isinstance(key, str)
-            or not isinstance(envs, list)
-            or not envs
-            or not all(isinstance(e, str) and e for e in envs)
-        ):
-            raise InvalidRequest(f"{where}.{key}: expected a non-empty list of environment names")
-        inventory[key] = tuple(envs)
-    return inventory
 
 
 def load_providers(path: Path) -> dict[str, ProviderRoute]:

@@ -1,4 +1,8 @@
-"""The JSON Schemas shipped in ``broker/schemas`` and plain-words messages for their errors."""
+"""The JSON Schemas shipped in ``broker/schemas`` and plain-words messages for their errors.
+
+``broker/schemas`` is the one source; the top-level ``schemas/`` is its published copy,
+kept identical by a test.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 
 API_VERSION = "capbroker.dev/v1"
+# Manifest kinds (``capbroker apply``), each checked against its schema.
 SCHEMA_FILES = {
     "CapabilityTemplate": "template.schema.json",
     "PolicyFloor": "policy-floor.schema.json",
+}
+# Every document with a schema: the manifest kinds and the gateway's own files.
+DOCUMENT_SCHEMAS = {
+    **SCHEMA_FILES,
+    "RouteMap": "route-map.schema.json",
+    "Providers": "providers.schema.json",
 }
 _TYPE_NAMES = {
     "object": "an object",
@@ -51,8 +62,8 @@ _Validator = extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: i
 
 @cache  # package data never changes while the process runs
 def validator_for(kind: str) -> Validator:
-    """The document validator (Draft 2020-12) for ``kind`` (a key of ``SCHEMA_FILES``)."""
-    return cast(Validator, _Validator(load_schema(SCHEMA_FILES[kind])))
+    """The document validator (Draft 2020-12) for ``kind`` (a key of ``DOCUMENT_SCHEMAS``)."""
+    return cast(Validator, _Validator(load_schema(DOCUMENT_SCHEMAS[kind])))
 
 
 def format_path(parts: Iterator[str | int] | list[str | int]) -> str:
@@ -99,6 +110,9 @@ def describe(error: ValidationError) -> list[tuple[str, str]]:
     value: Any = error.validator_value
     instance: Any = error.instance
     schema = error.schema if isinstance(error.schema, dict) else {}
+    # A schema may word a keyword's failure itself, where the generic words would not do.
+    if kw in schema.get("x-errors", {}):
+        return [(path, schema["x-errors"][kw])]
     if kw == "required" and isinstance(instance, dict):
         return [(format_path([*parts, k]), "is required") for k in value if k not in instance]
     if kw == "additionalProperties" and value is False and isinstance(instance, dict):

@@ -11,18 +11,14 @@ the GraphQL endpoint) can match one request.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import cache
 from importlib.resources import as_file, files
 from pathlib import Path
-from typing import Any, cast
-
-from jsonschema import ValidationError
-from jsonschema.protocols import Validator
+from typing import Any
 
 from broker.domain.actions import is_valid_action
 from broker.manifests.documents import read_documents
 from broker.manifests.errors import ManifestError, ManifestProblem
-from broker.manifests.schemas import _Validator, describe, load_schema
+from broker.manifests.schemas import schema_problems
 from broker.routemap.canonical import PathOptions
 from broker.routemap.lookups import Lookup
 from broker.routemap.model import OperationType
@@ -43,16 +39,10 @@ from broker.routemap.templates import Template, TemplateSyntaxError, parse_templ
 
 API_VERSION = "capbroker.dev/v1"
 KIND = "RouteMap"
-SCHEMA_FILE = "route-map.schema.json"
 OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
 DEFAULT_BODY = BodySpec()
 SHIPPED_MAPS = ("railway-demo", "github")
 _Refs = Callable[[tuple[str, ...]], str | None]  # which {ref} a template may use
-
-
-@cache
-def route_map_validator() -> Validator:
-    return cast(Validator, _Validator(load_schema(SCHEMA_FILE)))
 
 
 def load_route_map(path: Path) -> RouteMap:
@@ -102,12 +92,7 @@ def _shape_problems(doc: object) -> list[tuple[str, str]]:
         found.append(("kind", f"unknown kind {doc.get('kind')!r} (expected {KIND})"))
     if found:
         return found
-    errors = sorted(route_map_validator().iter_errors(cast(Any, doc)), key=_sort_key)
-    return list(dict.fromkeys(pair for error in errors for pair in describe(error)))
-
-
-def _sort_key(error: ValidationError) -> tuple[tuple[int, int, str], ...]:
-    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.absolute_path)
+    return schema_problems(KIND, doc)
 
 
 class _Builder:

@@ -41,6 +41,24 @@ def test_shipped_maps_defaults_and_inventory(tmp_path: Path) -> None:
             "non-empty list of environment names",
         ),
         ({"providers": [{"name": "github", "route_map": "github"}] * 2}, "listed twice"),
+        ("providers: []", "one key, 'providers'"),
+        ({"providers": [{"name": "github", "route_map": "github"}], "x": 1}, "one key"),
+        ({"providers": {"name": "github"}}, "non-empty list"),
+        ({"providers": ["github"]}, "allowed keys"),
+        ({"providers": [{"name": "github", "route_map": ""}]}, "non-empty string"),
+        ({"providers": [{"name": "github", "route_map": "github", "upstream": 8}]}, "string"),
+        (
+            {"providers": [{"name": "github", "route_map": "github", "inventory": ["k"]}]},
+            "mapping of resource key to environments",
+        ),
+        (
+            {"providers": [{"name": "github", "route_map": "github", "inventory": {1: ["s"]}}]},
+            "resource keys must be non-empty strings",
+        ),
+        (
+            {"providers": [{"name": "github", "route_map": "github", "inventory": {"k": [""]}}]},
+            "non-empty list of environment names",
+        ),
     ],
 )
 def test_bad_providers_files_are_named(doc: object, fragment: str, tmp_path: Path) -> None:
@@ -48,3 +66,13 @@ def test_bad_providers_files_are_named(doc: object, fragment: str, tmp_path: Pat
         parse_providers(doc, source="p.yaml", base=tmp_path)
     assert fragment in err.value.detail
     assert "p.yaml" in err.value.detail
+
+
+def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
+    doc = {"providers": [{"name": "", "route_map": "github", "colour": "red"}, {"name": "x"}]}
+    with pytest.raises(InvalidRequest) as err:
+        parse_providers(doc, source="p.yaml", base=tmp_path)
+    detail = err.value.detail
+    assert "p.yaml: providers[0].name: every value must be a non-empty string" in detail
+    assert "p.yaml: providers[0]: allowed keys are" in detail
+    assert "p.yaml: providers[1]: name and route_map are required" in detail

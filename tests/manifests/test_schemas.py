@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 from importlib.resources import files
 
 import pytest
@@ -10,7 +11,13 @@ from broker.domain.actions import is_valid_action
 from broker.domain.names import is_valid_name
 from broker.domain.policy import PolicyFloor, floor_to_spec
 from broker.domain.templates import template_from_spec, template_to_spec
-from broker.manifests.schemas import SCHEMA_FILES, format_path, load_schema, validator_for
+from broker.manifests.schemas import (
+    DOCUMENT_SCHEMAS,
+    SCHEMA_FILES,
+    format_path,
+    load_schema,
+    validator_for,
+)
 
 from .docs import floor_doc, template_doc
 
@@ -23,7 +30,7 @@ def _walk(node: object) -> list[dict[str, object]]:
     return []
 
 
-@pytest.mark.parametrize("filename", sorted(SCHEMA_FILES.values()))
+@pytest.mark.parametrize("filename", sorted(DOCUMENT_SCHEMAS.values()))
 def test_schemas_are_valid_and_closed(filename: str) -> None:
     schema = load_schema(filename)
     Draft202012Validator.check_schema(schema)
@@ -37,7 +44,18 @@ def test_schemas_are_valid_and_closed(filename: str) -> None:
 
 def test_schemas_ship_inside_the_package() -> None:
     names = {p.name for p in (files("broker") / "schemas").iterdir()}
-    assert set(SCHEMA_FILES.values()) <= names
+    assert set(DOCUMENT_SCHEMAS.values()) <= names
+
+
+def test_published_schemas_are_the_shipped_ones() -> None:
+    """One set of schemas: what the package ships (``broker/schemas`` links to the
+    top-level folder) is byte for byte what ``schemas/`` publishes, however it is laid out."""
+    shipped = files("broker") / "schemas"
+    published = Path(__file__).resolve().parents[2] / "schemas"
+    shipped_names = sorted(p.name for p in shipped.iterdir() if p.name.endswith(".json"))
+    assert shipped_names == sorted(p.name for p in published.glob("*.json"))
+    for name in shipped_names:
+        assert (published / name).read_bytes() == (shipped / name).read_bytes(), name
 
 
 def test_canonical_specs_pass_their_schema() -> None:
