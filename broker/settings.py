@@ -29,7 +29,7 @@ NOT_SETTINGS = frozenset(
         "CAPBROKER_GATEWAY_PROVIDERS",
     }
 )
-# The Vault connection's own variables; checked by broker.secrets.vault.vault_config_from_env.
+# The Vault connection's own variables; read by broker.secrets.vault.config.
 VAULT_PREFIX = "CAPBROKER_VAULT_"
 
 
@@ -45,7 +45,7 @@ class Settings:
     # The audience stamped into tokens: the gateway (or gateways) that will verify them.
     audience: str = "capbroker-gateway"
     # "local" (encrypted files in data_dir) or "vault" (KV v2 through hvac; connection from
-    # VAULT_ADDR, VAULT_TOKEN and CAPBROKER_VAULT_*, see broker.secrets.vault).
+    # VAULT_ADDR, VAULT_TOKEN and CAPBROKER_VAULT_*, see broker.secrets.vault.config).
     secret_backend: str = "local"
     # Who signs capability tokens: "local" (keys generated here, private halves in the
     # secret backend) or "transit" (a Vault Transit ed25519 key; needs secret_backend vault).
@@ -135,7 +135,7 @@ def load_settings(
 def _check_vault_variable(key: str) -> None:
     """A CAPBROKER_VAULT_* name must be one the Vault configuration reads (typos are errors);
     its value is checked by ``vault_config_from_env`` when the vault backend is built."""
-    from broker.secrets.vault import ENV_VARIABLES
+    from broker.secrets.vault.config import ENV_VARIABLES
 
     if not any(key in names for names in ENV_VARIABLES.values()):
         raise unknown(f"environment variable {key}", "vault setting")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from broker.errors import InvalidRequest
-from broker.secrets.vault import vault_config_from_env
+from broker.secrets.vault.config import vault_config_from_env
 from broker.settings import Settings, load_settings
 from broker.typed_settings import Limit, coerce, field_kinds, limit_problems
 
