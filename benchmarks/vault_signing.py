@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from benchmarks.broker_tokens import IssuanceResult, _issue
 from benchmarks.harness import TimingResult, time_per_call
 from benchmarks.openbao_tokens import OpenBao
-from broker.secrets.transit import VaultTransit
-from broker.secrets.vault import VaultConfig, VaultSecretStore
+from broker.secrets.vault.config import VaultConfig
+from broker.secrets.vault.kv import VaultSecretStore
+from broker.secrets.vault.transit import VaultTransit
 
 TRANSIT_KEY = "capbroker"
 MASTER_KEY = b"rlwy_benchmark_master_key_0123456789abcdef"
@@ -91,7 +92,7 @@ def kv_read(duration_s: float) -> TimingResult:
         try:
             cached.put("providers/railway", MASTER_KEY)
             assert uncached.get("providers/railway") == MASTER_KEY
-            transit = VaultTransit(cached, key=TRANSIT_KEY)
+            transit = VaultTransit(cached.session, key=TRANSIT_KEY)
             local = Ed25519PrivateKey.generate()
             n = max(100, int(40 * duration_s))
             timings = {

@@ -11,11 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_type_hints
+from typing import Final
 
 import yaml
 
-from broker.errors import InvalidRequest, Reason
+from broker.errors import InvalidRequest
+from broker.typed_settings import Limit, coerce, field_kinds, limit_problems, unknown
 
 ENV_PREFIX = "CAPBROKER_"
 # Variables with the prefix that are not settings: the config file's path, the clients' own
@@ -28,7 +29,7 @@ NOT_SETTINGS = frozenset(
         "CAPBROKER_GATEWAY_PROVIDERS",
     }
 )
-# The Vault connection's own variables; checked by broker.secrets.vault.vault_config_from_env.
+# The Vault connection's own variables; read by broker.secrets.vault.config.
 VAULT_PREFIX = "CAPBROKER_VAULT_"
 
 
@@ -44,7 +45,7 @@ class Settings:
     # The audience stamped into tokens: the gateway (or gateways) that will verify them.
     audience: str = "capbroker-gateway"
     # "local" (encrypted files in data_dir) or "vault" (KV v2 through hvac; connection from
-    # VAULT_ADDR, VAULT_TOKEN and CAPBROKER_VAULT_*, see broker.secrets.vault).
+    # VAULT_ADDR, VAULT_TOKEN and CAPBROKER_VAULT_*, see broker.secrets.vault.config).
     secret_backend: str = "local"
     # Who signs capability tokens: "local" (keys generated here, private halves in the
     # secret backend) or "transit" (a Vault Transit ed25519 key; needs secret_backend vault).
@@ -81,26 +82,6 @@ class Settings:
         return self.issuer or f"http://{self.host}:{self.port}"
 
 
-def _coerce(name: str, raw: object, kind: object) -> object:
-    try:
-        if kind is int:
-            if isinstance(raw, bool):
-                raise ValueError
-            return int(raw)  # type: ignore[call-overload]
-        if kind is Path:
-            return Path(str(raw))
-        if kind is str:
-            if not isinstance(raw, str | int):
-                raise ValueError
-            return str(raw)
-    except (TypeError, ValueError):
-        raise InvalidRequest(
-            f"{name}: expected {getattr(kind, '__name__', kind)}",
-            reason=Reason.INVALID_REQUEST,
-        ) from None
-    raise InvalidRequest(f"{name}: cannot be set this way")
-
-
 def load_settings(
     *,
     config_file: Path | None = None,
@@ -109,7 +90,7 @@ def load_settings(
 ) -> Settings:
     """Build settings. Unknown keys in the file or environment are errors, not silently ignored."""
     env = os.environ if environ is None else environ
-    hints = get_type_hints(Settings)
+    kinds = field_kinds(Settings)
     fields = {f.name for f in dataclasses.fields(Settings)}
     values: dict[str, object] = {}
 
@@ -128,8 +109,8 @@ def load_settings(
         for key, raw in loaded.items():
             name = str(key).replace("-", "_")
             if name not in fields:
-                raise InvalidRequest(f"config file {path}: unknown setting {key!r}")
-            values[name] = _coerce(f"config file {path}: setting {key!r}", raw, hints[name])
+                raise unknown(f"config file {path}", f"setting {key!r}")
+            values[name] = coerce(f"config file {path}: setting {key!r}", raw, kinds[name])
 
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key in NOT_SETTINGS:
@@ -139,12 +120,12 @@ def load_settings(
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name not in fields:
-            raise InvalidRequest(f"environment variable {key}: unknown setting")
-        values[name] = _coerce(f"environment variable {key}", raw, hints[name])
+            raise unknown(f"environment variable {key}")
+        values[name] = coerce(f"environment variable {key}", raw, kinds[name])
 
     for name, raw in (overrides or {}).items():
         if raw is not None:
-            values[name] = _coerce(f"setting {name!r}", raw, hints[name])
+            values[name] = coerce(f"setting {name!r}", raw, kinds[name])
 
     settings = Settings(**values)  # type: ignore[arg-type]
     _check(settings)
@@ -154,29 +135,28 @@ def load_settings(
 def _check_vault_variable(key: str) -> None:
     """A CAPBROKER_VAULT_* name must be one the Vault configuration reads (typos are errors);
     its value is checked by ``vault_config_from_env`` when the vault backend is built."""
-    from broker.secrets.vault import ENV_VARIABLES
+    from broker.secrets.vault.config import ENV_VARIABLES
 
     if not any(key in names for names in ENV_VARIABLES.values()):
-        raise InvalidRequest(f"environment variable {key}: unknown vault setting")
+        raise unknown(f"environment variable {key}", "vault setting")
+
+
+# In the order problems are reported.
+LIMITS: Final = {
+    # Capability tokens live minutes, not hours (DESIGN.md).
+    "max_token_ttl": Limit(low=60, high=3600, unit=" seconds"),
+    "leeway": Limit(low=0, high=300, unit=" seconds"),
+    "secret_backend": Limit(choices=("local", "vault")),
+    "signer": Limit(choices=("local", "transit")),
+    "port": Limit(low=1, high=65535),
+    "max_body_bytes": Limit(low=1024),
+}
 
 
 def _check(settings: Settings) -> None:
-    problems = []
-    if settings.max_token_ttl < 60 or settings.max_token_ttl > 3600:
-        # Capability tokens live minutes, not hours (DESIGN.md).
-        problems.append("max_token_ttl must be between 60 and 3600 seconds")
-    if not 0 <= settings.leeway <= 300:
-        problems.append("leeway must be between 0 and 300 seconds")
-    if settings.secret_backend not in {"local", "vault"}:
-        problems.append("secret_backend must be 'local' or 'vault'")
-    if settings.signer not in {"local", "transit"}:
-        problems.append("signer must be 'local' or 'transit'")
-    elif settings.signer == "transit" and settings.secret_backend != "vault":
+    problems = [f"{name} {message}" for name, message in limit_problems(settings, LIMITS)]
+    if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
-    if not 1 <= settings.port <= 65535:
-        problems.append("port must be between 1 and 65535")
-    if settings.max_body_bytes < 1024:
-        problems.append("max_body_bytes must be at least 1024")
     if settings.approval_webhook_url and not settings.approval_webhook_secret_file:
         problems.append("approval_webhook_url needs approval_webhook_secret_file (the HMAC key)")
     if problems:

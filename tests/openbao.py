@@ -50,7 +50,8 @@ from typing import Any
 import hvac
 import pytest
 
-from broker.secrets.vault import VaultConfig, VaultSecretStore
+from broker.secrets.vault.config import VaultConfig
+from broker.secrets.vault.kv import VaultSecretStore
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
@@ -308,7 +309,7 @@ class LeakWatch:
         return store
 
     def token_of(self, store: VaultSecretStore) -> str | None:
-        token = store._token  # the test's privilege: the store never shows it
+        token = store.session._token  # the test's privilege: the store never shows it
         if token:
             self.add(token)
         return token

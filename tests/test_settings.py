@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
 from broker.errors import InvalidRequest
+from broker.secrets.vault.config import vault_config_from_env
 from broker.settings import Settings, load_settings
+from broker.typed_settings import Limit, coerce, field_kinds, limit_problems
 
 
 def test_defaults_are_the_embedded_default(tmp_path: Path) -> None:
@@ -76,3 +79,102 @@ def test_missing_config_file(tmp_path: Path) -> None:
 def test_a_webhook_url_needs_its_hmac_key() -> None:
     with pytest.raises(InvalidRequest, match="approval_webhook_secret_file"):
         load_settings(environ={"CAPBROKER_APPROVAL_WEBHOOK_URL": "http://127.0.0.1:9/hook"})
+
+
+# --- the one mechanism behind Settings and VaultConfig ----------------------------------------
+
+
+def test_field_kinds_read_optional_as_the_inner_type() -> None:
+    assert field_kinds(Settings)["data_dir"] is Path
+    assert field_kinds(Settings)["port"] is int
+    kinds = field_kinds(type(vault_config_from_env({"VAULT_ADDR": "http://v", "VAULT_TOKEN": "t"})))
+    assert (kinds["ca_cert"], kinds["namespace"], kinds["cache_ttl"]) == (Path, str, float)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        ("80", int, 80),
+        (80, int, 80),
+        ("2.5", float, 2.5),
+        (3, float, 3.0),
+        ("/run/x", Path, Path("/run/x")),
+        ("text", str, "text"),
+        (5, str, "5"),
+    ],
+)
+def test_coerce(raw: object, kind: type, expected: object) -> None:
+    assert coerce("label", raw, kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "message"),
+    [
+        ("eighty", int, "somewhere: expected int"),
+        (True, int, "somewhere: expected int"),
+        ("2.5", int, "somewhere: expected int"),
+        ("soon", float, "somewhere: expected a number of seconds"),
+        (False, float, "somewhere: expected a number of seconds"),
+        ([1], str, "somewhere: expected str"),
+        ("x", bytes, "somewhere: cannot be set this way"),
+    ],
+)
+def test_coerce_names_the_source_not_the_value(raw: object, kind: type, message: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        coerce("somewhere", raw, kind)
+    assert err.value.detail == message
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        (Limit(low=60, high=3600, unit=" seconds"), "must be between 60 and 3600 seconds"),
+        (Limit(low=1024), "must be at least 1024"),
+        (Limit(high=9), "must be at most 9"),
+        (Limit(above=0, unit=" seconds"), "must be more than 0 seconds"),
+        (Limit(choices=("local", "vault")), "must be 'local' or 'vault'"),
+        (
+            Limit(low=0, says="must be 0 (no cache) or more seconds"),
+            "must be 0 (no cache) or more seconds",
+        ),
+    ],
+)
+def test_limit_messages(limit: Limit, message: str) -> None:
+    assert limit.message() == message
+
+
+def test_limits_are_checked_in_their_order_and_nan_fails_them() -> None:
+    class Values:
+        a = math.nan
+        b = 5
+        c = "floppy"
+        d = 2
+
+    limits = {
+        "c": Limit(choices=("local",)),
+        "a": Limit(above=0),
+        "b": Limit(low=1, high=9),
+        "d": Limit(low=3),
+    }
+    assert [name for name, _ in limit_problems(Values(), limits)] == ["c", "a", "d"]
+
+
+def test_settings_and_vault_coerce_alike() -> None:
+    """The same kind of value is refused with the same words in either configuration."""
+    with pytest.raises(InvalidRequest) as settings_error:
+        load_settings(environ={"CAPBROKER_PORT": "soon"})
+    with pytest.raises(InvalidRequest) as vault_error:
+        vault_config_from_env(
+            {"VAULT_ADDR": "http://v", "VAULT_TOKEN": "t", "CAPBROKER_VAULT_TIMEOUT": "soon"}
+        )
+    assert settings_error.value.detail == "environment variable CAPBROKER_PORT: expected int"
+    assert vault_error.value.detail == (
+        "environment variable CAPBROKER_VAULT_TIMEOUT: expected a number of seconds"
+    )
+
+
+def test_an_unknown_vault_variable_is_named() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        load_settings(environ={"CAPBROKER_VAULT_MOUNTT": "kv"})
+    assert err.value.detail == "environment variable CAPBROKER_VAULT_MOUNTT: unknown vault setting"
+    assert load_settings(environ={"CAPBROKER_VAULT_MOUNT": "kv"}) == Settings()

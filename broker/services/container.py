@@ -90,11 +90,13 @@ class Services:
 
 def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = None) -> SecretStore:
     """The configured backend. ``vault`` reads its connection from ``environ`` (default: the
-    process environment): VAULT_ADDR, VAULT_TOKEN, CAPBROKER_VAULT_* (broker.secrets.vault)."""
+    process environment): VAULT_ADDR, VAULT_TOKEN, CAPBROKER_VAULT_*
+    (broker.secrets.vault.config)."""
     if settings.secret_backend == "local":
         return LocalFileStore(settings.data_dir / "secrets")
     if settings.secret_backend == "vault":
-        from broker.secrets.vault import VaultSecretStore, vault_config_from_env
+        from broker.secrets.vault.config import vault_config_from_env
+        from broker.secrets.vault.kv import VaultSecretStore
 
         return VaultSecretStore(vault_config_from_env(os.environ if environ is None else environ))
     raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available")
@@ -107,13 +109,13 @@ def build_signing_keys(
     # A retired key must outlive every token it signed plus the skew verifiers allow.
     lifetime = settings.max_token_ttl + settings.leeway + settings.key_propagation_delay
     if settings.signer == "transit":
-        from broker.secrets.transit import VaultTransit
-        from broker.secrets.vault import VaultSecretStore
+        from broker.secrets.vault.kv import VaultSecretStore
+        from broker.secrets.vault.transit import VaultTransit
 
         if not isinstance(store, VaultSecretStore):
             raise InvalidRequest("signer 'transit' needs the vault secret backend")
         return TransitSigningKeys(
-            VaultTransit(store, mount=settings.transit_mount, key=settings.transit_key),
+            VaultTransit(store.session, mount=settings.transit_mount, key=settings.transit_key),
             db,
             audit,
             clock,

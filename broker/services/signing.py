@@ -28,7 +28,7 @@ from broker.audit.writer import AuditWriter
 from broker.clock import Clock
 from broker.errors import BrokerError
 from broker.secrets.base import SecretBackendUnavailable, SecretNotFound, SecretStore
-from broker.secrets.transit import VaultTransit
+from broker.secrets.vault.transit import VaultTransit
 from broker.store.database import Database
 from broker.store.tables import SigningKeyRecord
 from broker.tokens import (

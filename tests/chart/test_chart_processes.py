@@ -34,8 +34,7 @@ import pytest
 from chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
 from openbao import OpenBaoServer, answer_token_review, any_ca_pem, free_port
 
-from broker.secrets.transit import transit_policy
-from broker.secrets.vault import vault_policy
+from broker.secrets.vault.policy import transit_policy, vault_policy
 
 pytest_plugins = ["openbao"]
 pytestmark = pytest.mark.slow

@@ -30,7 +30,7 @@ from chart_support import (
 )
 
 import broker
-from broker.secrets.vault import ENV_VARIABLES, vault_config_from_env
+from broker.secrets.vault.config import ENV_VARIABLES, vault_config_from_env
 from broker.settings import load_settings
 
 SETS = sorted(VALUE_SETS)

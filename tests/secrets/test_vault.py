@@ -14,7 +14,8 @@ from openbao import LeakWatch, OpenBaoServer
 from broker.clock import FrozenClock
 from broker.errors import InvalidRequest
 from broker.secrets import SecretBackendUnavailable, SecretCorrupt, SecretNotFound, SecretStore
-from broker.secrets.vault import VaultConfig, VaultSecretStore
+from broker.secrets.vault.config import VaultConfig
+from broker.secrets.vault.kv import VaultSecretStore
 
 pytest_plugins = ["openbao"]
 

@@ -22,7 +22,9 @@ from openbao import LeakWatch, OpenBaoServer, answer_token_review, any_ca_pem
 
 from broker.clock import FrozenClock
 from broker.secrets import SecretBackendUnavailable
-from broker.secrets.vault import VaultConfig, VaultSecretStore, vault_policy
+from broker.secrets.vault.config import VaultConfig
+from broker.secrets.vault.kv import VaultSecretStore
+from broker.secrets.vault.policy import vault_policy
 
 pytest_plugins = ["openbao"]
 
@@ -320,7 +322,7 @@ def test_renewal_that_no_longer_extends_means_a_new_login(
 ) -> None:
     store = approle_store(approle_factory())
     store.put("k", b"v")
-    renew_self = store._client.auth.token.renew_self
+    renew_self = store.session._client.auth.token.renew_self
 
     def at_max_ttl() -> Any:
         # What Vault answers near the token's max TTL: only the time that is left.
@@ -328,7 +330,7 @@ def test_renewal_that_no_longer_extends_means_a_new_login(
         response["auth"]["lease_duration"] = ROLE_TTL // 3
         return response
 
-    monkeypatch.setattr(store._client.auth.token, "renew_self", at_max_ttl)
+    monkeypatch.setattr(store.session._client.auth.token, "renew_self", at_max_ttl)
     clock.advance(ROLE_TTL * 2 / 3)
     assert store.get("k") == b"v"
     status = store.auth_status()

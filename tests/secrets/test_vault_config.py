@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from openbao import LeakWatch
 
+import broker
 from broker.errors import InvalidRequest
-from broker.secrets.vault import (
+from broker.secrets.vault.config import (
     DEFAULT_KUBERNETES_JWT_FILE,
-    VAULT_POLICY,
     VaultConfig,
     vault_config_from_env,
-    vault_policy,
 )
+from broker.secrets.vault.policy import VAULT_POLICY, vault_policy
 
 TOKEN = "hvs.CAESIconfig-test-token-value-000000"
 SECRET_ID = "0d5e2c1a-secret-id-config-test"
@@ -199,7 +202,7 @@ def test_leak_watch_catches_a_leak(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     watch = LeakWatch()
     watch.add(SECRET_ID)
-    logging.getLogger("broker.secrets.vault").debug("oops %s", SECRET_ID)
+    logging.getLogger("broker.secrets.vault.session").debug("oops %s", SECRET_ID)
     with pytest.raises(AssertionError, match="secrets in log records"):
         watch.check(caplog.records)
     watch2 = LeakWatch()
@@ -207,3 +210,27 @@ def test_leak_watch_catches_a_leak(caplog: pytest.LogCaptureFixture) -> None:
     logging.getLogger("urllib3").debug("body dmFsdWUtaW4tYmFzZTY0LWZvcm0=")
     with pytest.raises(AssertionError):
         watch2.check(caplog.records)
+
+
+def test_reading_the_configuration_does_not_import_hvac() -> None:
+    """Checking CAPBROKER_VAULT_* names (``load_settings``) and building a ``VaultConfig`` are
+    plain values: neither loads the Vault client (nor its HTTP stack)."""
+    code = (
+        "import sys\n"
+        "from broker.settings import load_settings\n"
+        "from broker.secrets.vault.config import vault_config_from_env\n"
+        "load_settings(environ={'CAPBROKER_VAULT_MOUNT': 'kv'})\n"
+        "vault_config_from_env({'VAULT_ADDR': 'http://v', 'VAULT_TOKEN': 'not-a-token'})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('hvac', 'requests')))\n"
+    )
+    root = str(Path(broker.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]"

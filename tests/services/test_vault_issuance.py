@@ -18,7 +18,7 @@ from broker.api.app import create_app
 from broker.cli.main import main
 from broker.clock import FrozenClock
 from broker.errors import InvalidRequest
-from broker.secrets.vault import VaultSecretStore
+from broker.secrets.vault.kv import VaultSecretStore
 from broker.services.signing import LocalSigningKeys, TransitSigningKeys, secret_name_for
 from broker.settings import load_settings
 from broker.tokens import NoSigningKey, keys_from_jwks, thumbprint

@@ -16,8 +16,8 @@ from vault_world import REQUEST, TEMPLATE, TRANSIT_KEY
 from broker.api.app import create_app
 from broker.manifests import parse_manifest
 from broker.secrets import SecretBackendUnavailable
-from broker.secrets.transit import transit_policy
-from broker.secrets.vault import VaultSecretStore, vault_policy
+from broker.secrets.vault.kv import VaultSecretStore
+from broker.secrets.vault.policy import transit_policy, vault_policy
 from broker.services.container import build_services
 from broker.settings import load_settings
 

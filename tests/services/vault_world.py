@@ -24,8 +24,10 @@ from sqlalchemy import text
 from broker.clock import Clock, system_clock
 from broker.domain.grants import GrantRequest
 from broker.manifests import parse_manifest
-from broker.secrets.transit import VaultTransit, transit_policy
-from broker.secrets.vault import VaultSecretStore, vault_policy
+from broker.secrets.vault.kv import VaultSecretStore
+from broker.secrets.vault.policy import transit_policy, vault_policy
+from broker.secrets.vault.session import VaultSession
+from broker.secrets.vault.transit import VaultTransit
 from broker.services.container import Services, build_services
 from broker.services.issuance import IssuedCapability
 from broker.settings import load_settings
@@ -165,7 +167,7 @@ def watch_vault_traffic(leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) 
     """Autouse in modules that load this plugin: every value written to KV, every Transit
     signing input and every Vault token a store logged in with must stay out of the logs
     (``leak_watch`` captures all records at DEBUG and checks them when the test ends)."""
-    put, sign, login = VaultSecretStore.put, VaultTransit.sign, VaultSecretStore._login
+    put, sign, login = VaultSecretStore.put, VaultTransit.sign, VaultSession._login
 
     def watched_put(self: VaultSecretStore, name: str, value: bytes) -> int:
         leak_watch.add(value)
@@ -177,13 +179,14 @@ def watch_vault_traffic(leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) 
         leak_watch.add(signature)
         return signature
 
-    def watched_login(self: VaultSecretStore) -> None:
+    def watched_login(self: VaultSession) -> None:
         login(self)
-        leak_watch.store(self)
+        if self._token:  # every token a session holds comes from a login
+            leak_watch.add(self._token)
         if self.config.secret_id:
             leak_watch.add(self.config.secret_id)
 
     monkeypatch.setattr(VaultSecretStore, "put", watched_put)
     monkeypatch.setattr(VaultTransit, "sign", watched_sign)
-    monkeypatch.setattr(VaultSecretStore, "_login", watched_login)
+    monkeypatch.setattr(VaultSession, "_login", watched_login)
     return leak_watch

@@ -192,7 +192,7 @@ Included by the broker Deployment, which every render contains.
 {{/*
 The container environment. (dict "root" $ "role" "<vault role>")
 Settings come from the mounted config.yaml; the database URL from its Secret; the Vault
-connection from CAPBROKER_VAULT_* (broker.secrets.vault.ENV_VARIABLES), credentials as files.
+connection from CAPBROKER_VAULT_* (broker.secrets.vault.config.ENV_VARIABLES), credentials as files.
 */}}
 {{- define "capbroker.env" -}}
 {{- $v := .root.Values -}}

@@ -1,13 +1,14 @@
 """Vault/OpenBao Transit: Ed25519 signing with a key whose private half never leaves Vault.
 
 ``VaultTransit`` speaks to one Transit key (``<mount>/keys/<key>``, type ``ed25519``)
-over the connection, login and token upkeep of a ``VaultSecretStore`` (same address,
-auth method, namespace, TLS): it reads the key's versions and public keys, signs with
-one exact version, and rotates. Requests go through the store's ``_call``, so a 403
-logs in again once and retries once, and every hvac or requests failure becomes
-``SecretBackendUnavailable`` (503 ``secret_backend_unavailable``) with nothing of the
-request in it. Logs carry the operation and the Vault path; never the signing input,
-the signature or a token.
+through a ``VaultSession`` (the one a ``VaultSecretStore`` on the same Vault uses: same
+address, auth method, namespace, TLS, token): it reads the key's versions and public
+keys, signs with one exact version, and rotates. Requests go through
+``VaultSession.call``, so a 403 logs in again once and retries once, and every hvac or
+requests failure becomes ``SecretBackendUnavailable`` (503 ``secret_backend_unavailable``)
+with nothing of the request in it. Logs carry the operation and the Vault path; never
+the signing input, the signature or a token. The policy it needs is
+``broker.secrets.vault.policy.transit_policy``.
 
 Signatures come back as ``vault:v<N>:<standard base64>``; the version must be the one
 asked for and the signature exactly 64 bytes.
@@ -27,9 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.errors import InvalidRequest
 from broker.secrets.base import SecretBackendUnavailable
-from broker.secrets.vault import VaultSecretStore
+from broker.secrets.vault.session import VaultSession
 
-__all__ = ["TransitKeyVersion", "VaultTransit", "transit_policy"]
+__all__ = ["TransitKeyVersion", "VaultTransit"]
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +42,6 @@ _MOUNT: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-
 _TIME: Final = re.compile(
     r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", re.IGNORECASE
 )
-
-
-def transit_policy(mount: str = "transit", key: str = "capbroker", *, rotate: bool = False) -> str:
-    """The Vault policy (HCL) for signing with ``key``: read its public keys, sign.
-
-    ``rotate=True`` adds ``<mount>/keys/<key>/rotate`` for whoever runs
-    ``capbroker keys rotate``; the serving broker does not need it.
-    """
-    text = (
-        f"# capbroker token signing: Transit key {key} on {mount}\n"
-        f'path "{mount}/keys/{key}" {{\n  capabilities = ["read"]\n}}\n'
-        f'path "{mount}/sign/{key}" {{\n  capabilities = ["update"]\n}}\n'
-    )
-    if rotate:
-        text += f'path "{mount}/keys/{key}/rotate" {{\n  capabilities = ["update"]\n}}\n'
-    return text
 
 
 @dataclass(frozen=True)
@@ -81,65 +66,61 @@ def parse_vault_time(text: str) -> float:
 
 
 class VaultTransit:
-    """One Ed25519 Transit key, reached through a ``VaultSecretStore``'s session."""
+    """One Ed25519 Transit key, reached through a ``VaultSession``."""
 
-    def __init__(self, store: VaultSecretStore, *, mount: str = "transit", key: str) -> None:
+    def __init__(self, session: VaultSession, *, mount: str = "transit", key: str) -> None:
         if _MOUNT.fullmatch(mount) is None:
             raise InvalidRequest("transit_mount: must be a path like 'transit'")
         if _NAME.fullmatch(key) is None:
             raise InvalidRequest("transit_key: must be a key name like 'capbroker'")
-        self._store = store
+        self._session = session
         self.mount = mount
         self.key = key
 
     def __repr__(self) -> str:
-        return f"VaultTransit({self._store.config.addr!r}, mount={self.mount!r}, key={self.key!r})"
+        return (
+            f"VaultTransit({self._session.config.addr!r}, mount={self.mount!r}, key={self.key!r})"
+        )
 
     def describe(self) -> str:
-        return f"vault transit {self.mount}/keys/{self.key} at {self._store.config.addr}"
-
-    @property
-    def store(self) -> VaultSecretStore:
-        return self._store
+        return f"vault transit {self.mount}/keys/{self.key} at {self._session.config.addr}"
 
     # -- reading ---------------------------------------------------------------------------
 
     def versions(self) -> list[TransitKeyVersion]:
         """Every version Vault still holds (from ``min_decryption_version``), oldest first."""
         path = f"{self.mount}/keys/{self.key}"
-        client = self._client()
-        response = self._store._call(
+        response = self._session.call(
             "read transit key",
             path,
-            lambda: client.secrets.transit.read_key(name=self.key, mount_point=self.mount),
+            lambda client: client.secrets.transit.read_key(name=self.key, mount_point=self.mount),
             missing=lambda: SecretBackendUnavailable(
                 f"transit key {self.key} does not exist on mount {self.mount}: create it with "
                 f"`bao write -f {self.mount}/keys/{self.key} type=ed25519`"
             ),
         )
-        data = self._store._parse(path, lambda: response["data"])
+        data = self._session.parse(path, lambda: response["data"])
         if data.get("type") != "ed25519" or not data.get("supports_signing"):
             log.warning("transit key %s is not an ed25519 signing key", path)
             raise SecretBackendUnavailable(
                 f"transit key {self.key} on mount {self.mount} is not an ed25519 signing key"
             )
-        return self._store._parse(path, lambda: _versions(data))
+        return self._session.parse(path, lambda: _versions(data))
 
     # -- signing ---------------------------------------------------------------------------
 
     def sign(self, signing_input: bytes, *, version: int) -> bytes:
         """The raw Ed25519 signature of ``signing_input`` by key ``version``."""
         path = f"{self.mount}/sign/{self.key}"
-        client = self._client()
         encoded = base64.b64encode(signing_input).decode("ascii")
-        response = self._store._call(
+        response = self._session.call(
             "sign",
             path,
-            lambda: client.secrets.transit.sign_data(
+            lambda client: client.secrets.transit.sign_data(
                 name=self.key, hash_input=encoded, key_version=version, mount_point=self.mount
             ),
         )
-        text = self._store._parse(path, lambda: str(response["data"]["signature"]))
+        text = self._session.parse(path, lambda: str(response["data"]["signature"]))
         prefix = f"vault:v{version}:"
         signature: bytes | None = None
         if text.startswith(prefix):
@@ -158,16 +139,12 @@ class VaultTransit:
     def rotate(self) -> int:
         """Add a new key version (Transit's ``rotate``); return the newest version number."""
         path = f"{self.mount}/keys/{self.key}/rotate"
-        client = self._client()
-        self._store._call(
+        self._session.call(
             "rotate transit key",
             path,
-            lambda: client.secrets.transit.rotate_key(name=self.key, mount_point=self.mount),
+            lambda client: client.secrets.transit.rotate_key(name=self.key, mount_point=self.mount),
         )
         return max(v.version for v in self.versions())
-
-    def _client(self) -> Any:
-        return self._store._client
 
 
 def _versions(data: Any) -> list[TransitKeyVersion]:
