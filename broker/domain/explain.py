@@ -21,7 +21,7 @@ from broker.domain.evaluate import (
     grant_scope,
     template_scope,
 )
-from broker.domain.grants import Grant
+from broker.domain.grants import Grant, longest_ttl
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
 from broker.errors import Reason
@@ -195,7 +195,7 @@ def explain_template(
         template_name=template.name,
     )
     # Informational: the ceiling caps TTLs but never denies a call.
-    effective = min(template.max_ttl, ttl_ceiling)
+    effective = longest_ttl(template, ttl_ceiling)
     steps.append(
         ExplainStep(
             "ttl",

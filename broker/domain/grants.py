@@ -82,7 +82,7 @@ def decide_grant(
     grant is the template's patterns minus those the floor forbids outright (a
     token must never carry a forbidden pattern); if none remain, ``forbidden_verb``.
 
-    The effective TTL ceiling is ``min(template.max_ttl, ttl_ceiling)``.
+    The effective TTL ceiling is ``longest_ttl(template, ttl_ceiling)``.
     """
     if ttl_ceiling < 1:
         raise ValueError("ttl_ceiling must be at least one second")
@@ -193,8 +193,13 @@ def _granted(
     return requested
 
 
+def longest_ttl(template: Template, ttl_ceiling: int) -> int:
+    """The longest a token from ``template`` may last under the broker's ceiling."""
+    return min(template.max_ttl, ttl_ceiling)
+
+
 def _ttl(template: Template, requested: int | None, ttl_ceiling: int) -> int | Refusal:
-    effective_max = min(template.max_ttl, ttl_ceiling)
+    effective_max = longest_ttl(template, ttl_ceiling)
     if requested is None:
         return min(template.default_ttl, effective_max)
     if requested > effective_max:
