@@ -47,10 +47,10 @@ class Explanation:
         return tuple(s.reason for s in self.steps if s.reason is not None)
 
 
-def _step(failure: Failure | None, reason: Reason, check: str, ok: str, failed: str) -> ExplainStep:
+def _step(failure: Failure | None, check: str, ok: str, failed: str) -> ExplainStep:
     if failure is None:
         return ExplainStep(check, True, None, ok)
-    return ExplainStep(check, False, reason, failed)
+    return ExplainStep(check, False, failure.reason, failed)
 
 
 def _call_steps(
@@ -69,21 +69,18 @@ def _call_steps(
     steps = [
         _step(
             failures.get("environment"),
-            Reason.ENVIRONMENT_NOT_GRANTED,
             "environment",
             f"environment {environment!r} is granted",
             f"environment {environment!r} is not granted (granted: {envs})",
         ),
         _step(
             failures.get("action"),
-            Reason.VERB_NOT_GRANTED,
             "action",
             f"{action!r} is granted",
             f"{action!r} is not granted",
         ),
         _step(
             failures.get("floor"),
-            Reason.FORBIDDEN_VERB,
             "floor",
             f"{action!r} is not forbidden by the policy floor",
             f"{action!r} is forbidden by the policy floor",
@@ -93,7 +90,6 @@ def _call_steps(
         steps.append(
             _step(
                 failures.get("resource"),
-                Reason.RESOURCE_NOT_GRANTED,
                 "resource",
                 f"resource {resource!r} is granted",
                 f"resource {resource!r} matches none of {', '.join(scope.resources)}",
@@ -148,7 +144,6 @@ def _explain_call(
         steps.append(
             _step(
                 failures.get("agent"),
-                Reason.AGENT_NOT_ALLOWED,
                 "agent",
                 f"agent {agent_name!r} may request template {template_name!r}",
                 f"agent {agent_name!r} may not request template {template_name!r}",
