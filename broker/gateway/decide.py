@@ -69,8 +69,10 @@ def _detail(failure: Failure, grant: Grant) -> str:
             return f"{action} touches {outside}; the token is for {grant.environment}"
         case Reason.RESOURCE_NOT_GRANTED:
             return f"{action} on {failure.found[0]} is not granted"
-        case _:
+        case Reason.APPROVAL_REQUIRED:
             return f"{action} needs a human's approval"
+        case _:  # the evaluator gives no other reason to a gateway (it names no agent)
+            return f"{action}: {failure.reason.value}"
 
 
 def over_budget(grant: Grant, calls_made: int, destructive_made: int, destructive: bool) -> bool:
