@@ -1,23 +1,31 @@
 """Explanations: would this call be allowed, and every reason why not.
 
-Every check runs (none stops at the first failure) so an admin sees all reasons.
-Deny wins over approval; approval wins over allow.
+The policy evaluator (``evaluate.py``) finds every failure, none stops at the first, so
+an admin sees all reasons; this module puts them in an admin's words, next to the
+checks that passed. Deny wins over approval; approval wins over allow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from broker.domain.actions import covered_by, validate_action
-from broker.domain.globs import glob_match
-from broker.domain.grants import Grant
+from broker.domain.actions import validate_action
+from broker.domain.evaluate import (
+    Attempt,
+    Check,
+    Failure,
+    Scope,
+    Verdict,
+    evaluate,
+    grant_scope,
+    template_scope,
+)
+from broker.domain.grants import Grant, longest_ttl
 from broker.domain.policy import PolicyFloor
-from broker.domain.templates import Template, agent_allowed
+from broker.domain.templates import Template
 from broker.errors import Reason
 
-Decision = Literal["allow", "deny", "approval_required"]
 Effect = Literal["read", "write", "destructive"]
 
 
@@ -31,7 +39,7 @@ class ExplainStep:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
-    decision: Decision
+    decision: Verdict
     steps: tuple[ExplainStep, ...]
 
     @property
@@ -39,54 +47,41 @@ class Explanation:
         return tuple(s.reason for s in self.steps if s.reason is not None)
 
 
-def _step(check: str, passed: bool, reason: Reason, ok: str, failed: str) -> ExplainStep:
-    return ExplainStep(check, passed, None if passed else reason, ok if passed else failed)
+def _step(failure: Failure | None, check: str, ok: str, failed: str) -> ExplainStep:
+    if failure is None:
+        return ExplainStep(check, True, None, ok)
+    return ExplainStep(check, False, failure.reason, failed)
 
 
-def _decide(steps: list[ExplainStep]) -> Explanation:
-    failed = [s for s in steps if not s.passed]
-    if any(s.reason is not Reason.APPROVAL_REQUIRED for s in failed):
-        decision: Decision = "deny"
-    elif failed:
-        decision = "approval_required"
-    else:
-        decision = "allow"
-    return Explanation(decision, tuple(steps))
-
-
-def _common_steps(
-    *,
-    granted_actions: Iterable[str],
-    granted_envs: tuple[str, ...],
-    resources: tuple[str, ...],
-    approval_actions: tuple[str, ...],
-    approvers: int,
+def _call_steps(
+    scope: Scope,
     floor: PolicyFloor,
+    failures: dict[Check, Failure],
+    *,
+    approvers: int,
     action: str,
     environment: str,
     resource: str | None,
     effect: Effect | None,
 ) -> list[ExplainStep]:
-    envs = ", ".join(granted_envs)
+    """The steps of one call, in the order admins read them (not the gateway's order)."""
+    envs = ", ".join(scope.environments)
     steps = [
         _step(
+            failures.get("environment"),
             "environment",
-            environment in granted_envs,
-            Reason.ENVIRONMENT_NOT_GRANTED,
             f"environment {environment!r} is granted",
             f"environment {environment!r} is not granted (granted: {envs})",
         ),
         _step(
+            failures.get("action"),
             "action",
-            covered_by(granted_actions, action),
-            Reason.VERB_NOT_GRANTED,
             f"{action!r} is granted",
             f"{action!r} is not granted",
         ),
         _step(
+            failures.get("floor"),
             "floor",
-            not covered_by(floor.forbidden_actions, action),
-            Reason.FORBIDDEN_VERB,
             f"{action!r} is not forbidden by the policy floor",
             f"{action!r} is forbidden by the policy floor",
         ),
@@ -94,19 +89,18 @@ def _common_steps(
     if resource is not None:
         steps.append(
             _step(
+                failures.get("resource"),
                 "resource",
-                any(glob_match(p, resource) for p in resources),
-                Reason.RESOURCE_NOT_GRANTED,
                 f"resource {resource!r} is granted",
-                f"resource {resource!r} matches none of {', '.join(resources)}",
+                f"resource {resource!r} matches none of {', '.join(scope.resources)}",
             )
         )
-    steps.append(_approval_step(approval_actions, approvers, floor, action, environment, effect))
+    steps.append(_approval_step(failures, approvers, floor, action, environment, effect))
     return steps
 
 
 def _approval_step(
-    patterns: tuple[str, ...],
+    failures: dict[Check, Failure],
     approvers: int,
     floor: PolicyFloor,
     action: str,
@@ -114,17 +108,58 @@ def _approval_step(
     effect: Effect | None,
 ) -> ExplainStep:
     why = []
-    if covered_by(patterns, action):
+    if "approval" in failures:
         why.append(f"{action!r} needs approval from {approvers} approver(s)")
-    protected = environment in floor.protected_environments
-    if protected and effect == "destructive":
+    if "protected" in failures:
         why.append(f"destructive calls in protected environment {environment!r} need approval")
     if why:
         return ExplainStep("approval", False, Reason.APPROVAL_REQUIRED, "; ".join(why))
     detail = "no approval needed"
-    if protected and effect is None:
+    # A hint only: with no effect given the evaluator cannot tell a destructive call.
+    if effect is None and environment in floor.protected_environments:
         detail += f" unless the call is destructive ({environment!r} is protected)"
     return ExplainStep("approval", True, None, detail)
+
+
+def _explain_call(
+    scope: Scope,
+    floor: PolicyFloor,
+    *,
+    approvers: int,
+    action: str,
+    environment: str,
+    resource: str | None,
+    effect: Effect | None,
+    agent_name: str | None = None,
+    template_name: str = "",
+) -> tuple[Verdict, list[ExplainStep]]:
+    validate_action(action, allow_wildcards=False)
+    resources = () if resource is None else (resource,)
+    attempt = Attempt(action, effect, resources, frozenset({environment}))
+    result = evaluate(scope, floor, [attempt], agent=agent_name)
+    # One call: each check fails at most once.
+    failures = {f.check: f for f in result.failures}
+    steps = []
+    if agent_name is not None:
+        steps.append(
+            _step(
+                failures.get("agent"),
+                "agent",
+                f"agent {agent_name!r} may request template {template_name!r}",
+                f"agent {agent_name!r} may not request template {template_name!r}",
+            )
+        )
+    steps += _call_steps(
+        scope,
+        floor,
+        failures,
+        approvers=approvers,
+        action=action,
+        environment=environment,
+        resource=resource,
+        effect=effect,
+    )
+    return result.verdict, steps
 
 
 def explain_template(
@@ -143,32 +178,19 @@ def explain_template(
 
     ``action`` must be concrete (raises ``InvalidRequest`` otherwise).
     """
-    validate_action(action, allow_wildcards=False)
-    steps: list[ExplainStep] = []
-    if agent_name is not None:
-        steps.append(
-            _step(
-                "agent",
-                agent_allowed(template, agent_name),
-                Reason.AGENT_NOT_ALLOWED,
-                f"agent {agent_name!r} may request template {template.name!r}",
-                f"agent {agent_name!r} may not request template {template.name!r}",
-            )
-        )
-    steps += _common_steps(
-        granted_actions=template.actions,
-        granted_envs=template.environments,
-        resources=template.resources,
-        approval_actions=template.approval.actions,
+    verdict, steps = _explain_call(
+        template_scope(template),
+        floor,
         approvers=template.approval.approvers,
-        floor=floor,
         action=action,
         environment=environment,
         resource=resource,
         effect=effect,
+        agent_name=agent_name,
+        template_name=template.name,
     )
     # Informational: the ceiling caps TTLs but never denies a call.
-    effective = min(template.max_ttl, ttl_ceiling)
+    effective = longest_ttl(template, ttl_ceiling)
     steps.append(
         ExplainStep(
             "ttl",
@@ -178,7 +200,7 @@ def explain_template(
             f"(template max {template.max_ttl}s, broker ceiling {ttl_ceiling}s)",
         )
     )
-    return _decide(steps)
+    return Explanation(verdict, tuple(steps))
 
 
 def explain_grant(
@@ -191,18 +213,13 @@ def explain_grant(
     effect: Effect | None = None,
 ) -> Explanation:
     """Would a token carrying ``grant`` allow this call? (Budgets are not considered.)"""
-    validate_action(action, allow_wildcards=False)
-    return _decide(
-        _common_steps(
-            granted_actions=grant.actions,
-            granted_envs=(grant.environment,),
-            resources=grant.resources,
-            approval_actions=grant.approval_actions,
-            approvers=grant.approvers,
-            floor=floor,
-            action=action,
-            environment=environment,
-            resource=resource,
-            effect=effect,
-        )
+    verdict, steps = _explain_call(
+        grant_scope(grant),
+        floor,
+        approvers=grant.approvers,
+        action=action,
+        environment=environment,
+        resource=resource,
+        effect=effect,
     )
+    return Explanation(verdict, tuple(steps))

@@ -1,19 +1,26 @@
 """Deciding what a token may carry: request ∩ template ∩ floor, never silently narrowed.
 
-Order of checks (the first failure is raised): request shape, agent, environment,
-floor (``forbidden_verb``), template actions (``verb_not_granted``), TTL. The floor
-comes before the template so that asking for a forbidden action always reads as
-forbidden, whatever the template says; ``extra`` still lists both kinds of offender.
+The policy evaluator (``evaluate.py``) checks the agent, the environment, the floor and
+the template's actions, the same rules the gateway and explain apply to calls. The
+answer is a value, a ``Grant`` or a ``Refusal``, raised only at the service's edge.
+
+Order of precedence (the first failure is the refusal): request shape, agent,
+environment, floor (``forbidden_verb``), template actions (``verb_not_granted``), TTL.
+The floor comes before the template so that asking for a forbidden action always reads
+as forbidden, whatever the template says; ``extra`` still lists both kinds of offender.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from broker.domain.actions import covered_by, is_valid_action, patterns_overlap
+from broker.domain.evaluate import Attempt, Failure, evaluate, template_scope
 from broker.domain.policy import PolicyFloor
-from broker.domain.templates import Budgets, Template, agent_allowed
-from broker.errors import Denied, InvalidRequest, Reason
+from broker.domain.templates import Budgets, Template
+from broker.errors import BrokerError, Denied, InvalidRequest, Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,22 @@ class Grant:
     approvers: int
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why no grant. ``error()`` is what the service raises; lists in ``extra`` are
+    tuples here because a refusal is cached and shared, never to be mutated."""
+
+    reason: Reason  # ``invalid_request`` for a malformed request, else the denial's
+    detail: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def error(self) -> BrokerError:
+        extra = {k: list(v) if isinstance(v, tuple) else v for k, v in self.extra.items()}
+        if self.reason is Reason.INVALID_REQUEST:
+            return InvalidRequest(self.detail, extra=extra)
+        return Denied(self.detail, reason=self.reason, extra=extra)
+
+
 def decide_grant(
     template: Template,
     template_version: int,
@@ -49,8 +72,8 @@ def decide_grant(
     agent_name: str,
     request: GrantRequest,
     ttl_ceiling: int,
-) -> Grant:
-    """Grant exactly what was asked, or raise ``Denied``/``InvalidRequest`` saying why.
+) -> Grant | Refusal:
+    """Exactly what was asked, or a ``Refusal`` saying why not.
 
     A requested action (or pattern) is refused when a forbidden pattern subsumes
     it. A granted wildcard that merely overlaps a forbidden pattern (``volume:*``
@@ -59,27 +82,27 @@ def decide_grant(
     grant is the template's patterns minus those the floor forbids outright (a
     token must never carry a forbidden pattern); if none remain, ``forbidden_verb``.
 
-    The effective TTL ceiling is ``min(template.max_ttl, ttl_ceiling)``.
+    The effective TTL ceiling is ``longest_ttl(template, ttl_ceiling)``.
     """
     if ttl_ceiling < 1:
         raise ValueError("ttl_ceiling must be at least one second")
-    actions = _requested_actions(request)
-    if request.template != template.name:
-        raise InvalidRequest(f"request names template {request.template!r}, not {template.name!r}")
-    if not agent_allowed(template, agent_name):
-        raise Denied(
-            f"agent {agent_name!r} may not request template {template.name!r}",
-            reason=Reason.AGENT_NOT_ALLOWED,
-            extra={"agent": agent_name, "template": template.name},
-        )
-    if request.environment not in template.environments:
-        raise Denied(
-            f"template {template.name!r} does not grant environment {request.environment!r}",
-            reason=Reason.ENVIRONMENT_NOT_GRANTED,
-            extra={"environment": request.environment, "granted": list(template.environments)},
-        )
-    granted = _granted_actions(template, floor, actions)
+    requested = _requested_actions(request, template)
+    if isinstance(requested, Refusal):
+        return requested
+    asked = template.actions if requested is None else requested
+    env = frozenset({request.environment})
+    result = evaluate(
+        template_scope(template),
+        floor,
+        [Attempt(a, environments=env) for a in asked],
+        agent=agent_name,
+    )
+    granted = _granted(template, request, requested, result.failures)
+    if isinstance(granted, Refusal):
+        return granted
     ttl = _ttl(template, request.ttl, ttl_ceiling)
+    if isinstance(ttl, Refusal):
+        return ttl
     return Grant(
         template_name=template.name,
         template_version=template_version,
@@ -96,61 +119,94 @@ def decide_grant(
     )
 
 
-def _requested_actions(request: GrantRequest) -> tuple[str, ...] | None:
+def _requested_actions(
+    request: GrantRequest, template: Template
+) -> tuple[str, ...] | Refusal | None:
+    """The request's actions, sorted (None: the template's), or why the request is malformed."""
     if request.ttl is not None and request.ttl < 1:
-        raise InvalidRequest(f"ttl must be at least 1 second, not {request.ttl}")
+        return _invalid(f"ttl must be at least 1 second, not {request.ttl}")
     if request.actions is None:
-        return None
-    if not request.actions:
-        raise InvalidRequest("ask for at least one action, or omit actions for the template's")
-    malformed = [a for a in request.actions if not is_valid_action(a, allow_wildcards=True)]
-    if malformed:
-        raise InvalidRequest(
-            "not valid actions (resource:action, lower case): " + ", ".join(map(repr, malformed)),
-            extra={"malformed": malformed},
-        )
-    return tuple(sorted(set(request.actions)))
-
-
-def _granted_actions(
-    template: Template, floor: PolicyFloor, requested: tuple[str, ...] | None
-) -> tuple[str, ...]:
-    if requested is None:
-        granted = tuple(a for a in template.actions if not covered_by(floor.forbidden_actions, a))
-        if not granted:
-            raise Denied(
-                f"the policy floor forbids every action of template {template.name!r}",
-                reason=Reason.FORBIDDEN_VERB,
-                extra={"forbidden": list(template.actions)},
+        actions = None
+    elif not request.actions:
+        return _invalid("ask for at least one action, or omit actions for the template's")
+    else:
+        malformed = [a for a in request.actions if not is_valid_action(a, allow_wildcards=True)]
+        if malformed:
+            return _invalid(
+                "not valid actions (resource:action, lower case): "
+                + ", ".join(map(repr, malformed)),
+                malformed=tuple(malformed),
             )
-        return granted
-    forbidden = [a for a in requested if covered_by(floor.forbidden_actions, a)]
-    not_granted = [a for a in requested if not covered_by(template.actions, a)]
+        actions = tuple(sorted(set(request.actions)))
+    if request.template != template.name:
+        return _invalid(f"request names template {request.template!r}, not {template.name!r}")
+    return actions
+
+
+def _invalid(detail: str, **extra: Any) -> Refusal:
+    return Refusal(Reason.INVALID_REQUEST, detail, extra)
+
+
+def _granted(
+    template: Template,
+    request: GrantRequest,
+    requested: tuple[str, ...] | None,
+    failures: tuple[Failure, ...],
+) -> tuple[str, ...] | Refusal:
+    """The actions to grant, or the first refusal in issuance's order of precedence.
+
+    The evaluator's approvals do not matter here: they are the gateway's to ask for.
+    """
+    found = {f.check: f for f in reversed(failures)}  # the first failure of each check
+    if "agent" in found:
+        agent = found["agent"].found[0]
+        return Refusal(
+            Reason.AGENT_NOT_ALLOWED,
+            f"agent {agent!r} may not request template {template.name!r}",
+            {"agent": agent, "template": template.name},
+        )
+    if "environment" in found:
+        return Refusal(
+            Reason.ENVIRONMENT_NOT_GRANTED,
+            f"template {template.name!r} does not grant environment {request.environment!r}",
+            {"environment": request.environment, "granted": template.environments},
+        )
+    forbidden = tuple(f.action for f in failures if f.check == "floor")
+    if requested is None:
+        granted = tuple(a for a in template.actions if a not in forbidden)
+        if granted:
+            return granted
+        return Refusal(
+            Reason.FORBIDDEN_VERB,
+            f"the policy floor forbids every action of template {template.name!r}",
+            {"forbidden": template.actions},
+        )
+    not_granted = tuple(f.action for f in failures if f.check == "action")
     extra = {"forbidden": forbidden, "not_granted": not_granted}
     if forbidden:
-        raise Denied(
-            "forbidden by the policy floor: " + ", ".join(forbidden),
-            reason=Reason.FORBIDDEN_VERB,
-            extra=extra,
+        return Refusal(
+            Reason.FORBIDDEN_VERB, "forbidden by the policy floor: " + ", ".join(forbidden), extra
         )
     if not_granted:
-        raise Denied(
-            f"not granted by template {template.name!r}: " + ", ".join(not_granted),
-            reason=Reason.VERB_NOT_GRANTED,
-            extra=extra,
-        )
+        detail = f"not granted by template {template.name!r}: " + ", ".join(not_granted)
+        return Refusal(Reason.VERB_NOT_GRANTED, detail, extra)
     return requested
 
 
-def _ttl(template: Template, requested: int | None, ttl_ceiling: int) -> int:
-    effective_max = min(template.max_ttl, ttl_ceiling)
+def longest_ttl(template: Template, ttl_ceiling: int) -> int:
+    """The longest a token from ``template`` may last under the broker's ceiling."""
+    return min(template.max_ttl, ttl_ceiling)
+
+
+def _ttl(template: Template, requested: int | None, ttl_ceiling: int) -> int | Refusal:
+    effective_max = longest_ttl(template, ttl_ceiling)
     if requested is None:
         return min(template.default_ttl, effective_max)
     if requested > effective_max:
-        raise Denied(
+        return Refusal(
+            Reason.TTL_TOO_LONG,
             f"ttl {requested}s is longer than the allowed {effective_max}s",
-            reason=Reason.TTL_TOO_LONG,
-            extra={"requested": requested, "max": effective_max},
+            {"requested": requested, "max": effective_max},
         )
     return requested
 

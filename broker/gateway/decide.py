@@ -1,17 +1,16 @@
 """The gateway's decision: may this token make these calls? Pure, plain values in and out.
 
 Every call of a request must pass (a GraphQL document is allowed whole or not at all).
-Deny beats approval: an approval is only asked for a request that is otherwise allowed.
+The policy evaluator lists every failure; the gateway answers with the first, which
+puts deny before approval: an approval is only asked for a request otherwise allowed.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from broker.domain.actions import covered_by
-from broker.domain.globs import glob_match
+from broker.domain.evaluate import Attempt, Failure, evaluate, grant_scope
 from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.errors import Reason
@@ -42,47 +41,38 @@ class Decision:
 ALLOW = Decision(True, None, "every call is within the token")
 
 
-@functools.lru_cache(maxsize=8192)
-def _covered(patterns: tuple[str, ...], action: str) -> bool:
-    # Pure and asked again for every request of a token: remember the answer.
-    return covered_by(patterns, action)
-
-
-def _deny(reason: Reason, detail: str) -> Decision:
-    return Decision(False, reason, detail)
-
-
 def decide(grant: Grant, floor: PolicyFloor, calls: Sequence[ResolvedCall]) -> Decision:
-    if not calls:
-        return _deny(Reason.UNKNOWN_ROUTE, "the request contains no classified call")
-    for rc in calls:
-        action = rc.call.action
-        if _covered(floor.forbidden_actions, action):
-            return _deny(Reason.FORBIDDEN_VERB, f"{action} is forbidden by the policy floor")
-        if not _covered(grant.actions, action):
-            return _deny(Reason.VERB_NOT_GRANTED, f"the token does not grant {action}")
-        if rc.environments is not None:
-            if not rc.environments:
-                return _deny(Reason.ENVIRONMENT_UNRESOLVED, f"{action}: no environment resolved")
-            outside = sorted(rc.environments - {grant.environment})
-            if outside:
-                return _deny(
-                    Reason.ENVIRONMENT_NOT_GRANTED,
-                    f"{action} touches {', '.join(outside)}; the token is for {grant.environment}",
-                )
-        for resource in rc.call.resources:
-            if not any(glob_match(p, resource) for p in grant.resources):
-                return _deny(Reason.RESOURCE_NOT_GRANTED, f"{action} on {resource} is not granted")
-    for rc in calls:
-        action = rc.call.action
-        protected = rc.environments is not None and bool(
-            rc.environments & set(floor.protected_environments)
-        )
-        if _covered(grant.approval_actions, action) or (
-            protected and rc.call.effect == "destructive"
-        ):
-            return _deny(Reason.APPROVAL_REQUIRED, f"{action} needs a human's approval")
-    return ALLOW
+    attempts = [
+        Attempt(rc.call.action, rc.call.effect, rc.call.resources, rc.environments) for rc in calls
+    ]
+    result = evaluate(grant_scope(grant), floor, attempts)
+    if result.allowed:
+        return ALLOW
+    first = result.failures[0]
+    return Decision(False, first.reason, _detail(first, grant))
+
+
+def _detail(failure: Failure, grant: Grant) -> str:
+    """What the caller is told, in the gateway's words."""
+    action = failure.action
+    match failure.reason:
+        case Reason.UNKNOWN_ROUTE:
+            return "the request contains no classified call"
+        case Reason.FORBIDDEN_VERB:
+            return f"{action} is forbidden by the policy floor"
+        case Reason.VERB_NOT_GRANTED:
+            return f"the token does not grant {action}"
+        case Reason.ENVIRONMENT_UNRESOLVED:
+            return f"{action}: no environment resolved"
+        case Reason.ENVIRONMENT_NOT_GRANTED:
+            outside = ", ".join(failure.found)
+            return f"{action} touches {outside}; the token is for {grant.environment}"
+        case Reason.RESOURCE_NOT_GRANTED:
+            return f"{action} on {failure.found[0]} is not granted"
+        case Reason.APPROVAL_REQUIRED:
+            return f"{action} needs a human's approval"
+        case _:  # the evaluator gives no other reason to a gateway (it names no agent)
+            return f"{action}: {failure.reason.value}"
 
 
 def over_budget(grant: Grant, calls_made: int, destructive_made: int, destructive: bool) -> bool:

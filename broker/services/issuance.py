@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
 from broker.clock import Clock
-from broker.domain.grants import Grant, GrantRequest, decide_grant
+from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
@@ -71,8 +71,8 @@ def _decide(
     agent_name: str,
     request: GrantRequest,
     ttl_ceiling: int,
-) -> Grant:
-    # Pure and keyed on immutable values, so a cached answer is the answer.
+) -> Grant | Refusal:
+    # Pure and keyed on immutable values, so a cached answer (refusals too) is the answer.
     return decide_grant(
         template, version, floor, agent_name=agent_name, request=request, ttl_ceiling=ttl_ceiling
     )
@@ -165,6 +165,8 @@ class IssuanceService:
                 grant = _decide(
                     record.template, record.version, floor, agent.name, request, self.ttl_ceiling
                 )
+                if isinstance(grant, Refusal):
+                    raise grant.error()  # recorded and returned just below
                 kill = first_covering(
                     self.kills.active(tx.conn),
                     agent_id=agent.principal_id,

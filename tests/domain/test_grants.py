@@ -8,6 +8,7 @@ from broker.domain.actions import covered_by
 from broker.domain.grants import (
     Grant,
     GrantRequest,
+    Refusal,
     check_template_against_ceiling,
     check_template_against_floor,
     decide_grant,
@@ -35,7 +36,15 @@ def _decide(
 ) -> Grant:
     t = t or template()
     request = GrantRequest(t.name, env, actions, ttl)
-    return decide_grant(t, 7, floor, agent_name=agent, request=request, ttl_ceiling=ceiling)
+    outcome = decide_grant(t, 7, floor, agent_name=agent, request=request, ttl_ceiling=ceiling)
+    return granted(outcome)
+
+
+def granted(outcome: Grant | Refusal) -> Grant:
+    """The grant, or the refusal raised as the issuance service raises it."""
+    if isinstance(outcome, Refusal):
+        raise outcome.error()
+    return outcome
 
 
 def _denied(**kwargs: object) -> Denied:
@@ -153,10 +162,10 @@ def test_malformed_requests(kwargs: dict[str, object], fragment: str) -> None:
 def test_request_must_name_the_template() -> None:
     t = template()
     with pytest.raises(InvalidRequest):
-        decide_grant(
+        granted(decide_grant(
             t, 1, EMPTY_FLOOR, agent_name="claude-code",
             request=GrantRequest("other", "staging"), ttl_ceiling=CEILING,
-        )
+        ))
 
 
 def test_bad_ceiling_is_a_programming_error() -> None:
