@@ -15,7 +15,7 @@ from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.auth.authenticator import Caller
 from broker.manifests import parse_manifest
 from broker.services.container import Services
-from broker.services.explain import ExplainQuery, explain
+from broker.services.explain import ExplainQuery
 from broker.services.kills import KillRecord
 from broker.services.principals import PrincipalView
 from broker.services.templates import TemplateRecord
@@ -193,14 +193,7 @@ class AdminController(Controller):
         query = ExplainQuery(
             **{f.name: getattr(data, f.name) for f in dataclasses.fields(ExplainQuery)}
         )
-        result, context = explain(
-            services.db,
-            services.templates,
-            services.issuance,
-            query,
-            ttl_ceiling=services.settings.max_token_ttl,
-        )
-        return answers.explanation(result, context)
+        return answers.explain(services, query)
 
     @get("/approvals", sync_to_thread=False)
     def list_approvals(

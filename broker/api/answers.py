@@ -6,10 +6,27 @@ command line cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from broker.domain.explain import Explanation
+from broker.services.explain import ExplainQuery
+from broker.services.explain import explain as run_explain
 from broker.services.signing import SigningKeys
+
+if TYPE_CHECKING:
+    from broker.services.container import Services
+
+
+def explain(services: Services, query: ExplainQuery) -> dict[str, Any]:
+    """Run ``query`` on the store and answer it as ``POST /v1/admin/explain`` does."""
+    result, context = run_explain(
+        services.db,
+        services.templates,
+        services.issuance,
+        query,
+        ttl_ceiling=services.settings.max_token_ttl,
+    )
+    return explanation(result, context)
 
 
 def explanation(result: Explanation, context: dict[str, Any]) -> dict[str, Any]:

@@ -46,9 +46,8 @@ def explain(
     as_json: bool,
 ) -> None:
     """Would this template or token allow ACTION in ENV, and why not? Exit 1 unless allowed."""
-    from broker.api.answers import explanation
+    from broker.api.answers import explain as answer_to
     from broker.services.explain import ExplainQuery
-    from broker.services.explain import explain as run
 
     with reported_errors():
         services = state.reader()
@@ -62,14 +61,7 @@ def explain(
             resource,
             cast("Effect | None", effect),
         )
-        result, context = run(
-            services.db,
-            services.templates,
-            services.issuance,
-            query,
-            ttl_ceiling=services.settings.max_token_ttl,
-        )
-    answer = explanation(result, context)
+        answer = answer_to(services, query)
     if as_json:
         click.echo(render.as_json(answer))
     else:
