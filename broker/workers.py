@@ -11,8 +11,16 @@ from __future__ import annotations
 import gc
 import os
 from pathlib import Path
+from typing import Any
 
 from broker.settings import ENV_PREFIX, Settings
+
+# What every capbroker server gives uvicorn: no access log (the audit log is the record),
+# uvloop. Each server adds its protocol and lifespan: the broker's below, the gateway's in
+# broker/gateway/server.py (SERVER_OPTIONS).
+SERVER_BASE: dict[str, Any] = {"log_level": "warning", "access_log": False, "loop": "uvloop"}
+# The broker's API: uvicorn's httptools protocol; nothing runs at lifespan events.
+BROKER_SERVER_OPTIONS: dict[str, Any] = {**SERVER_BASE, "http": "httptools", "lifespan": "off"}
 
 
 def hand_on_settings(settings: Settings, config: Path | None) -> None:

@@ -8,13 +8,14 @@ from typing import Any, Literal
 from litestar import Controller, Request, get, post
 from litestar.params import Parameter
 
+from broker.api import answers
 from broker.api.schemas import ExplainRequest, KillEngage, ManifestApply, PrincipalCreate
 from broker.api.wire import bearer, decode_json
 from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.auth.authenticator import Caller
 from broker.manifests import parse_manifest
 from broker.services.container import Services
-from broker.services.explain import ExplainQuery, explain
+from broker.services.explain import ExplainQuery
 from broker.services.kills import KillRecord
 from broker.services.principals import PrincipalView
 from broker.services.templates import TemplateRecord
@@ -192,27 +193,7 @@ class AdminController(Controller):
         query = ExplainQuery(
             **{f.name: getattr(data, f.name) for f in dataclasses.fields(ExplainQuery)}
         )
-        result, context = explain(
-            services.db,
-            services.templates,
-            services.issuance,
-            query,
-            ttl_ceiling=services.settings.max_token_ttl,
-        )
-        return {
-            "decision": result.decision,
-            "reasons": [r.value for r in result.reasons],
-            "steps": [
-                {
-                    "check": s.check,
-                    "passed": s.passed,
-                    "reason": s.reason.value if s.reason else None,
-                    "detail": s.detail,
-                }
-                for s in result.steps
-            ],
-            **context,
-        }
+        return answers.explain(services, query)
 
     @get("/approvals", sync_to_thread=False)
     def list_approvals(
@@ -276,21 +257,7 @@ class AdminController(Controller):
     @get("/keys", sync_to_thread=False)
     def keys(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
         _admin(request, services)
-        now = services.clock()
-        signer = services.keys.signer().kid
-        published = {k["kid"] for k in services.keys.jwks()["keys"]}  # type: ignore[attr-defined]
-        return {
-            "keys": [
-                {
-                    "kid": kid,
-                    "activates_at": at,
-                    "signing": kid == signer,
-                    "published": kid in published,
-                    "pending": at > now,
-                }
-                for kid, _, at in services.keys.public_keys()
-            ]
-        }
+        return answers.key_listing(services.keys, services.clock())
 
     @post("/keys/rotate", status_code=201, sync_to_thread=False)
     def rotate(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,10 +16,13 @@ from broker.errors import BrokerError, Unavailable
 from broker.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from broker.services.container import Services
+    from broker.services.container import Schema, Services
 
 F = TypeVar("F", bound=Callable[..., Any])
 CLI_ACTOR = "cli:local-operator"
+# Who makes the first signing key: `serve` and `migrate` (nothing can have cached a JWKS
+# for a new store yet, so it signs at once).
+BOOTSTRAP_ACTOR = "system:bootstrap"
 
 
 def workers_option(what: str) -> Callable[[F], F]:
@@ -37,20 +40,26 @@ def workers_option(what: str) -> Callable[[F], F]:
 class CliState:
     config: Path | None
     overrides: dict[str, object]
-    _services: Services | None = field(default=None, repr=False)
 
     def settings(self, **more: object) -> Settings:
         return load_settings(config_file=self.config, overrides={**self.overrides, **more})
 
-    def services(self, **more: object) -> Services:
+    def reader(self) -> Services:
+        """Services for a command that only reads: nothing is migrated, created or written.
+        A database that does not exist yet, or whose schema is not current, is refused
+        (exit 3) with the command to run, ``capbroker migrate``."""
+        return self._build(self.settings(), "current")
+
+    def writer(self, **more: object) -> Services:
+        """Services for a command that writes: the schema is brought up to date first. No
+        signing key is made here; the commands that need one say so (serve, migrate,
+        keys rotate)."""
+        return self._build(self.settings(**more), "upgrade")
+
+    def _build(self, settings: Settings, schema: Schema) -> Services:
         from broker.services.container import build_services
 
-        if self._services is None:
-            self._services = build_services(self.settings(**more), writer=f"cli@{_host()}")
-            # The first use of a data directory gets a key that signs at once: nothing can
-            # have cached a JWKS for it yet.
-            self._services.keys.ensure_key(actor="system:bootstrap")
-        return self._services
+        return build_services(settings, writer=f"cli@{_host()}", schema=schema)
 
 
 def _host() -> str:

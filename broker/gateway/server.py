@@ -19,15 +19,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, load_providers
 from broker.settings import load_settings
-from broker.workers import tune_gc
+from broker.workers import SERVER_BASE, tune_gc
 
 # The providers file a worker loads; set by the parent (``gateway serve``).
 PROVIDERS_ENV = "CAPBROKER_GATEWAY_PROVIDERS"
-# What uvicorn runs: the gateway's own protocol, uvloop, nothing it would not use.
+# What uvicorn runs: the shared base, the gateway's own protocol, nothing it would not use.
 SERVER_OPTIONS: dict[str, Any] = {
-    "log_level": "warning",
-    "access_log": False,
-    "loop": "uvloop",
+    **SERVER_BASE,
     "http": "broker.gateway.server:ProblemHttpToolsProtocol",
     "lifespan": "on",
     # The gateway reads no forwarding headers (it drops them), so uvicorn need not either.

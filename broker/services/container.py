@@ -6,12 +6,18 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
-from broker.errors import InvalidRequest
+from broker.errors import InvalidRequest, Unavailable
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.approvals import ApprovalService
@@ -132,19 +138,59 @@ def build_signing_keys(
     )
 
 
+# "upgrade": bring the schema up to date (servers, `capbroker migrate`, commands that write).
+# "current": a command that only reads; the schema must already be current (see open_engine).
+Schema = Literal["upgrade", "current"]
+
+
+def open_engine(settings: Settings, schema: Schema) -> Engine:
+    """The database's engine, with its schema brought up to date or checked current.
+
+    Checking creates nothing (no directory, no file, no table): a SQLite database that does
+    not exist yet, or a schema that is not current, is ``Unavailable`` and names the command
+    that makes it so.
+    """
+    missing = _missing_sqlite_file(settings.effective_database_url)
+    if schema == "current" and missing:
+        raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
+    engine = make_engine(settings.effective_database_url)
+    if schema == "upgrade":
+        migrate.upgrade(engine)
+        return engine
+    try:
+        current = not migrate.pending(engine)
+    except OperationalError:
+        current = None
+    if current:
+        return engine
+    engine.dispose()
+    if current is None:
+        raise Unavailable("the database cannot be reached")
+    raise Unavailable("the database schema is not current: run `capbroker migrate` first")
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The SQLite file ``url`` names if it does not exist (connecting would create it)."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return None
+    return None if Path(path).exists() else path
+
+
 def build_services(
     settings: Settings,
     *,
     clock: Clock = system_clock,
     secrets: SecretStore | None = None,
     writer: str | None = None,
-    run_migrations: bool = True,
+    schema: Schema = "upgrade",
     environ: Mapping[str, str] | None = None,
 ) -> Services:
-    engine = make_engine(settings.effective_database_url)
-    if run_migrations:
-        migrate.upgrade(engine)
-    db = Database(engine)
+    """Every service over the configured store. Nothing is written here beyond what
+    ``schema`` asks; the first signing key is the caller's to make (``keys.ensure_key``),
+    as ``capbroker serve`` and ``capbroker migrate`` do."""
+    db = Database(open_engine(settings, schema))
     store = secrets if secrets is not None else build_secret_store(settings, environ)
     audit = AuditWriter(
         writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock

@@ -6,22 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from broker.cli.main import main
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "templates"
-
-
-@pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, ["--data-dir", str(tmp_path / "data"), *args], input=input)
-
-    return invoke
+from cli_support import EXAMPLES, hold_approval
 
 
 def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
@@ -61,6 +46,8 @@ def test_apply_is_idempotent_and_dry_run_changes_nothing(run, tmp_path: Path) ->
 
 
 def test_apply_error_names_file_and_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A store to read back from: `templates list` reads, and reading needs one.
+    assert run("migrate").exit_code == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         (EXAMPLES / "staging-agent.yaml").read_text().replace("- volume:read", "- Volume:Read")
@@ -160,6 +147,7 @@ def test_explain(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_keys_rotate_publishes_before_signing(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("migrate").exit_code == 0  # the first key, which signs at once
     before = run("keys", "list").output
     assert before.count("signing") == 1
     assert "pending" not in before
@@ -184,33 +172,9 @@ def test_bad_settings_are_named(run, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_approvals_from_the_command_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from broker.domain.approvals import HeldCall
-    from broker.domain.grants import GrantRequest
-    from broker.services.container import build_services
-    from broker.settings import Settings
-    from broker.tokens.grant import grant_from_token
-
+    assert run("migrate").exit_code == 0  # the first signing key: a token is issued below
     assert run("apply", "-f", str(EXAMPLES)).exit_code == 0
-    services = build_services(Settings(data_dir=tmp_path / "data"))
-    agent = services.principals.create("agent", "claude-cli", actor="t").credential
-    token = services.issuance.verify(
-        services.issuance.issue(agent, GrantRequest("staging-agent", "staging")).access_token
-    )
-    call = HeldCall(
-        "railway-demo",
-        "POST",
-        "/graphql",
-        "",
-        "0" * 64,
-        ("volume:delete",),
-        ("volume:vol-cache",),
-        ("staging",),
-    )
-    with services.db.transaction() as tx:
-        approval = services.approvals.hold_in(
-            tx, call=call, effect="destructive", token=token, grant=grant_from_token(token)
-        )
-    services.close()
+    approval, _ = hold_approval(tmp_path / "data")
     listed = run("approvals", "list", "--status", "pending")
     assert approval in listed.output
     assert "volume:delete in staging" in listed.output

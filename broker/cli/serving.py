@@ -1,0 +1,179 @@
+"""``capbroker serve``, ``migrate``, ``gateway serve`` and ``demo``: the long-running parts.
+
+``serve`` and ``migrate`` are the two commands that make the first signing key; every
+other command leaves keys alone (``keys rotate`` makes the first one only to rotate it).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+import broker
+from broker.cli.context import (
+    BOOTSTRAP_ACTOR,
+    CliState,
+    pass_state,
+    reported_errors,
+    workers_option,
+)
+
+if TYPE_CHECKING:
+    from broker.services.container import Services
+
+
+@click.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default 8080).")
+@workers_option("audit chain; they share the store")
+@pass_state
+def serve(state: CliState, host: str | None, port: int | None, workers: int) -> None:
+    """Run the broker's HTTP API (embedded default: SQLite + local encrypted secrets)."""
+    import logging
+
+    import uvicorn
+
+    from broker.api.app import create_app
+    from broker.workers import BROKER_SERVER_OPTIONS, hand_on_settings, tune_gc
+
+    with reported_errors():
+        services = state.writer(host=host, port=port)
+        settings = services.settings
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        services.keys.ensure_key(actor=BOOTSTRAP_ACTOR)
+        _bootstrap_admin(services)
+        _report_start(services)
+        options = {"host": settings.host, "port": settings.port, **BROKER_SERVER_OPTIONS}
+        if workers > 1:
+            hand_on_settings(settings, state.config)
+            services.close()
+            uvicorn.run(
+                "broker.api.asgi:app_from_environment", factory=True, workers=workers, **options
+            )
+            return
+        app = create_app(services)
+        services.start_background_checkpoints()
+    tune_gc()
+    uvicorn.run(app, **options)
+
+
+def _bootstrap_admin(services: Services) -> None:
+    from broker.services.principals import bootstrap_admin
+
+    path = services.settings.bootstrap_admin_file
+    created = bootstrap_admin(services.principals, path)
+    if created is not None and not path:
+        # Printed once, to the terminal only: it is stored nowhere but as a slow hash.
+        click.echo("Bootstrap admin credential (shown once, store it now):", err=True)
+        click.echo(f"  {created.credential}", err=True)
+    elif created is not None:
+        click.echo("Bootstrap admin created from bootstrap_admin_file", err=True)
+
+
+def _report_start(services: Services) -> None:
+    settings, reach = services.settings, services.reachability()
+    click.echo(
+        f"capbroker {broker.__version__} listening on http://{settings.host}:{settings.port}"
+        f" (database: {services.db.engine.dialect.name},"
+        f" secrets: {services.secrets.describe()} [{reach['secret_backend']}],"
+        f" signer: {services.keys.describe()} [{reach['signer']}],"
+        f" issuer: {settings.effective_issuer})",
+        err=True,
+    )
+    if any(v != "ok" for v in reach.values()):
+        click.echo(
+            "capbroker: warning: the secret backend or the signer cannot be reached;"
+            " /readyz answers 503 and issuance 503 until they can",
+            err=True,
+        )
+
+
+@click.command(short_help="Bring the schema up to date and make the first signing key.")
+@pass_state
+def migrate(state: CliState) -> None:
+    """Bring the database schema up to date and make the first signing key (serve does
+    both too; the commands that only read need them done)."""
+    with reported_errors():
+        services = state.writer()
+        services.keys.ensure_key(actor=BOOTSTRAP_ACTOR)
+        click.echo(f"database schema is current ({services.db.engine.dialect.name})")
+
+
+@click.group()
+def gateway() -> None:
+    """The verifying gateway in front of providers' APIs."""
+
+
+@gateway.command("serve")
+@click.option(
+    "--providers",
+    "providers_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML file listing the providers (name, route_map, upstream).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8081, show_default=True)
+@workers_option("audit chain, caches and revocation set")
+@pass_state
+def gateway_serve(
+    state: CliState, providers_file: Path, host: str, port: int, workers: int
+) -> None:
+    """Serve /{provider}/{path}: verify, classify, decide, audit, inject the key, forward."""
+    import os
+
+    import uvicorn
+
+    from broker.gateway.factory import build_gateway, load_providers
+    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.workers import hand_on_settings, tune_gc
+
+    with reported_errors():
+        settings = state.settings()
+        providers = load_providers(providers_file)
+        # Built in the parent even for workers: a bad setting or map fails here, once.
+        app = build_gateway(settings, providers)
+    click.echo(
+        f"capbroker gateway starting on http://{host}:{port} for "
+        f"{', '.join(sorted(providers))} (tokens from {settings.effective_issuer}"
+        f"{f'; {workers} workers' if workers > 1 else ''})",
+        err=True,
+    )
+    if workers > 1:
+        app.db.engine.dispose()
+        hand_on_settings(settings, state.config)
+        os.environ[PROVIDERS_ENV] = str(providers_file.resolve())
+        uvicorn.run(
+            "broker.gateway.server:gateway_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            **SERVER_OPTIONS,
+        )
+        return
+    tune_gc()
+    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
+
+
+@click.command()
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's data in this directory (default: a fresh temporary one).",
+)
+def demo(keep: Path | None) -> None:
+    """Replay the incident: a staging agent's volumeDelete on a volume production shares,
+    refused by the gateway; prints the transcript and the audit trail. Exit 0 only if
+    every expectation held."""
+    from broker.demo.scene import run_demo
+
+    with reported_errors():
+        ok = run_demo(click.echo, keep=keep)
+    sys.exit(0 if ok else 1)
