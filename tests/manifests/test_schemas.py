@@ -1,6 +1,6 @@
 import re
-from pathlib import Path
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,7 +13,6 @@ from broker.domain.policy import PolicyFloor, floor_to_spec
 from broker.domain.templates import template_from_spec, template_to_spec
 from broker.manifests.schemas import (
     DOCUMENT_SCHEMAS,
-    SCHEMA_FILES,
     format_path,
     load_schema,
     validator_for,
