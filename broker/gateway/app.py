@@ -123,30 +123,29 @@ class Gateway:
     # --- rendering ----------------------------------------------------------------------------
 
     async def _forward(self, forward: Forward, send: Send) -> None:
+        """Send the call and stream the answer back through the redactor; a failure on the
+        way is a refusal like any other (audited, problem+json)."""
+        forwarder = self.pipeline.forwarder
         try:
-            status = await self._relay(forward, send)
+            response = await forwarder.send(forward)
+            async with response:
+                headers, redactor = forwarder.answer(response)
+                await send(
+                    {"type": "http.response.start", "status": response.status, "headers": headers}
+                )
+                async for chunk in response.content.iter_any():
+                    cleaned = redactor.feed(chunk)
+                    if cleaned:
+                        await send(
+                            {"type": "http.response.body", "body": cleaned, "more_body": True}
+                        )
+                await send(
+                    {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
+                )
         except BrokerError as error:
             await _problem(send, await self.pipeline.refuse(forward.attempt, error))
             return
-        self.pipeline.completed(forward, status)
-
-    async def _relay(self, forward: Forward, send: Send) -> int:
-        """Send the call and stream the answer back through the redactor."""
-        forwarder = self.pipeline.forwarder
-        response = await forwarder.send(forward)
-        async with response:
-            headers, redactor = forwarder.answer(response)
-            await send(
-                {"type": "http.response.start", "status": response.status, "headers": headers}
-            )
-            async for chunk in response.content.iter_any():
-                cleaned = redactor.feed(chunk)
-                if cleaned:
-                    await send({"type": "http.response.body", "body": cleaned, "more_body": True})
-            await send(
-                {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
-            )
-        return response.status
+        self.pipeline.completed(forward, response.status)
 
 
 async def _problem(send: Send, refusal: Refusal) -> None:
