@@ -4,6 +4,7 @@ out, with no server, no socket and no provider (nothing is forwarded here)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -212,3 +213,22 @@ def test_a_dry_run_is_a_dry_run_value(world: World) -> None:
     }
     [event] = world.decisions()
     assert event["data"]["dry_run"] is True
+
+
+def test_a_body_the_map_does_not_read_is_read_whole_when_an_approval_could_bind_it(
+    world: World,
+) -> None:
+    """The policy floor protects environments, so any call could be held: the approval
+    binds the exact body, which is therefore read (within the cap) and hashed."""
+    headers = [(b"authorization", f"Bearer {world.token()}".encode()), (b"content-length", b"11")]
+    pieces = [b"hello ", b"world"]
+
+    async def receive() -> dict[str, Any]:
+        return {"body": pieces.pop(0), "more_body": bool(pieces)}
+
+    request = GatewayRequest("PUT", f"/{ECHO}/upload/x", "", headers, receive)
+    forward = asyncio.run(world.gateway.pipeline.run(request))
+    assert isinstance(forward, Forward), forward
+    assert forward.body == b"hello world"
+    assert forward.attempt.body_sha256 == hashlib.sha256(b"hello world").hexdigest()
+    assert all(k.lower() != "content-length" for k, _ in forward.headers)
