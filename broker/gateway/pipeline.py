@@ -66,6 +66,7 @@ class Pipeline:
             )
 
     async def run(self, request: GatewayRequest) -> Outcome:
+        """The one entry point for every front end; a refusal at any stage is a value."""
         attempt = Attempt(request.method, request.target, started=time.perf_counter())
         try:
             return await self._run(request, attempt)
