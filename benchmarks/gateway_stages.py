@@ -8,13 +8,13 @@ would pay alike), ``--concurrency`` at a time. Per round, each variant's CPU tim
 request is measured back to back, in turn:
 
 - ``plain``: ``benchmarks.plain_proxy.PlainProxy``;
-- ``forward-only``: the gateway's routing, canonical form, body handling and
-  forwarding (header filtering, key injection, echo redaction), and nothing else;
+- ``forward-only``: the gateway's header filtering, routing, canonical form, body
+  handling and forwarding (key injection, echo redaction), and nothing else;
 - ``no-audit``: the whole pipeline, but decisions and completions are neither written
   nor committed;
 - ``gateway``: the real thing (the decision written through group commit first).
 
-The variants are the gateway's own methods with stages left out (the module patches
+The variants are the gateway's own pipeline with stages left out (the module patches
 them for one round at a time); ``gateway`` is unpatched. The differences between
 neighbours are what a stage costs. A fixed pure-Python workload is timed around every
 round so a reader can tell a slow minute from a slow stage (``refs``).
@@ -41,8 +41,14 @@ from benchmarks.inprocess import (
 )
 from benchmarks.plain_proxy import PlainProxy
 from broker.audit.writer import AuditRecord, AuditWriter
-from broker.gateway.app import Attempt, Gateway
-from broker.routemap.canonical import canonical_request
+from broker.gateway.app import Gateway
+from broker.gateway.framing import canonicalise, read_body
+from broker.gateway.headers import outbound_headers
+from broker.gateway.outcome import Attempt, Outcome
+from broker.gateway.pipeline import Pipeline
+from broker.gateway.recording import Recorder
+from broker.gateway.request import GatewayRequest
+from broker.gateway.route import find_route
 from broker.store.database import Tx
 from broker.workers import tune_gc
 
@@ -54,7 +60,7 @@ class Stages:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._reader = gateway.db.engine.connect()  # for no-audit units: reads only
+        self._reader = gateway.store.db.engine.connect()  # for no-audit units: reads only
 
     def close(self) -> None:
         self._reader.close()
@@ -62,7 +68,8 @@ class Stages:
     def variant(self, name: str) -> ExitStack:
         patches = ExitStack()
         if name == "forward-only":
-            _patch(patches, Gateway, "_handle", _forward_only)
+            _patch(patches, Pipeline, "_run", _forward_only)
+            _patch(patches, Recorder, "completed", lambda *_: None)
         elif name == "no-audit":
             tx = Tx(self._reader)
 
@@ -72,8 +79,8 @@ class Stages:
             def not_appended(self: AuditWriter, _tx: Tx, **_: Any) -> AuditRecord:
                 return AuditRecord("", 0, "")
 
-            _patch(patches, self.gateway.committer, "run", run_unwritten)
-            _patch(patches, Gateway, "_completed", lambda *_: None)
+            _patch(patches, self.gateway.store.committer, "run", run_unwritten)
+            _patch(patches, Recorder, "completed", lambda *_: None)
             _patch(patches, AuditWriter, "append", not_appended)
         return patches
 
@@ -84,21 +91,12 @@ def _patch(patches: ExitStack, owner: Any, name: str, value: Any) -> None:
     patches.callback(setattr, owner, name, original)
 
 
-async def _forward_only(
-    self: Gateway, scope: Scope, receive: Any, send: Any, attempt: Attempt, started: float
-) -> None:
-    headers = scope["headers"]
-    route, rest = self._route(attempt.raw_path)
-    text_headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-    canonical = canonical_request(
-        attempt.method,
-        rest,
-        scope.get("query_string", b"").decode("latin-1"),
-        text_headers,
-        options=route.route_map.paths,
-    )
-    body, stream, _ = await self._body(route.route_map, canonical, headers, receive)
-    await self._forward(route, canonical, headers, body, stream, send)
+async def _forward_only(self: Pipeline, request: GatewayRequest, attempt: Attempt) -> Outcome:
+    outbound = outbound_headers(request.headers)
+    route, rest = find_route(self.providers, request.target)
+    canonical = canonicalise(request.method, rest, request.query, request.headers, route.route_map)
+    body, stream, _ = await read_body(route.route_map, canonical, request.headers, request.body)
+    return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)
 
 
 async def _measure(stack: GatewayStack, upstream: str, args: argparse.Namespace) -> None:

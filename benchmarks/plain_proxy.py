@@ -24,8 +24,9 @@ from typing import Any
 from yarl import URL
 
 from benchmarks.harness import HOST
+from broker.gateway.headers import HOP_BY_HOP
 from broker.gateway.server import SERVER_OPTIONS
-from broker.gateway.upstream import HOP_BY_HOP, Upstream
+from broker.gateway.upstream import Upstream
 from broker.workers import tune_gc
 
 Scope = MutableMapping[str, Any]

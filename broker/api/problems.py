@@ -1,4 +1,5 @@
-"""The one place where errors become HTTP: RFC 9457 problem+json with a stable reason code."""
+"""Where the broker API's errors become HTTP: problem+json (``broker.problems``) with a
+stable reason code."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from broker.errors import BrokerError, Reason
+from broker.problems import problem_body
 
-PROBLEM_TYPE = "https://capbroker.dev/problems/"
 log = logging.getLogger("capbroker.api")
 
 # Litestar's own refusals (routing, size cap, method) keep their status and get a code.
@@ -24,19 +25,8 @@ _HTTP_REASONS = {
 }
 
 
-def problem(
-    status: int, title: str, detail: str, reason: Reason, *, instance: str = "", **extra: Any
-) -> Response[dict[str, Any]]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + reason.value,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": reason.value,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
+def problem_response(body: dict[str, Any]) -> Response[dict[str, Any]]:
+    status: int = body["status"]
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="capbroker"'
@@ -45,12 +35,18 @@ def problem(
     )
 
 
+def problem(
+    status: int, title: str, detail: str, reason: Reason, *, instance: str = "", **extra: Any
+) -> Response[dict[str, Any]]:
+    """A refusal given field by field (the console's own, Litestar's)."""
+    error = BrokerError(detail, reason=reason, extra=extra)
+    return problem_response(problem_body(error, instance=instance, status=status, title=title))
+
+
 def broker_error(request: Request[Any, Any, Any], exc: BrokerError) -> Response[dict[str, Any]]:
     if exc.status >= 500:
         log.warning("refused with %s: %s", exc.reason.value, exc.detail)
-    return problem(
-        exc.status, exc.title, exc.detail, exc.reason, instance=request.url.path, **exc.extra
-    )
+    return problem_response(problem_body(exc, instance=request.url.path))
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -26,8 +26,8 @@ from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
 from broker.demo.provider.state import UnknownObject
-from broker.gateway.app import ProviderRoute
 from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.gateway.route import ProviderRoute
 from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import parse_manifest
 from broker.routemap import shipped_map
@@ -182,7 +182,7 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
             + ("every expectation held." if ok else "SOME EXPECTATIONS FAILED.")
         )
         services.close()
-        gateway.db.engine.dispose()
+        gateway.store.db.engine.dispose()
         return ok
     finally:
         for server in (gateway_server, broker_server, provider):

@@ -1,4 +1,6 @@
-"""The verifying gateway: verify -> canonicalise -> classify -> resolve -> authorize -> forward.
+"""The verifying gateway: ``pipeline.run`` takes a plain request through headers -> route ->
+authenticate -> framing -> classify/resolve -> decide and record -> forward; ``app`` is
+its ASGI front end.
 
-Pure decisions live in ``decide``; everything else is the I/O around them.
+Pure decisions live in ``decide`` and ``headers``; everything else is the I/O around them.
 """

@@ -13,9 +13,15 @@ import yaml
 from broker.audit.writer import AuditWriter
 from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest
-from broker.gateway.app import Gateway, ProviderRoute
+from broker.gateway.app import Gateway
+from broker.gateway.authenticate import Authenticator
+from broker.gateway.forward import Forwarder
 from broker.gateway.masterkeys import MasterKeys
 from broker.gateway.notify import ApprovalWebhook
+from broker.gateway.pipeline import Pipeline
+from broker.gateway.recording import Approvals, AuditStore, Recorder
+from broker.gateway.revocations import RevocationFeed
+from broker.gateway.route import ProviderRoute
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
 from broker.gateway.upstream import Upstream
 from broker.manifests.schemas import schema_problems
@@ -111,35 +117,40 @@ def build_gateway(
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
     )
-    webhook = None
-    if settings.approval_webhook_url:
-        try:
-            key = Path(settings.approval_webhook_secret_file).read_bytes().strip()
-        except OSError as exc:
-            raise InvalidRequest(
-                f"approval_webhook_secret_file: cannot be read ({exc.strerror})"
-            ) from None
-        if len(key) < 16:
-            raise InvalidRequest("approval_webhook_secret_file: use a key of 16 bytes or more")
-        webhook = ApprovalWebhook(settings.approval_webhook_url, key, clock=clock)
-    return Gateway(
-        providers=providers,
-        webhook=webhook,
-        keys=keys,
-        tokens=VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway),
-        master_keys=MasterKeys(
-            secrets if secrets is not None else build_secret_store(settings),
-            clock=clock,
-            ttl=master_key_ttl,
-        ),
-        db=db,
-        audit=audit,
-        committer=GroupCommit(db),
-        checkpointer=WalCheckpointer.for_engine(engine),
-        templates=TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl),
-        approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
-        approval_base_url=settings.effective_issuer,
-        upstream=Upstream(),
+    webhook = _approval_webhook(settings, clock)
+    master_keys = MasterKeys(
+        secrets if secrets is not None else build_secret_store(settings),
         clock=clock,
-        poll_interval=poll_interval,
+        ttl=master_key_ttl,
     )
+    store = AuditStore(db, audit, GroupCommit(db), WalCheckpointer.for_engine(engine))
+    approvals = Approvals(
+        ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
+        base_url=settings.effective_issuer,
+        webhook=webhook,
+    )
+    feed = RevocationFeed(db, clock=clock, interval=poll_interval)
+    upstream = Upstream()
+    pipeline = Pipeline(
+        providers,
+        Authenticator(VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway), feed),
+        Recorder(
+            store, TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl), approvals
+        ),
+        Forwarder(upstream, master_keys),
+    )
+    return Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+
+
+def _approval_webhook(settings: Settings, clock: Clock) -> ApprovalWebhook | None:
+    if not settings.approval_webhook_url:
+        return None
+    try:
+        key = Path(settings.approval_webhook_secret_file).read_bytes().strip()
+    except OSError as exc:
+        raise InvalidRequest(
+            f"approval_webhook_secret_file: cannot be read ({exc.strerror})"
+        ) from None
+    if len(key) < 16:
+        raise InvalidRequest("approval_webhook_secret_file: use a key of 16 bytes or more")
+    return ApprovalWebhook(settings.approval_webhook_url, key, clock=clock)

@@ -4,19 +4,27 @@ The broker records a revocation (a token, a session, or everything of a disabled
 by time. Each gateway reads what changed since its cursor every ``interval`` seconds, so a
 revocation reaches every replica within about that interval, and a request costs two set
 look-ups instead of a database read. Entries leave the set once the token has expired.
+``RevocationFeed`` does the polling and says whether the set is current enough to trust.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
 
+from broker.clock import Clock
 from broker.domain.kills import KillSwitch, first_covering
 from broker.services.kills import active_kills
+from broker.store.database import Database
 from broker.store.raw import RawStatement
+
+log = logging.getLogger("capbroker.gateway")
 
 # Overlap the cursor a little: writers commit slightly out of time order.
 CURSOR_OVERLAP = 5.0
@@ -118,3 +126,61 @@ class Revocations:
                         del entries[key]
                         forgotten += 1
         return forgotten
+
+
+class RevocationFeed:
+    """``Revocations`` kept current: read at start, then every ``interval`` seconds.
+
+    Requests fail closed once the last good read is older than ``stale_after``.
+    """
+
+    def __init__(
+        self, db: Database, *, clock: Clock, interval: float = 1.0, stale_after: float = 10.0
+    ) -> None:
+        self.revocations = Revocations()
+        self.db, self.clock = db, clock
+        self.interval, self.stale_after = interval, stale_after
+        self._fresh_at = float("-inf")
+        self._poller: asyncio.Task[None] | None = None
+
+    def fresh(self) -> bool:
+        """Current enough to report ready."""
+        return self.clock() - self._fresh_at < self.stale_after
+
+    def stale(self) -> bool:
+        """Too old to decide on: refuse until the next good read."""
+        return self.clock() - self._fresh_at > self.stale_after
+
+    def poll(self) -> None:
+        now = self.clock()
+        with self.db.read() as conn:
+            self.revocations.poll(conn, now=now)
+        self._fresh_at = now
+
+    def start(self) -> None:
+        self.poll()
+        self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+    def _fetch(self) -> tuple[float, Changes]:
+        now = self.clock()
+        with self.db.read() as conn:
+            return now, self.revocations.fetch(conn, now=now)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                # The read runs in a thread so a large change set never stalls requests.
+                read_at, changes = await asyncio.to_thread(self._fetch)
+                self.revocations.apply(changes)
+                self._fresh_at = read_at
+            except Exception as exc:  # keep polling; requests fail closed once stale
+                log.warning("revocation poll failed: %s", type(exc).__name__)
+            # Cheap (it touches only what expired), so every round.
+            self.revocations.prune(now=self.clock())

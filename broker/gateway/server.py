@@ -16,8 +16,10 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from broker.errors import InvalidRequest
 from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, load_providers
+from broker.problems import problem_body
 from broker.settings import load_settings
 from broker.workers import SERVER_BASE, tune_gc
 
@@ -42,14 +44,9 @@ def gateway_from_environment() -> Gateway:
 
 
 _BODY = json.dumps(
-    {
-        "type": "https://capbroker.dev/problems/invalid_request",
-        "title": "Invalid request",
-        "status": 400,
-        "detail": "the request is not valid HTTP/1.1",
-        "code": "invalid_request",
-        "refusal": "malformed_http",
-    }
+    problem_body(
+        InvalidRequest("the request is not valid HTTP/1.1", extra={"refusal": "malformed_http"})
+    )
 ).encode()
 
 

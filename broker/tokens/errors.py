@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from broker.errors import BrokerError, InvalidRequest, Reason, Unauthenticated
+from broker.errors import InvalidRequest, Reason, Unauthenticated, Unavailable
 
 OPAQUE_DETAIL = "the capability token was not accepted"
 
@@ -35,9 +35,8 @@ class InvalidKey(InvalidRequest):
     """Key material or a JWK that cannot be used. The message never holds key bytes."""
 
 
-class NoSigningKey(BrokerError):
-    """No key may sign now: tokens cannot be issued until one is active."""
+class NoSigningKey(Unavailable):
+    """No key may sign now: tokens cannot be issued until one is active (a 503; the CLI
+    exits 3 for it, as for every ``Unavailable``)."""
 
-    status = 503
-    title = "Service unavailable"
     default_reason = Reason.INTERNAL_ERROR

@@ -19,8 +19,9 @@ from broker.clock import system_clock
 from broker.demo.provider import create_provider_app
 from broker.demo.provider.server import ServerThread
 from broker.domain.grants import GrantRequest
-from broker.gateway.app import Gateway, ProviderRoute
+from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.gateway.route import ProviderRoute
 from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import load_manifests
 from broker.routemap import load_route_map, shipped_map
@@ -198,5 +199,5 @@ def build_stack(
         provider.stop()
         if echo_server is not None:
             echo_server.stop()
-        gateway.db.engine.dispose()
+        gateway.store.db.engine.dispose()
         services.close()

@@ -46,7 +46,7 @@ class Receiver:
 def test_a_held_call_is_announced_signed_and_retried(stack: Stack) -> None:
     receiver = Receiver(failures=2)
     with ServerThread(receiver) as server:
-        stack.gateway.webhook = ApprovalWebhook(
+        stack.gateway.pipeline.recorder.approvals.webhook = ApprovalWebhook(
             server.url + "/hook", KEY, clock=system_clock, backoff=(0.2, 0.2, 0.2)
         )
         answered_at = 0.0

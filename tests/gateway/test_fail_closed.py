@@ -59,7 +59,7 @@ def test_provider_down_is_a_503_and_an_audited_failure(sqlite_stack: Stack) -> N
     stack.provider.stop()
     r = stack.call(token, SERVICES)
     problem(r, 503, "upstream_unavailable")
-    verified = stack.gateway.tokens.verify(token)
+    verified = stack.gateway.pipeline.authenticator.tokens.verify(token)
     trail = gateway_trail(stack, verified.jti)
     kinds = [(e["type"], e["outcome"], e["reason"]) for e in trail]
     # the good call: allowed and completed; the second: allowed, then failed upstream
@@ -117,8 +117,8 @@ def test_stale_revocations_mean_nothing_is_forwarded(
     def failing_poll() -> tuple[float, object]:
         raise OSError("the revocation feed is unreachable")
 
-    monkeypatch.setattr(stack.gateway, "stale_after", 0.6)
-    monkeypatch.setattr(stack.gateway, "_fetch_revocations", failing_poll)
+    monkeypatch.setattr(stack.gateway.feed, "stale_after", 0.6)
+    monkeypatch.setattr(stack.gateway.feed, "_fetch", failing_poll)
     time.sleep(1.0)  # longer than stale_after since the last good poll
     r = stack.call(token, SERVICES)
     problem(r, 503, "database_unavailable")

@@ -1,0 +1,117 @@
+"""The gateway's pipeline, in the order a request meets it; it returns a value.
+
+1. ``headers``: what the provider may receive, computed first (hop-by-hop, untrusted
+   forwarding, the token and our control headers dropped)
+2. ``route``: ``/{provider}/...`` names the provider
+3. ``authenticate``: the capability token verified offline (cached until exp), for this
+   provider, not revoked, not stopped by a kill switch
+4. ``framing``: method, path and query in canonical form; the body read only if
+   classification needs it, otherwise streamed
+5. classification with the provider's route map; environments resolved on our own authority
+6. ``recording``: decide (pure, ``decide``), hold or use approvals, count the budget, and
+   write the decision to the audit log; only then
+7. ``forward``: the token swapped for the master key (the transport streams the call)
+
+``run`` ends in ``Forward``, ``DryRun`` or ``Refusal``. Every refusal is audited and
+forwards nothing; any front end renders the value (``app.py`` is the ASGI one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from broker.errors import BrokerError, Denied
+from broker.gateway.authenticate import Authenticator
+from broker.gateway.decide import ResolvedCall
+from broker.gateway.forward import Forwarder
+from broker.gateway.framing import canonicalise, read_body
+from broker.gateway.headers import outbound_headers, single_header
+from broker.gateway.outcome import Attempt, DryRun, Forward, Outcome, Refusal
+from broker.gateway.recording import APPROVAL_HEADER, Recorder
+from broker.gateway.request import GatewayRequest
+from broker.gateway.resolve import EnvironmentResolver
+from broker.gateway.route import ProviderRoute, find_route
+from broker.routemap.classify import classify
+from broker.tokens import VerifiedToken
+
+DRY_RUN_HEADER = "X-Capbroker-Dry-Run"
+
+
+def wants_dry_run(token: VerifiedToken, request: GatewayRequest) -> bool:
+    """A token issued for dry runs only (``dry_run`` in its authorization details), or a
+    call that asks for one."""
+    if any(d.get("dry_run") is True for d in token.authorization_details):
+        return True
+    return (single_header(request.headers, DRY_RUN_HEADER) or "") in ("1", "true")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        providers: dict[str, ProviderRoute],
+        authenticator: Authenticator,
+        recorder: Recorder,
+        forwarder: Forwarder,
+    ) -> None:
+        self.providers = providers
+        self.authenticator, self.recorder, self.forwarder = authenticator, recorder, forwarder
+        clock = authenticator.feed.clock
+        for route in providers.values():
+            route.resolver = EnvironmentResolver(
+                route.route_map,
+                forwarder.lookup_fetcher(route),
+                clock=clock,
+                inventory=route.inventory,
+            )
+
+    async def run(self, request: GatewayRequest) -> Outcome:
+        """The one entry point for every front end; a refusal at any stage is a value."""
+        attempt = Attempt(request.method, request.target, started=time.perf_counter())
+        try:
+            return await self._run(request, attempt)
+        except BrokerError as error:
+            return await self.refuse(attempt, error)
+
+    async def _run(self, request: GatewayRequest, attempt: Attempt) -> Outcome:
+        outbound = outbound_headers(request.headers)  # 1
+        route, rest = find_route(self.providers, request.target)  # 2
+        attempt.provider = route.name
+        token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 3
+        canonical = attempt.canonical = canonicalise(  # 4
+            request.method, rest, request.query, request.headers, route.route_map
+        )
+        body, stream, matched = await read_body(
+            route.route_map, canonical, request.headers, request.body
+        )
+        classification = attempt.classification = classify(  # 5
+            route.route_map, canonical, body, matched=matched
+        )
+        assert route.resolver is not None
+        for call in classification.calls:
+            attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
+        if stream is not None and self.recorder.may_need_approval(grant):
+            # An approval binds the exact body: read it (its length is within the cap).
+            body, stream = b"".join([chunk async for chunk in stream]), None
+        attempt.body_sha256 = hashlib.sha256(body).hexdigest()
+        attempt.approval_id = single_header(request.headers, APPROVAL_HEADER)
+        attempt.dry_run = wants_dry_run(token, request)
+        decision = await self.recorder.decision(attempt, grant, classification)  # 6
+        if attempt.dry_run:
+            return DryRun(decision, attempt)
+        if not decision.allowed:
+            assert decision.reason is not None
+            denial = Denied(decision.detail, reason=decision.reason, extra=decision.extra)
+            return Refusal(denial, attempt)  # its decision event is the refusal's record
+        return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)  # 7
+
+    async def refuse(self, attempt: Attempt, error: BrokerError) -> Refusal:
+        """A refusal at any step (forwarding too), written to the audit log."""
+        return Refusal(await self.recorder.refusal(attempt, error), attempt)
+
+    def completed(self, forward: Forward, status: int) -> None:
+        """The forwarded call's outcome; it rides along with a later batch (the decision
+        is already durable)."""
+        attempt = forward.attempt
+        elapsed_ms = round((time.perf_counter() - attempt.started) * 1000, 2)
+        self.recorder.completed(attempt, status, elapsed_ms)

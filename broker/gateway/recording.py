@@ -1,0 +1,243 @@
+"""Stage 6 and after: the decision made durable, and everything else the audit log hears.
+
+Each decision is written (``gateway.decision``) before anything is forwarded; holding a
+call for approval, using a granted approval and counting the budget happen in that same
+transaction. Refusals before a decision get a ``gateway.decision`` event of their own;
+forwarded calls' outcomes are batched into ``gateway.completed`` events.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from broker.audit.writer import AuditWriter
+from broker.domain.approvals import HeldCall
+from broker.domain.grants import Grant
+from broker.errors import BrokerError, Reason, Unavailable
+from broker.gateway.budgets import count_call
+from broker.gateway.decide import Decision, decide
+from broker.gateway.notify import ApprovalWebhook
+from broker.gateway.outcome import Attempt
+from broker.routemap.errors import refusal_code
+from broker.routemap.model import Classification
+from broker.services.approvals import ApprovalService
+from broker.services.templates import TemplateService
+from broker.store.checkpoint import WalCheckpointer
+from broker.store.database import Database, Tx
+from broker.store.group_commit import GroupCommit
+from broker.tokens import InvalidToken
+
+APPROVAL_HEADER = "X-Capbroker-Approval"
+# What the approvers' webhook repeats of the audit data.
+APPROVAL_EVENT_FIELDS = (
+    "provider",
+    "method",
+    "path",
+    "actions",
+    "resources",
+    "environments",
+    "template",
+    "session",
+)
+
+
+@dataclass(frozen=True)
+class AuditStore:
+    """The gateway's durable side: its database, its own audit chain, the group commit
+    that batches its writes, and (on SQLite) the WAL checkpointer."""
+
+    db: Database
+    audit: AuditWriter
+    committer: GroupCommit
+    checkpointer: WalCheckpointer | None = None
+
+
+@dataclass
+class Approvals:
+    """Holding calls for a human: the service, where approvers look, who is told."""
+
+    service: ApprovalService
+    base_url: str = ""
+    webhook: ApprovalWebhook | None = None
+
+
+class Recorder:
+    def __init__(self, store: AuditStore, templates: TemplateService, approvals: Approvals) -> None:
+        self.store, self.templates, self.approvals = store, templates, approvals
+        self._completions: dict[str, list[dict[str, Any]]] = {}
+        self._completions_lock = threading.Lock()
+
+    # --- before the decision --------------------------------------------------------------
+
+    def may_need_approval(self, grant: Grant) -> bool:
+        """Cheap and conservative: could any call under this grant be held for approval?"""
+        if grant.approval_actions:
+            return True
+        with self.store.db.read() as conn:
+            floor, _ = self.templates.floor(conn)
+        return bool(floor.protected_environments)
+
+    # --- the decision -----------------------------------------------------------------------
+
+    async def decision(
+        self, attempt: Attempt, grant: Grant, classification: Classification
+    ) -> Decision:
+        """Decide and write the decision in one transaction; announce a held call."""
+        decision = await self.store.committer.run(
+            lambda tx: self._record_decision(tx, attempt, grant, classification)
+        )
+        webhook = self.approvals.webhook
+        if not decision.allowed and webhook is not None and "approval_id" in decision.extra:
+            webhook.notify(self._approval_event(attempt, decision))
+        return decision
+
+    def _record_decision(
+        self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
+    ) -> Decision:
+        floor, floor_version = self.templates.floor(tx.conn)
+        decision = decide(grant, floor, attempt.resolved)
+        # A dry run changes nothing: no approval is held or used, no budget is counted.
+        if (
+            decision.reason is Reason.APPROVAL_REQUIRED
+            and attempt.token is not None
+            and not attempt.dry_run
+        ):
+            decision = self._approval(tx, attempt, grant, classification)
+        if decision.allowed and attempt.token is not None and not attempt.dry_run:
+            destructive = classification.effect == "destructive"
+            if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
+                decision = Decision(
+                    False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent"
+                )
+        data = attempt.audit_data()
+        data["decision"] = decision.outcome
+        data["detail"] = decision.detail
+        data["policy_floor_version"] = floor_version
+        data["dry_run"] = attempt.dry_run
+        record = self.store.audit.append(
+            tx,
+            type="gateway.decision",
+            actor=attempt.actor,
+            subject=f"{attempt.provider}:{attempt.method} {attempt.path}",
+            outcome="ok" if decision.allowed else "denied",
+            reason=decision.reason.value if decision.reason else "",
+            data=data,
+        )
+        attempt.decision_seq = record.seq
+        return decision
+
+    def _approval(
+        self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
+    ) -> Decision:
+        """Hold the call for a human, or let a retry through on its granted approval, once."""
+        assert attempt.token is not None
+        assert attempt.canonical is not None
+        canonical = attempt.canonical
+        held = HeldCall(
+            provider=attempt.provider,
+            method=canonical.method,
+            path=canonical.path,
+            query=canonical.wire_query,
+            body_sha256=attempt.body_sha256,
+            actions=tuple(sorted(classification.actions)),
+            resources=tuple(sorted({r for c in classification.calls for r in c.resources})),
+            environments=tuple(
+                sorted({e for rc in attempt.resolved for e in (rc.environments or ())})
+            ),
+        )
+        service = self.approvals.service
+        if attempt.approval_id:
+            verdict = service.consume_in(tx, attempt.approval_id, call=held, token=attempt.token)
+            if verdict.allowed:
+                return Decision(True, None, f"approval {attempt.approval_id} used")
+            assert verdict.reason is not None
+            return Decision(False, verdict.reason, verdict.detail, {"refusal": verdict.refusal})
+        approval_id = service.hold_in(
+            tx, call=held, effect=classification.effect, token=attempt.token, grant=grant
+        )
+        return Decision(
+            False,
+            Reason.APPROVAL_REQUIRED,
+            "the call is held for a human's approval; retry it unchanged with the approval id"
+            f" in the {APPROVAL_HEADER} header once it is granted",
+            {
+                "approval_id": approval_id,
+                "approval_url": f"{self.approvals.base_url}/v1/admin/approvals/{approval_id}",
+            },
+        )
+
+    def _approval_event(self, attempt: Attempt, decision: Decision) -> dict[str, Any]:
+        """What the approvers' webhook receives: the blast radius, never a secret."""
+        data = attempt.audit_data()
+        return {
+            "type": "approval.requested",
+            "approval_id": decision.extra["approval_id"],
+            "approval_url": decision.extra["approval_url"],
+            "agent": attempt.token.client_id if attempt.token else "",
+            **{k: data.get(k) for k in APPROVAL_EVENT_FIELDS},
+        }
+
+    # --- refusals without a decision ------------------------------------------------------
+
+    async def refusal(self, attempt: Attempt, refusal: BrokerError) -> BrokerError:
+        """Write the refusal; what to answer (the audit's own fault if it cannot be written)."""
+        try:
+            await self.store.committer.run(lambda tx: self._record_refusal(tx, attempt, refusal))
+        except BrokerError as audit_fault:  # cannot audit: still refuse, and say why
+            return audit_fault
+        except Exception:
+            return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
+        return refusal
+
+    def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
+        data = attempt.audit_data()
+        data["decision"] = "deny"
+        data["refusal"] = refusal_code(refusal)
+        data["detail"] = (
+            refusal.audit_detail if isinstance(refusal, InvalidToken) else refusal.detail
+        )
+        self.store.audit.append(
+            tx,
+            type="gateway.decision",
+            actor=attempt.actor,
+            subject=f"{attempt.provider or '?'}:{attempt.method} {data['path']}",
+            outcome="denied" if refusal.status < 500 else "error",
+            reason=refusal.reason.value,
+            data=data,
+        )
+
+    # --- after forwarding -----------------------------------------------------------------
+
+    def completed(self, attempt: Attempt, status: int, elapsed_ms: float) -> None:
+        """Queue a forwarded call's outcome; the first one queued since the last write asks
+        for a write, and everything queued until then shares it."""
+        call = {
+            "decision_seq": attempt.decision_seq,
+            "jti": attempt.token.jti if attempt.token else None,
+            "provider": attempt.provider,
+            "method": attempt.method,
+            "path": attempt.path,
+            "upstream_status": status,
+            "latency_ms": elapsed_ms,
+        }
+        with self._completions_lock:
+            asked = bool(self._completions)  # a write is already asked for until it takes them
+            self._completions.setdefault(attempt.actor, []).append(call)
+        if not asked:
+            self.store.committer.defer(self._record_completions)
+
+    def _record_completions(self, tx: Tx) -> None:
+        """One ``gateway.completed`` event per agent for every call completed since the last
+        one: half the rows of an event per call, and each call names its decision event."""
+        with self._completions_lock:  # a PostgreSQL batch runs in a worker thread
+            done, self._completions = self._completions, {}
+        for actor, calls in done.items():
+            self.store.audit.append(
+                tx,
+                type="gateway.completed",
+                actor=actor,
+                subject=f"{len(calls)} call(s)",
+                data={"calls": calls},
+            )

@@ -1,0 +1,30 @@
+"""Stage 2: which provider a request is for, from the first segment of its path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from broker.errors import Denied, Reason
+from broker.gateway.resolve import EnvironmentResolver
+from broker.routemap.routemap import RouteMap
+
+
+@dataclass
+class ProviderRoute:
+    name: str
+    route_map: RouteMap
+    upstream: str  # base URL without a trailing slash
+    master_key_secret: str
+    # Admin-kept: resource key -> environments; consulted before the map's own inventory.
+    inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    resolver: EnvironmentResolver | None = None
+
+
+def find_route(providers: dict[str, ProviderRoute], target: str) -> tuple[ProviderRoute, str]:
+    """The provider named by ``/{provider}/rest`` and the rest of the path (``/`` if none)."""
+    _, _, remainder = target.partition("/")
+    name, slash, rest = remainder.partition("/")
+    route = providers.get(name)
+    if route is None:
+        raise Denied("no such provider behind this gateway", reason=Reason.UNKNOWN_ROUTE)
+    return route, slash + rest if slash else "/"

@@ -1,0 +1,110 @@
+"""The outbound headers, table by table: what the agent sent, what the provider may see."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker.gateway.headers import outbound_headers, single_header
+
+Raw = list[tuple[bytes, bytes]]
+
+CASES: list[tuple[str, Raw, list[tuple[str, str]]]] = [
+    ("nothing", [], []),
+    (
+        "ordinary headers pass in order, names as sent",
+        [(b"Content-Type", b"application/json"), (b"X-Request-Id", b"r1"), (b"accept", b"*/*")],
+        [("Content-Type", "application/json"), ("X-Request-Id", "r1"), ("accept", "*/*")],
+    ),
+    (
+        "repeated ordinary headers all pass",
+        [(b"X-Tag", b"a"), (b"X-Tag", b"b")],
+        [("X-Tag", "a"), ("X-Tag", "b")],
+    ),
+    (
+        "the capability token never passes",
+        [(b"Authorization", b"Bearer eyJ.x.y"), (b"authorization", b"Bearer 2")],
+        [],
+    ),
+    ("the agent's coding is replaced", [(b"Accept-Encoding", b"gzip, br")], []),
+    (
+        "hop-by-hop fields",
+        [
+            (b"Connection", b"keep-alive"),
+            (b"Keep-Alive", b"timeout=5"),
+            (b"TE", b"trailers"),
+            (b"Trailer", b"X-Sum"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"Upgrade", b"h2c"),
+            (b"Proxy-Authorization", b"Basic eDp5"),
+            (b"Proxy-Authenticate", b"Basic"),
+            (b"Proxy-Connection", b"keep-alive"),
+            (b"X-Kept", b"1"),
+        ],
+        [("X-Kept", "1")],
+    ),
+    (
+        "whatever a Connection header lists, in any case, over several headers",
+        [
+            (b"Connection", b"close, X-Secret"),
+            (b"connection", b" x-other ,"),
+            (b"x-secret", b"s"),
+            (b"X-OTHER", b"o"),
+            (b"X-Kept", b"1"),
+        ],
+        [("X-Kept", "1")],
+    ),
+    (
+        "forwarding headers an untrusted client could set",
+        [
+            (b"Forwarded", b"for=203.0.113.66"),
+            (b"X-Forwarded-For", b"203.0.113.66"),
+            (b"X-Forwarded-Host", b"admin.internal"),
+            (b"X-Forwarded-Proto", b"https"),
+            (b"X-Forwarded-Port", b"443"),
+            (b"X-Forwarded-Prefix", b"/admin"),
+            (b"X-Real-IP", b"203.0.113.66"),
+            (b"X-Original-URL", b"/admin"),
+            (b"X-Rewrite-URL", b"/admin"),
+            (b"True-Client-IP", b"203.0.113.66"),
+            (b"X-Client-IP", b"203.0.113.66"),
+            (b"CF-Connecting-IP", b"203.0.113.66"),
+            (b"Via", b"1.1 proxy"),
+            (b"Host", b"admin.internal"),
+            (b"Content-Length", b"12"),
+        ],
+        [],
+    ),
+    (
+        "our own control headers, by prefix and in any case",
+        [
+            (b"X-Capbroker-Approval", b"apr-1"),
+            (b"x-capbroker-dry-run", b"1"),
+            (b"X-CAPBROKER-Anything", b"x"),
+            (b"X-Capbrokers", b"not ours"),
+        ],
+        [("X-Capbrokers", "not ours")],
+    ),
+    (
+        "values are latin-1 text, unchanged",
+        [(b"X-Name", b"caf\xe9 ; q=1")],
+        [("X-Name", "caf\xe9 ; q=1")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_outbound_headers(raw: Raw, expected: list[tuple[str, str]]) -> None:
+    assert outbound_headers(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([], None),
+        ([(b"X-Capbroker-Approval", b"apr-1")], "apr-1"),
+        ([(b"x-capbroker-approval", b"apr-1"), (b"X-Capbroker-Approval", b"apr-2")], None),
+        ([(b"X-Capbroker-Approval", b"a" * 200)], "a" * 128),
+    ],
+)
+def test_single_header_is_one_value_or_none(raw: Raw, expected: str | None) -> None:
+    assert single_header(raw, "X-Capbroker-Approval") == expected
