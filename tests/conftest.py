@@ -12,24 +12,17 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# Make ``import pg`` work under every pytest import mode (prepend, importlib)
-# and whether or not tests/ later becomes a package.
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from pg import PostgresServer  # noqa: E402
-
-from broker.store import migrate  # noqa: E402
-from broker.store.database import Database  # noqa: E402
-from broker.store.engine import make_engine  # noqa: E402
+from broker.store import migrate
+from broker.store.database import Database
+from broker.store.engine import make_engine
+from tests.support.leakcheck import find_secrets
+from tests.support.postgres import PostgresServer
 
 POSTGRES_FIXTURES = frozenset({"postgres_server", "pg_url"})
 
@@ -95,8 +88,6 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 # --- no secret in any captured output ------------------------------------------------------
-
-from leakcheck import find_secrets  # noqa: E402
 
 _LEAKS: list[str] = []
 

@@ -26,12 +26,8 @@ from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
 from broker.demo.provider.state import UnknownObject
-from broker.gateway.app import ProviderRoute
-from broker.gateway.factory import build_gateway, master_key_secret_for
-from broker.gateway.server import ProblemHttpToolsProtocol
+from broker.demo.world import Principal, Seed, build_world, provider_route, serve_gateway
 from broker.manifests import parse_manifest
-from broker.routemap import shipped_map
-from broker.services.container import build_services
 from broker.settings import Settings
 
 PROVIDER = "railway-demo"
@@ -116,26 +112,13 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
         # The broker: port chosen first so the issuer in every token names it.
         broker_server_port = _free_port()
         settings = Settings(data_dir=data_dir, port=broker_server_port)
-        services = build_services(settings, writer="demo-broker")
-        services.keys.ensure_key(actor="system:bootstrap")
-        services.templates.apply(
-            [parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
-            actor="admin:demo",
-            dry_run=False,
-        )
-        services.secrets.put(master_key_secret_for(PROVIDER), master_key.encode())
-        approver_credential = services.principals.create(
-            "admin", "alice", actor="admin:demo", description="the human approver"
-        ).credential
-        agent_credential = services.principals.create(
-            "agent", "claude-code", actor="admin:demo", description="the simulated agent"
-        ).credential
+        world = build_world(settings, _seed(master_key), writer="demo-broker")
+        services = world.services
+        approver_credential = world.credential("alice")
+        agent_credential = world.credential("claude-code")
         broker_server = ServerThread(create_app(services), port=broker_server_port).start()
-        route = ProviderRoute(
-            PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
-        )
-        gateway = build_gateway(settings, {PROVIDER: route}, poll_interval=0.2)
-        gateway_server = ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
+        routes = {PROVIDER: provider_route(PROVIDER, provider.url)}
+        gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
         say(
             f"  provider {provider.url}   broker {broker_server.url}   gateway {gateway_server.url}"
         )
@@ -188,6 +171,19 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
         for server in (gateway_server, broker_server, provider):
             if server is not None:
                 server.stop()
+
+
+def _seed(master_key: str) -> Seed:
+    return Seed(
+        manifests=[parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
+        provider_keys={PROVIDER: master_key},
+        principals=[
+            Principal("admin", "alice", "the human approver"),
+            Principal("agent", "claude-code", "the simulated agent"),
+        ],
+        actor="admin:demo",
+        key_actor="system:bootstrap",
+    )
 
 
 def _free_port() -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_support import assert_problem
-from broker_support import NOW, make_broker
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from broker.clock import FrozenClock
+from tests.api.api_support import assert_problem
+from tests.support.broker_app import NOW, make_broker
 
 
 def test_database_down_means_no_token(tmp_path: Path, pg_url: str) -> None:

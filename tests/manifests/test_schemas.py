@@ -11,8 +11,7 @@ from broker.domain.names import is_valid_name
 from broker.domain.policy import PolicyFloor, floor_to_spec
 from broker.domain.templates import template_from_spec, template_to_spec
 from broker.manifests.schemas import SCHEMA_FILES, format_path, load_schema, validator_for
-
-from .docs import floor_doc, template_doc
+from tests.support.factories import floor_doc, template_doc
 
 
 def _walk(node: object) -> list[dict[str, object]]:

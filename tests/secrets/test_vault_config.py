@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from openbao import LeakWatch
 
 from broker.errors import InvalidRequest
 from broker.secrets.vault import (
@@ -16,6 +15,7 @@ from broker.secrets.vault import (
     vault_config_from_env,
     vault_policy,
 )
+from tests.support.openbao import LeakWatch
 
 TOKEN = "hvs.CAESIconfig-test-token-value-000000"
 SECRET_ID = "0d5e2c1a-secret-id-config-test"
