@@ -36,11 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer.start()
-    try:
+    with PostgresServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _unique_dbname() -> str:

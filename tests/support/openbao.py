@@ -34,19 +34,26 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import ssl
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import hvac
 import pytest
 
 from broker.secrets.vault import VaultConfig, VaultSecretStore
-from tests.support.servers import HOST, ServerNotReady, ServerProcess, free_port, http_ready
+from tests.support.servers import (
+    HOST,
+    ServerInDirectory,
+    ServerNotReady,
+    ServerProcess,
+    free_port,
+    http_ready,
+)
 
 START_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
@@ -56,16 +63,14 @@ class OpenBaoUnavailableError(RuntimeError):
     """The ``bao`` binary is missing or the server did not come up."""
 
 
-class OpenBaoServer:
+class OpenBaoServer(ServerInDirectory):
     """One running ``bao server -dev`` process."""
 
     def __init__(self, base: Path, root_token: str, *, tls: bool) -> None:
-        self.base = base
+        super().__init__(base)
         self.root_token = root_token
         self.tls = tls
         self.port = 0
-        self._process: ServerProcess | None = None
-        self._stopped = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -79,39 +84,12 @@ class OpenBaoServer:
         base = Path(tempfile.mkdtemp(prefix="capbroker-bao-"))
         base.chmod(0o700)
         server = cls(base, "root" + secrets.token_hex(16), tls=tls)
-        try:
-            server._start(binary)
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and remove its directory. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        try:
-            self.kill()
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+        return server.started(lambda: server._start(binary))
 
     def kill(self) -> None:
         """Stop the process but keep the object (tests of an unreachable server)."""
-        process, self._process = self._process, None
-        if process is not None:
-            process.kill()  # in-memory dev server: nothing to flush
-
-    def __enter__(self) -> OpenBaoServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._process is not None:
+            self._process.kill()
 
     # -- use -----------------------------------------------------------------
 
@@ -171,6 +149,7 @@ class OpenBaoServer:
                     cwd=self.base,
                     env=env,
                     timeout_s=START_TIMEOUT_S,
+                    stop_signal=signal.SIGKILL,  # in-memory dev server: nothing to flush
                 )
                 return
             except ServerNotReady as exc:
@@ -196,21 +175,15 @@ class OpenBaoServer:
 @pytest.fixture(scope="session")
 def openbao_server() -> Iterator[OpenBaoServer]:
     """One dev server per pytest-xdist worker (or plain run); tests never seal or stop it."""
-    server = OpenBaoServer.start()
-    try:
+    with OpenBaoServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def own_openbao_server() -> Iterator[OpenBaoServer]:
     """A server of the test's own, for tests that seal it or stop it."""
-    server = OpenBaoServer.start()
-    try:
+    with OpenBaoServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

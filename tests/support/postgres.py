@@ -29,20 +29,26 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
-from tests.support.servers import HOST, ServerNotReady, ServerProcess, free_port
+from tests.support.servers import (
+    HOST,
+    ServerInDirectory,
+    ServerNotReady,
+    ServerProcess,
+    free_port,
+)
 
 DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "test"
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
 START_ATTEMPTS = 3
 
 
@@ -89,20 +95,20 @@ def _parent_dir() -> str:
     return "/tmp"
 
 
-class PostgresServer:
+class PostgresServer(ServerInDirectory):
     """One running PostgreSQL cluster in a temporary directory."""
+
+    stop_timeout_s = 30.0
 
     def __init__(
         self, base: Path, bindir: Path, run_as: dict[str, Any], options: Sequence[str] = ()
     ) -> None:
-        self.base = base
+        super().__init__(base)
         self.bindir = bindir
         self.port = 0
         self._run_as = run_as
         self._options = [*FAST_OPTIONS, *options]  # the last setting of a name wins
-        self._process: ServerProcess | None = None
         self._admin: psycopg.Connection[tuple[object, ...]] | None = None
-        self._stopped = False
 
     # -- lifecycle -------------------------------------------------------
 
@@ -120,41 +126,13 @@ class PostgresServer:
         run_as = _run_as()
         base = Path(tempfile.mkdtemp(prefix="capbroker-pg-", dir=_parent_dir()))
         server = cls(base, bindir, run_as, options)
-        try:
-            if run_as:
-                shutil.chown(base, user="postgres", group="postgres")
-            server._initdb()
-            server._start_on_free_port()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return server.started(server._initdb_and_start)
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its directory. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
+    def _before_stop(self) -> None:
         if self._admin is not None:
             with contextlib.suppress(psycopg.Error):
                 self._admin.close()
             self._admin = None
-        try:
-            if self._process is not None:
-                self._process.stop(timeout_s=STOP_TIMEOUT_S)
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- databases -------------------------------------------------------
 
@@ -215,6 +193,12 @@ class PostgresServer:
                 f"{self._log_tail()}"
             )
         return proc
+
+    def _initdb_and_start(self) -> None:
+        if self._run_as:
+            shutil.chown(self.base, user="postgres", group="postgres")
+        self._initdb()
+        self._start_on_free_port()
 
     def _initdb(self) -> None:
         self._run(
@@ -294,3 +278,27 @@ class PostgresServer:
         except OSError:
             return "(no server log)"
         return "server log:\n" + "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def database_refusing_connections(url: str) -> Iterator[None]:
+    """The database at ``url`` is down for the block: new connections are refused and open
+    sessions are terminated; afterwards it accepts connections again."""
+    dbname = make_url(url).database
+    admin = sa.create_engine(
+        str(make_url(url).set(database="postgres")), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+                )
+            )
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()

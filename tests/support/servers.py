@@ -11,6 +11,7 @@ standard library, so benchmarks can use it too.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import ssl
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -65,8 +66,26 @@ def http_ready(
     return probe
 
 
+class StopsOnExit:
+    """``with server: ...`` stops the server at the end of the block."""
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @dataclass
-class ServerProcess:
+class ServerProcess(StopsOnExit):
     """One server child process, its log file, and how it is told to stop."""
 
     argv: list[str]
@@ -168,16 +187,42 @@ class ServerProcess:
             return "(no server log)"
         return "server log:\n" + "\n".join(mask(text).splitlines()[-lines:])
 
-    def __enter__(self) -> ServerProcess:
+
+
+class ServerInDirectory(StopsOnExit):
+    """A server (PostgreSQL, OpenBao) whose process and files live in a private temporary
+    directory: ``stop`` is idempotent, stops the process and removes the directory."""
+
+    stop_timeout_s = STOP_TIMEOUT_S
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._process: ServerProcess | None = None
+        self._stopped = False
+
+    def started(self, start: Callable[[], None]) -> Self:
+        """Run ``start``; if it fails in any way, stop and clean up before re-raising."""
+        try:
+            start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._before_stop()
+            if self._process is not None:
+                self._process.stop(timeout_s=self.stop_timeout_s)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def _before_stop(self) -> None:
+        """Hook: what to close before the process is told to stop."""
+
 
 
 def _read(path: Path) -> str:
