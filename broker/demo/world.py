@@ -5,7 +5,8 @@ Vault worlds).
 Seeding follows an operator's first steps, in this order: the first signing key, the
 templates and the floor, each provider's master key into the secret store, then the
 principals with their credentials. ``provider_route`` and ``serve_gateway`` put a gateway
-in front of providers the same way everywhere.
+in front of providers the same way everywhere. ``demo_seed`` is the demo's own world: its
+template and floor, the demo provider's master key, an approver and an agent.
 """
 
 from __future__ import annotations
@@ -19,10 +20,43 @@ from broker.demo.provider.server import ServerThread
 from broker.gateway.app import Gateway, ProviderRoute
 from broker.gateway.factory import build_gateway, master_key_secret_for
 from broker.gateway.server import ProblemHttpToolsProtocol
-from broker.manifests import Manifest
+from broker.manifests import Manifest, parse_manifest
 from broker.routemap import RouteMap, shipped_map
 from broker.services.container import Services, build_services
 from broker.settings import Settings
+
+PROVIDER = "railway-demo"
+TEMPLATE = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "CapabilityTemplate",
+    "metadata": {"name": "staging-agent"},
+    "spec": {
+        "provider": PROVIDER,
+        "description": "Coding agents on staging tasks.",
+        "environments": ["staging"],
+        "actions": [
+            "project:read",
+            "environment:read",
+            "service:read",
+            "deployment:*",
+            "variable:read",
+            "variable:write",
+            "volume:read",
+            "volume:delete",
+            "backup:*",
+        ],
+        "ttl": {"default": "15m", "max": "1h"},
+        "agents": ["claude-*"],
+        "budgets": {"calls": 100, "destructive_calls": 3},
+        "approval": {"actions": ["volume:delete"], "approvers": 1},
+    },
+}
+FLOOR = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "PolicyFloor",
+    "metadata": {"name": "default"},
+    "spec": {"forbidden_actions": ["backup:delete"], "protected_environments": ["production"]},
+}
 
 
 @dataclass(frozen=True)
@@ -110,3 +144,18 @@ def serve_gateway(
     """A gateway over ``routes``, started on a free loopback port."""
     gateway = build_gateway(settings, routes, jwks=jwks, poll_interval=poll_interval)
     return gateway, ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
+
+
+def demo_seed(master_key: str) -> Seed:
+    """What ``capbroker demo`` seeds: its template and floor, the demo provider's master
+    key, the human approver alice and the simulated agent claude-code."""
+    return Seed(
+        manifests=[parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
+        provider_keys={PROVIDER: master_key},
+        principals=[
+            Principal("admin", "alice", "the human approver"),
+            Principal("agent", "claude-code", "the simulated agent"),
+        ],
+        actor="admin:demo",
+        key_actor="system:bootstrap",
+    )

@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from broker.demo.scene import FLOOR, PROVIDER, TEMPLATE
-from broker.demo.world import Principal, Seed, build_world
+from broker.demo.world import FLOOR, PROVIDER, TEMPLATE, Principal, Seed, build_world
 from broker.manifests import parse_manifest
 from broker.settings import Settings
 from tests.support.servers import HOST, ServerProcess, free_port, http_ready
