@@ -44,6 +44,7 @@ from tests.support.servers import (
     ServerNotReady,
     ServerProcess,
     free_port,
+    log_tail,
 )
 
 DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
@@ -190,7 +191,7 @@ class PostgresServer(ServerInDirectory):
         if check and proc.returncode != 0:
             raise PostgresUnavailableError(
                 f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
-                f"{self._log_tail()}"
+                f"{log_tail(self.logfile)}"
             )
         return proc
 
@@ -272,12 +273,6 @@ class PostgresServer(ServerInDirectory):
     def _execute(self, statement: sql.Composed) -> None:
         self._admin_connection().execute(statement)
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.logfile.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "server log:\n" + "\n".join(text.splitlines()[-lines:])
 
 
 @contextlib.contextmanager

@@ -132,10 +132,6 @@ class ServerProcess(StopsOnExit):
         return server
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
     def name(self) -> str:
         return Path(self.argv[0]).name
 
@@ -181,11 +177,8 @@ class ServerProcess(StopsOnExit):
         """What went to stderr (empty unless it was kept apart with ``errors_log``)."""
         return _read(self.errors_log) if self.errors_log else ""
 
-    def log_tail(self, lines: int = 30, *, mask: Callable[[str], str] = str) -> str:
-        text = self.output()
-        if not text:
-            return "(no server log)"
-        return "server log:\n" + "\n".join(mask(text).splitlines()[-lines:])
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(self.log, lines)
 
 
 
@@ -223,6 +216,14 @@ class ServerInDirectory(StopsOnExit):
     def _before_stop(self) -> None:
         """Hook: what to close before the process is told to stop."""
 
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    """The last ``lines`` of a server log, for an error message."""
+    text = _read(log)
+    if not text:
+        return "(no server log)"
+    return "server log:\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def _read(path: Path) -> str:
