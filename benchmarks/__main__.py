@@ -41,12 +41,12 @@ from benchmarks.harness import (
     TimingResult,
     calibrate,
     ensure_wrk,
-    free_port,
     run_wrk,
     warm_up,
 )
 from benchmarks.openbao_tokens import token_create
 from benchmarks.vault_signing import issue_vault_local, issue_vault_transit, kv_read
+from tests.support.servers import free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent

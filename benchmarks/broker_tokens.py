@@ -39,10 +39,10 @@ from benchmarks.harness import (
     LoadResult,
     ServerProcess,
     TimingResult,
-    free_port,
     run_wrk,
     time_alternating,
 )
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO_ROOT / "examples" / "templates"

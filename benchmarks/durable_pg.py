@@ -1,6 +1,6 @@
 """A PostgreSQL server for benchmarks: the test suite's server, made durable and put on disk.
 
-``tests/pg.py`` tunes its throwaway clusters for speed: the data directory on
+``tests/support/postgres.py`` tunes its throwaway clusters for speed: the data directory on
 tmpfs and ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off. A
 benchmark that compares durable token stores must not do that, so this module
 reuses its ``PostgresServer`` (initdb, start, readiness, databases, stop) with
@@ -11,37 +11,19 @@ defaults. ``check_durable`` reads the settings back from the running server.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import tempfile
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from benchmarks.harness import BenchmarkError
+from tests.support.postgres import PostgresServer, PostgresUnavailableError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-_TESTS_PG = REPO_ROOT / "tests" / "pg.py"
 PG_DIR_ENV = "CAPBROKER_TEST_PG_DIR"
 
-# Last -c wins; these restore the defaults tests/pg.py turns off.
-DURABLE_OPTIONS = ("-c fsync=on", "-c synchronous_commit=on", "-c full_page_writes=on")
+# The last setting wins; these restore the defaults tests/support/postgres.py turns off.
+DURABLE_OPTIONS = ("fsync=on", "synchronous_commit=on", "full_page_writes=on")
 DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
-
-
-def _load_tests_pg() -> ModuleType:
-    """tests/pg.py as a module (tests/ is not a package; load it by path, once)."""
-    name = "capbroker_tests_pg"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, _TESTS_PG)
-    if spec is None or spec.loader is None:
-        raise BenchmarkError(f"cannot load {_TESTS_PG}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def filesystem_type(path: Path) -> str:
@@ -78,23 +60,12 @@ def disk_tempdir(prefix: str) -> Path:
 
 def start_durable_postgres() -> Any:
     """A started ``PostgresServer`` on disk with fsync and synchronous commit on."""
-    pg = _load_tests_pg()
-
-    class DurablePostgres(pg.PostgresServer):  # type: ignore[misc,name-defined]
-        def _run(self, argv: list[str], **kwargs: Any) -> Any:
-            # tests/pg.py passes its server options as pg_ctl's -o string when starting;
-            # appending the durable settings makes them win (the last -c wins).
-            if "start" in argv and "-o" in argv:
-                i = argv.index("-o") + 1
-                argv = [*argv[:i], f"{argv[i]} {' '.join(DURABLE_OPTIONS)}", *argv[i + 1 :]]
-            return super()._run(argv, **kwargs)
-
-    # tests/pg.py's own knob for where clusters live (it defaults to tmpfs).
+    # tests/support/postgres.py's own knob for where clusters live (it defaults to tmpfs).
     previous = os.environ.get(PG_DIR_ENV)
     os.environ[PG_DIR_ENV] = str(disk_parent())
     try:
-        return DurablePostgres.start()
-    except pg.PostgresUnavailableError as exc:
+        return PostgresServer.start(options=DURABLE_OPTIONS)
+    except PostgresUnavailableError as exc:
         raise BenchmarkError(str(exc)) from exc
     finally:
         if previous is None:

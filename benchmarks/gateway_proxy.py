@@ -64,10 +64,10 @@ from benchmarks.harness import (
     LoadResult,
     ServerProcess,
     calibrate,
-    free_port,
     process_tree,
     run_wrk,
 )
+from tests.support.servers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POLICY_FLOOR = REPO_ROOT / "examples" / "templates" / "policy-floor.yaml"

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,13 +44,6 @@ UVICORN_SETTINGS: dict[str, Any] = {
 
 class BenchmarkError(RuntimeError):
     """A benchmark could not run or produced numbers that must not be reported."""
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def uvicorn_serve(app: Any, port: int) -> None:

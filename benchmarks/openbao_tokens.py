@@ -29,10 +29,10 @@ from benchmarks.harness import (
     BenchmarkError,
     LoadResult,
     ServerProcess,
-    free_port,
     run_wrk,
     warm_up,
 )
+from tests.support.servers import free_port
 
 POLICY_NAME = "capbroker-bench"
 POLICY = 'path "secret/data/capbroker/*" {\n  capabilities = ["read"]\n}\n'

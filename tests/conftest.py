@@ -12,24 +12,17 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# Make ``import pg`` work under every pytest import mode (prepend, importlib)
-# and whether or not tests/ later becomes a package.
-_TESTS_DIR = str(Path(__file__).resolve().parent)
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
-
-from pg import PostgresServer  # noqa: E402
-
-from broker.store import migrate  # noqa: E402
-from broker.store.database import Database  # noqa: E402
-from broker.store.engine import make_engine  # noqa: E402
+from broker.store import migrate
+from broker.store.database import Database
+from broker.store.engine import make_engine
+from tests.support.leakcheck import find_secrets
+from tests.support.postgres import PostgresServer
 
 POSTGRES_FIXTURES = frozenset({"postgres_server", "pg_url"})
 
@@ -43,11 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer.start()
-    try:
+    with PostgresServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _unique_dbname() -> str:
@@ -95,8 +85,6 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 # --- no secret in any captured output ------------------------------------------------------
-
-from leakcheck import find_secrets  # noqa: E402
 
 _LEAKS: list[str] = []
 

@@ -1,6 +1,5 @@
-from leakcheck import find_secrets
-
 from broker.auth.credentials import new_credential
+from tests.support.leakcheck import find_secrets
 
 
 def test_credentials_and_tokens_are_recognised() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from pg import PostgresServer, PostgresUnavailableError  # tests/ is on sys.path (conftest)
 from sqlalchemy.engine import make_url
+
+from tests.support.postgres import PostgresServer, PostgresUnavailableError
 
 
 def _engine(url: str) -> sa.Engine:

@@ -83,7 +83,7 @@ def verify_secret(secret: str, stored: str) -> bool:
         candidate = hashlib.scrypt(
             secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
         )
-    except ValueError:
+    except (ValueError, TypeError):  # hashlib raises TypeError for a negative or huge n, r, p
         return False
     return hmac.compare_digest(candidate, _unb64(digest))
 

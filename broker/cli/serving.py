@@ -146,7 +146,7 @@ def gateway_serve(
         err=True,
     )
     if workers > 1:
-        app.db.engine.dispose()
+        app.store.db.engine.dispose()
         hand_on_settings(settings, state.config)
         os.environ[PROVIDERS_ENV] = str(providers_file.resolve())
         uvicorn.run(

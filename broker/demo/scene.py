@@ -26,46 +26,9 @@ from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
 from broker.demo.provider.state import UnknownObject
-from broker.gateway.factory import build_gateway, master_key_secret_for
-from broker.gateway.route import ProviderRoute
-from broker.gateway.server import ProblemHttpToolsProtocol
-from broker.manifests import parse_manifest
-from broker.routemap import shipped_map
-from broker.services.container import build_services
+from broker.demo.world import PROVIDER, build_world, demo_seed, provider_route, serve_gateway
+from broker.services.container import Services
 from broker.settings import Settings
-
-PROVIDER = "railway-demo"
-TEMPLATE = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "CapabilityTemplate",
-    "metadata": {"name": "staging-agent"},
-    "spec": {
-        "provider": PROVIDER,
-        "description": "Coding agents on staging tasks.",
-        "environments": ["staging"],
-        "actions": [
-            "project:read",
-            "environment:read",
-            "service:read",
-            "deployment:*",
-            "variable:read",
-            "variable:write",
-            "volume:read",
-            "volume:delete",
-            "backup:*",
-        ],
-        "ttl": {"default": "15m", "max": "1h"},
-        "agents": ["claude-*"],
-        "budgets": {"calls": 100, "destructive_calls": 3},
-        "approval": {"actions": ["volume:delete"], "approvers": 1},
-    },
-}
-FLOOR = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "PolicyFloor",
-    "metadata": {"name": "default"},
-    "spec": {"forbidden_actions": ["backup:delete"], "protected_environments": ["production"]},
-}
 
 
 @dataclass
@@ -116,26 +79,13 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
         # The broker: port chosen first so the issuer in every token names it.
         broker_server_port = _free_port()
         settings = Settings(data_dir=data_dir, port=broker_server_port)
-        services = build_services(settings, writer="demo-broker")
-        services.keys.ensure_key(actor="system:bootstrap")
-        services.templates.apply(
-            [parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
-            actor="admin:demo",
-            dry_run=False,
-        )
-        services.secrets.put(master_key_secret_for(PROVIDER), master_key.encode())
-        approver_credential = services.principals.create(
-            "admin", "alice", actor="admin:demo", description="the human approver"
-        ).credential
-        agent_credential = services.principals.create(
-            "agent", "claude-code", actor="admin:demo", description="the simulated agent"
-        ).credential
+        world = build_world(settings, demo_seed(master_key), writer="demo-broker")
+        services = world.services
+        approver_credential = world.credential("alice")
+        agent_credential = world.credential("claude-code")
         broker_server = ServerThread(create_app(services), port=broker_server_port).start()
-        route = ProviderRoute(
-            PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
-        )
-        gateway = build_gateway(settings, {PROVIDER: route}, poll_interval=0.2)
-        gateway_server = ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
+        routes = {PROVIDER: provider_route(PROVIDER, provider.url)}
+        gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
         say(
             f"  provider {provider.url}   broker {broker_server.url}   gateway {gateway_server.url}"
         )
@@ -150,32 +100,7 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
             approver_credential,
         )
         say("")
-        say("Audit trail (newest last):")
-        with services.db.read() as conn:
-            events = list(reversed(query_events(conn, AuditQuery(limit=40))))
-            reports = verify_all(conn)
-        for e in events:
-            if e["type"] == "audit.chain_opened":
-                continue
-            reason = f" [{e['reason']}]" if e["reason"] else ""
-            what = e["subject"][:52]
-            if e["type"] == "gateway.decision":
-                what = " ".join(e["data"].get("actions", [])) or what
-                envs = e["data"].get("environments")
-                what += f" in {','.join(envs)}" if envs else ""
-            elif e["type"] == "gateway.completed":
-                what = ", ".join(
-                    f"#{c['decision_seq']} upstream {c['upstream_status']} in {c['latency_ms']} ms"
-                    for c in e["data"]["calls"]
-                )[:52]
-            say(f"  {e['type']:<18} {e['outcome']:<7} {e['actor']:<18} {what}{reason}")
-        intact = all(r.ok for r in reports)
-        total = sum(r.events for r in reports)
-        say("")
-        say(
-            f"Audit chains: {len(reports)} chains, {total} events, "
-            + ("verified intact" if intact else "NOT INTACT")
-        )
+        intact = _audit_trail(say, services)
         ok = ok and intact
         say(
             f"Finished in {time.monotonic() - started:.1f}s: "
@@ -188,6 +113,40 @@ def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
         for server in (gateway_server, broker_server, provider):
             if server is not None:
                 server.stop()
+
+
+def _audit_trail(say: Callable[[str], None], services: Services) -> bool:
+    """Show the audit trail (newest last) and whether every chain verifies."""
+    say("Audit trail (newest last):")
+    with services.db.read() as conn:
+        events = list(reversed(query_events(conn, AuditQuery(limit=40))))
+        reports = verify_all(conn)
+    for e in events:
+        if e["type"] != "audit.chain_opened":
+            say(_event_line(e))
+    intact = all(r.ok for r in reports)
+    total = sum(r.events for r in reports)
+    say("")
+    say(
+        f"Audit chains: {len(reports)} chains, {total} events, "
+        + ("verified intact" if intact else "NOT INTACT")
+    )
+    return intact
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    reason = f" [{e['reason']}]" if e["reason"] else ""
+    what = e["subject"][:52]
+    if e["type"] == "gateway.decision":
+        what = " ".join(e["data"].get("actions", [])) or what
+        envs = e["data"].get("environments")
+        what += f" in {','.join(envs)}" if envs else ""
+    elif e["type"] == "gateway.completed":
+        what = ", ".join(
+            f"#{c['decision_seq']} upstream {c['upstream_status']} in {c['latency_ms']} ms"
+            for c in e["data"]["calls"]
+        )[:52]
+    return f"  {e['type']:<18} {e['outcome']:<7} {e['actor']:<18} {what}{reason}"
 
 
 def _free_port() -> int:

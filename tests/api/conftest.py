@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from broker_support import NOW, Broker, make_broker
 
 from broker.clock import FrozenClock
+from tests.support.broker_app import NOW, Broker, make_broker
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from api_support import assert_problem
-from broker_support import STAGING_TEMPLATE, Broker
+
+from tests.api.api_support import assert_problem
+from tests.support.broker_app import STAGING_TEMPLATE, Broker
 
 
 def apply(broker: Broker, manifests: list[dict[str, Any]], dry_run: bool = False) -> Any:

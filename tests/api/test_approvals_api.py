@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from api_support import assert_problem
-from broker_support import Broker
-
 from broker.domain.approvals import HeldCall
 from broker.tokens.grant import grant_from_token
+from tests.api.api_support import assert_problem
+from tests.support.broker_app import Broker
 
 
 def held(broker: Broker) -> str:

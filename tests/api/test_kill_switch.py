@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from api_support import assert_problem
-from broker_support import Broker
+
+from tests.api.api_support import assert_problem
+from tests.support.broker_app import Broker
 
 
 def engage(broker: Broker, **body: str) -> dict:  # type: ignore[type-arg]

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from api_support import assert_problem, count_rows
-from broker_support import Broker
+
+from tests.api.api_support import assert_problem, count_rows
+from tests.support.broker_app import Broker
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AGENT_CRED = "urn:capbroker:params:oauth:token-type:agent-credential"

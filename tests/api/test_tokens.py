@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from api_support import assert_problem, count_rows, decode_unverified
-from broker_support import NOW, Broker
+
+from tests.api.api_support import assert_problem, count_rows, decode_unverified
+from tests.support.broker_app import NOW, Broker
 
 
 def test_issued_token_is_scoped_and_verifiable(broker: Broker) -> None:

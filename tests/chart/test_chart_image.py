@@ -13,7 +13,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from chart_support import ROOT, VALUE_SETS, pod_spec, render, workloads
+
+from tests.chart.chart_support import ROOT, VALUE_SETS, pod_spec, render, workloads
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
-from openbao import OpenBaoServer, answer_token_review, any_ca_pem, free_port
 
 from broker.secrets.vault.policy import transit_policy, vault_policy
+from tests.chart.chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
+from tests.support.openbao import OpenBaoServer, answer_token_review, any_ca_pem
+from tests.support.servers import ServerNotReady, ServerProcess, free_port, http_ready
 
-pytest_plugins = ["openbao"]
+pytest_plugins = ["tests.support.openbao"]
 pytestmark = pytest.mark.slow
 
 READY_WITHIN_S = 90.0
@@ -89,7 +89,7 @@ class Cluster:
     secrets: dict[tuple[str, str], str]
     jwts: dict[str, str]  # service account -> its projected token
     ports: dict[str, int] = field(default_factory=dict)
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[ServerProcess] = field(default_factory=list)
 
     def _rewrite(self, text: str, mounts: dict[str, Path]) -> str:
         for component in ("broker", "gateway"):
@@ -177,36 +177,30 @@ class Cluster:
         argv, env = self.container(doc)
         (container,) = pod_spec(doc)["containers"]
         log = self.root / f"{container['name']}.log"
-        with log.open("wb") as out:
-            self.processes.append(
-                subprocess.Popen(argv, env=env, stdout=out, stderr=out, cwd=self.root)
-            )
         url = f"http://127.0.0.1:{self.ports[container['name']]}/readyz"
-        deadline = time.monotonic() + READY_WITHIN_S
-        while time.monotonic() < deadline:
-            if self.processes[-1].poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        # The first broker prints the bootstrap admin credential: never shown.
-                        return re.sub(r"capb_\w+", "capb_<masked>", log.read_text())
-            except OSError:
-                pass
-            time.sleep(0.25)
-        tail = re.sub(r"capb_\w+", "capb_<masked>", log.read_text()[-3000:])
-        pytest.fail(f"{container['name']} not ready at {url} within {READY_WITHIN_S}s:\n{tail}")
+        try:
+            process = ServerProcess.start(
+                argv,
+                ready=http_ready(url),
+                log=log,
+                env=env,
+                cwd=self.root,
+                timeout_s=READY_WITHIN_S,
+            )
+        except ServerNotReady:
+            tail = _masked(log.read_text()[-3000:])
+            pytest.fail(f"{container['name']} not ready at {url} within {READY_WITHIN_S}s:\n{tail}")
+        self.processes.append(process)
+        # The first broker prints the bootstrap admin credential: never shown.
+        return _masked(log.read_text())
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            process.stop()
+
+
+def _masked(text: str) -> str:
+    return re.sub(r"capb_\w+", "capb_<masked>", text)
 
 
 @pytest.fixture

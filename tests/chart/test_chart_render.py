@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_support import (
+
+import broker
+from broker.secrets.vault.config import ENV_VARIABLES, vault_config_from_env
+from broker.settings import load_settings
+from tests.chart.chart_support import (
     CHART,
     FULLNAME,
     NAMESPACE,
@@ -28,10 +32,6 @@ from chart_support import (
     tool,
     workloads,
 )
-
-import broker
-from broker.secrets.vault.config import ENV_VARIABLES, vault_config_from_env
-from broker.settings import load_settings
 
 SETS = sorted(VALUE_SETS)
 BROKER, GATEWAY = f"{FULLNAME}-broker", f"{FULLNAME}-gateway"

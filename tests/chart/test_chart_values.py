@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from chart_support import CHART, VALUE_SETS, helm, render_failure
+
+from tests.chart.chart_support import CHART, VALUE_SETS, helm, render_failure
 
 WRONG = [
     # wrong types and ranges

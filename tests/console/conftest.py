@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from console_support import Console
-from stack_support import build_stack
 
 from broker.api.app import create_app
 from broker.demo.provider.server import ServerThread
+from tests.console.console_support import Console
+from tests.support.stack import build_stack
 
 
 @pytest.fixture(scope="module")

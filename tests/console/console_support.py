@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
-_GATEWAY_TESTS = str(Path(__file__).resolve().parents[1] / "gateway")
-if _GATEWAY_TESTS not in sys.path:
-    sys.path.insert(0, _GATEWAY_TESTS)
-
-from stack_support import Stack  # noqa: E402
+from tests.support.stack import Stack
 
 
 @dataclass

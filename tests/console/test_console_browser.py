@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from console_support import DELETE, Console, held_call, retry
+
+from tests.console.console_support import DELETE, Console, held_call, retry
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from console_support import Console, csrf_of, held_call, logged_in, login
 
 from broker.audit.reader import AuditQuery, query_events
 from broker.console.security import CSP
+from tests.console.console_support import Console, csrf_of, held_call, logged_in, login
 
 PAGES = (
     "/console/approvals",

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import os
-import select
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from broker.demo.provider.cli import main
+from tests.support.processes import PROVIDER_MODULE, start_provider
+from tests.support.servers import ServerProcess, free_port
 
 from .provider_support import make_keys
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "provider exited early"
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    pytest.fail("provider did not become ready")
 
 
 def test_serves_with_key_from_env_and_admin_token_from_file(tmp_path: Path) -> None:
@@ -44,26 +22,18 @@ def test_serves_with_key_from_env_and_admin_token_from_file(tmp_path: Path) -> N
     token_file = tmp_path / "admin-token"
     token_file.write_text(admin_token + "\n")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "broker.demo.provider",
-            "--port",
-            str(port),
-            "--key-env",
-            "DEMO_PROVIDER_KEY",
-            "--admin-token-file",
-            str(token_file),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_provider(
+        port,
+        tmp_path / "stdout",
+        "--key-env",
+        "DEMO_PROVIDER_KEY",
+        "--admin-token-file",
+        str(token_file),
         env={**os.environ, "DEMO_PROVIDER_KEY": master_key},
+        errors_log=tmp_path / "stderr",
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc)
         ok = httpx.post(
             f"{base}/graphql",
             json={"query": 'mutation { volumeDelete(volumeId: "vol-pg") }'},
@@ -81,9 +51,9 @@ def test_serves_with_key_from_env_and_admin_token_from_file(tmp_path: Path) -> N
         assert [e["auth"] for e in log.json()["requests"]] == ["ok", "missing"]
         assert master_key not in log.text
     finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0
+        returncode = proc.stop(timeout_s=15)
+    out, err = proc.output(), proc.errors()
+    assert returncode == 0
     assert f"listening on {base}" in out
     assert master_key not in out + err
     assert admin_token not in out + err
@@ -93,17 +63,16 @@ def test_key_from_file_and_port_zero(tmp_path: Path) -> None:
     master_key, _ = make_keys()
     key_file = tmp_path / "key"
     key_file.write_text(master_key)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "broker.demo.provider", "--key-file", str(key_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    stdout = tmp_path / "stdout"
+    proc = ServerProcess.start(
+        [*PROVIDER_MODULE, "--key-file", str(key_file)],
+        ready=lambda: "\n" in stdout.read_text(),  # a line is printed once the server is ready
+        log=stdout,
+        errors_log=tmp_path / "stderr",
+        timeout_s=15,
     )
     try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 15)  # bounded wait
-        assert ready, "provider printed nothing within 15s"
-        line = proc.stdout.readline()  # printed once the server is ready
+        line = proc.output().splitlines(keepends=True)[0]
         assert line.startswith("demo provider listening on http://127.0.0.1:")
         base = line.rsplit(" ", 1)[1].strip()
         response = httpx.post(
@@ -116,8 +85,7 @@ def test_key_from_file_and_port_zero(tmp_path: Path) -> None:
         # No admin token was given: the admin endpoints cannot be used.
         assert httpx.get(f"{base}/_demo/requests", timeout=5).status_code == 401
     finally:
-        proc.terminate()
-        proc.communicate(timeout=15)
+        proc.stop(timeout_s=15)
 
 
 def test_missing_or_empty_secrets_fail_without_printing_them(

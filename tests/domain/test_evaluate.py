@@ -17,8 +17,7 @@ from broker.domain.templates import Budgets
 from broker.errors import Reason
 from broker.gateway.decide import ResolvedCall, decide
 from broker.routemap.model import Call, EnvFixed
-
-from .factories import template
+from tests.support.factories import template
 
 ENVS = ["staging", "production", "preview"]
 RESOURCE_PATTERNS = ["*", "vol-*", "vol-1", "db-*"]

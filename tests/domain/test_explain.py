@@ -8,8 +8,8 @@ from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.policy import EMPTY_FLOOR, PolicyFloor
 from broker.domain.templates import Budgets
 from broker.errors import InvalidRequest, Reason
+from tests.support.factories import template
 
-from .factories import template
 from .strategies import action_patterns, concrete_actions
 
 FLOOR = PolicyFloor(("backup:delete",), ("production",))

@@ -16,8 +16,8 @@ from broker.domain.grants import (
 from broker.domain.policy import EMPTY_FLOOR, PolicyFloor
 from broker.domain.templates import Budgets, Template
 from broker.errors import Denied, InvalidRequest, Reason
+from tests.support.factories import template
 
-from .factories import template
 from .strategies import action_patterns
 
 FLOOR = PolicyFloor(("backup:delete", "volume:delete-all"), ("production",))

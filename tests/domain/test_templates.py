@@ -15,8 +15,8 @@ from broker.domain.templates import (
     template_to_spec,
 )
 from broker.errors import InvalidRequest, Reason
+from tests.support.factories import spec, template
 
-from .factories import spec, template
 from .strategies import action_patterns
 
 

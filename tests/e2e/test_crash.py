@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import signal
 import sqlite3
 import threading
 import time
@@ -13,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, cli, free_port, start_broker
+
+from tests.support.processes import ROOT, cli, free_port, start_broker
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def jti_of(token: str) -> str:
 
 def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
-    server = start_broker(data, port, (tmp_path / "serve.log").open("a"))
+    server = start_broker(data, port, tmp_path / "serve.log")
     assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
     agent = cli(data, "agents", "create", "ci-crash").stdout.strip()
     assert re.fullmatch(r"capb_agt_\S+", agent)
@@ -54,8 +54,7 @@ def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None
     deadline = time.monotonic() + 30
     while len(received) < 150 and time.monotonic() < deadline:
         time.sleep(0.01)
-    server.send_signal(signal.SIGKILL)
-    server.wait(timeout=10)
+    server.kill()
     stop.set()
     for w in workers:
         w.join(timeout=10)
@@ -74,14 +73,13 @@ def test_tokens_received_before_a_crash_are_all_recorded(tmp_path: Path) -> None
     verify = cli(data, "audit", "verify")
     assert verify.returncode == 0, verify.stdout
     # and the broker starts again on the same data after the crash
-    again = start_broker(data, port, (tmp_path / "serve.log").open("a"))
-    again.terminate()
-    again.wait(timeout=10)
+    again = start_broker(data, port, tmp_path / "serve.log")
+    again.stop()
 
 
 def test_several_workers_share_the_store_with_a_chain_each(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
-    server = start_broker(data, port, (tmp_path / "serve.log").open("a"), "--workers", "2")
+    server = start_broker(data, port, tmp_path / "serve.log", "--workers", "2")
     try:
         assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
         agent = cli(data, "agents", "create", "ci-workers").stdout.strip()
@@ -96,8 +94,7 @@ def test_several_workers_share_the_store_with_a_chain_each(tmp_path: Path) -> No
             ]
         assert {a.status_code for a in answers} == {201}
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop(timeout_s=20)
     verify = cli(data, "audit", "verify")
     assert verify.returncode == 0, verify.stdout
     db = sqlite3.connect(data / "capbroker.db")

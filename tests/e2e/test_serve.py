@@ -10,19 +10,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, cli, served_broker
 
 from broker.tokens import TokenVerifier, public_key_from_jwk
+from tests.support.processes import ROOT, cli, served_broker
 
 pytestmark = pytest.mark.slow
 
 
 def test_fresh_machine_flow(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    log = (tmp_path / "serve.log").open("w+")
+    log = tmp_path / "serve.log"
     with served_broker(data, log) as base:
-        log.seek(0)
-        admin = re.search(r"capb_adm_\S+", log.read())
+        admin = re.search(r"capb_adm_\S+", log.read_text())
         assert admin is not None, "bootstrap admin credential was not printed"
 
         applied = cli(data, "apply", "-f", str(ROOT / "examples" / "templates"))
@@ -82,8 +81,7 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
         assert verify.returncode == 0
         assert "intact" in verify.stdout
         assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "capbroker"
-    log.seek(0)
-    output = log.read()
+    output = log.read_text()
     # The bootstrap credential is printed once; no other secret reaches the server's output.
     assert output.count("capb_adm_") == 1
     assert agent not in output
@@ -92,7 +90,7 @@ def test_fresh_machine_flow(tmp_path: Path) -> None:
 
 def test_exec_runs_a_command_with_a_session_token_and_ends_the_session(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    log = (tmp_path / "serve.log").open("w+")
+    log = tmp_path / "serve.log"
     with served_broker(data, log) as base:
         assert cli(data, "apply", "-f", str(ROOT / "examples" / "templates")).returncode == 0
         agent = cli(data, "agents", "create", "claude-exec").stdout.strip()
@@ -160,13 +158,12 @@ def test_bootstrap_admin_from_a_file_is_never_printed(
     credential = new_credential("admin").value
     secret = tmp_path / "bootstrap"
     secret.write_text(credential + "\n")
-    log = (tmp_path / "serve.log").open("w+")
+    log = tmp_path / "serve.log"
     monkeypatch.setenv("CAPBROKER_BOOTSTRAP_ADMIN_FILE", str(secret))
     data = tmp_path / "data"
     with served_broker(data, log) as base:
         r = httpx.get(f"{base}/v1/admin/agents", headers={"Authorization": f"Bearer {credential}"})
         assert r.status_code == 200
-    log.seek(0)
-    output = log.read()
+    output = log.read_text()
     assert "capb_adm_" not in output
     assert "from bootstrap_admin_file" in output

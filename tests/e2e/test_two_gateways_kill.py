@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import cli, demo_stack
+
+from tests.support.processes import cli, demo_stack
 
 pytestmark = pytest.mark.slow
 QUERY = {"query": "{ projects { id } }"}

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_support import Stack, build_stack
+
+from tests.support.stack import Stack, build_stack
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import json
 import time
 from typing import Any
 
-from stack_support import Stack
-
 from broker.clock import system_clock
 from broker.demo.provider.server import ServerThread
 from broker.gateway.notify import ApprovalWebhook
+from tests.support.stack import Stack
 
 KEY = b"an-hmac-key-for-the-test-receiver"
 DELETE = (

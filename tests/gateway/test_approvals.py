@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from stack_support import PROVIDER, Stack
 
 from broker.errors import Conflict, Denied
 from broker.manifests import parse_manifest
+from tests.support.stack import PROVIDER, Stack
 
 DELETE = (
     'mutation($n: String!) { variableDelete(environmentId: "env-staging", '

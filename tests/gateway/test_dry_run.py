@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from stack_support import Stack
-
 from broker.audit.reader import AuditQuery, query_events
 from broker.domain.grants import GrantRequest
+from tests.support.stack import Stack
 
 DELETE = 'mutation { volumeDelete(volumeId: "vol-pg") }'
 READ = "{ projects { id } }"

@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import assert_problem
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from stack_support import Stack, build_stack
 
 from broker.audit.reader import AuditQuery, query_events, verify_all
+from tests.gateway.gateway_support import assert_problem
+from tests.support.stack import Stack, build_stack
 
 SERVICES = '{ services(projectId: "proj-acme") { id } }'
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from stack_support import PROVIDER, Stack
+
+from tests.support.stack import PROVIDER, Stack
 
 VOLUME_DELETE = "mutation($v: ID!) { volumeDelete(volumeId: $v) }"
 PROJECTS = "{ projects { id name } }"

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from gateway_support import agent_fields_executed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from stack_support import PROVIDER, Stack
+
+from tests.gateway.gateway_support import agent_fields_executed
+from tests.support.stack import PROVIDER, Stack
 
 READ_ACTIONS = (
     "project:read",

@@ -11,8 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-from gateway_support import raw_request
-from stack_support import ECHO, Stack
+from tests.gateway.gateway_support import raw_request
+from tests.support.stack import ECHO, Stack
 
 # What an agent (or anything between it and the gateway) might send, and must not pass on.
 FORWARDING = [

@@ -13,21 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stack_support import ECHO, ECHO_STAGING, ROOT
 
 from broker.audit.reader import AuditQuery, query_events
 from broker.auth.authenticator import Caller
+from broker.demo.world import Principal, Seed, provider_route
 from broker.domain.grants import GrantRequest
 from broker.gateway.app import Gateway
-from broker.gateway.factory import build_gateway, master_key_secret_for
+from broker.gateway.factory import build_gateway
 from broker.gateway.outcome import DryRun, Forward, Outcome, Refusal
 from broker.gateway.request import GatewayRequest
-from broker.gateway.route import ProviderRoute
 from broker.manifests import load_manifests, parse_manifest
 from broker.routemap import load_route_map
-from broker.services.container import Services, build_services
-from broker.settings import Settings
+from broker.services.container import Services
 from broker.tokens import OPAQUE_DETAIL
+from tests.support.stack import ECHO, ECHO_STAGING, ROOT
+from tests.support.world import broker_settings, seeded_world
 
 UPSTREAM = "http://echo.invalid:8080"
 ADMIN = Caller("admin-1", "admin", "root", "key-1")
@@ -70,32 +70,24 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite:///{tmp_path}/capbroker.db",
-        issuer="http://broker.test",
-        audience="capbroker-gateway",
-    )
-    services = build_services(settings, writer="test-broker")
-    services.keys.ensure_key(actor="test")
-    services.templates.apply(
-        [
+    master_key = secrets.token_urlsafe(24)
+    seed = Seed(
+        manifests=[
             *load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml"),
             parse_manifest(ECHO_STAGING, "t#1"),
         ],
-        actor="test",
-        dry_run=False,
+        provider_keys={ECHO: master_key},
+        principals=[Principal("agent", "claude-code")],
     )
-    agent = services.principals.create("agent", "claude-code", actor="test").credential
-    master_key = secrets.token_urlsafe(24)
-    services.secrets.put(master_key_secret_for(ECHO), master_key.encode())
-    echo_map = load_route_map(Path(__file__).with_name("echo-map.yaml"))
-    route = ProviderRoute(ECHO, echo_map, UPSTREAM, master_key_secret_for(ECHO))
-    gateway = build_gateway(settings, {ECHO: route}, jwks=services.keys.jwks)
+    seeded = seeded_world(broker_settings(tmp_path, f"sqlite:///{tmp_path}/capbroker.db"), seed)
+    services = seeded.services
+    echo_map = load_route_map(Path(__file__).parents[1] / "support" / "echo-map.yaml")
+    route = provider_route(ECHO, UPSTREAM, echo_map)
+    gateway = build_gateway(services.settings, {ECHO: route}, jwks=services.keys.jwks)
     gateway.keys.refresh()
     gateway.feed.poll()
     try:
-        yield World(services, gateway, agent, master_key)
+        yield World(services, gateway, seeded.credential("claude-code"), master_key)
     finally:
         gateway.store.committer.close()
         gateway.store.db.engine.dispose()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stack_support import ECHO, Stack, build_stack
+
+from tests.support.stack import ECHO, Stack, build_stack
 
 PROJECTS = "{ projects { id } }"
 

@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-from gateway_support import (
+
+from tests.gateway.gateway_support import (
     CONTRACT_CODES,
     agent_fields_executed,
     assert_problem,
     chunked,
     raw_request,
 )
-from stack_support import PROVIDER, Stack
+from tests.support.stack import PROVIDER, Stack
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "corpus.yaml").read_text(encoding="utf-8")

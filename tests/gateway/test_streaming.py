@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterator
 
 import httpx
-from echo_upstream import big_payload
-from gateway_support import raw_request
-from stack_support import ECHO, Stack
+
+from tests.gateway.gateway_support import raw_request
+from tests.support.echo_upstream import big_payload
+from tests.support.stack import ECHO, Stack
 
 FIVE_MB = 5 * 1024 * 1024
 

@@ -1,8 +1,7 @@
-"""Manifest documents used across the manifest tests."""
+"""Manifest documents as YAML text, used across the manifest tests (the dict builders are
+``template_doc`` and ``floor_doc`` in tests/support/factories.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 TEMPLATE_YAML = """\
 apiVersion: capbroker.dev/v1
@@ -28,28 +27,3 @@ spec:
   forbidden_actions: ["backup:delete", "volume:delete-all"]
   protected_environments: [production]
 """
-
-
-def template_doc(name: str = "staging-agent", **spec: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "provider": "railway",
-        "environments": ["staging"],
-        "actions": ["project:read", "volume:*"],
-        "ttl": {"default": "15m", "max": "1h"},
-    }
-    base.update(spec)
-    return {
-        "apiVersion": "capbroker.dev/v1",
-        "kind": "CapabilityTemplate",
-        "metadata": {"name": name},
-        "spec": base,
-    }
-
-
-def floor_doc(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "capbroker.dev/v1",
-        "kind": "PolicyFloor",
-        "metadata": {"name": "default"},
-        "spec": spec,
-    }

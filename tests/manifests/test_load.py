@@ -5,8 +5,9 @@ import pytest
 
 from broker.manifests import ManifestError, load_manifests
 from broker.manifests.documents import MAX_FILE_BYTES
+from tests.support.factories import template_doc
 
-from .docs import FLOOR_YAML, TEMPLATE_YAML, template_doc
+from .docs import FLOOR_YAML, TEMPLATE_YAML
 
 
 def _write(path: Path, text: str) -> Path:

@@ -12,8 +12,7 @@ from broker.manifests import (
     manifest_template,
     parse_manifest,
 )
-
-from .docs import floor_doc, template_doc
+from tests.support.factories import floor_doc, template_doc
 
 
 def _problems(doc: object, source: str = "t.yaml#1") -> list[tuple[str, str]]:

@@ -17,8 +17,7 @@ from broker.manifests.schemas import (
     load_schema,
     validator_for,
 )
-
-from .docs import floor_doc, template_doc
+from tests.support.factories import floor_doc, template_doc
 
 
 def _walk(node: object) -> list[dict[str, object]]:

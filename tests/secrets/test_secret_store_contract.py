@@ -21,7 +21,7 @@ from broker.secrets import (
 )
 
 # The OpenBao fixtures (``vault_store``) for the "vault" parameter.
-pytest_plugins = ["openbao"]
+pytest_plugins = ["tests.support.openbao"]
 
 VALUE = b"ghp_SUPERSECRETVALUE_0123456789"
 

@@ -9,15 +9,15 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openbao import LeakWatch, OpenBaoServer
 
 from broker.clock import FrozenClock
 from broker.errors import InvalidRequest
 from broker.secrets import SecretBackendUnavailable, SecretCorrupt, SecretNotFound, SecretStore
 from broker.secrets.vault.config import VaultConfig
 from broker.secrets.vault.kv import VaultSecretStore
+from tests.support.openbao import LeakWatch, OpenBaoServer
 
-pytest_plugins = ["openbao"]
+pytest_plugins = ["tests.support.openbao"]
 
 VALUE = b"rlwy_VAULT_MASTER_KEY_not_for_logs_7731"
 T0 = 1_800_000_000.0
@@ -244,7 +244,7 @@ def test_server_stopped_serves_cache_within_ttl_then_fails_closed(
 
 
 def test_never_reached_server_fails_closed(make_store: MakeStore) -> None:
-    from openbao import free_port
+    from tests.support.servers import free_port
 
     store = make_store(addr=f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(SecretBackendUnavailable):

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openbao import LeakWatch, OpenBaoServer, answer_token_review, any_ca_pem
 
 from broker.clock import FrozenClock
 from broker.secrets import SecretBackendUnavailable
 from broker.secrets.vault.config import VaultConfig
 from broker.secrets.vault.kv import VaultSecretStore
 from broker.secrets.vault.policy import vault_policy
+from tests.support.openbao import LeakWatch, OpenBaoServer, answer_token_review, any_ca_pem
 
-pytest_plugins = ["openbao"]
+pytest_plugins = ["tests.support.openbao"]
 
 VALUE = b"gh_master_key_for_approle_tests_5521"
 T0 = 1_800_000_000.0

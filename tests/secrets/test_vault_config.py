@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from openbao import LeakWatch
 
 import broker
 from broker.errors import InvalidRequest
@@ -19,6 +18,7 @@ from broker.secrets.vault.config import (
     vault_config_from_env,
 )
 from broker.secrets.vault.policy import VAULT_POLICY, vault_policy
+from tests.support.openbao import LeakWatch
 
 TOKEN = "hvs.CAESIconfig-test-token-value-000000"
 SECRET_ID = "0d5e2c1a-secret-id-config-test"

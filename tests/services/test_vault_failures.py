@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from openbao import LeakWatch, OpenBaoServer
-from vault_world import TRANSIT_KEY, World, make_world
 
 from broker.api.app import create_app
 from broker.audit.reader import verify_all
 from broker.secrets import SecretBackendUnavailable
 from broker.services.container import Services
 from broker.services.signing import secret_name_for
+from tests.support.openbao import LeakWatch, OpenBaoServer
+from tests.support.vault_world import TRANSIT_KEY, World, make_world
 
-pytest_plugins = ["openbao", "vault_world"]
+pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]
 
 FAILURES = ("stopped", "sealed", "revoked", "denied", "missing")
 NEEDS_OWN_SERVER = {"stopped", "sealed"}
@@ -115,7 +115,7 @@ def test_transit_failure_fails_the_whole_group_commit_batch(
     """Concurrent requests sharing one transaction: one Transit failure, no rows at all."""
     import asyncio
 
-    from vault_world import REQUEST
+    from tests.support.vault_world import REQUEST
 
     world = make_world(own_openbao_server, tmp_path, signer="transit")
     leak_watch.add(world.token, world.agent)

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
-from openbao import LeakWatch, OpenBaoServer
-from vault_world import ISSUER, TRANSIT_KEY, World, make_world
 
 from broker.api.app import create_app
 from broker.cli.main import main
@@ -22,8 +20,10 @@ from broker.secrets.vault.kv import VaultSecretStore
 from broker.services.signing import LocalSigningKeys, TransitSigningKeys, secret_name_for
 from broker.settings import load_settings
 from broker.tokens import NoSigningKey, keys_from_jwks, thumbprint
+from tests.support.openbao import LeakWatch, OpenBaoServer
+from tests.support.vault_world import ISSUER, TRANSIT_KEY, World, make_world
 
-pytest_plugins = ["openbao", "vault_world"]
+pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]
 
 
 def _watch_token(watch: LeakWatch, world: World, token: str) -> None:

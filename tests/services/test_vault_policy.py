@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
-from openbao import LeakWatch, OpenBaoServer
-from vault_world import REQUEST, TEMPLATE, TRANSIT_KEY
 
 from broker.api.app import create_app
 from broker.manifests import parse_manifest
@@ -20,8 +18,10 @@ from broker.secrets.vault.kv import VaultSecretStore
 from broker.secrets.vault.policy import transit_policy, vault_policy
 from broker.services.container import build_services
 from broker.settings import load_settings
+from tests.support.openbao import LeakWatch, OpenBaoServer
+from tests.support.vault_world import REQUEST, TEMPLATE, TRANSIT_KEY
 
-pytest_plugins = ["openbao", "vault_world"]
+pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "vault.md"
 

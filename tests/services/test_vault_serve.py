@@ -4,16 +4,16 @@ they were reached; /readyz answers 503 once Vault is gone."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-from openbao import LeakWatch, OpenBaoServer, free_port
-from vault_world import make_world
 
-pytest_plugins = ["openbao", "vault_world"]
+from tests.support.openbao import LeakWatch, OpenBaoServer
+from tests.support.processes import CAPBROKER
+from tests.support.servers import ServerProcess, free_port, http_ready
+from tests.support.vault_world import make_world
+
+pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,28 +32,19 @@ def test_serve_reports_vault_and_transit_and_readyz_follows_vault(
         "CAPBROKER_TRANSIT_MOUNT": world.transit_mount,
         "CAPBROKER_DATA_DIR": str(world.data_dir),
     }
-    log = (tmp_path / "serve.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "broker.cli.main", "serve", "--port", str(port)],
+    base = f"http://127.0.0.1:{port}"
+    proc = ServerProcess.start(
+        [*CAPBROKER, "serve", "--port", str(port)],
+        ready=http_ready(f"{base}/readyz", statuses=range(100, 600)),  # any answer: up
+        log=tmp_path / "serve.log",
         cwd=ROOT,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        timeout_s=20,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                ready = httpx.get(f"{base}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, "serve exited"
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.1)
+        ready = httpx.get(f"{base}/readyz", timeout=2)
         assert ready.status_code == 200, ready.text
-        log.seek(0)
-        started = log.read()
+        started = proc.output()
         assert f"secrets: vault kv-v2 at {own_openbao_server.addr}" in started
         assert f"signer: vault transit {world.transit_mount}/keys/capbroker" in started
         assert "[ok]" in started
@@ -74,6 +65,4 @@ def test_serve_reports_vault_and_transit_and_readyz_follows_vault(
         assert issued.status_code == 503
         assert issued.json()["code"] == "secret_backend_unavailable"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+        proc.stop()

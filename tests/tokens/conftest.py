@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from token_builders import NOW, verifier_for
 
 from broker.tokens import SigningKey, TokenVerifier, generate_signing_key
+from tests.tokens.token_builders import NOW, verifier_for
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from token_builders import AUDIENCE, ISSUER, valid_claims
 
 from broker.tokens import (
     Keyset,
@@ -15,6 +14,7 @@ from broker.tokens import (
     mint,
     verify_only,
 )
+from tests.tokens.token_builders import AUDIENCE, ISSUER, valid_claims
 
 HOUR = 3600.0
 

@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from token_builders import AUDIENCE, NOW, valid_claims, verifier_for
 
 from broker.errors import Reason
 from broker.tokens import (
@@ -18,6 +17,7 @@ from broker.tokens import (
     verify_only,
 )
 from broker.tokens._b64 import b64url_decode
+from tests.tokens.token_builders import AUDIENCE, NOW, valid_claims, verifier_for
 
 
 def test_header_is_exactly_the_rfc9068_profile(key: SigningKey) -> None:
@@ -65,7 +65,7 @@ def test_leeway_edges(key: SigningKey, verifier: TokenVerifier) -> None:
 
 def test_typ_compares_case_insensitively(key: SigningKey, verifier: TokenVerifier) -> None:
     # RFC 9068 typ is a media type; media types are case-insensitive.
-    from token_builders import forge
+    from tests.tokens.token_builders import forge
 
     assert key.private is not None
     token = forge(

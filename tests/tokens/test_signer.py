@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from token_builders import NOW, valid_claims, verifier_for
 
 from broker.tokens import InvalidKey, Keyset, SigningKey, generate_signing_key, mint, verify_only
+from tests.tokens.token_builders import NOW, valid_claims, verifier_for
 
 CLAIMS = {"iss": "http://broker.test", "sub": "a", "aud": "capbroker-gateway"}
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from token_builders import AUDIENCE, ISSUER, NOW, forge, valid_claims, verifier_for
 
 from broker.errors import Reason, Unauthenticated
 from broker.tokens import (
@@ -23,6 +22,7 @@ from broker.tokens import (
 )
 from broker.tokens._b64 import b64url_decode, b64url_encode
 from broker.tokens.claims import REQUIRED_CLAIMS, TIME_CLAIMS
+from tests.tokens.token_builders import AUDIENCE, ISSUER, NOW, forge, valid_claims, verifier_for
 
 
 def refused(verifier: TokenVerifier, token: str, *, now: float = NOW) -> InvalidToken:

@@ -2,10 +2,11 @@
 
 The server is a real ``postgres`` process started from the Debian
 ``postgresql-15`` binaries in a temporary directory, listening on a free port
-on 127.0.0.1 with trust authentication for the user ``test``. PostgreSQL
-refuses to run as root, so as root every server command runs through
-``runuser -u postgres --`` in a directory that user owns; as any other user
-the commands run directly.
+on 127.0.0.1 with trust authentication for the user ``test``. It runs in the
+foreground under ``tests.support.servers.ServerProcess`` (SIGINT is PostgreSQL's
+fast shutdown). PostgreSQL refuses to run as root, so as root every server
+command runs as the ``postgres`` user (no supplementary groups) in a directory
+that user owns; as any other user the commands run as that user.
 
 Usage::
 
@@ -25,22 +26,30 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
+import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from tests.support.servers import (
+    HOST,
+    ServerInDirectory,
+    ServerNotReady,
+    ServerProcess,
+    free_port,
+    log_tail,
+)
 
 DEFAULT_BINDIR = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "test"
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 30.0
 START_ATTEMPTS = 3
 
 
@@ -48,16 +57,19 @@ class PostgresUnavailableError(RuntimeError):
     """The PostgreSQL binaries are missing or the server did not come up."""
 
 
-def free_port(host: str = HOST) -> int:
-    """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+# Server options for speed: a throwaway cluster needs no durability.
+FAST_OPTIONS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=200",
+)
 
 
-def _run_as_prefix() -> list[str]:
+def _run_as() -> dict[str, Any]:
+    """Popen arguments that drop root to the ``postgres`` user (nothing when not root)."""
     if os.geteuid() != 0:
-        return []
+        return {}
     try:
         pwd.getpwnam("postgres")
     except KeyError as exc:
@@ -65,7 +77,7 @@ def _run_as_prefix() -> list[str]:
             "running as root but there is no 'postgres' user; "
             "run `apt-get install -y postgresql-15`"
         ) from exc
-    return ["runuser", "-u", "postgres", "--"]
+    return {"user": "postgres", "group": "postgres", "extra_groups": []}
 
 
 def _parent_dir() -> str:
@@ -84,81 +96,44 @@ def _parent_dir() -> str:
     return "/tmp"
 
 
-class PostgresServer:
+class PostgresServer(ServerInDirectory):
     """One running PostgreSQL cluster in a temporary directory."""
 
-    def __init__(self, base: Path, bindir: Path, port: int, prefix: Sequence[str]) -> None:
-        self.base = base
+    stop_timeout_s = 30.0
+
+    def __init__(
+        self, base: Path, bindir: Path, run_as: dict[str, Any], options: Sequence[str] = ()
+    ) -> None:
+        super().__init__(base)
         self.bindir = bindir
-        self.port = port
-        self._prefix = list(prefix)
+        self.port = 0
+        self._run_as = run_as
+        self._options = [*FAST_OPTIONS, *options]  # the last setting of a name wins
         self._admin: psycopg.Connection[tuple[object, ...]] | None = None
-        self._stopped = False
 
     # -- lifecycle -------------------------------------------------------
 
     @classmethod
-    def start(cls, bindir: Path = DEFAULT_BINDIR) -> PostgresServer:
-        """Create a cluster, start it on a free port and wait until it accepts queries."""
+    def start(cls, bindir: Path = DEFAULT_BINDIR, *, options: Sequence[str] = ()) -> PostgresServer:
+        """Create a cluster, start it on a free port and wait until it accepts queries.
+
+        ``options`` are extra ``name=value`` server settings, applied after the fast ones."""
         if not (bindir / "initdb").is_file():
             raise PostgresUnavailableError(
                 f"{bindir / 'initdb'} not found: PostgreSQL 15 is not installed. "
                 "Install it with `apt-get install -y postgresql-15` "
                 "(the CI script does this)."
             )
-        prefix = _run_as_prefix()
+        run_as = _run_as()
         base = Path(tempfile.mkdtemp(prefix="capbroker-pg-", dir=_parent_dir()))
-        server = cls(base, bindir, port=0, prefix=prefix)
-        try:
-            if prefix:
-                shutil.chown(base, user="postgres", group="postgres")
-            server._initdb()
-            server._start_on_free_port()
-            server._wait_ready()
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        server = cls(base, bindir, run_as, options)
+        return server.started(server._initdb_and_start)
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its directory. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
+    def _before_stop(self) -> None:
         if self._admin is not None:
             with contextlib.suppress(psycopg.Error):
                 self._admin.close()
             self._admin = None
-        try:
-            if (self.datadir / "postmaster.pid").exists():
-                self._run(
-                    [
-                        str(self.bindir / "pg_ctl"),
-                        "-D",
-                        str(self.datadir),
-                        "-m",
-                        "fast",
-                        "-w",
-                        "-t",
-                        str(int(STOP_TIMEOUT_S)),
-                        "stop",
-                    ],
-                    timeout=STOP_TIMEOUT_S + 5,
-                    check=False,
-                )
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- databases -------------------------------------------------------
 
@@ -205,8 +180,9 @@ class PostgresServer:
         self, argv: list[str], *, timeout: float, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [*self._prefix, *argv],
+            argv,
             cwd=self.base,
+            **self._run_as,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -215,9 +191,15 @@ class PostgresServer:
         if check and proc.returncode != 0:
             raise PostgresUnavailableError(
                 f"{argv[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
-                f"{self._log_tail()}"
+                f"{log_tail(self.logfile)}"
             )
         return proc
+
+    def _initdb_and_start(self) -> None:
+        if self._run_as:
+            shutil.chown(self.base, user="postgres", group="postgres")
+        self._initdb()
+        self._start_on_free_port()
 
     def _initdb(self) -> None:
         self._run(
@@ -238,57 +220,43 @@ class PostgresServer:
 
     def _start_on_free_port(self) -> None:
         # Another process may grab the port between free_port() and bind; retry.
-        last: PostgresUnavailableError | None = None
+        last: ServerNotReady | None = None
         for _ in range(START_ATTEMPTS):
             self.port = free_port()
-            options = " ".join(
-                [
-                    f"-p {self.port}",
-                    f"-k {self.base}",
-                    f"-c listen_addresses={HOST}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    "-c max_connections=200",
-                ]
-            )
+            settings = [f"listen_addresses={HOST}", *self._options]
+            argv = [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.datadir),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.base),
+                *[arg for setting in settings for arg in ("-c", setting)],
+            ]
             try:
-                self._run(
-                    [
-                        str(self.bindir / "pg_ctl"),
-                        "-D",
-                        str(self.datadir),
-                        "-l",
-                        str(self.logfile),
-                        "-w",
-                        "-t",
-                        str(int(START_TIMEOUT_S)),
-                        "-o",
-                        options,
-                        "start",
-                    ],
-                    timeout=START_TIMEOUT_S + 5,
+                self._process = ServerProcess.start(
+                    argv,
+                    ready=self._accepts_queries,
+                    log=self.logfile,
+                    cwd=self.base,
+                    timeout_s=START_TIMEOUT_S,
+                    stop_signal=signal.SIGINT,  # PostgreSQL's fast shutdown
+                    **self._run_as,
                 )
                 return
-            except PostgresUnavailableError as exc:
+            except ServerNotReady as exc:
                 last = exc
         assert last is not None
-        raise last
+        raise PostgresUnavailableError(f"PostgreSQL did not start: {last}") from last
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                self._admin_connection().execute("SELECT 1")
-                return
-            except psycopg.OperationalError as exc:
-                self._admin = None
-                if time.monotonic() > deadline:
-                    raise PostgresUnavailableError(
-                        f"PostgreSQL on port {self.port} not ready after "
-                        f"{START_TIMEOUT_S:.0f}s: {exc}\n{self._log_tail()}"
-                    ) from exc
-                time.sleep(0.05)
+    def _accepts_queries(self) -> bool:
+        try:
+            self._admin_connection().execute("SELECT 1")
+            return True
+        except psycopg.OperationalError:
+            self._admin = None
+            return False
 
     def _admin_connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._admin is None or self._admin.closed:
@@ -305,9 +273,27 @@ class PostgresServer:
     def _execute(self, statement: sql.Composed) -> None:
         self._admin_connection().execute(statement)
 
-    def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.logfile.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "server log:\n" + "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def database_refusing_connections(url: str) -> Iterator[None]:
+    """The database at ``url`` is down for the block: new connections are refused and open
+    sessions are terminated; afterwards it accepts connections again."""
+    dbname = make_url(url).database
+    admin = sa.create_engine(
+        str(make_url(url).set(database="postgres")), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+                )
+            )
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{dbname}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()

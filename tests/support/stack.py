@@ -1,8 +1,9 @@
 """A real broker store, the demo provider and the gateway, all on loopback sockets.
 
-``stack`` is a fresh stack per test (on SQLite and on PostgreSQL); ``shared_stack`` is one
-SQLite stack per module, its provider reset before each test, which also serves the echo
-provider (echo-map.yaml in front of echo_upstream.py) for header and streaming tests.
+The store is seeded by the demo's world builder (``broker.demo.world``). The gateway
+tests' ``stack`` is a fresh stack per test (on SQLite and on PostgreSQL); ``shared_stack``
+is one SQLite stack per module, its provider reset before each test, which also serves the
+echo provider (echo-map.yaml in front of echo_upstream.py) for header and streaming tests.
 """
 
 from __future__ import annotations
@@ -18,54 +19,46 @@ import httpx
 from broker.clock import system_clock
 from broker.demo.provider import create_provider_app
 from broker.demo.provider.server import ServerThread
+from broker.demo.world import Principal, Seed, World, provider_route, serve_gateway
 from broker.domain.grants import GrantRequest
 from broker.gateway.app import Gateway
-from broker.gateway.factory import build_gateway, master_key_secret_for
-from broker.gateway.route import ProviderRoute
-from broker.gateway.server import ProblemHttpToolsProtocol
-from broker.manifests import load_manifests
-from broker.routemap import load_route_map, shipped_map
-from broker.services.container import Services, build_services
-from broker.settings import Settings
+from broker.manifests import load_manifests, parse_manifest
+from broker.routemap import load_route_map
+from broker.services.container import Services
+from tests.support.echo_upstream import echo_app
+from tests.support.factories import template_doc
+from tests.support.world import broker_settings, seeded_world
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "railway-demo"
-STAGING = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "CapabilityTemplate",
-    "metadata": {"name": "demo-staging"},
-    "spec": {
-        "provider": PROVIDER,
-        "environments": ["staging", "production"],
-        "actions": [
-            "project:read",
-            "environment:read",
-            "service:read",
-            "deployment:*",
-            "variable:*",
-            "volume:*",
-            "backup:*",
-        ],
-        "ttl": {"default": "10m", "max": "30m"},
-        "agents": ["claude-*"],
-        "budgets": {"calls": 25},
-        "approval": {"actions": ["variable:delete"], "approvers": 1},
-    },
-}
+STAGING = template_doc(
+    "demo-staging",
+    provider=PROVIDER,
+    environments=["staging", "production"],
+    actions=[
+        "project:read",
+        "environment:read",
+        "service:read",
+        "deployment:*",
+        "variable:*",
+        "volume:*",
+        "backup:*",
+    ],
+    ttl={"default": "10m", "max": "30m"},
+    agents=["claude-*"],
+    budgets={"calls": 25},
+    approval={"actions": ["variable:delete"], "approvers": 1},
+)
 ECHO = "echo"
-ECHO_STAGING = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "CapabilityTemplate",
-    "metadata": {"name": "echo-staging"},
-    "spec": {
-        "provider": ECHO,
-        "environments": ["staging"],
-        "actions": ["echo:read", "echo:write"],
-        "ttl": {"default": "10m", "max": "30m"},
-        "agents": ["claude-*"],
-        "budgets": {"calls": 1000},
-    },
-}
+ECHO_STAGING = template_doc(
+    "echo-staging",
+    provider=ECHO,
+    environments=["staging"],
+    actions=["echo:read", "echo:write"],
+    ttl={"default": "10m", "max": "30m"},
+    agents=["claude-*"],
+    budgets={"calls": 1000},
+)
 
 
 @dataclass
@@ -134,28 +127,10 @@ class Stack:
 def build_stack(
     tmp_path: Path, database_url: str, *, echo: bool = False, with_echo: bool = False
 ) -> Iterator[Stack]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        issuer="http://broker.test",
-        audience="capbroker-gateway",
-    )
-    services = build_services(settings, writer="test-broker")
-    services.keys.ensure_key(actor="test")
-    from broker.manifests import parse_manifest
-
-    services.templates.apply(
-        [
-            *load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml"),
-            parse_manifest(STAGING, "t#1"),
-            *([parse_manifest(ECHO_STAGING, "t#2")] if with_echo else []),
-        ],
-        actor="test",
-        dry_run=False,
-    )
-    agent = services.principals.create("agent", "claude-code", actor="test").credential
     master_key, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    services.secrets.put(master_key_secret_for(PROVIDER), master_key.encode())
+    echo_key = secrets.token_urlsafe(24) if with_echo else ""
+    world = _seeded(tmp_path, database_url, master_key, echo_key)
+    services = world.services
     provider = ServerThread(
         create_provider_app(
             master_key if not echo else "a-different-key-than-the-gateway-holds",
@@ -165,22 +140,15 @@ def build_stack(
         )
     )
     provider.start()
-    route = ProviderRoute(
-        PROVIDER, shipped_map(PROVIDER), provider.url, master_key_secret_for(PROVIDER)
-    )
-    routes = {PROVIDER: route}
-    echo_server, echo_key = None, ""
+    routes = {PROVIDER: provider_route(PROVIDER, provider.url)}
+    echo_server = None
     if with_echo:
-        from echo_upstream import echo_app
-
         echo_server = ServerThread(echo_app).start()
-        echo_key = secrets.token_urlsafe(24)
-        services.secrets.put(master_key_secret_for(ECHO), echo_key.encode())
         echo_map = load_route_map(Path(__file__).with_name("echo-map.yaml"))
-        routes[ECHO] = ProviderRoute(ECHO, echo_map, echo_server.url, master_key_secret_for(ECHO))
-    gateway = build_gateway(settings, routes, jwks=services.keys.jwks, poll_interval=0.2)
-    server = ServerThread(gateway, http=ProblemHttpToolsProtocol)
-    server.start()
+        routes[ECHO] = provider_route(ECHO, echo_server.url, echo_map)
+    gateway, server = serve_gateway(
+        services.settings, routes, jwks=services.keys.jwks, poll_interval=0.2
+    )
     try:
         yield Stack(
             services,
@@ -189,7 +157,7 @@ def build_stack(
             provider.url,
             master_key,
             admin_token,
-            agent,
+            world.credential("claude-code"),
             provider=provider,
             echo_url=echo_server.url if echo_server else "",
             echo_key=echo_key,
@@ -201,3 +169,18 @@ def build_stack(
             echo_server.stop()
         gateway.store.db.engine.dispose()
         services.close()
+
+
+def _seeded(tmp_path: Path, database_url: str, master_key: str, echo_key: str) -> World:
+    floor = load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml")
+    templates = [parse_manifest(STAGING, "t#1")]
+    keys = {PROVIDER: master_key}
+    if echo_key:
+        templates.append(parse_manifest(ECHO_STAGING, "t#2"))
+        keys[ECHO] = echo_key
+    seed = Seed(
+        manifests=[*floor, *templates],
+        provider_keys=keys,
+        principals=[Principal("agent", "claude-code")],
+    )
+    return seeded_world(broker_settings(tmp_path, database_url), seed)

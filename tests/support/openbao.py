@@ -19,9 +19,10 @@ Usage::
 With ``tls=True`` the server uses ``-dev-tls``: a generated CA (``server.ca_cert``)
 and a certificate for ``localhost`` / ``127.0.0.1``.
 
-The fixtures at the end are loaded with ``pytest_plugins = ["openbao"]``; test modules
-also import this module directly, so it opts out of assertion rewriting
-(PYTEST_DONT_REWRITE) rather than warn that it was imported before being rewritten.
+The process runs under ``tests.support.servers.ServerProcess``. The fixtures at the end
+are loaded with ``pytest_plugins = ["tests.support.openbao"]``; test modules also import
+this module directly, so it opts out of assertion rewriting (PYTEST_DONT_REWRITE) rather
+than warn that it was imported before being rewritten.
 """
 
 from __future__ import annotations
@@ -34,17 +35,11 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
-import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import hvac
@@ -52,10 +47,16 @@ import pytest
 
 from broker.secrets.vault.config import VaultConfig
 from broker.secrets.vault.kv import VaultSecretStore
+from tests.support.servers import (
+    HOST,
+    ServerInDirectory,
+    ServerNotReady,
+    ServerProcess,
+    free_port,
+    http_ready,
+)
 
-HOST = "127.0.0.1"
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 
 
@@ -63,22 +64,14 @@ class OpenBaoUnavailableError(RuntimeError):
     """The ``bao`` binary is missing or the server did not come up."""
 
 
-def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-class OpenBaoServer:
+class OpenBaoServer(ServerInDirectory):
     """One running ``bao server -dev`` process."""
 
     def __init__(self, base: Path, root_token: str, *, tls: bool) -> None:
-        self.base = base
+        super().__init__(base)
         self.root_token = root_token
         self.tls = tls
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stopped = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -92,45 +85,12 @@ class OpenBaoServer:
         base = Path(tempfile.mkdtemp(prefix="capbroker-bao-"))
         base.chmod(0o700)
         server = cls(base, "root" + secrets.token_hex(16), tls=tls)
-        try:
-            server._start(binary)
-        except BaseException:
-            server.stop()
-            raise
-        return server
-
-    def stop(self) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and remove its directory. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        try:
-            self.kill()
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+        return server.started(lambda: server._start(binary))
 
     def kill(self) -> None:
         """Stop the process but keep the object (tests of an unreachable server)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGKILL)  # in-memory dev server: nothing to flush
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-
-    def __enter__(self) -> OpenBaoServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._process is not None:
+            self._process.kill()
 
     # -- use -----------------------------------------------------------------
 
@@ -168,7 +128,7 @@ class OpenBaoServer:
             "HOME": str(self.base),
             "BAO_DEV_ROOT_TOKEN_ID": self.root_token,
         }
-        last: OpenBaoUnavailableError | None = None
+        last: ServerNotReady | None = None
         for _ in range(START_ATTEMPTS):
             self.port = free_port()
             argv = [
@@ -182,82 +142,49 @@ class OpenBaoServer:
             if self.tls:
                 (self.base / "certs").mkdir(mode=0o700, exist_ok=True)
                 argv += ["-dev-tls", f"-dev-tls-cert-dir={self.base / 'certs'}"]
-            with self.logfile.open("ab") as log:
-                self._process = subprocess.Popen(
+            try:
+                self._process = ServerProcess.start(
                     argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
+                    ready=self._health_probe(),
+                    log=self.logfile,
                     cwd=self.base,
                     env=env,
+                    timeout_s=START_TIMEOUT_S,
+                    stop_signal=signal.SIGKILL,  # in-memory dev server: nothing to flush
                 )
-            try:
-                self._wait_ready()
                 return
-            except OpenBaoUnavailableError as exc:
+            except ServerNotReady as exc:
                 last = exc
-                self.kill()
         assert last is not None
-        raise last
+        raise OpenBaoUnavailableError(self._masked(str(last))) from None
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise OpenBaoUnavailableError(
-                    f"bao exited with {self._process.returncode}\n{self._log_tail()}"
-                )
-            if self._healthy():
-                return
-            if time.monotonic() > deadline:
-                raise OpenBaoUnavailableError(
-                    f"bao on port {self.port} not ready after {START_TIMEOUT_S:.0f}s\n"
-                    f"{self._log_tail()}"
-                )
-            time.sleep(0.02)
+    def _health_probe(self) -> Callable[[], bool]:
+        # The CA file appears before it is complete: a partial one fails to load, so the
+        # context is built on every try.
+        context = (
+            (lambda: ssl.create_default_context(cafile=str(self.ca_cert))) if self.tls else None
+        )
+        return http_ready(f"{self.addr}/v1/sys/health", context=context)
 
-    def _healthy(self) -> bool:
-        try:
-            context: ssl.SSLContext | None = None
-            if self.tls:
-                # The files appear before they are complete: a partial CA fails to load.
-                context = ssl.create_default_context(cafile=str(self.ca_cert))
-            with urllib.request.urlopen(
-                f"{self.addr}/v1/sys/health", timeout=1, context=context
-            ) as response:
-                return int(response.status) == 200
-        except (OSError, urllib.error.URLError):  # ssl.SSLError is an OSError
-            return False
-
-    def _log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            text = self.logfile.read_text(errors="replace").replace(self.root_token, "<root>")
-            return "server log:\n" + "\n".join(text.splitlines()[-lines:])
-        return "(no server log)"
+    def _masked(self, text: str) -> str:
+        return text.replace(self.root_token, "<root>")
 
 
-# --- pytest fixtures (load with ``pytest_plugins = ["openbao"]``) ---------------------------
+# --- pytest fixtures (load with ``pytest_plugins = ["tests.support.openbao"]``) -------------
 
 
 @pytest.fixture(scope="session")
 def openbao_server() -> Iterator[OpenBaoServer]:
     """One dev server per pytest-xdist worker (or plain run); tests never seal or stop it."""
-    server = OpenBaoServer.start()
-    try:
+    with OpenBaoServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def own_openbao_server() -> Iterator[OpenBaoServer]:
     """A server of the test's own, for tests that seal it or stop it."""
-    server = OpenBaoServer.start()
-    try:
+    with OpenBaoServer.start() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

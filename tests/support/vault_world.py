@@ -4,7 +4,8 @@ Each world gets its own KV mount, Transit mount (one ed25519 key ``capbroker``) 
 Vault token restricted to exactly the policy docs/vault.md prints (``vault_policy`` +
 ``transit_policy``), so every test also proves that policy is enough.
 
-Load with ``pytest_plugins = ["openbao", "vault_world"]``: that also turns on
+The store is seeded by the world builder (``tests.support.world``). Load with
+``pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]``: that also turns on
 ``watch_vault_traffic`` (no Vault token, secret_id, stored value, signing input or
 signature in any log record of the test). Test modules also import it directly, so it
 opts out of assertion rewriting (PYTEST_DONT_REWRITE).
@@ -15,13 +16,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from openbao import LeakWatch, OpenBaoServer
 from sqlalchemy import text
 
 from broker.clock import Clock, system_clock
+from broker.demo.world import Principal, Seed
 from broker.domain.grants import GrantRequest
 from broker.manifests import parse_manifest
 from broker.secrets.vault.kv import VaultSecretStore
@@ -31,21 +31,17 @@ from broker.secrets.vault.transit import VaultTransit
 from broker.services.container import Services, build_services
 from broker.services.issuance import IssuedCapability
 from broker.settings import load_settings
+from tests.support.factories import template_doc
+from tests.support.openbao import LeakWatch, OpenBaoServer
+from tests.support.world import ISSUER, seeded_world
 
 TRANSIT_KEY = "capbroker"
-ISSUER = "http://broker.test"
-TEMPLATE: dict[str, Any] = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "CapabilityTemplate",
-    "metadata": {"name": "staging-agent"},
-    "spec": {
-        "provider": "railway",
-        "environments": ["staging"],
-        "actions": ["project:read", "deployment:*"],
-        "ttl": {"default": "10m", "max": "30m"},
-        "agents": ["claude-*"],
-    },
-}
+TEMPLATE = template_doc(
+    "staging-agent",
+    actions=["project:read", "deployment:*"],
+    ttl={"default": "10m", "max": "30m"},
+    agents=["claude-*"],
+)
 REQUEST = GrantRequest(template="staging-agent", environment="staging")
 
 
@@ -141,10 +137,12 @@ def make_world(
             **environ,
         }
     )
-    services = build_services(settings, clock=clock, environ=environ, writer="test-broker")
-    services.keys.ensure_key(actor="test")
-    agent = services.principals.create("agent", "claude-code", actor="test").credential
-    services.templates.apply([parse_manifest(TEMPLATE, "t#1")], actor="test", dry_run=False)
+    seed = Seed(
+        manifests=[parse_manifest(TEMPLATE, "t#1")],
+        principals=[Principal("agent", "claude-code")],
+    )
+    seeded = seeded_world(settings, seed, clock=clock, environ=environ)
+    services, agent = seeded.services, seeded.credential("claude-code")
     return World(
         server=server,
         data_dir=data_dir,

@@ -1,0 +1,1 @@
+"""The test suite, a package: helpers import as ``tests.support...`` with no path edits."""

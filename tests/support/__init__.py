@@ -1,0 +1,1 @@
+"""Shared test helpers: server processes, the seeded world, factories, leak checks."""
