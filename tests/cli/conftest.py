@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_support import Run, runner_on
+
+from tests.cli.cli_support import Run, runner_on
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from cli_support import EXAMPLES, hold_approval
+
+from tests.cli.cli_support import EXAMPLES, hold_approval
 
 
 def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]

@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from cli_support import EXAMPLES, Run, hold_approval
 
 from broker.store import migrate
 from broker.store.engine import make_engine
+from tests.cli.cli_support import EXAMPLES, Run, hold_approval
 
 # Each with the exit codes it may end with on a populated store (explain says no with 1,
 # secrets check with 1 for a provider whose key is not there).

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import EXAMPLES, Run, hold_approval
 from litestar.testing import TestClient
 
 from broker.api.app import create_app
 from broker.cli import render
 from broker.services.container import build_services
 from broker.settings import Settings
+from tests.cli.cli_support import EXAMPLES, Run, hold_approval
 
 
 @pytest.fixture

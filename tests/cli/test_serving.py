@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 import uvicorn
-from cli_support import Run
 
 import broker.workers
 from broker.services.container import Services
 from broker.services.signing import LocalSigningKeys
 from broker.workers import BROKER_SERVER_OPTIONS
+from tests.cli.cli_support import Run
 
 
 def test_serve_makes_the_first_key_once_and_runs_with_the_broker_options(
