@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from broker.domain.approvals import HeldCall
 from broker.tokens.grant import grant_from_token
 from tests.api.api_support import assert_problem
 from tests.support.broker_app import Broker
+from tests.support.factories import held_volume_delete
 
 
 def held(broker: Broker) -> str:
     token = broker.services.issuance.verify(broker.issue().json()["access_token"])
-    call = HeldCall(
-        "railway",
-        "POST",
-        "/graphql",
-        "",
-        "0" * 64,
-        ("volume:delete",),
-        ("volume:vol-cache",),
-        ("staging",),
-    )
+    call = held_volume_delete("railway")
     with broker.services.db.transaction() as tx:
         return broker.services.approvals.hold_in(
             tx, call=call, effect="destructive", token=token, grant=grant_from_token(token)

@@ -27,11 +27,11 @@ def runner_on(data_dir: Path) -> Run:
 def hold_approval(data_dir: Path) -> tuple[str, str]:
     """A held ``volume:delete`` call by agent ``claude-cli`` on a store with the example
     templates and a signing key: the approval's id and the token that asked."""
-    from broker.domain.approvals import HeldCall
     from broker.domain.grants import GrantRequest
     from broker.services.container import build_services
     from broker.settings import Settings
     from broker.tokens.grant import grant_from_token
+    from tests.support.factories import held_volume_delete
 
     services = build_services(Settings(data_dir=data_dir))
     agent = services.principals.create("agent", "claude-cli", actor="t").credential
@@ -39,16 +39,7 @@ def hold_approval(data_dir: Path) -> tuple[str, str]:
         agent, GrantRequest("staging-agent", "staging")
     ).access_token
     token = services.issuance.verify(access_token)
-    call = HeldCall(
-        "railway-demo",
-        "POST",
-        "/graphql",
-        "",
-        "0" * 64,
-        ("volume:delete",),
-        ("volume:vol-cache",),
-        ("staging",),
-    )
+    call = held_volume_delete("railway-demo")
     with services.db.transaction() as tx:
         approval = services.approvals.hold_in(
             tx, call=call, effect="destructive", token=token, grant=grant_from_token(token)

@@ -10,6 +10,7 @@ import pytest
 
 from broker.errors import Conflict, Denied
 from broker.manifests import parse_manifest
+from tests.support.factories import template_doc
 from tests.support.stack import PROVIDER, Stack
 
 DELETE = (
@@ -135,19 +136,14 @@ def test_concurrent_retries_exactly_one_wins(stack: Stack) -> None:
 
 
 def test_two_person_rule_and_no_self_approval(stack: Stack) -> None:
-    doc = {
-        "apiVersion": "capbroker.dev/v1",
-        "kind": "CapabilityTemplate",
-        "metadata": {"name": "demo-staging"},
-        "spec": {
-            "provider": PROVIDER,
-            "environments": ["staging"],
-            "actions": ["variable:*"],
-            "ttl": {"default": "10m", "max": "30m"},
-            "agents": ["claude-*"],
-            "approval": {"actions": ["variable:delete"], "approvers": 2},
-        },
-    }
+    doc = template_doc(
+        "demo-staging",
+        provider=PROVIDER,
+        actions=["variable:*"],
+        ttl={"default": "10m", "max": "30m"},
+        agents=["claude-*"],
+        approval={"actions": ["variable:delete"], "approvers": 2},
+    )
     stack.services.templates.apply([parse_manifest(doc, "t#2")], actor="test", dry_run=False)
     token = stack.token()
     approval = call(stack, token, "DATABASE_URL").json()["approval_id"]

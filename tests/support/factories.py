@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.domain.approvals import HeldCall
 from broker.domain.templates import Template, template_from_spec
 
 
@@ -59,3 +60,17 @@ def floor_doc(**spec: Any) -> dict[str, Any]:
         "metadata": {"name": "default"},
         "spec": spec,
     }
+
+
+def held_volume_delete(provider: str) -> HeldCall:
+    """A held ``volumeDelete`` on the staging-only ``vol-cache``, as the gateway records it."""
+    return HeldCall(
+        provider,
+        "POST",
+        "/graphql",
+        "",
+        "0" * 64,
+        ("volume:delete",),
+        ("volume:vol-cache",),
+        ("staging",),
+    )
