@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -68,7 +69,7 @@ class Stages:
     def variant(self, name: str) -> ExitStack:
         patches = ExitStack()
         if name == "forward-only":
-            _patch(patches, Pipeline, "_run", _forward_only)
+            _patch(patches, Pipeline, "run", _forward_only)
             _patch(patches, Recorder, "completed", lambda *_: None)
         elif name == "no-audit":
             tx = Tx(self._reader)
@@ -91,7 +92,8 @@ def _patch(patches: ExitStack, owner: Any, name: str, value: Any) -> None:
     patches.callback(setattr, owner, name, original)
 
 
-async def _forward_only(self: Pipeline, request: GatewayRequest, attempt: Attempt) -> Outcome:
+async def _forward_only(self: Pipeline, request: GatewayRequest) -> Outcome:
+    attempt = Attempt(request.method, request.target, started=time.perf_counter())
     outbound = outbound_headers(request.headers)
     route, rest = find_route(self.providers, request.target)
     canonical = canonicalise(request.method, rest, request.query, request.headers, route.route_map)

@@ -62,10 +62,9 @@ class Forwarder:
         data = stream if stream is not None else (body or None)
         return Forward(canonical.method, url, outbound, data, attempt)
 
-    async def send(self, forward: Forward) -> aiohttp.ClientResponse:
-        return await self.upstream.request(
-            forward.method, forward.url, forward.headers, forward.body
-        )
+    def send(self, forward: Forward) -> Awaitable[aiohttp.ClientResponse]:
+        # Not a coroutine of its own: one frame fewer per forwarded call.
+        return self.upstream.request(forward.method, forward.url, forward.headers, forward.body)
 
     def answer(
         self, response: aiohttp.ClientResponse

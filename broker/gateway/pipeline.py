@@ -68,42 +68,39 @@ class Pipeline:
     async def run(self, request: GatewayRequest) -> Outcome:
         """The one entry point for every front end; a refusal at any stage is a value."""
         attempt = Attempt(request.method, request.target, started=time.perf_counter())
-        try:
-            return await self._run(request, attempt)
+        try:  # one frame for every stage: this runs for every request
+            outbound = outbound_headers(request.headers)  # 1
+            route, rest = find_route(self.providers, request.target)  # 2
+            attempt.provider = route.name
+            token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 3
+            canonical = attempt.canonical = canonicalise(  # 4
+                request.method, rest, request.query, request.headers, route.route_map
+            )
+            body, stream, matched = await read_body(
+                route.route_map, canonical, request.headers, request.body
+            )
+            classification = attempt.classification = classify(  # 5
+                route.route_map, canonical, body, matched=matched
+            )
+            assert route.resolver is not None
+            for call in classification.calls:
+                attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
+            if stream is not None and self.recorder.may_need_approval(grant):
+                # An approval binds the exact body: read it (its length is within the cap).
+                body, stream = b"".join([chunk async for chunk in stream]), None
+            attempt.body_sha256 = hashlib.sha256(body).hexdigest()
+            attempt.approval_id = single_header(request.headers, APPROVAL_HEADER)
+            attempt.dry_run = wants_dry_run(token, request)
+            decision = await self.recorder.decision(attempt, grant, classification)  # 6
+            if attempt.dry_run:
+                return DryRun(decision, attempt)
+            if not decision.allowed:
+                assert decision.reason is not None
+                denial = Denied(decision.detail, reason=decision.reason, extra=decision.extra)
+                return Refusal(denial, attempt)  # its decision event is the refusal's record
+            return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)  # 7
         except BrokerError as error:
             return await self.refuse(attempt, error)
-
-    async def _run(self, request: GatewayRequest, attempt: Attempt) -> Outcome:
-        outbound = outbound_headers(request.headers)  # 1
-        route, rest = find_route(self.providers, request.target)  # 2
-        attempt.provider = route.name
-        token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 3
-        canonical = attempt.canonical = canonicalise(  # 4
-            request.method, rest, request.query, request.headers, route.route_map
-        )
-        body, stream, matched = await read_body(
-            route.route_map, canonical, request.headers, request.body
-        )
-        classification = attempt.classification = classify(  # 5
-            route.route_map, canonical, body, matched=matched
-        )
-        assert route.resolver is not None
-        for call in classification.calls:
-            attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
-        if stream is not None and self.recorder.may_need_approval(grant):
-            # An approval binds the exact body: read it (its length is within the cap).
-            body, stream = b"".join([chunk async for chunk in stream]), None
-        attempt.body_sha256 = hashlib.sha256(body).hexdigest()
-        attempt.approval_id = single_header(request.headers, APPROVAL_HEADER)
-        attempt.dry_run = wants_dry_run(token, request)
-        decision = await self.recorder.decision(attempt, grant, classification)  # 6
-        if attempt.dry_run:
-            return DryRun(decision, attempt)
-        if not decision.allowed:
-            assert decision.reason is not None
-            denial = Denied(decision.detail, reason=decision.reason, extra=decision.extra)
-            return Refusal(denial, attempt)  # its decision event is the refusal's record
-        return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)  # 7
 
     async def refuse(self, attempt: Attempt, error: BrokerError) -> Refusal:
         """A refusal at any step (forwarding too), written to the audit log."""
