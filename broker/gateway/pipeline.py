@@ -92,6 +92,7 @@ class Pipeline:
             attempt.approval_id = single_header(request.headers, APPROVAL_HEADER)
             attempt.dry_run = wants_dry_run(token, request)
             decision = await self.recorder.decision(attempt, grant, classification)  # 6
+            self.recorder.announce(attempt, decision)
             if attempt.dry_run:
                 return DryRun(decision, attempt)
             if not decision.allowed:

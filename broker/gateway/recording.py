@@ -9,6 +9,7 @@ forwarded calls' outcomes are batched into ``gateway.completed`` events.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,17 +82,20 @@ class Recorder:
 
     # --- the decision -----------------------------------------------------------------------
 
-    async def decision(
+    def decision(
         self, attempt: Attempt, grant: Grant, classification: Classification
-    ) -> Decision:
-        """Decide and write the decision in one transaction; announce a held call."""
-        decision = await self.store.committer.run(
+    ) -> Awaitable[Decision]:
+        """Decide and write the decision in one transaction. The group commit's own
+        awaitable, not a coroutine around it: one frame fewer on every request."""
+        return self.store.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification)
         )
+
+    def announce(self, attempt: Attempt, decision: Decision) -> None:
+        """Tell the approvers' webhook (if there is one) about a call just held."""
         webhook = self.approvals.webhook
         if not decision.allowed and webhook is not None and "approval_id" in decision.extra:
             webhook.notify(self._approval_event(attempt, decision))
-        return decision
 
     def _record_decision(
         self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification

@@ -10,6 +10,7 @@ standard library, so benchmarks can use it too.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import shutil
 import signal
@@ -66,11 +67,11 @@ def http_ready(
     return probe
 
 
-class StopsOnExit:
+class StopsOnExit(abc.ABC):
     """``with server: ...`` stops the server at the end of the block."""
 
-    def stop(self) -> object:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop(self) -> object: ...
 
     def __enter__(self) -> Self:
         return self
