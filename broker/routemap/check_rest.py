@@ -110,11 +110,9 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
                 errors.append(
                     Finding("lookup", f"lookup {lookup.name}", f"GET {get.text} is no operation")
                 )
-    gaps = [
-        Finding("state-changing" if o.method in STATE_CHANGING else "read", o.label, o.operation_id)
-        for o in ops
-        if o not in named
-    ]
+    unnamed = [o for o in ops if o not in named]
+    gaps = [Finding("state-changing", o.label, o.operation_id) for o in unnamed if _changes(o)]
+    gaps += [Finding("read", o.label, o.operation_id) for o in unnamed if not _changes(o)]
     return CheckReport(
         route_map.name,
         "rest",
@@ -123,6 +121,10 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
         tuple(gaps),
         tuple(errors),
     )
+
+
+def _changes(op: Operation) -> bool:
+    return op.method in STATE_CHANGING
 
 
 def _body_errors(label: str, templates: list[Template], hits: list[Operation]) -> list[Finding]:
