@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.errors import InvalidRequest
 from broker.routemap import RouteMap, parse_route_map
 from broker.routemap.check import check_route_map, description_kind
-from broker.routemap.checkreport import CheckReport
+from broker.routemap.checkreport import CheckReport, Coverage
 from tests.routemap.support import demo, github
 from tests.support.schemas import demo_provider_introspection, introspection, railway_snapshot
 
@@ -96,6 +98,29 @@ def test_input_object_fields_are_followed() -> None:
     assert [str(e) for e in report.errors] == [
         "mutation.m: {args.input.projekt} names no field of input MInput"
     ]
+
+
+FIELDS = [
+    ("query", "a"),
+    ("query", "b"),
+    ("mutation", "m"),
+    ("query", "gone1"),
+    ("mutation", "gone2"),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.sampled_from(FIELDS)))
+def test_every_field_is_named_a_gap_or_an_error(chosen: set[tuple[str, str]]) -> None:
+    ops: dict[str, dict[str, Any]] = {"query": {}, "mutation": {}}
+    for op, name in chosen:
+        ops[op][name] = {**read(), "action": "thing:write" if op == "mutation" else "thing:read"}
+    report = check_route_map(graphql_map(ops["query"], ops["mutation"]), introspection(SDL))
+    real = {f for f in FIELDS if not f[1].startswith("gone")}
+    assert set(subjects(report, "gaps")) == {f"{op}.{n}" for op, n in real - chosen}
+    assert set(subjects(report)) == {f"{op}.{n}" for op, n in chosen - real}
+    assert report.coverage_of("all") == Coverage("all", len(chosen & real), len(real))
+    assert report.ok == (chosen == real)
 
 
 def lookup(document: str, result: str) -> dict[str, Any]:

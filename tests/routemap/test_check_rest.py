@@ -14,7 +14,7 @@ from broker.routemap.check import check_route_map
 from broker.routemap.check_rest import STATE_CHANGING, matches, operations_of, shape
 from broker.routemap.paths import parse_path_template
 from tests.routemap.support import github
-from tests.support.schemas import github_operations
+from tests.support.schemas import github_operations, load_trim
 
 LITERAL = st.sampled_from(["repos", "git", "refs", "issues", "comments", "hooks", "v1"])
 NAME = st.sampled_from(["owner", "org", "repo", "id", "name", "ref"])
@@ -180,3 +180,44 @@ def test_body_references_are_checked_where_the_body_is_known() -> None:
     ]
     operations["operations"][0]["body_properties"] = ["ref", "environment"]
     assert check_route_map(route_map, operations).ok
+
+
+def test_the_trimmed_form_reports_what_the_full_document_does() -> None:
+    full = {
+        **OPENAPI,
+        "paths": {
+            **OPENAPI["paths"],
+            "/repos/{owner}/{repo}/deployments": {
+                "parameters": [{"$ref": "#/components/parameters/owner"}],
+                "post": {
+                    "operationId": "repos/create-deployment",
+                    "parameters": [{"name": "repo", "in": "path"}, {"name": "x", "in": "query"}],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {"allOf": [{"$ref": "#/components/schemas/d"}]}
+                            }
+                        }
+                    },
+                },
+            },
+        },
+        "components": {
+            "parameters": {"owner": {"name": "owner", "in": "path"}},
+            "schemas": {"d": {"properties": {"ref": {}, "environment": {}}}},
+        },
+    }
+    trimmed = load_trim().trim(full)
+    assert trimmed["operations"][-1] == {
+        "method": "POST",
+        "path": "/repos/{owner}/{repo}/deployments",
+        "operationId": "repos/create-deployment",
+        "path_parameters": ["owner", "repo"],
+        "query_parameters": ["x"],
+        "body_properties": ["environment", "ref"],
+    }
+    route_map = rest_map(("GET", "/repos/{o}/{r}"), ("POST", "/repos/{o}/{r}/deployments"))
+    one, other = check_route_map(route_map, full), check_route_map(route_map, trimmed)
+    assert one.coverage == other.coverage
+    assert one.gaps == other.gaps
+    assert one.errors == other.errors == ()

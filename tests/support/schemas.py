@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import cache
 from pathlib import Path
@@ -36,3 +37,13 @@ def demo_provider_introspection() -> dict[str, Any]:
     from broker.demo.provider.schema import SDL
 
     return {"data": introspection(SDL)}
+
+
+def load_trim() -> Any:
+    """``tests/data/schemas/github/trim.py``, the script beside the data it wrote."""
+    spec = importlib.util.spec_from_file_location("trim", SCHEMAS / "github" / "trim.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
