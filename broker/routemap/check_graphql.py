@@ -9,7 +9,7 @@ fields) that do not exist, and lookups whose document graphql-core does not vali
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graphql import (
     DocumentNode,
@@ -25,25 +25,32 @@ from graphql import (
     get_named_type,
     parse,
     validate,
+    validate_schema,
 )
 
 from broker.errors import InvalidRequest
 from broker.routemap.checkreport import CheckReport, Coverage, Finding
+from broker.routemap.compile import OPERATIONS
 from broker.routemap.lookups import Lookup
 from broker.routemap.model import OperationType
 from broker.routemap.resultpath import Filter, Key, ResultPath
 from broker.routemap.routemap import CallSpec, RouteMap
 
-OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
+if TYPE_CHECKING:
+    from graphql import IntrospectionQuery
 
 
 def client_schema(document: object) -> GraphQLSchema:
     """The schema of an introspection result, or ``InvalidRequest`` saying why not."""
     data = document.get("data", document) if isinstance(document, Mapping) else document
     try:
-        return build_client_schema(data)  # type: ignore[arg-type]
-    except (GraphQLError, TypeError, KeyError, ValueError) as exc:
+        schema = build_client_schema(cast("IntrospectionQuery", data))
+        problems = validate_schema(schema)  # resolves every type's fields now, not later
+    except (GraphQLError, TypeError, KeyError, ValueError, AttributeError) as exc:
         raise InvalidRequest(f"the introspection result cannot be read: {exc}") from None
+    if problems:
+        raise InvalidRequest(f"the introspection result is no valid schema: {problems[0].message}")
+    return schema
 
 
 def root_type(schema: GraphQLSchema, op: OperationType) -> GraphQLObjectType | None:

@@ -227,6 +227,33 @@ def test_documents_that_are_no_description_are_refused(document: object) -> None
 def test_a_broken_introspection_is_refused_with_the_reason() -> None:
     with pytest.raises(InvalidRequest, match="the introspection result cannot be read"):
         check_route_map(demo(), {"__schema": {"types": "nonsense"}})
+    empty_query = {"kind": "OBJECT", "name": "Q", "fields": [], "interfaces": []}
+    with pytest.raises(InvalidRequest, match="Type Q must define one or more fields"):
+        check_route_map(demo(), {"__schema": {"queryType": {"name": "Q"}, "types": [empty_query]}})
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["Q", "OBJECT", "name", ""]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["kind", "name", "fields", "types", "queryType", "type", "args"]),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(JSONISH)
+def test_any_malformed_introspection_is_refused_not_crashed(schema: object) -> None:
+    try:
+        report = check_route_map(demo(), {"__schema": schema})
+    except InvalidRequest:
+        return
+    assert report.kind == "graphql"  # a tiny valid schema by chance: still a report
 
 
 def test_a_description_of_the_other_kind_is_refused() -> None:
