@@ -7,8 +7,8 @@ key is made by ``serve`` and ``migrate`` (broker/cli/context.py, CliState).
 
 The commands live by area: serving.py (serve, migrate, gateway serve, demo),
 principals.py (agents, admins), templates.py (apply, templates, policy), approvals.py,
-kills.py, keys.py, audit.py, explain.py, secrets.py, agent.py (token, exec over HTTP);
-render.py turns results into text.
+kills.py, keys.py, audit.py, explain.py, secrets.py, routemap.py (routemap check),
+agent.py (token, exec over HTTP); render.py turns results into text.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from broker.cli.explain import explain
 from broker.cli.keys import keys
 from broker.cli.kills import kill
 from broker.cli.principals import admins, agents
+from broker.cli.routemap import routemap
 from broker.cli.secrets import secrets
 from broker.cli.serving import demo, gateway, migrate, serve
 from broker.cli.templates import apply, policy, templates
@@ -71,6 +72,7 @@ for command in (
     keys,
     audit,
     explain,
+    routemap,
 ):
     main.add_command(command)
 

@@ -310,7 +310,7 @@ class _Builder:
         call = self._call(at, doc, refs)
         if call is None:
             return None
-        uses_body = any(p.ref[0] == "body" for t in _templates(call) for p in t.placeholders)
+        uses_body = any(p.ref[0] == "body" for t in call.templates() for p in t.placeholders)
         if uses_body and doc["method"] in ("GET", "HEAD"):
             self.add(at, "a GET rule cannot read {body.*}")
         return RestRule(doc["method"], template, call, uses_body, i)
@@ -376,12 +376,3 @@ def _args_refs(ref: tuple[str, ...]) -> str | None:
     if ref[0] == "args" and len(ref) > 1:
         return None
     return "must name a field argument as args.<name>"
-
-
-def _templates(call: CallSpec) -> list[Template]:
-    out = list(call.resources)
-    for env in call.environments:
-        if env.template is not None:
-            out.append(env.template)
-        out.extend(t for _, t in env.bindings)
-    return out

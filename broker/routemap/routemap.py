@@ -81,6 +81,15 @@ class CallSpec:
         envs = tuple(dict.fromkeys(s.fill(resolve, route_map) for s in self.environments))
         return Call(self.action, self.effect, resources, envs)
 
+    def templates(self) -> list[Template]:
+        """Every template of the call: resources, environment sources, lookup bindings."""
+        out = list(self.resources)
+        for env in self.environments:
+            if env.template is not None:
+                out.append(env.template)
+            out.extend(t for _, t in env.bindings)
+        return out
+
 
 def _resource(value: str) -> str:
     if not 0 < len(value) <= MAX_RESOURCE_LENGTH or not set(value) <= RESOURCE_CHARS:
