@@ -23,8 +23,9 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tests.support.servers import StopsOnExit
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0
@@ -67,7 +68,7 @@ def http_status(url: str, *, timeout_s: float = 2.0) -> int | None:
         return None
 
 
-class ServerProcess:
+class ServerProcess(StopsOnExit):
     """A server subprocess in its own session; output goes to a log file."""
 
     def __init__(self, argv: Sequence[str], proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -157,16 +158,6 @@ class ServerProcess:
             return "(no log)"
         return "server output:\n" + "\n".join(text.splitlines()[-lines:])
 
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 # -- wrk -----------------------------------------------------------------------

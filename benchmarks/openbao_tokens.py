@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from benchmarks.harness import (
@@ -32,7 +31,7 @@ from benchmarks.harness import (
     run_wrk,
     warm_up,
 )
-from tests.support.servers import free_port
+from tests.support.servers import StopsOnExit, free_port
 
 POLICY_NAME = "capbroker-bench"
 POLICY = 'path "secret/data/capbroker/*" {\n  capabilities = ["read"]\n}\n'
@@ -47,7 +46,7 @@ def bao_binary() -> str:
     return found
 
 
-class OpenBao:
+class OpenBao(StopsOnExit):
     """An initialised, unsealed single-node OpenBao (raft storage) in a temp dir."""
 
     def __init__(self, base: Path, port: int, server: ServerProcess, root_token: str) -> None:
@@ -116,16 +115,6 @@ class OpenBao:
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 
-    def __enter__(self) -> OpenBao:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _bao(addr: str, *args: str) -> str:
