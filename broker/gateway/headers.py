@@ -10,7 +10,11 @@ stage adds the master key and ``Accept-Encoding: identity``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from broker.errors import InvalidRequest
 
 # RFC 9110 section 7.6.1 hop-by-hop fields, plus what a proxy must never pass on.
 HOP_BY_HOP = frozenset(
@@ -82,8 +86,50 @@ def outbound_headers(headers: RawHeaders) -> list[tuple[str, str]]:
     return out
 
 
-def single_header(headers: RawHeaders, name: str) -> str | None:
-    """The value of a header sent exactly once (at most 128 characters), else None."""
-    wanted = name.lower().encode()
-    values = [v for k, v in headers if k.lower() == wanted]
-    return values[0].decode("latin-1")[:128] if len(values) == 1 else None
+DRY_RUN_HEADER = "X-Capbroker-Dry-Run"
+APPROVAL_HEADER = "X-Capbroker-Approval"
+_CONTROL_NAMES = frozenset({DRY_RUN_HEADER.lower().encode(), APPROVAL_HEADER.lower().encode()})
+# A name that reads as one of ours once case, '-' and '_' are ignored: another server (or
+# the agent) could take it for the real one, so anything but the exact name is refused.
+_CONTROL_LOOKALIKES = frozenset(n.translate(None, b"-_") for n in _CONTROL_NAMES)
+DRY_RUN_VALUES = (b"1", b"true")
+_APPROVAL_ID = re.compile(rb"[A-Za-z0-9_-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What our own control headers ask for."""
+
+    dry_run: bool = False
+    approval_id: str | None = None
+
+
+def control_headers(headers: RawHeaders) -> Control:
+    """The dry-run and approval headers, parsed strictly: exactly their names, at most once
+    each, with a documented value. Anything else that reads as one of them is an
+    ``InvalidRequest`` (refusal ``control_header``), never a silent real call."""
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower.translate(None, b"-_") not in _CONTROL_LOOKALIKES:
+            continue
+        if lower not in _CONTROL_NAMES:
+            raise _control_error(f"{_show(name)} is not a capbroker header; did you mean one?")
+        if lower in found:
+            raise _control_error(f"{_show(name)} is sent more than once")
+        found[lower] = value.strip()
+    dry_run = found.get(b"x-capbroker-dry-run")
+    if dry_run is not None and dry_run not in DRY_RUN_VALUES:
+        raise _control_error(f"{DRY_RUN_HEADER} must be 1 or true")
+    approval = found.get(b"x-capbroker-approval")
+    if approval is not None and not _APPROVAL_ID.fullmatch(approval):
+        raise _control_error(f"{APPROVAL_HEADER} must be an approval id")
+    return Control(dry_run is not None, approval.decode("ascii") if approval else None)
+
+
+def _show(name: bytes) -> str:
+    return repr(name.decode("latin-1")[:64])
+
+
+def _control_error(detail: str) -> InvalidRequest:
+    return InvalidRequest(detail, extra={"refusal": "control_header"})

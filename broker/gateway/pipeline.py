@@ -4,7 +4,8 @@
    forwarding, the token and our control headers dropped)
 2. ``route``: ``/{provider}/...`` names the provider
 3. ``authenticate``: the capability token verified offline (cached until exp), for this
-   provider, not revoked, not stopped by a kill switch
+   provider, not revoked, not stopped by a kill switch; then our own control headers
+   (dry run, approval) parsed strictly
 4. ``framing``: method, path and query in canonical form; the body read only if
    classification needs it, otherwise streamed
 5. classification with the provider's route map; environments resolved on our own authority
@@ -26,24 +27,19 @@ from broker.gateway.authenticate import Authenticator
 from broker.gateway.decide import ResolvedCall
 from broker.gateway.forward import Forwarder
 from broker.gateway.framing import canonicalise, read_body
-from broker.gateway.headers import outbound_headers, single_header
+from broker.gateway.headers import control_headers, outbound_headers
 from broker.gateway.outcome import Attempt, DryRun, Forward, Outcome, Refusal
-from broker.gateway.recording import APPROVAL_HEADER, Recorder
+from broker.gateway.recording import Recorder
 from broker.gateway.request import GatewayRequest
 from broker.gateway.resolve import EnvironmentResolver
 from broker.gateway.route import ProviderRoute, find_route
 from broker.routemap.classify import classify
 from broker.tokens import VerifiedToken
 
-DRY_RUN_HEADER = "X-Capbroker-Dry-Run"
 
-
-def wants_dry_run(token: VerifiedToken, request: GatewayRequest) -> bool:
-    """A token issued for dry runs only (``dry_run`` in its authorization details), or a
-    call that asks for one."""
-    if any(d.get("dry_run") is True for d in token.authorization_details):
-        return True
-    return (single_header(request.headers, DRY_RUN_HEADER) or "") in ("1", "true")
+def dry_run_token(token: VerifiedToken) -> bool:
+    """A token issued for dry runs only (``dry_run`` in its authorization details)."""
+    return any(d.get("dry_run") is True for d in token.authorization_details)
 
 
 class Pipeline:
@@ -73,6 +69,7 @@ class Pipeline:
             route, rest = find_route(self.providers, request.target)  # 2
             attempt.provider = route.name
             token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 3
+            control = control_headers(request.headers)  # before any look-up runs
             canonical = attempt.canonical = canonicalise(  # 4
                 request.method, rest, request.query, request.headers, route.route_map
             )
@@ -89,8 +86,8 @@ class Pipeline:
                 # An approval binds the exact body: read it (its length is within the cap).
                 body, stream = b"".join([chunk async for chunk in stream]), None
             attempt.body_sha256 = hashlib.sha256(body).hexdigest()
-            attempt.approval_id = single_header(request.headers, APPROVAL_HEADER)
-            attempt.dry_run = wants_dry_run(token, request)
+            attempt.approval_id = control.approval_id
+            attempt.dry_run = control.dry_run or dry_run_token(token)
             decision = await self.recorder.decision(attempt, grant, classification)  # 6
             self.recorder.announce(attempt, decision)
             if attempt.dry_run:

@@ -19,6 +19,7 @@ from broker.domain.grants import Grant
 from broker.errors import BrokerError, Reason, Unavailable
 from broker.gateway.budgets import count_call
 from broker.gateway.decide import Decision, decide
+from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
 from broker.routemap.errors import refusal_code
@@ -30,7 +31,6 @@ from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken
 
-APPROVAL_HEADER = "X-Capbroker-Approval"
 # What the approvers' webhook repeats of the audit data.
 APPROVAL_EVENT_FIELDS = (
     "provider",

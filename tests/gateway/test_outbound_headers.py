@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.gateway.headers import outbound_headers, single_header
+from broker.errors import InvalidRequest
+from broker.gateway.headers import Control, control_headers, outbound_headers
 
 Raw = list[tuple[bytes, bytes]]
 
@@ -100,11 +101,39 @@ def test_outbound_headers(raw: Raw, expected: list[tuple[str, str]]) -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ([], None),
-        ([(b"X-Capbroker-Approval", b"apr-1")], "apr-1"),
-        ([(b"x-capbroker-approval", b"apr-1"), (b"X-Capbroker-Approval", b"apr-2")], None),
-        ([(b"X-Capbroker-Approval", b"a" * 200)], "a" * 128),
+        ([], Control()),
+        ([(b"X-Capbroker-Approval", b"apr_1")], Control(approval_id="apr_1")),
+        ([(b"x-capbroker-dry-run", b"1")], Control(dry_run=True)),
+        ([(b"X-CAPBROKER-DRY-RUN", b"true")], Control(dry_run=True)),
+        (
+            [(b"X-Capbroker-Dry-Run", b"1"), (b"X-Capbroker-Approval", b"apr_1")],
+            Control(True, "apr_1"),
+        ),
+        ([(b"X-Capbroker-Debug", b"1"), (b"X-Capbrokers", b"x")], Control()),  # not ours
     ],
 )
-def test_single_header_is_one_value_or_none(raw: Raw, expected: str | None) -> None:
-    assert single_header(raw, "X-Capbroker-Approval") == expected
+def test_control_headers_as_documented(raw: Raw, expected: Control) -> None:
+    assert control_headers(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [(b"x-capbroker-approval", b"apr_1"), (b"X-Capbroker-Approval", b"apr_2")],
+        [(b"X-Capbroker-Dry-Run", b"1"), (b"X-Capbroker-Dry-Run", b"1")],
+        [(b"X_Capbroker_Dry_Run", b"1")],
+        [(b"X-Capbroker-DryRun", b"1")],
+        [(b"x-capbroker_dry-run", b"1")],
+        [(b"XCapbrokerApproval", b"apr_1")],
+        [(b"X-Capbroker-Dry-Run", b"yes")],
+        [(b"X-Capbroker-Dry-Run", b"0")],
+        [(b"X-Capbroker-Dry-Run", b"")],
+        [(b"X-Capbroker-Approval", b"a" * 200)],
+        [(b"X-Capbroker-Approval", b"apr_1, apr_2")],
+        [(b"X-Capbroker-Approval", b"../apr_1")],
+    ],
+)
+def test_control_headers_otherwise_are_refused(raw: Raw) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        control_headers(raw)
+    assert err.value.extra == {"refusal": "control_header"}

@@ -224,3 +224,22 @@ def test_a_body_the_map_does_not_read_is_read_whole_when_an_approval_could_bind_
     assert forward.body == b"hello world"
     assert forward.attempt.body_sha256 == hashlib.sha256(b"hello world").hexdigest()
     assert all(k.lower() != "content-length" for k, _ in forward.headers)
+
+
+@pytest.mark.parametrize(
+    "control",
+    [
+        [("X-Capbroker-Dry-Run", "1"), ("X-Capbroker-Dry-Run", "1")],
+        [("X_Capbroker_Dry_Run", "1")],
+        [("X-Capbroker-DryRun", "1")],
+        [("X-Capbroker-Dry-Run", "yes")],
+    ],
+)
+def test_a_dry_run_asked_for_wrongly_is_refused_not_made_real(
+    world: World, control: list[tuple[str, str]]
+) -> None:
+    headers = [("Authorization", f"Bearer {world.token()}"), *control]
+    refused = refusal(world.run("POST", f"/{ECHO}/echo", headers, {"name": "a"}))
+    assert (refused.error.status, refused.error.extra) == (400, {"refusal": "control_header"})
+    [event] = world.decisions()
+    assert (event["outcome"], event["data"]["refusal"]) == ("denied", "control_header")
