@@ -1,4 +1,4 @@
-"""Fixtures for the broker API tests (the helpers live in broker_support.py)."""
+"""Fixtures for the broker API tests (the helpers live in tests/support/broker_app.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixtures for the gateway tests (the stack itself is built in stack_support.py)."""
+"""Fixtures for the gateway tests (the stack itself is built in tests/support/stack.py)."""
 
 from __future__ import annotations
 
