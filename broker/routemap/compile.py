@@ -19,6 +19,7 @@ from broker.domain.actions import is_valid_action
 from broker.manifests.documents import read_documents
 from broker.manifests.errors import ManifestError, ManifestProblem
 from broker.manifests.schemas import schema_problems
+from broker.routemap.allowlist import parse_accepts, parse_headers
 from broker.routemap.canonical import PathOptions
 from broker.routemap.lookups import Lookup
 from broker.routemap.model import OperationType
@@ -134,6 +135,8 @@ class _Builder:
                 index.setdefault(method, PathIndex()).add(graphql.endpoint, graphql)
         for rule in rules:
             self._insert(index, rule)
+        headers, found = parse_headers(self.spec)
+        self.problems.extend(found)
         if self.problems:
             return None
         auth = self.spec["auth"]
@@ -156,6 +159,7 @@ class _Builder:
             graphql=graphql,
             source=source,
             _index=index,
+            headers=headers,
         )
 
     # --- lookups -------------------------------------------------------------------------
@@ -310,10 +314,14 @@ class _Builder:
         call = self._call(at, doc, refs)
         if call is None:
             return None
-        uses_body = any(p.ref[0] == "body" for t in call.templates() for p in t.placeholders)
-        if uses_body and doc["method"] in ("GET", "HEAD"):
+        body_refs = [
+            p.ref[1:] for t in call.templates() for p in t.placeholders if p.ref[0] == "body"
+        ]
+        if body_refs and doc["method"] in ("GET", "HEAD"):
             self.add(at, "a GET rule cannot read {body.*}")
-        return RestRule(doc["method"], template, call, uses_body, i)
+        accepts, found = parse_accepts(at, doc, body_refs)
+        self.problems.extend(found)
+        return RestRule(doc["method"], template, call, accepts.reads_body, i, accepts)
 
     def _insert(self, index: dict[str, PathIndex[Route]], rule: RestRule) -> None:
         trie = index.setdefault(rule.method, PathIndex())

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from broker.routemap.allowlist import NOTHING_ELSE, SAFE_ONLY, Accepts, HeaderAllowlist
 from broker.routemap.canonical import PathOptions
 from broker.routemap.errors import BAD_VALUE, bad_request, unknown_route
 from broker.routemap.lookups import Lookup
@@ -102,8 +103,9 @@ class RestRule:
     method: str
     template: PathTemplate
     call: CallSpec
-    uses_body: bool  # some template reads {body.*}: the body is parsed as JSON
+    uses_body: bool  # the body is read whole before classifying (``accepts.reads_body``)
     index: int  # position in spec.rest
+    accepts: Accepts = NOTHING_ELSE  # query parameters and body it takes (allowlist.py)
 
     @property
     def label(self) -> str:
@@ -158,6 +160,7 @@ class RouteMap:
     graphql: GraphQLSpec | None
     source: str
     _index: Mapping[str, PathIndex[Route]] = field(repr=False)
+    headers: HeaderAllowlist = SAFE_ONLY  # what the provider may receive
 
     def match(self, method: str, segments: tuple[str, ...]) -> tuple[Route, dict[str, str]]:
         """The one route for ``method`` and the canonical ``segments``, or ``unknown_route``.
