@@ -9,6 +9,7 @@ from broker.routemap.gql import classify_graphql
 from broker.routemap.model import Classification
 from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 from broker.routemap.templates import MISSING, dig
+from broker.routemap.values import PathValue
 
 
 def classify(
@@ -39,7 +40,9 @@ def classify(
     def resolve(ref: tuple[str, ...]) -> object:
         if ref[0] == "body" and len(ref) > 1:
             return dig(parsed, ref[1:])
-        return params.get(ref[0], MISSING) if len(ref) == 1 else MISSING
+        if len(ref) == 1 and ref[0] in params:
+            return PathValue(params[ref[0]])  # canonical segments: a {path+} keeps its '/'
+        return MISSING
 
     call = route.call.fill(resolve, route_map)
     return Classification("rest", (call,), route.label)

@@ -37,6 +37,7 @@ from broker.routemap.routemap import (
     RouteMap,
 )
 from broker.routemap.templates import Template, TemplateSyntaxError, parse_template
+from broker.routemap.values import parse_resource_types
 
 API_VERSION = "capbroker.dev/v1"
 KIND = "RouteMap"
@@ -136,7 +137,8 @@ class _Builder:
         for rule in rules:
             self._insert(index, rule)
         headers, found = parse_headers(self.spec)
-        self.problems.extend(found)
+        resource_types, more = parse_resource_types(self.spec)
+        self.problems.extend(found + more)
         if self.problems:
             return None
         auth = self.spec["auth"]
@@ -160,6 +162,7 @@ class _Builder:
             source=source,
             _index=index,
             headers=headers,
+            resource_types=resource_types,
         )
 
     # --- lookups -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ cross-reference (actions, lookups, template parameters) is known good here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,6 +29,7 @@ from broker.routemap.model import (
 )
 from broker.routemap.paths import PathIndex, PathTemplate
 from broker.routemap.templates import Resolver, Template
+from broker.routemap.values import check_resource
 
 RESOURCE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # as broker.domain.templates
 MAX_RESOURCE_LENGTH = 256
@@ -78,7 +80,7 @@ class CallSpec:
     environments: tuple[EnvSpec, ...]
 
     def fill(self, resolve: Resolver, route_map: RouteMap) -> Call:
-        resources = tuple(_resource(t.fill(resolve)) for t in self.resources)
+        resources = tuple(_resource(t.fill(resolve), route_map) for t in self.resources)
         envs = tuple(dict.fromkeys(s.fill(resolve, route_map) for s in self.environments))
         return Call(self.action, self.effect, resources, envs)
 
@@ -92,10 +94,10 @@ class CallSpec:
         return out
 
 
-def _resource(value: str) -> str:
+def _resource(value: str, route_map: RouteMap) -> str:
     if not 0 < len(value) <= MAX_RESOURCE_LENGTH or not set(value) <= RESOURCE_CHARS:
         raise bad_request(BAD_VALUE, "a resource must be 1 to 256 printable ASCII characters")
-    return value
+    return check_resource(value, route_map.resource_types)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class RouteMap:
     source: str
     _index: Mapping[str, PathIndex[Route]] = field(repr=False)
     headers: HeaderAllowlist = SAFE_ONLY  # what the provider may receive
+    resource_types: Mapping[str, re.Pattern[str]] = field(default_factory=dict)  # values.py
 
     def match(self, method: str, segments: tuple[str, ...]) -> tuple[Route, dict[str, str]]:
         """The one route for ``method`` and the canonical ``segments``, or ``unknown_route``.
