@@ -227,10 +227,7 @@ def _approval_scene(
         f"   [{'ok ' if first == '200' else 'FAIL'}] the exact call, retried with the approval"
         f" -> {first}"
     )
-    say(
-        f"   [{'ok ' if once else 'FAIL'}] the same approval again"
-        f" -> {second}"
-    )
+    say(f"   [{'ok ' if once else 'FAIL'}] the same approval again -> {second}")
     gone = not _exists(state, "vol-cache") and _exists(state, "vol-pg")
     say(
         "   the provider: vol-cache deleted, vol-pg untouched."
