@@ -154,7 +154,7 @@ def parse_accepts(
     shown = ", ".join("{body." + ".".join(r) + "}" for r in refs)
     if refs and kind in ("none", "stream"):
         problems.append((f"{at}.body", f"the rule reads {shown}: declare body.fields or any"))
-    if kind == "fields" and any(r[0] not in fields for r in refs):
+    if kind == "fields" and any(_step(r[0]) not in fields for r in refs):
         problems.append((f"{at}.body.fields", f"must list every field the rule reads ({shown})"))
     if kind != "none" and doc.get("method") == "GET":
         problems.append((f"{at}.body", "a GET rule takes no body"))
@@ -208,10 +208,15 @@ def rest_body(
     return parsed
 
 
+def _step(step: str) -> str:
+    return step.removesuffix("[*]")  # a list step ({body.ids[*]}) names the key "ids"
+
+
 def _no_case_variant(value: object, ref: Ref) -> None:
     """Refuse a key that misses ``ref`` only by case: the classifier would not see it, but a
     case-insensitive decoder upstream (Go's encoding/json, .NET) would act on it."""
-    for depth, key in enumerate(ref):
+    for depth, step in enumerate(ref):
+        key = _step(step)
         if not isinstance(value, dict):
             return
         if key not in value:

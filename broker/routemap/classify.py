@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from broker.routemap import errors as e
 from broker.routemap.allowlist import check_query, rest_body
+from broker.routemap.callspec import Refused
 from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.gql import classify_graphql
 from broker.routemap.model import Classification
@@ -34,6 +35,8 @@ def classify(
         return classify_graphql(
             route_map, request.method, request.query, request.content_type, body
         )
+    if isinstance(route.call, Refused):
+        raise route.call.refuse(route.label)
     check_query(route.accepts, request.query)  # the allowlists (allowlist.py)
     parsed = rest_body(route.accepts, request.content_type, route_map.body.content_types, body)
 
