@@ -22,7 +22,8 @@ from tests.gateway.gateway_support import (
     chunked,
     raw_request,
 )
-from tests.support.stack import PROVIDER, Stack
+from tests.support import echo_upstream
+from tests.support.stack import ECHO, PROVIDER, Stack
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "corpus.yaml").read_text(encoding="utf-8")
@@ -62,8 +63,13 @@ def _target(case: dict[str, Any]) -> str:
     elif "path_repeat" in case:
         target = f"/{PROVIDER}" + case["path_repeat"]["text"] * case["path_repeat"]["times"]
     else:
-        target = f"/{PROVIDER}{case['path']}"
+        target = f"/{_provider(case)}{case['path']}"
     return target + (f"?{case['query']}" if case.get("query") else "")
+
+
+def _provider(case: dict[str, Any]) -> str:
+    """``provider: echo`` sends the case to the REST echo provider (echo-map.yaml)."""
+    return ECHO if case.get("provider") == "echo" else PROVIDER
 
 
 def _headers(case: dict[str, Any], token: str, body: bytes, is_json: bool) -> list[tuple[str, str]]:
@@ -90,7 +96,8 @@ def _headers(case: dict[str, Any], token: str, body: bytes, is_json: bool) -> li
 
 def send_case(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     body, is_json = _payload(case)
-    headers = _headers(case, stack.token(), body, is_json)
+    token = stack.echo_token() if _provider(case) == ECHO else stack.token()
+    headers = _headers(case, token, body, is_json)
     framed: bytes | list[bytes] = body
     if case.get("framing") == "chunked":
         framed = chunked(*(body[i : i + 65536] for i in range(0, len(body), 65536)))
@@ -98,7 +105,9 @@ def send_case(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[str, 
     return r.status, r.headers, r.body
 
 
-def assert_nothing_executed(stack: Stack, case: dict[str, Any]) -> None:
+def assert_nothing_executed(stack: Stack, case: dict[str, Any], echo_seen: int = -1) -> None:
+    if echo_seen >= 0:
+        assert len(echo_upstream.ARRIVED) == echo_seen, echo_upstream.ARRIVED[echo_seen:]
     log = stack.upstream_log()
     if not case.get("lookups"):
         assert log == [], f"the provider was reached: {log}"
@@ -108,6 +117,7 @@ def assert_nothing_executed(stack: Stack, case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", APP_CASES, ids=[c["name"] for c in APP_CASES])
 def test_attack_is_refused_and_reaches_nobody(shared_stack: Stack, case: dict[str, Any]) -> None:
+    echo_seen = len(echo_upstream.ARRIVED)
     status, headers, body = send_case(shared_stack, case)
     expect = case["expect"]
     problem = assert_problem(
@@ -115,7 +125,7 @@ def test_attack_is_refused_and_reaches_nobody(shared_stack: Stack, case: dict[st
     )
     if "refusal" in expect:
         assert problem.get("refusal") == expect["refusal"], problem
-    assert_nothing_executed(shared_stack, case)
+    assert_nothing_executed(shared_stack, case, echo_seen)
 
 
 @pytest.mark.parametrize("case", HTTP_CASES, ids=[c["name"] for c in HTTP_CASES])
@@ -174,4 +184,14 @@ def test_the_corpus_is_well_formed() -> None:
         "graphql_too_deep",
         "missing_variable",
         "persisted_query",
+        # issue 14
+        "ambiguous_header",
+        "undeclared_parameter",
+        "undeclared_field",
+        "duplicate_parameter",
+        "graphql_invalid",
+        "fragment_error",
+        "bad_value",
     } <= refusals
+    providers = {c.get("provider", PROVIDER) for c in CORPUS}
+    assert providers == {PROVIDER, ECHO}  # a GraphQL and a REST provider
