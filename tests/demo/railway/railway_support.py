@@ -12,6 +12,8 @@ from broker.clock import FrozenClock
 from broker.demo.railway import IDS, ReplicaServer
 
 NOW = 1_900_000_000.0  # 2030-03-17T17:46:40Z
+Vars = dict[str, Any] | None
+Headers = dict[str, str] | None
 
 
 @dataclass
@@ -25,29 +27,29 @@ class Replica:
     http: httpx.Client = field(repr=False)
     ids = IDS
 
-    def post(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> Any:
-        """POST one operation (the master key unless ``headers`` say otherwise)."""
+    def post(self, query: str, variables: Vars = None, headers: Headers = None) -> Any:
+        """POST one operation with ``headers`` (None: the master key as a Bearer token)."""
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
-        sent = headers or self.bearer(self.master_key)
+        sent = self.bearer(self.master_key) if headers is None else headers
         return self.http.post("/graphql/v2", json=body, headers=sent)
 
-    def gql(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> Any:
+    def gql(self, query: str, variables: Vars = None, headers: Headers = None) -> Any:
         """Like ``post``; asserts HTTP 200 and returns the JSON body."""
-        response = self.post(query, variables, **headers)
+        response = self.post(query, variables, headers)
         assert response.status_code == 200, response.text
         return response.json()
 
-    def data(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> Any:
+    def data(self, query: str, variables: Vars = None, headers: Headers = None) -> Any:
         """Like ``gql``; also asserts there were no GraphQL errors and returns ``data``."""
-        body = self.gql(query, variables, **headers)
+        body = self.gql(query, variables, headers)
         assert "errors" not in body, body
         return body["data"]
 
-    def error(self, query: str, variables: dict[str, Any] | None = None, **headers: str) -> Any:
+    def error(self, query: str, variables: Vars = None, headers: Headers = None) -> Any:
         """Like ``gql``; asserts exactly one GraphQL error and returns it."""
-        body = self.gql(query, variables, **headers)
+        body = self.gql(query, variables, headers)
         [error] = body["errors"]
         return error
 
