@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar import Litestar, MediaType, Request, Response, post
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 
-from broker.demo.provider.app import MAX_BODY_BYTES
+from broker.demo.provider.app import MAX_BODY_BYTES, admin_handlers
 from broker.demo.provider.service import Reply
 from broker.demo.railway.service import GRAPHQL_PATH, Headers, RailwayService
 
@@ -44,18 +44,6 @@ def create_railway_app(service: RailwayService, *, delay_s: float = 0.0) -> Lite
             await asyncio.sleep(delay_s)
         return _respond(reply)
 
-    @get("/healthz", media_type=MediaType.JSON)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @get("/_demo/requests")
-    async def demo_requests(request: Request[Any, Any, Any]) -> Response[Any]:
-        return _respond(service.admin_requests(request.headers.get("authorization")))
-
-    @post("/_demo/reset", status_code=200)
-    async def demo_reset(request: Request[Any, Any, Any]) -> Response[Any]:
-        return _respond(service.admin_reset(request.headers.get("authorization")))
-
     def unrouted(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         if not request.url.path.startswith("/_demo/"):
             path, status = request.url.path, exc.status_code
@@ -64,7 +52,7 @@ def create_railway_app(service: RailwayService, *, delay_s: float = 0.0) -> Lite
         return _respond(Reply(exc.status_code, {"errors": [{"message": message}]}))
 
     app = Litestar(
-        route_handlers=[graphql, healthz, demo_requests, demo_reset],
+        route_handlers=[graphql, *admin_handlers(service)],
         exception_handlers={NotFoundException: unrouted, MethodNotAllowedException: unrouted},
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,

@@ -12,8 +12,6 @@ As a subprocess: ``python -m broker.demo.railway --port P --key-env NAME`` print
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
 
 from litestar import Litestar
 
@@ -48,32 +46,19 @@ def build_replica(
     return create_railway_app(service, delay_s=delay_s)
 
 
-@dataclass
-class ReplicaServer:
+class ReplicaServer(ServerThread):
     """A replica served on 127.0.0.1 by a background thread; stops at the end of a ``with``."""
 
-    app: Litestar = field(repr=False)
-    port: int = 0
     ids: SeedIds = IDS
-    _server: ServerThread = field(init=False, repr=False)
-    _started: bool = field(init=False, default=False)
 
-    def __post_init__(self) -> None:
-        self._server = ServerThread(self.app, port=self.port)
-        self.port = self._server.port
+    def __init__(self, app: Litestar, *, port: int = 0) -> None:
+        super().__init__(app, port=port)
+        self.service: RailwayService = app.state.replica
+        self.graphql_url = self.url + GRAPHQL_PATH
+        self._started = False
 
-    @property
-    def service(self) -> RailwayService:
-        service: RailwayService = self.app.state.replica
-        return service
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def graphql_url(self) -> str:
-        return self._server.url + GRAPHQL_PATH
+    def __repr__(self) -> str:
+        return f"ReplicaServer({self.url})"
 
     @property
     def state(self) -> RailwayState:
@@ -84,25 +69,11 @@ class ReplicaServer:
         return self.service.log
 
     def start(self) -> ReplicaServer:
-        """Start serving (once; ``with`` on a started server just enters it)."""
+        """Start serving (once: ``with`` on a started server just enters it)."""
         if not self._started:
             self._started = True
-            self._server.start()
+            super().start()
         return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> ReplicaServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_replica(
@@ -124,4 +95,4 @@ def serve_replica(
         project_tokens=project_tokens,
         delay_s=delay_s,
     )
-    return ReplicaServer(app, port).start()
+    return ReplicaServer(app, port=port).start()

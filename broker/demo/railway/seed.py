@@ -39,6 +39,7 @@ from broker.demo.railway.records import (
 
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://capbroker.dev/railway-replica")
 
+VariableScope = tuple[str, str | None]  # (environment id, service id or None: shared)
 VariableKey = tuple[str, str | None, str]  # (environment id, service id or None, name)
 
 
@@ -149,18 +150,31 @@ def _project(t: Tables, project_id: str, name: str, envs: Mapping[str, str], at:
         t.environments[env_id] = Environment(env_id, env_name, project_id, at, at)
 
 
-def _variables(t: Tables, env_id: str, service_id: str | None, values: Mapping[str, str]) -> None:
-    for name, value in values.items():
-        var_id = railway_id("variable", env_id, service_id or "shared", name)
-        t.variables[(env_id, service_id, name)] = Variable(
-            var_id,
-            name,
-            value,
-            env_id,
-            service_id,
-            t.environments[env_id].created_at,
-            t.environments[env_id].created_at,
-        )
+def _variables(t: Tables, values: Mapping[VariableScope, Mapping[str, str]], at: str) -> None:
+    for (env_id, service_id), named in values.items():
+        for name, value in named.items():
+            var_id = railway_id("variable", env_id, service_id or "shared", name)
+            variable = Variable(var_id, name, value, env_id, service_id, at, at)
+            t.variables[(env_id, service_id, name)] = variable
+
+
+# Fake values, shaped like the real thing: the point is which environment they belong to.
+SHOP_VARIABLES: dict[VariableScope, dict[str, str]] = {
+    (IDS.shop_staging, IDS.api): {
+        "DATABASE_URL": "postgres://app:fake-staging-pw@pg.staging.internal:5432/shop",
+        "LOG_LEVEL": "debug",
+    },
+    (IDS.shop_production, IDS.api): {
+        "DATABASE_URL": "postgres://app:fake-prod-pw@pg.production.internal:5432/shop",
+        "LOG_LEVEL": "info",
+    },
+    (IDS.shop_staging, None): {"REGION": "us-west2"},
+    (IDS.shop_production, None): {"REGION": "us-west2"},
+}
+BLOG_VARIABLES: dict[VariableScope, dict[str, str]] = {
+    (IDS.blog_staging, IDS.web): {"SITE_URL": "https://staging.blog.acme.example"},
+    (IDS.blog_production, IDS.web): {"SITE_URL": "https://blog.acme.example"},
+}
 
 
 def _seed_shop(t: Tables, at: str, expires_at: str) -> None:
@@ -168,27 +182,7 @@ def _seed_shop(t: Tables, at: str, expires_at: str) -> None:
     envs = {"staging": ids.shop_staging, "production": ids.shop_production}
     _project(t, ids.shop, "shop", envs, at)
     t.services[ids.api] = Service(ids.api, "api", ids.shop, tuple(envs.values()), at, at)
-    # Fake values, shaped like the real thing: the point is which environment they belong to.
-    _variables(
-        t,
-        ids.shop_staging,
-        ids.api,
-        {
-            "DATABASE_URL": "postgres://app:fake-staging-pw@pg.staging.internal:5432/shop",
-            "LOG_LEVEL": "debug",
-        },
-    )
-    _variables(
-        t,
-        ids.shop_production,
-        ids.api,
-        {
-            "DATABASE_URL": "postgres://app:fake-prod-pw@pg.production.internal:5432/shop",
-            "LOG_LEVEL": "info",
-        },
-    )
-    _variables(t, ids.shop_staging, None, {"REGION": "us-west2"})
-    _variables(t, ids.shop_production, None, {"REGION": "us-west2"})
+    _variables(t, SHOP_VARIABLES, at)
     for dep_id, env_id, status in (
         (ids.api_staging_deployment, ids.shop_staging, "SUCCESS"),
         (ids.api_production_previous, ids.shop_production, "REMOVED"),
@@ -230,5 +224,4 @@ def _seed_blog(t: Tables, at: str) -> None:
     envs = {"staging": ids.blog_staging, "production": ids.blog_production}
     _project(t, ids.blog, "blog", envs, at)
     t.services[ids.web] = Service(ids.web, "web", ids.blog, tuple(envs.values()), at, at)
-    _variables(t, ids.blog_staging, ids.web, {"SITE_URL": "https://staging.blog.acme.example"})
-    _variables(t, ids.blog_production, ids.web, {"SITE_URL": "https://blog.acme.example"})
+    _variables(t, BLOG_VARIABLES, at)
