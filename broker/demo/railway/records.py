@@ -75,6 +75,21 @@ class Service:
 
 
 @dataclass(frozen=True)
+class ServiceInstance:
+    """A service in one environment (derived from ``Service.environment_ids``, not stored)."""
+
+    id: str
+    service_id: str
+    service_name: str
+    environment_id: str
+    created_at: str
+    updated_at: str
+    region: str | None = "us-west2"
+    num_replicas: int | None = 1
+    deleted_at: str | None = None
+
+
+@dataclass(frozen=True)
 class Deployment:
     id: str
     project_id: str

@@ -86,6 +86,7 @@ QUERIES: dict[str, Read] = {
     "environments": lambda v, a: _environments(v, a["projectId"], a),
     "environment": lambda v, a: v.environment(a["id"], a.get("projectId")),
     "service": lambda v, a: v.service(a["id"]),
+    "serviceInstance": lambda v, a: v.service_instance(a["environmentId"], a["serviceId"]),
     "variables": _variables,
     "deployments": lambda v, a: connection(v.deployments(a["input"]), a),
     "deployment": lambda v, a: v.deployment(a["id"]),
@@ -133,7 +134,24 @@ NESTED: dict[tuple[str, str], Nested] = {
     ("Environment", "deployments"): lambda v, e, a: connection(
         v.deployments({"environmentId": e.id}), a
     ),
+    ("Environment", "serviceInstances"): lambda v, e, a: connection(
+        v.service_instances(environment_id=e.id), a
+    ),
     ("Service", "project"): lambda v, s, a: v.project(s.project_id),
+    ("Service", "serviceInstances"): lambda v, s, a: connection(
+        v.service_instances(service_id=s.id), a
+    ),
+    ("ServiceInstance", "service"): lambda v, i, a: v.service(i.service_id),
+    ("ServiceInstance", "latestDeployment"): lambda v, i, a: next(
+        iter(v.deployments({"environmentId": i.environment_id, "serviceId": i.service_id})), None
+    ),
+    ("ServiceInstance", "activeDeployments"): lambda v, i, a: v.deployments(
+        {
+            "environmentId": i.environment_id,
+            "serviceId": i.service_id,
+            "status": {"in": ["SUCCESS"]},
+        }
+    ),
     ("Deployment", "environment"): lambda v, d, a: v.environment(d.environment_id),
     ("Deployment", "service"): lambda v, d, a: v.service(d.service_id),
     ("Variable", "environment"): lambda v, x, a: v.environment(x.environment_id),

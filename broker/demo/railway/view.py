@@ -18,6 +18,7 @@ from broker.demo.railway.records import (
     Environment,
     Project,
     Service,
+    ServiceInstance,
     User,
     Variable,
     Volume,
@@ -25,7 +26,7 @@ from broker.demo.railway.records import (
     VolumeInstanceBackup,
     Workspace,
 )
-from broker.demo.railway.seed import Tables
+from broker.demo.railway.seed import Tables, railway_id
 
 V = TypeVar("V")
 
@@ -35,6 +36,18 @@ def _get(table: Mapping[str, V], key: str, kind: str) -> V:
         return table[key]
     except KeyError:
         raise NotFound(kind) from None
+
+
+def _service_instance(service: Service, environment_id: str) -> ServiceInstance:
+    instance_id = railway_id("service-instance", service.id, environment_id)
+    return ServiceInstance(
+        instance_id,
+        service.id,
+        service.name,
+        environment_id,
+        service.created_at,
+        service.updated_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,26 @@ class View:
     def services(self, project_id: str) -> list[Service]:
         self.project(project_id)
         return [s for s in self.tables.services.values() if s.project_id == project_id]
+
+    def service_instances(
+        self, *, service_id: str | None = None, environment_id: str | None = None
+    ) -> list[ServiceInstance]:
+        """One per (service, environment) the service runs in, that the token may see."""
+        return [
+            _service_instance(s, env)
+            for s in self.tables.services.values()
+            if service_id in (None, s.id)
+            for env in s.environment_ids
+            if environment_id in (None, env) and self.visible_environment(env)
+        ]
+
+    def service_instance(self, environment_id: str, service_id: str) -> ServiceInstance:
+        self.environment(environment_id)
+        self.service(service_id)
+        found = self.service_instances(service_id=service_id, environment_id=environment_id)
+        if not found:
+            raise NotFound("ServiceInstance")
+        return found[0]
 
     def volume(self, volume_id: str) -> Volume:
         found = _get(self.tables.volumes, volume_id, "Volume")
