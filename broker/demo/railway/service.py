@@ -27,9 +27,9 @@ from typing import Any
 from graphql import GraphQLError, execute_sync, get_operation_ast, parse, validate
 
 from broker.clock import Clock
-from broker.demo.provider.requestlog import RequestLog, describe_document
+from broker.demo.provider.requestlog import LoggedOperation, RequestLog, describe_document
 from broker.demo.provider.service import Reply
-from broker.demo.railway.access import credential
+from broker.demo.railway.access import Access, credential
 from broker.demo.railway.resolvers import resolve_field
 from broker.demo.railway.schema import railway_schema
 from broker.demo.railway.state import RailwayState
@@ -106,7 +106,7 @@ class RailwayService:
             headers=redact_headers(headers),
         )
 
-    def _run(self, body: bytes, access: Any) -> tuple[int, Any, list[Any]]:
+    def _run(self, body: bytes, access: Access | None) -> tuple[int, Any, list[LoggedOperation]]:
         try:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
