@@ -10,7 +10,7 @@ the GraphQL endpoint) can match one request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -19,16 +19,17 @@ from broker.domain.actions import is_valid_action
 from broker.manifests.documents import read_documents
 from broker.manifests.errors import ManifestError, ManifestProblem
 from broker.manifests.schemas import schema_problems
+from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.canonical import PathOptions
-from broker.routemap.lookups import Lookup
+from broker.routemap.compile_calls import CallCompiler, Refs
+from broker.routemap.lookups import MAX_CHAIN, MAX_PAGES, Lookup, Pages, Then
 from broker.routemap.model import OperationType
 from broker.routemap.paths import PathIndex, PathTemplateError, parse_path_template
 from broker.routemap.resultpath import ResultPathError, parse_result_path
 from broker.routemap.routemap import (
     AuthSpec,
     BodySpec,
-    CallSpec,
-    EnvSpec,
+    EnvironmentIdentity,
     GraphQLLimits,
     GraphQLSpec,
     RestRule,
@@ -42,7 +43,8 @@ KIND = "RouteMap"
 OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
 DEFAULT_BODY = BodySpec()
 SHIPPED_MAPS = ("railway-demo", "github")
-_Refs = Callable[[tuple[str, ...]], str | None]  # which {ref} a template may use
+_Refs = Refs
+DEFAULT_IMMUTABLE_SECONDS = 300
 
 
 def load_route_map(path: Path) -> RouteMap:
@@ -122,6 +124,14 @@ class _Builder:
             if lookup is not None:
                 self.lookups[lname] = lookup
         self._environment_ids()
+        self._chains()
+        self.calls = CallCompiler(
+            self.problems,
+            self.actions,
+            self.lookups,
+            self.spec.get("lookups", {}),
+            has_environment_ids="environment_ids" in self.spec,
+        )
         index: dict[str, PathIndex[Route]] = {}
         rules = tuple(
             r
@@ -138,11 +148,19 @@ class _Builder:
             return None
         auth = self.spec["auth"]
         body = self.spec.get("body", {})
+        identity = self.spec.get("environments", {})
         return RouteMap(
             name=name,
             provider=self.spec["provider"],
             upstream=self.spec["upstream"],
             auth=AuthSpec(auth["header"], auth["format"]),
+            auth_alternatives={
+                k: AuthSpec(v["header"], v["format"])
+                for k, v in auth.get("alternatives", {}).items()
+            },
+            environments=EnvironmentIdentity(
+                identity.get("qualified_by"), identity.get("parts", 1)
+            ),
             paths=self.options,
             body=BodySpec(
                 body.get("max_bytes", DEFAULT_BODY.max_bytes),
@@ -185,6 +203,20 @@ class _Builder:
                 self.add(f"{at}.get", str(exc))
         elif not endpoint:
             self.add(f"{at}.graphql", "GraphQL lookups need spec.graphql.endpoint")
+        fmt = None
+        if "format" in doc:
+            fmt = self._format(f"{at}.format", doc["format"])
+        pages = self._pages(f"{at}.pages", doc["pages"], doc) if "pages" in doc else None
+        then = None
+        if "then" in doc:
+            then = Then(doc["then"]["lookup"], doc["then"]["param"])
+        cache = doc.get("cache")
+        immutable = cache == "immutable"
+        seconds = doc.get("cache_seconds", 0)
+        if immutable:
+            seconds = doc.get("cache_seconds", DEFAULT_IMMUTABLE_SECONDS)
+        elif isinstance(cache, dict):
+            seconds = cache["seconds"]
         if len(self.problems) > before:
             return None
         return Lookup(
@@ -192,12 +224,65 @@ class _Builder:
             result=result,
             params=frozenset(params),
             yields=doc.get("yields", "names"),
-            cache_seconds=doc.get("cache_seconds", 0),
+            cache_seconds=seconds,
             graphql=doc.get("graphql"),
             variables=tuple(variables),
             graphql_endpoint=endpoint,
             get=get,
+            format=fmt,
+            pages=pages,
+            then=then,
+            immutable=immutable,
+            timeout_seconds=doc.get("timeout_seconds", 10),
         )
+
+    def _format(self, at: str, text: str) -> Template | None:
+        try:
+            template = parse_template(text)
+        except TemplateSyntaxError as exc:
+            self.add(at, f"{text!r} {exc}")
+            return None
+        if not template.placeholders or any(p.each for p in template.placeholders):
+            self.add(at, f"{text!r} needs plain {{field}} placeholders (no [*])")
+        return template
+
+    def _pages(self, at: str, doc: dict[str, Any], lookup: dict[str, Any]) -> Pages | None:
+        if "graphql" not in lookup:
+            self.add(at, "only GraphQL lookups page (with a cursor variable)")
+            return None
+        if doc["variable"] in lookup.get("variables", {}):
+            self.add(f"{at}.variable", "the gateway sets the page variable: not in variables")
+        try:
+            cursor = parse_result_path(doc["cursor"])
+            more = parse_result_path(doc["more"])
+        except ResultPathError as exc:
+            self.add(at, str(exc))
+            return None
+        return Pages(cursor, more, doc["variable"], min(doc.get("max", 10), MAX_PAGES))
+
+    def _chains(self) -> None:
+        """``then`` names a lookup taking ``param`` only; chains end within MAX_CHAIN."""
+        for name, lookup in self.lookups.items():
+            at = f"spec.lookups.{name}.then"
+            seen = [name]
+            current: Lookup | None = lookup
+            while current is not None and current.then is not None:
+                nxt = self.lookups.get(current.then.lookup)
+                if nxt is None:
+                    if current is lookup:
+                        self.add(at, f"names no valid lookup ({current.then.lookup!r})")
+                    break
+                if current is lookup and nxt.params != {current.then.param}:
+                    wanted = sorted(nxt.params)
+                    self.add(at, f"{nxt.name} takes {wanted}, not {current.then.param!r}")
+                if nxt.name in seen:
+                    self.add(at, "the chain of then lookups loops")
+                    break
+                seen.append(nxt.name)
+                if len(seen) > MAX_CHAIN:
+                    self.add(at, f"a chain of then lookups is at most {MAX_CHAIN} long")
+                    break
+                current = nxt
 
     def _environment_ids(self) -> None:
         ref = self.spec.get("environment_ids")
@@ -228,65 +313,6 @@ class _Builder:
                 self.add(at, f"{{{p.dotted}}} {problem}")
         return template
 
-    def _call(self, at: str, doc: dict[str, Any], refs: _Refs) -> CallSpec | None:
-        before = len(self.problems)
-        action = doc["action"]
-        if action not in self.actions:
-            self.add(f"{at}.action", f"{action!r} is not declared in spec.actions")
-        resources = [
-            self._template(f"{at}.resources[{i}]", text, refs)
-            for i, text in enumerate(doc.get("resources", []))
-        ]
-        env_doc = doc["environment"]
-        env_docs = env_doc if isinstance(env_doc, list) else [env_doc]
-        env_at = f"{at}.environment"
-        envs = [
-            self._env(f"{env_at}[{i}]" if isinstance(env_doc, list) else env_at, e, refs)
-            for i, e in enumerate(env_docs)
-        ]
-        if len(env_docs) > 1 and any("unscoped" in e for e in env_docs):
-            self.add(env_at, "unscoped cannot be combined with other sources")
-        if len(self.problems) > before:
-            return None
-        return CallSpec(
-            action,
-            self.actions[action],
-            tuple(t for t in resources if t is not None),
-            tuple(e for e in envs if e is not None),
-        )
-
-    def _env(self, at: str, doc: dict[str, Any], refs: _Refs) -> EnvSpec | None:
-        if "unscoped" in doc:
-            return EnvSpec("unscoped")
-        if "fixed" in doc:
-            return EnvSpec("fixed", names=tuple(doc["fixed"]))
-        for kind in ("name", "environment_id", "inventory"):
-            if kind in doc:
-                if kind == "environment_id" and "environment_ids" not in self.spec:
-                    self.add(at, "environment_id sources need spec.environment_ids")
-                template = self._template(f"{at}.{kind}", doc[kind], refs)
-                return EnvSpec(kind, template) if template else None
-        lname = doc["lookup"]
-        lookup = self.lookups.get(lname)
-        if lookup is None:
-            if lname not in self.spec.get("lookups", {}):
-                self.add(f"{at}.lookup", f"names no lookup in spec.lookups ({lname!r})")
-            return None
-        bound = doc.get("with", {})
-        if set(bound) != lookup.params:
-            self.add(
-                f"{at}.with", f"must bind exactly the lookup's parameters {sorted(lookup.params)}"
-            )
-            return None
-        bindings = [(k, self._template(f"{at}.with.{k}", v, refs)) for k, v in bound.items()]
-        if any(t is None for _, t in bindings):
-            return None
-        return EnvSpec(
-            "lookup",
-            lookup=lname,
-            bindings=tuple(sorted((k, t) for k, t in bindings if t is not None)),
-        )
-
     # --- REST ----------------------------------------------------------------------------
 
     def _rest_rule(self, i: int, doc: dict[str, Any]) -> RestRule | None:
@@ -307,10 +333,10 @@ class _Builder:
                 return None
             return "is neither a parameter of the path nor body.<field>"
 
-        call = self._call(at, doc, refs)
+        call = self.calls.entry(at, doc, refs)
         if call is None:
             return None
-        uses_body = any(p.ref[0] == "body" for t in call.templates() for p in t.placeholders)
+        uses_body = isinstance(call, CallSpec) and any(r[0] == "body" for r in call.references())
         if uses_body and doc["method"] in ("GET", "HEAD"):
             self.add(at, "a GET rule cannot read {body.*}")
         return RestRule(doc["method"], template, call, uses_body, i)
@@ -341,15 +367,21 @@ class _Builder:
             return None
         if endpoint.params:
             self.add(f"{at}.endpoint", "must be a fixed path (no parameters)")
-        fields: dict[OperationType, dict[str, CallSpec]] = {}
+        fields: dict[OperationType, dict[str, CallSpec | Refused]] = {}
         for op in OPERATIONS:
             for fname, fdoc in doc.get("operations", {}).get(op, {}).items():
-                call = self._call(f"{at}.operations.{op}.{fname}", fdoc, _args_refs)
+                fat = f"{at}.operations.{op}.{fname}"
+                call = (
+                    Refused(fdoc["refuse"])
+                    if "refuse" in fdoc
+                    else self.calls.call(fat, fdoc, _args_refs, nested_refs=_nested_refs)
+                )
                 if call is not None:
                     fields.setdefault(op, {})[fname] = call
+        nested = self.calls.nested(f"{at}.nested", doc.get("nested", {}), _nested_refs)
         introspection = None
         if "introspection" in doc:
-            introspection = self._call(
+            introspection = self.calls.call(
                 f"{at}.introspection",
                 {**doc["introspection"], "environment": {"unscoped": True}},
                 _args_refs,
@@ -359,6 +391,7 @@ class _Builder:
             fields,
             introspection,
             GraphQLLimits(**doc.get("limits", {})),
+            nested,
         )
 
 
@@ -376,3 +409,9 @@ def _args_refs(ref: tuple[str, ...]) -> str | None:
     if ref[0] == "args" and len(ref) > 1:
         return None
     return "must name a field argument as args.<name>"
+
+
+def _nested_refs(ref: tuple[str, ...]) -> str | None:
+    if ref[0] in ("args", "here") and len(ref) > 1:
+        return None
+    return "must name a root field argument (args.<name>) or the nested field's (here.<name>)"
