@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import cache
 from typing import Any
@@ -11,6 +12,7 @@ import yaml
 
 from broker.domain.actions import action_matches
 from broker.errors import BrokerError
+from broker.gateway.resolve import EnvironmentResolver
 from broker.routemap import (
     Classification,
     EnvById,
@@ -23,6 +25,8 @@ from broker.routemap import (
     shipped_map,
 )
 from broker.routemap.check import check_route_map
+from broker.routemap.lookups import LookupRequest
+from broker.routemap.model import Call
 from tests.support.schemas import railway_snapshot
 from tests.support.stack import ROOT
 
@@ -34,17 +38,17 @@ def railway() -> RouteMap:
     return shipped_map("railway")
 
 
-def post(query: str, variables: dict[str, Any] | None = None) -> Classification:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+def post(query: str, variables: dict[str, Any] | None = None, **extra: str) -> Classification:
+    body = json.dumps({"query": query, "variables": variables or {}, **extra}).encode()
     headers = {"Content-Type": "application/json"}
     request = canonical_request("POST", ENDPOINT, "", headers, options=railway().paths)
     return classify(railway(), request, body)
 
 
-def refusal(query: str, variables: dict[str, Any] | None = None) -> tuple[str, str]:
+def refusal(query: str, variables: dict[str, Any] | None = None, **extra: str) -> tuple[str, str]:
     with pytest.raises(BrokerError) as caught:
-        post(query, variables)
-    return refusal_code(caught.value), str(caught.value)
+        post(query, variables, **extra)
+    return refusal_code(caught.value), caught.value.detail
 
 
 def by_id(environment_id: str) -> EnvById:
@@ -58,129 +62,161 @@ def lookup(name: str, **params: str) -> EnvLookup:
 # --- the incident and the volume family -------------------------------------------------
 
 
-def test_the_incidents_volume_delete_asks_which_environments_use_the_volume() -> None:
-    (call,) = post('mutation { volumeDelete(volumeId: "vol-pg") }').calls
-    assert (call.action, call.effect) == ("volume:delete", "destructive")
-    assert call.resources == ("volume:vol-pg",)
-    assert call.environments == (lookup("volumeEnvironments", volumeId="vol-pg"),)
-
-
 def env(project: str, name: str) -> dict[str, str]:
     return {"name": name, "projectId": project}
 
 
-# A `projects` page as the real API shapes it: project A's volume is used by staging and
-# production; project B has environments of the same names and a volume of its own.
-PROJECTS_PAGE = {
-    "data": {
-        "projects": {
-            "pageInfo": {"hasNextPage": False, "endCursor": "c1"},
-            "edges": [
-                {
-                    "node": {
-                        "volumes": {
-                            "edges": [
-                                {
-                                    "node": {
-                                        "id": "vol-pg",
-                                        "volumeInstances": {
-                                            "edges": [
-                                                {"node": {"environment": env("A", "staging")}},
-                                                {"node": {"environment": env("A", "production")}},
-                                            ]
-                                        },
-                                    }
-                                }
-                            ]
-                        }
-                    }
-                },
-                {
-                    "node": {
-                        "volumes": {
-                            "edges": [
-                                {
-                                    "node": {
-                                        "id": "vol-b",
-                                        "volumeInstances": {
-                                            "edges": [
-                                                {"node": {"environment": env("B", "staging")}}
-                                            ]
-                                        },
-                                    }
-                                }
-                            ]
-                        }
-                    }
-                },
-            ],
-        }
-    }
+def edges(nodes: list[Any]) -> dict[str, Any]:
+    return {"edges": [{"node": n} for n in nodes]}
+
+
+# Two projects with environments of the same names. Project A's volume `vol-pg` is used
+# by its staging and production (one instance each); project B has a volume of its own.
+ENVIRONMENTS = {
+    "env-a-stg": env("prj-a", "staging"),
+    "env-a-prd": env("prj-a", "production"),
+    "env-b-stg": env("prj-b", "staging"),
 }
+VOLUMES = {"prj-a": {"vol-pg": ["env-a-stg", "env-a-prd"]}, "prj-b": {"vol-b": ["env-b-stg"]}}
+INSTANCES = {"vi-stg": "vol-pg", "vi-prd": "vol-pg", "vi-b": "vol-b"}
+BACKUPS = {"vi-stg": ["bk-1"], "vi-prd": ["bk-9"], "vi-b": []}
+DEPLOYMENTS = {"dep-1": "env-a-stg"}
+SERVICES = {"svc-a": "prj-a"}
 
 
-def test_the_volume_walk_finds_every_environment_of_the_shared_volume_qualified() -> None:
-    walk = railway().lookups["volumeEnvironments"]
-    found = walk.extract(200, PROJECTS_PAGE, {"volumeId": "vol-pg"})
-    assert sorted(found) == ["A/production", "A/staging"]
-    assert walk.extract(200, PROJECTS_PAGE, {"volumeId": "vol-b"}) == ("B/staging",)
+def project_node(project: str) -> dict[str, Any]:
+    """One `projects` edge's node, with every field the map's walks select."""
+    own = [e for e in ENVIRONMENTS.values() if e["projectId"] == project]
+    volumes = [
+        {"id": v, "volumeInstances": edges([{"environment": ENVIRONMENTS[e]} for e in envs])}
+        for v, envs in VOLUMES[project].items()
+    ]
+    return {"environments": edges(own), "volumes": edges(volumes)}
+
+
+class Railway:
+    """Answers the map's lookups in the shapes of Railway's real API; keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def fetch(self, request: LookupRequest) -> tuple[int, object]:
+        assert request.path == ENDPOINT
+        assert request.json is not None
+        query, v = request.json["query"], request.json["variables"]
+        root = query.split("{", 2)[1].split("(")[0].strip()
+        self.sent.append(root)
+        return 200, {"data": {root: self._answer(root, v)}}
+
+    def _answer(self, root: str, v: dict[str, Any]) -> object:
+        if root == "projects":  # one project a page, in order
+            page = 0 if v["after"] is None else int(v["after"])
+            names = sorted(VOLUMES)
+            more = page + 1 < len(names)
+            info = {"hasNextPage": more, "endCursor": str(page + 1) if more else None}
+            return {"pageInfo": info, **edges([project_node(names[page])])}
+        if root == "environment":
+            return ENVIRONMENTS[v["id"]]
+        if root == "volumeInstance":
+            volume = INSTANCES[v["id"]]
+            envs = next(es for vs in VOLUMES.values() for k, es in vs.items() if k == volume)
+            return {
+                "volume": {
+                    "volumeInstances": edges([{"environment": ENVIRONMENTS[e]} for e in envs])
+                }
+            }
+        if root == "volumeInstanceBackupList":
+            return [{"id": b} for b in BACKUPS[v["id"]]]
+        if root == "deployment":
+            return {"environmentId": DEPLOYMENTS[v["id"]]}
+        if root == "service":
+            return {"project": {"environments": project_node(SERVICES[v["id"]])["environments"]}}
+        raise AssertionError(f"the map sent an unexpected lookup: {root}")
+
+
+def resolve(calls: tuple[Call, ...], upstream: Railway | None = None) -> set[str]:
+    """Every environment the calls touch, as the gateway's resolver finds them."""
+    resolver = EnvironmentResolver(railway(), (upstream or Railway()).fetch, clock=lambda: 0.0)
+
+    async def every() -> set[str]:
+        found: set[str] = set()
+        for call in calls:
+            found |= await resolver.resolve(call) or set()
+        return found
+
+    return asyncio.run(every())
+
+
+def refused_when_resolved(calls: tuple[Call, ...]) -> str:
     with pytest.raises(BrokerError) as caught:
-        walk.extract(200, PROJECTS_PAGE, {"volumeId": "vol-gone"})
-    assert refusal_code(caught.value) == "environment_unresolved"
+        resolve(calls)
+    return refusal_code(caught.value)
 
 
-def test_environment_names_are_qualified_by_their_project() -> None:
-    names = railway().lookups["environmentName"]
-    answer = {"data": {"environment": env("B", "staging")}}
-    assert names.extract(200, answer, {"id": "env-b-staging"}) == ("B/staging",)
+def test_the_incident_volume_delete_reaches_production_through_the_shared_volume() -> None:
+    (call,) = post('mutation { volumeDelete(volumeId: "vol-pg") }').calls
+    assert (call.action, call.effect) == ("volume:delete", "destructive")
+    assert call.resources == ("volume:vol-pg",)
+    assert call.environments == (lookup("volumeEnvironments", volumeId="vol-pg"),)
+    upstream = Railway()
+    assert resolve((call,), upstream) == {"prj-a/staging", "prj-a/production"}
+    assert upstream.sent == ["projects", "projects"]  # paged through both projects
+
+
+def test_a_volume_no_project_has_is_refused() -> None:
+    (call,) = post('mutation { volumeDelete(volumeId: "vol-gone") }').calls
+    assert refused_when_resolved((call,)) == "environment_unresolved"
+
+
+def test_project_bs_staging_is_not_project_as_staging() -> None:
+    q = (
+        'mutation { variableUpsert(input: {projectId: "prj-b", environmentId: "env-b-stg", '
+        'name: "A", value: "1"}) }'
+    )
+    (call,) = post(q).calls
+    assert call.environments == (by_id("env-b-stg"),)
+    assert resolve((call,)) == {"prj-b/staging"}
 
 
 def test_instance_calls_reach_every_environment_of_the_instances_volume() -> None:
-    (call,) = post('mutation { volumeInstanceBackupCreate(volumeInstanceId: "vi-1") }').calls
-    assert call.environments == (lookup("instanceEnvironments", instanceId="vi-1"),)
-    answer = {
-        "data": {
-            "volumeInstance": {
-                "volume": {
-                    "volumeInstances": {
-                        "edges": [
-                            {"node": {"environment": env("A", "staging")}},
-                            {"node": {"environment": env("A", "production")}},
-                        ]
-                    }
-                }
-            }
-        }
-    }
-    found = railway().lookups["instanceEnvironments"].extract(200, answer, {"instanceId": "vi-1"})
-    assert sorted(found) == ["A/production", "A/staging"]
+    (call,) = post('mutation { volumeInstanceBackupCreate(volumeInstanceId: "vi-stg") }').calls
+    assert call.environments == (lookup("instanceEnvironments", instanceId="vi-stg"),)
+    upstream = Railway()
+    assert resolve((call,), upstream) == {"prj-a/staging", "prj-a/production"}
+    assert upstream.sent == ["volumeInstance"]  # one round trip from the instance
 
 
-def test_a_backup_is_checked_to_belong_to_the_instance_named() -> None:
-    q = (
-        "mutation($b: String!, $i: String!) "
-        "{ volumeInstanceBackupDelete(volumeInstanceBackupId: $b, volumeInstanceId: $i) "
-        "{ workflowId } }"
-    )
-    (call,) = post(q, {"b": "bk-1", "i": "vi-1"}).calls
+BACKUP_DELETE = (
+    "mutation($b: String!, $i: String!) "
+    "{ volumeInstanceBackupDelete(volumeInstanceBackupId: $b, volumeInstanceId: $i) "
+    "{ workflowId } }"
+)
+
+
+def test_a_backup_of_the_instance_named_reaches_every_environment_of_its_volume() -> None:
+    (call,) = post(BACKUP_DELETE, {"b": "bk-1", "i": "vi-stg"}).calls
     assert (call.action, call.effect) == ("backup:delete", "destructive")
-    assert call.resources == ("backup:bk-1", "volume-instance:vi-1")
-    assert call.environments == (lookup("instanceEnvironments", instanceId="vi-1"),)
-    ids = railway().lookups["instanceBackupIds"]
-    answer = {"data": {"volumeInstanceBackupList": [{"id": "bk-1"}, {"id": "bk-2"}]}}
-    assert ids.extract(200, answer, {"instanceId": "vi-1"}) == ("bk-1", "bk-2")
+    assert call.resources == ("backup:bk-1", "volume-instance:vi-stg")
+    assert call.environments == (lookup("instanceEnvironments", instanceId="vi-stg"),)
+    assert resolve((call,)) == {"prj-a/staging", "prj-a/production"}
+
+
+def test_a_backup_of_another_instance_is_refused_before_any_environment() -> None:
+    # production's backup, named together with staging's instance
+    (call,) = post(BACKUP_DELETE, {"b": "bk-9", "i": "vi-stg"}).calls
+    assert refused_when_resolved((call,)) == "relation_unproven"
 
 
 def test_restore_names_the_services_it_wipes_as_resources() -> None:
     q = (
         'mutation { volumeInstanceBackupRestore(volumeInstanceBackupId: "bk-1", '
-        'volumeInstanceId: "vi-1", wipeServiceIds: ["svc-a", "svc-b"]) { workflowId } }'
+        'volumeInstanceId: "vi-stg", wipeServiceIds: ["svc-a", "svc-b"]) { workflowId } }'
     )
     (call,) = post(q).calls
     assert call.action == "backup:restore"
     assert call.resources == (
         "backup:bk-1",
-        "volume-instance:vi-1",
+        "volume-instance:vi-stg",
         "service:svc-a",
         "service:svc-b",
     )
@@ -223,11 +259,14 @@ def test_an_empty_schedule_stops_backups(kinds: str, action: str) -> None:
 
 
 def test_service_delete_is_one_environment_when_named_else_every_one() -> None:
-    (one,) = post('mutation { serviceDelete(id: "svc", environmentId: "env-1") }').calls
-    assert one.environments == (by_id("env-1"),)
-    (every,) = post('mutation { serviceDelete(id: "svc") }').calls
-    assert every.environments == (lookup("serviceEnvironments", serviceId="svc"),)
+    q = 'mutation { serviceDelete(id: "svc-a", environmentId: "env-a-stg") }'
+    (one,) = post(q).calls
+    assert one.environments == (by_id("env-a-stg"),)
+    assert resolve((one,)) == {"prj-a/staging"}
+    (every,) = post('mutation { serviceDelete(id: "svc-a") }').calls
+    assert every.environments == (lookup("serviceEnvironments", serviceId="svc-a"),)
     assert every.effect == "destructive"
+    assert resolve((every,)) == {"prj-a/staging", "prj-a/production"}
 
 
 def test_volume_instance_update_falls_back_to_every_environment_of_the_volume() -> None:
@@ -284,24 +323,26 @@ def test_privilege_verbs_are_destructive_and_the_example_floor_forbids_them(
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "reason"),
     [
-        'mutation { apiTokenCreate(input: {name: "x"}) }',
-        "mutation { twoFactorInfoDelete }",
-        'mutation { loginSessionConsume(code: "c") }',
-        'mutation { webhookTest(url: "https://evil.example", payload: "x") }',
+        ('mutation { apiTokenCreate(input: {name: "x"}) }', "wider than any capability token"),
+        ("mutation { twoFactorInfoDelete }", "turns off two-factor authentication"),
+        ('mutation { loginSessionConsume(code: "c") }', "a new account credential"),
+        ('mutation { webhookTest(url: "https://x.example", payload: "x") }', "to any URL"),
+        ("query { sessions { edges { node { id } } } }", "login sessions"),
     ],
 )
-def test_refused_fields_answer_route_refused_with_their_reason(query: str) -> None:
+def test_refused_fields_answer_route_refused_with_their_reason(query: str, reason: str) -> None:
     code, detail = refusal(query)
     assert code == "route_refused"
-    assert detail  # the reason written beside the field
+    assert reason in detail
 
 
 def test_a_refused_field_hidden_among_allowed_ones_refuses_the_request() -> None:
     code, _ = refusal(
-        "query { projects { edges { node { id } } } } "
-        'mutation { apiTokenCreate(input: {name: "x"}) }'
+        "query A { projects { edges { node { id } } } } "
+        'mutation B { apiTokenCreate(input: {name: "x"}) }',
+        operationName="A",
     )
     assert code == "route_refused"
 
@@ -310,12 +351,32 @@ def test_a_refused_field_hidden_among_allowed_ones_refuses_the_request() -> None
 
 
 def test_decrypted_config_of_the_environment_named_is_a_variable_read_there() -> None:
-    q = 'query { environment(id: "env-1") { name config(decryptVariables: true) } }'
+    q = 'query { environment(id: "env-a-stg") { name config(decryptVariables: true) } }'
     calls = post(q).calls
-    assert {(c.action, c.environments) for c in calls} >= {
-        ("environment:read", (by_id("env-1"),)),
-        ("variable:read", (by_id("env-1"),)),
+    assert {(c.action, c.environments) for c in calls} == {
+        ("environment:read", (by_id("env-a-stg"),)),
+        ("variable:read", (by_id("env-a-stg"),)),
     }
+    assert resolve(calls) == {"prj-a/staging"}
+
+
+# --- cache policy ----------------------------------------------------------------------
+
+
+def test_a_deployments_environment_is_cached_but_its_name_is_asked_again_for_writes() -> None:
+    upstream = Railway()
+    resolver = EnvironmentResolver(railway(), upstream.fetch, clock=lambda: 0.0)
+    (write,) = post('mutation { deploymentRollback(id: "dep-1") }').calls
+    (read,) = post('query { deployment(id: "dep-1") { id status } }').calls
+
+    async def run() -> None:
+        for call in (write, write, read):
+            assert await resolver.resolve(call) == {"prj-a/staging"}
+
+    asyncio.run(run())
+    # the deployment's environment id once (immutable); its name again for the second
+    # write (an environment can be renamed); nothing for the read
+    assert upstream.sent == ["deployment", "environment", "environment"]
 
 
 @pytest.mark.parametrize(
@@ -325,20 +386,21 @@ def test_decrypted_config_of_the_environment_named_is_a_variable_read_there() ->
         'query { project(id: "p") { environments { edges { node '
         "{ variables { edges { node { name } } } } } } } }",
         # a harmless-looking deployment read that walks into the environment's secrets
-        'query { deployment(id: "d") { environment { config(decryptVariables: true) } } }',
+        'query { deployment(id: "dep-1") { environment { config(decryptVariables: true) } } }',
         # out of the environment named, into another one through the shared volume
-        'query { environment(id: "env-1") '
+        'query { environment(id: "env-a-stg") '
         "{ volumeInstances { edges { node { volume { id } } } } } }",
         # through a fragment and an alias
-        'query { e: environment(id: "env-1") { ...F } } '
+        'query { e: environment(id: "env-a-stg") { ...F } } '
         "fragment F on Environment { sourceEnvironment { name } }",
     ],
 )
 def test_secrets_below_harmless_reads_are_refused_when_their_environment_is_unknown(
     query: str,
 ) -> None:
-    code, _ = refusal(query)
-    assert code == "environment_unresolved"
+    calls = post(query).calls
+    assert any(c.action in ("variable:read", "environment:read", "volume:read") for c in calls)
+    assert refused_when_resolved(calls) == "environment_unresolved"
 
 
 # --- the check against the real schema --------------------------------------------------
