@@ -403,6 +403,17 @@ def test_secrets_below_harmless_reads_are_refused_when_their_environment_is_unkn
     assert refused_when_resolved(calls) == "environment_unresolved"
 
 
+# --- keys ------------------------------------------------------------------------------
+
+
+def test_account_and_project_keys_each_have_their_header() -> None:
+    route_map = railway()
+    assert route_map.auth_headers() == {"authorization", "project-access-token"}
+    account, project = route_map.auth_for(None), route_map.auth_for("project-token")
+    assert (account.header, account.format) == ("Authorization", "Bearer {key}")
+    assert (project.header, project.format) == ("Project-Access-Token", "{key}")
+
+
 # --- the check against the real schema --------------------------------------------------
 
 
