@@ -90,7 +90,8 @@ class HeaderAllowlist:
 class Accepts:
     """What one REST rule accepts besides its path.
 
-    ``query``: the parameter names, or ``None`` for any. ``body``: ``none`` (no body),
+    ``query``: the parameter names, or ``None`` for any. ``body``: ``none`` (no body, or
+    an empty JSON object),
     ``fields`` (a JSON object with only ``fields`` as keys), ``any`` (a JSON document),
     ``stream`` (bytes forwarded unread as they arrive; never JSON or a form).
     ``body_refs``: the ``{body.*}`` paths the rule's templates read.
@@ -187,15 +188,17 @@ def rest_body(
                 "this call forwards its body unread: JSON and form bodies are not accepted"
             )
         return {}
-    if accepts.body == "none":
-        if body:
-            raise e.bad_request(e.BODY_NOT_ALLOWED, "this call takes no body")
+    if accepts.body == "none" and not body:
         return {}
     if content_type not in json_types:
         raise e.unsupported_media_type(
             "this call's body must be one of " + ", ".join(sorted(json_types))
         )
     parsed: object = body_json(body) if body else {}
+    if accepts.body == "none":
+        if parsed != {}:  # an empty object carries nothing; some clients always send one
+            raise e.bad_request(e.BODY_NOT_ALLOWED, "this call takes no body")
+        return {}
     if (accepts.body == "fields" or accepts.body_refs) and not isinstance(parsed, dict):
         raise e.bad_request(e.INVALID_JSON, "the body must be a JSON object")
     if accepts.body == "fields":

@@ -10,7 +10,7 @@ from broker.routemap.gql import classify_graphql
 from broker.routemap.model import Classification
 from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 from broker.routemap.templates import MISSING, dig
-from broker.routemap.values import PathValue
+from broker.routemap.values import TrustedValue
 
 
 def classify(
@@ -44,7 +44,7 @@ def classify(
         if ref[0] == "body" and len(ref) > 1:
             return dig(parsed, ref[1:])
         if len(ref) == 1 and ref[0] in params:
-            return PathValue(params[ref[0]])  # canonical segments: a {path+} keeps its '/'
+            return TrustedValue(params[ref[0]])  # canonical segments: a {path+} keeps its '/'
         return MISSING
 
     call = route.call.fill(resolve, route_map)

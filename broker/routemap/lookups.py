@@ -23,6 +23,7 @@ from broker.routemap.errors import unresolved
 from broker.routemap.paths import Param, PathTemplate
 from broker.routemap.resultpath import ResultPath
 from broker.routemap.templates import Template, dig
+from broker.routemap.values import trusted
 
 Yields = Literal["names", "environment_ids"]
 MAX_PAGES = 50
@@ -85,33 +86,45 @@ class Lookup:
             ]
             return LookupRequest("GET", "/" + "/".join(parts))
         variables: dict[str, object] = {
-            k: t.fill(lambda ref: dig(params, ref)) for k, t in self.variables
+            k: t.fill(lambda ref: trusted(dig(params, ref))) for k, t in self.variables
         }
         if self.pages is not None:
             variables[self.pages.variable] = cursor
         body = {"query": self.graphql, "variables": variables}
         return LookupRequest("POST", self.graphql_endpoint, body)
 
-    def extract(self, status: int, document: object, params: Mapping[str, str]) -> tuple[str, ...]:
-        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``."""
+    def extract(
+        self,
+        status: int,
+        document: object,
+        params: Mapping[str, str],
+        *,
+        allow_empty: bool = False,
+    ) -> tuple[str, ...]:
+        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``.
+
+        An empty answer is unresolved unless ``allow_empty`` (one page of several, or
+        the values of a relation check, where "none" is an answer)."""
         if status != 200:
             raise unresolved(f"lookup {self.name} answered HTTP {status}")
         if self.graphql is not None and isinstance(document, dict) and document.get("errors"):
             raise unresolved(f"lookup {self.name} answered with GraphQL errors")
         if self.format is None:
-            return self.result.evaluate(document, params, allow_empty=self.pages is not None)
+            return self.result.evaluate(document, params, allow_empty=allow_empty)
         template = self.format
         out = []
         for item in self.result.select(document, params):
             # a missing field of a selected object is unresolved, never a default
             def field(ref: tuple[str, ...], item: object = item) -> object:
+                if len(ref) == 1 and ref[0] in params:  # the lookup's own parameter
+                    return trusted(params[ref[0]])
                 found = dig(item, ref)
                 if not isinstance(found, str) or not found:
                     raise unresolved(f"lookup {self.name}: an answer lacks {'.'.join(ref)}")
-                return found
+                return trusted(found)  # the provider's word: its '/' are its own
 
             out.append(template.fill(field))
-        return self.result.strings(out, allow_empty=self.pages is not None)
+        return self.result.strings(out, allow_empty=allow_empty)
 
     def next_cursor(self, document: object) -> str | None:
         """The next page's cursor, or None when the answer says there is no more."""

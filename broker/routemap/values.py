@@ -5,7 +5,8 @@ resource, an environment name or a look-up the gateway sends with the master key
 ``/`` or a dot segment would climb to another object (``vol-1/../vol-2``), and ``*`` or
 ``?`` would read as a wildcard against a token's resource patterns. So a value may not be
 ``.`` or ``..`` nor contain ``/``, ``\\``, ``*``, ``?`` or a control character; only a
-value the path itself gave (``PathValue``, already canonical) keeps its ``/`` (``{path+}``).
+``TrustedValue`` keeps its ``/``: one the canonical path gave (``{path+}``, whose ``/``
+separate whole segments), or a look-up's own parameter or answer (the provider's word).
 A map may also pin what each resource type's id looks like: ``spec.resource_types``.
 """
 
@@ -21,10 +22,16 @@ MAX_VALUE_LENGTH = 256
 _WILDCARDS = frozenset("*?\\")
 
 
-class PathValue(str):
-    """A value taken from the canonical request path: its '/' separate whole segments."""
+class TrustedValue(str):
+    """A value whose '/' the agent did not choose freely: a canonical path's segments, or a
+    look-up's own parameter or answer."""
 
     __slots__ = ()
+
+
+def trusted(value: object) -> object:
+    """``value`` marked a ``TrustedValue`` when it is a string (resolvers return anything)."""
+    return TrustedValue(value) if isinstance(value, str) else value
 
 
 def check_value(value: str, what: str) -> str:
@@ -35,7 +42,7 @@ def check_value(value: str, what: str) -> str:
         raise bad_request(BAD_VALUE, f"{what} contains a control character")
     if value in (".", ".."):
         raise bad_request(BAD_VALUE, f"{what} is a dot segment")
-    if "/" in value and not isinstance(value, PathValue):
+    if "/" in value and not isinstance(value, TrustedValue):
         raise bad_request(BAD_VALUE, f"{what} contains a path separator")
     if not _WILDCARDS.isdisjoint(value):
         raise bad_request(BAD_VALUE, f"{what} contains a wildcard or a backslash")
