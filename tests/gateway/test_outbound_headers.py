@@ -6,6 +6,7 @@ import pytest
 
 from broker.errors import InvalidRequest
 from broker.gateway.headers import Control, control_headers, outbound_headers
+from broker.routemap import shipped_map
 from broker.routemap.allowlist import HeaderAllowlist
 
 Raw = list[tuple[bytes, bytes]]
@@ -198,3 +199,18 @@ def test_control_headers_otherwise_are_refused(raw: Raw) -> None:
     with pytest.raises(InvalidRequest) as err:
         control_headers(raw)
     assert err.value.extra == {"refusal": "control_header"}
+
+
+def test_every_key_header_of_a_shipped_map_is_guarded() -> None:
+    """The railway map injects its key in Authorization or Project-Access-Token: neither,
+    in any spelling, comes from the agent; GitHub's declared headers pass, others drop."""
+    railway = shipped_map("railway").headers
+    raw: Raw = [(b"Project-Access-Token", b"agent-chosen"), (b"Accept", b"*/*")]
+    assert outbound_headers(raw, railway) == [("Accept", "*/*")]
+    with pytest.raises(InvalidRequest) as err:
+        outbound_headers([(b"Project_Access_Token", b"agent-chosen")], railway)
+    assert err.value.extra == {"refusal": "ambiguous_header"}
+    github = shipped_map("github").headers
+    raw = [(b"X-GitHub-Api-Version", b"2022-11-28"), (b"If-None-Match", b'"e"'), (b"X-Debug", b"1")]
+    names = [n for n, _ in outbound_headers(raw, github)]
+    assert names == ["X-GitHub-Api-Version", "If-None-Match"]
