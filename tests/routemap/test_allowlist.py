@@ -13,6 +13,7 @@ import pytest
 
 from broker.errors import BrokerError
 from broker.routemap import parse_route_map, refusal_code
+from broker.routemap.check import check_route_map
 from broker.routemap.jsonbody import body_json, strict_json
 from broker.routemap.values import TrustedValue, check_value
 
@@ -214,3 +215,25 @@ def test_only_a_value_from_the_path_keeps_its_slashes() -> None:
     assert check_value("vol-pg.v2_x~y@z", "id") == "vol-pg.v2_x~y@z"
     with pytest.raises(BrokerError):
         check_value(TrustedValue("a/*"), "path")
+
+
+def test_routemap_check_notes_what_the_allowlists_add_or_leave_out() -> None:
+    m = _map(rule(method="POST", path="/x", query=["page", "tpyo"], body={"fields": ["a", "b"]}))
+    ops = {
+        "operations": [
+            {
+                "method": "POST",
+                "path": "/x",
+                "query_parameters": ["page", "per_page"],
+                "body_properties": ["a", "c"],
+            }
+        ]
+    }
+    report = check_route_map(m, ops)
+    assert report.errors[0].subject == "lookup envs"  # the base map's, not ours
+    assert report.notes == (
+        "POST /x: query declares what the description does not list: tpyo",
+        "POST /x: query leaves out (refused): per_page",
+        "POST /x: body declares what the description does not list: b",
+        "POST /x: body leaves out (refused): c",
+    )
