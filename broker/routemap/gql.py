@@ -242,7 +242,7 @@ def parse_document(query: str, limits: GraphQLLimits) -> DocumentNode:
         raise e.bad_request(
             e.GRAPHQL_TOO_DEEP, "the GraphQL document is nested too deeply"
         ) from None
-    check_document(document)  # the schema-less validation rules (gqlvalidate.py)
+    check_document(document, query)  # the schema-less validation rules (gqlvalidate.py)
     return document
 
 

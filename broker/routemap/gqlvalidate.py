@@ -6,6 +6,7 @@ provider could read as two different calls, or that a lenient server would run a
 the gateway refuses it rather than guess which reading the provider takes. The rules are
 graphql-core's own; they run against a placeholder schema because none of them looks a
 type up. Each maps to the refusal code the classifier already used for that ambiguity.
+They run once per distinct document: the caller's parse is cached by text.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from graphql import GraphQLError, GraphQLField, GraphQLObjectType, GraphQLSchema, GraphQLString
-from graphql.language import DocumentNode
+from graphql.language import DocumentNode, ParallelVisitor, visit
+from graphql.utilities import TypeInfo
 from graphql.validation import (
     ASTValidationRule,
     ExecutableDefinitionsRule,
@@ -29,7 +31,7 @@ from graphql.validation import (
     UniqueInputFieldNamesRule,
     UniqueOperationNamesRule,
     UniqueVariableNamesRule,
-    validate,
+    ValidationContext,
 )
 
 from broker.routemap import errors as e
@@ -50,7 +52,7 @@ SCHEMALESS_RULES: tuple[tuple[type[ASTValidationRule], str], ...] = (
     (UniqueInputFieldNamesRule, e.DUPLICATE_PARAMETER),
     (UniqueDirectivesPerLocationRule, e.GRAPHQL_INVALID),
 )
-# None of the rules above reads a type; validate() still wants a schema to hand them.
+# None of the rules above reads a type; their context still wants a schema to hand them.
 _PLACEHOLDER = GraphQLSchema(GraphQLObjectType("Query", {"_": GraphQLField(GraphQLString)}))
 
 
@@ -70,11 +72,26 @@ def _failing(rule: type[ASTValidationRule], code: str) -> type[ASTValidationRule
 
 
 _RULES = tuple(_failing(rule, code) for rule, code in SCHEMALESS_RULES)
+_VARIABLE_RULES = (NoUndefinedVariablesRule, NoUnusedVariablesRule)
+# Without a '$' in its text a document defines and uses no variable: those two rules (the
+# costly ones, they walk every operation's fragments again) have nothing to find.
+_WITHOUT_VARIABLES = tuple(
+    _failing(rule, code) for rule, code in SCHEMALESS_RULES if rule not in _VARIABLE_RULES
+)
 
 
-def check_document(document: DocumentNode) -> None:
-    """Refuse (``InvalidRequest`` with the rule's code) a document breaking any rule above."""
+def check_document(document: DocumentNode, text: str) -> None:
+    """Refuse (``InvalidRequest`` with the rule's code) a document breaking any rule above.
+
+    ``text`` is the document's source. The rules run in one pass without type information
+    (none reads a type), about half the cost of ``graphql.validate``."""
+    rules = _RULES if "$" in text else _WITHOUT_VARIABLES
+    context = ValidationContext(_PLACEHOLDER, document, TypeInfo(_PLACEHOLDER), _never)
     try:
-        validate(_PLACEHOLDER, document, _RULES)
+        visit(document, ParallelVisitor([rule(context) for rule in rules]))
     except _Refused as refused:
         raise e.bad_request(refused.code, f"invalid GraphQL: {refused.message}") from None
+
+
+def _never(error: GraphQLError) -> None:  # every rule above raises before it reports
+    raise AssertionError(error.message)
