@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,8 @@ from broker.routemap import (
 from broker.routemap.check import check_route_map
 from broker.routemap.lookups import LookupRequest
 from broker.routemap.model import Call
-from tests.support.schemas import railway_snapshot
+from tests.cli.cli_support import runner_on
+from tests.support.schemas import RAILWAY_SCHEMA, railway_snapshot
 from tests.support.stack import ROOT
 
 ENDPOINT = "/graphql/v2"
@@ -421,3 +423,10 @@ def test_the_map_names_every_root_field_of_the_real_schema_with_no_error() -> No
     report = check_route_map(railway(), railway_snapshot())
     assert [f.subject for f in report.errors] == []
     assert [f.subject for f in report.gaps] == []
+
+
+def test_the_command_users_run_passes_on_the_snapshot(tmp_path: Path) -> None:
+    result = runner_on(tmp_path)("routemap", "check", "railway", "--schema", str(RAILWAY_SCHEMA))
+    assert result.exit_code == 0, result.output
+    assert "all 395/395 (50 refused by name)" in result.output
+    assert "errors: none" in result.output
