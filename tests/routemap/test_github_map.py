@@ -100,6 +100,25 @@ def test_protection_access_and_secrets_are_destructive(method: str, path: str, a
     assert call.environments == (REPO_INVENTORY,)
 
 
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [
+        ({"description": "the app", "has_wiki": False}, "repo:write"),
+        ({"name": "app-renamed"}, "repo:admin"),  # qualified environments follow the name
+        ({"visibility": "public"}, "repo:admin"),
+        ({"private": False}, "repo:admin"),
+        ({"default_branch": "release"}, "repo:admin"),
+        ({"archived": True}, "repo:admin"),
+    ],
+)
+def test_renaming_or_exposing_a_repository_is_destructive(
+    body: dict[str, Any], action: str
+) -> None:
+    call = rest("PATCH", "/repos/acme/app", body)
+    assert call.action == action
+    assert call.environments == (REPO_INVENTORY,)
+
+
 def test_workflow_dispatch_reaches_what_the_repository_deploys() -> None:
     call = rest("POST", "/repos/acme/app/actions/workflows/deploy.yml/dispatches", {"ref": "main"})
     assert (call.action, call.effect) == ("workflow:dispatch", "write")
