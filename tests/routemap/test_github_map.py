@@ -242,6 +242,30 @@ def test_gh_pr_merge_looks_the_repository_up_through_the_node_id() -> None:
     assert call.environments == (EnvLookup(lookup),)
 
 
+GH_COMMIT = """
+mutation($input: CreateCommitOnBranchInput!) {
+  createCommitOnBranch(input: $input) { commit { url } }
+}"""
+
+
+def test_a_commit_on_a_branch_named_with_its_repository_uses_the_inventory() -> None:
+    named = {"repositoryNameWithOwner": "acme/app", "branchName": "main"}
+    variables = {"input": {"branch": named, "message": {"headline": "x"}, "expectedHeadOid": "a"}}
+    (call,) = gql(github(), {"query": GH_COMMIT, "variables": variables}).calls
+    assert call.action == "contents:write"
+    assert call.environments == (REPO_INVENTORY,)
+    variables["input"]["branch"] = {"id": "REF_kwDO1"}  # the branch by node id: looked up
+    (call,) = gql(github(), {"query": GH_COMMIT, "variables": variables}).calls
+    lookup = LookupCall("refRepository", (("id", "REF_kwDO1"),))
+    assert call.environments == (EnvLookup(lookup),)
+
+
+def test_typename_is_harmless() -> None:
+    assert gql(github(), {"query": "{ __typename }"}).calls == ()
+    query = "query { __typename viewer { login __typename } }"
+    assert [c.action for c in gql(github(), {"query": query}).calls] == ["user:read"]
+
+
 def test_graphql_mutations_refused_by_name() -> None:
     q = 'mutation { deleteEnvironment(input: {id: "EN_1"}) { clientMutationId } }'
     with pytest.raises(BrokerError) as caught:
