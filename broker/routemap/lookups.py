@@ -105,6 +105,8 @@ class Lookup:
         for item in self.result.select(document, params):
             # a missing field of a selected object is unresolved, never a default
             def field(ref: tuple[str, ...], item: object = item) -> object:
+                if len(ref) == 1 and ref[0] in params:  # the lookup's own parameter
+                    return params[ref[0]]
                 found = dig(item, ref)
                 if not isinstance(found, str) or not found:
                     raise unresolved(f"lookup {self.name}: an answer lacks {'.'.join(ref)}")

@@ -288,11 +288,6 @@ def test_a_deployment_is_found_by_its_node_and_qualified_by_its_repository() -> 
     assert env.extract(200, answer, {"id": "DE_kwDO1"}) == ("acme/app/production",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lookup format cannot yet name the lookup's own parameters ({repository}); "
-    "until it can, the calls that use environmentsOfRepository are refused (unresolved)",
-)
 def test_a_repositorys_environments_are_qualified_with_it() -> None:
     lookup = github().lookups["environmentsOfRepository"]
     req = lookup.request({"repository": "acme/app"})
