@@ -7,8 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
 from broker.gateway.resolve import EnvironmentResolver
 from broker.routemap.lookups import LookupRequest
 from broker.routemap.model import Call
@@ -77,10 +75,6 @@ def test_a_deployments_node_is_cached_but_its_environment_is_asked_again_for_wri
     assert [r.method for r in up.sent] == ["GET", "POST", "POST"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lookup format cannot yet name the lookup's own parameters ({repository})",
-)
 def test_gh_pr_merge_reaches_every_environment_of_the_pull_requests_repository() -> None:
     query = (
         "mutation($i: MergePullRequestInput!) { mergePullRequest(input: $i) { clientMutationId } }"
