@@ -23,7 +23,7 @@ from broker.demo.provider.server import ServerThread
 from broker.demo.world import Principal, Seed, provider_route, serve_gateway
 from broker.domain.grants import GrantRequest
 from broker.manifests import parse_manifest
-from tests.support.echo_upstream import Receive, Scope, Send
+from tests.support.echo_upstream import Receive, Scope, Send, read_body
 from tests.support.factories import template_doc
 from tests.support.world import broker_settings, seeded_world
 
@@ -50,12 +50,7 @@ class FakeGitHub:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         entry = {"method": scope["method"], "path": scope["path"], "body": body}
         entry["keyed"] = headers.get("authorization") == f"Bearer {self.key}"
