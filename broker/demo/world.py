@@ -56,7 +56,25 @@ FLOOR = {
     "apiVersion": "capbroker.dev/v1",
     "kind": "PolicyFloor",
     "metadata": {"name": "default"},
-    "spec": {"forbidden_actions": ["backup:delete"], "protected_environments": ["production"]},
+    "spec": {
+        "forbidden_actions": [
+            # backup:delete, and privilege on the real Railway API (the `railway` route map)
+            "backup:delete",
+            "deployment:approve",
+            "environment:rename",
+            "member:add",
+            "member:invite",
+            "member:update",
+            "project:delete-force",
+            "project:publish",
+            "project:transfer",
+            "shell:token",
+            "ssh-key:create",
+            "token:create",
+            "workspace:policy",
+        ],
+        "protected_environments": ["production"],
+    },
 }
 
 

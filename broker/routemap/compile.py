@@ -41,7 +41,7 @@ API_VERSION = "capbroker.dev/v1"
 KIND = "RouteMap"
 OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
 DEFAULT_BODY = BodySpec()
-SHIPPED_MAPS = ("railway-demo", "github")
+SHIPPED_MAPS = ("railway-demo", "github", "railway")
 _Refs = Refs
 
 
