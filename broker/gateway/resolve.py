@@ -58,7 +58,7 @@ class EnvironmentResolver:
         before anything is resolved for it.
         """
         for check in call.checks:
-            values = await self._lookup(check.lookup, call.effect)
+            values = await self._lookup(check.lookup, call.effect, allow_empty=True)
             if check.expected not in values:
                 raise relation_unproven(f"{call.action}: {check.reason}")
         if call.unscoped:
@@ -102,14 +102,20 @@ class EnvironmentResolver:
             raise unresolved("an environment id did not resolve to exactly one name")
         return found
 
-    async def _lookup(self, call: LookupCall, effect: str) -> tuple[str, ...]:
-        """``call``'s values, its ``then`` chain followed, within its time cap."""
+    async def _lookup(
+        self, call: LookupCall, effect: str, *, allow_empty: bool = False
+    ) -> tuple[str, ...]:
+        """``call``'s values, its ``then`` chain followed, within its time cap. Nothing
+        found is unresolved unless ``allow_empty``."""
         lookup = self.route_map.lookups[call.name]
         try:
             async with asyncio.timeout(lookup.timeout_seconds):
-                return await self._chain(call, effect)
+                values = await self._chain(call, effect)
         except TimeoutError:
             raise unresolved(f"lookup {call.name} took longer than its time cap") from None
+        if not values and not allow_empty:
+            raise unresolved(f"lookup {call.name} found nothing")
+        return values
 
     async def _chain(self, call: LookupCall, effect: str) -> tuple[str, ...]:
         lookup = self.route_map.lookups[call.name]
@@ -147,12 +153,10 @@ class EnvironmentResolver:
         pages = lookup.pages.max if lookup.pages is not None else 1
         for _ in range(pages):
             status, document = await self._fetch(lookup.request(params, cursor))
-            out.extend(lookup.extract(status, document, params))
+            out.extend(lookup.extract(status, document, params, allow_empty=True))
             if len(out) > MAX_RESULTS:
                 raise unresolved(f"lookup {lookup.name} found too many values")
             cursor = lookup.next_cursor(document)
             if cursor is None:
-                if not out:
-                    raise unresolved(f"lookup {lookup.name} found nothing")
                 return tuple(dict.fromkeys(out))
         raise unresolved(f"lookup {lookup.name} hit its cap of {pages} pages")

@@ -92,14 +92,24 @@ class Lookup:
         body = {"query": self.graphql, "variables": variables}
         return LookupRequest("POST", self.graphql_endpoint, body)
 
-    def extract(self, status: int, document: object, params: Mapping[str, str]) -> tuple[str, ...]:
-        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``."""
+    def extract(
+        self,
+        status: int,
+        document: object,
+        params: Mapping[str, str],
+        *,
+        allow_empty: bool = False,
+    ) -> tuple[str, ...]:
+        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``.
+
+        An empty answer is unresolved unless ``allow_empty`` (one page of several, or
+        the values of a relation check, where "none" is an answer)."""
         if status != 200:
             raise unresolved(f"lookup {self.name} answered HTTP {status}")
         if self.graphql is not None and isinstance(document, dict) and document.get("errors"):
             raise unresolved(f"lookup {self.name} answered with GraphQL errors")
         if self.format is None:
-            return self.result.evaluate(document, params, allow_empty=self.pages is not None)
+            return self.result.evaluate(document, params, allow_empty=allow_empty)
         template = self.format
         out = []
         for item in self.result.select(document, params):
@@ -113,7 +123,7 @@ class Lookup:
                 return found
 
             out.append(template.fill(field))
-        return self.result.strings(out, allow_empty=self.pages is not None)
+        return self.result.strings(out, allow_empty=allow_empty)
 
     def next_cursor(self, document: object) -> str | None:
         """The next page's cursor, or None when the answer says there is no more."""
