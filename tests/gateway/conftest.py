@@ -29,3 +29,18 @@ def shared_stack(_module_stack: Stack) -> Stack:
     """
     _module_stack.reset_provider()
     return _module_stack
+
+
+@pytest.fixture(scope="module")
+def _module_permissive_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("permissive-stack")
+    yield from build_stack(tmp, f"sqlite:///{tmp}/capbroker.db", permissive=True)
+
+
+@pytest.fixture
+def permissive_stack(_module_permissive_stack: Stack) -> Stack:
+    """The module's stack with permissive upstreams (permissive_upstream.py): one in front
+    of the demo provider, relaying what it understood, and one behind the permissive
+    provider; their logs and the demo provider freshly reset. Same rules as shared_stack."""
+    _module_permissive_stack.reset_provider()
+    return _module_permissive_stack
