@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from broker.errors import BrokerError
+from broker.gateway.framing import BodyStream
 from broker.gateway.outcome import DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
@@ -143,9 +144,15 @@ class Gateway:
                     {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
                 )
         except BrokerError as error:
-            await _problem(send, await self.pipeline.refuse(forward.attempt, error))
+            # An aborted body stream is why the upstream request failed: record that.
+            cause = _stream_failure(forward) or error
+            await _problem(send, await self.pipeline.refuse(forward.attempt, cause))
             return
         self.pipeline.completed(forward, response.status)
+
+
+def _stream_failure(forward: Forward) -> BrokerError | None:
+    return forward.body.failure if isinstance(forward.body, BodyStream) else None
 
 
 async def _problem(send: Send, refusal: Refusal) -> None:
