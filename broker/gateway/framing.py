@@ -21,6 +21,25 @@ from broker.routemap.errors import bad_request
 from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 
 Matched = tuple[Route, dict[str, str]]
+# Headers that ask the server to switch protocols (RFC 9110 section 7.8; RFC 7540 h2c).
+SWITCHING = frozenset({b"upgrade", b"http2-settings"})
+
+
+def upgrade_requested(headers: RawHeaders) -> bool:
+    """Whether a request asks to switch protocols (WebSocket, h2c, anything else): the
+    gateway classifies HTTP requests only, so such a request is refused, never forwarded."""
+    for name, value in headers:
+        lower = name.lower()
+        if lower in SWITCHING or (lower == b"connection" and b"upgrade" in value.lower()):
+            return True
+    return False
+
+
+def upgrade_refusal() -> InvalidRequest:
+    return bad_request(
+        "upgrade_not_supported",
+        "the gateway does not switch protocols (WebSocket, h2c): send plain HTTP/1.1 requests",
+    )
 
 
 def canonicalise(

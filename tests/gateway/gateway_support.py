@@ -90,6 +90,16 @@ def raw_request(
         return _read_response(sock)
 
 
+def exchange(base_url: str, data: bytes, *, timeout: float = 10.0) -> RawResponse:
+    """Write ``data`` (a whole request, as the caller framed it: no header is added) and
+    read the answer until the server closes the connection."""
+    parts = urlsplit(base_url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(data)
+        return _read_response(sock)
+
+
 def _read_response(sock: socket.socket) -> RawResponse:
     data = b""
     while b"\r\n\r\n" not in data:

@@ -230,4 +230,5 @@ def test_the_corpus_is_well_formed() -> None:
         "graphql_too_deep",
         "missing_variable",
         "persisted_query",
+        "upgrade_not_supported",
     } <= refusals
