@@ -220,15 +220,14 @@ def _approval_scene(
 
     first = _outcome(retry())[0]
     second = _outcome(retry())[0]
-    once = first == "200" and second == "approval_denied"
+    # Either refusal shows the approval is spent: which environments use a volume is a
+    # mutable relation, so a destructive call looks it up again, and the volume is gone.
+    once = first == "200" and second in ("approval_denied", "environment_unresolved")
     say(
         f"   [{'ok ' if first == '200' else 'FAIL'}] the exact call, retried with the approval"
         f" -> {first}"
     )
-    say(
-        f"   [{'ok ' if second == 'approval_denied' else 'FAIL'}] the same approval again"
-        f" -> {second}"
-    )
+    say(f"   [{'ok ' if once else 'FAIL'}] the same approval again -> {second}")
     gone = not _exists(state, "vol-cache") and _exists(state, "vol-pg")
     say(
         "   the provider: vol-cache deleted, vol-pg untouched."

@@ -27,7 +27,7 @@ class Forwarder:
 
     def auth_header(self, route: ProviderRoute) -> tuple[str, str]:
         key = self.master_keys.get(route.master_key_secret)
-        auth = route.route_map.auth
+        auth = route.key_auth
         return auth.header, auth.format.replace("{key}", key)
 
     def lookup_fetcher(
@@ -53,7 +53,10 @@ class Forwarder:
         attempt: Attempt,
     ) -> Forward:
         """The upstream call: the canonical path, the agent's cleaned headers (``outbound``,
-        extended in place) and the master key in the route map's header."""
+        extended in place) and the master key in the route map's header. Whatever the
+        agent sent in any header a key may travel in is dropped first."""
+        keyed = route.route_map.auth_headers()
+        outbound[:] = [h for h in outbound if h[0].lower() not in keyed]
         outbound.append(self.auth_header(route))
         outbound.append(IDENTITY)
         url = route.upstream + canonical.wire_path
