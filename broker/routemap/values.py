@@ -1,13 +1,15 @@
-"""What a value put into a template may be: an id, never a path or a pattern.
+"""What a value put into a template may be: an id or a qualified name, never a path trick
+or a pattern.
 
 Every placeholder value (a path parameter, a body field, a GraphQL argument) ends up in a
 resource, an environment name or a look-up the gateway sends with the master key. There a
-``/`` or a dot segment would climb to another object (``vol-1/../vol-2``), and ``*`` or
-``?`` would read as a wildcard against a token's resource patterns. So a value may not be
-``.`` or ``..`` nor contain ``/``, ``\\``, ``*``, ``?`` or a control character; only a
-``TrustedValue`` keeps its ``/``: one the canonical path gave (``{path+}``, whose ``/``
-separate whole segments), or a look-up's own parameter or answer (the provider's word).
-A map may also pin what each resource type's id looks like: ``spec.resource_types``.
+dot segment would climb to another object (``vol-1/../vol-2``), and ``*`` or ``?`` would
+read as a wildcard against a token's resource patterns. So a value may not contain ``\\``,
+``*``, ``?`` or a control character, and a ``/`` only between parts that are neither
+empty nor ``.`` or ``..`` (``acme/app``, GitHub's ``repositoryNameWithOwner``, is a name;
+``a/../b``, ``/a`` and ``a//b`` are not). A ``TrustedValue`` (the canonical path's own
+``{path+}``, a look-up's parameter or answer) is not split at its ``/``. A map may also pin
+what each resource type's id looks like: ``spec.resource_types``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ _WILDCARDS = frozenset("*?\\")
 
 
 class TrustedValue(str):
-    """A value whose '/' the agent did not choose freely: a canonical path's segments, or a
-    look-up's own parameter or answer."""
+    """A value whose '/' the agent did not place: a canonical path's segments, or a
+    look-up's own parameter or answer (the provider's word)."""
 
     __slots__ = ()
 
@@ -42,11 +44,17 @@ def check_value(value: str, what: str) -> str:
         raise bad_request(BAD_VALUE, f"{what} contains a control character")
     if value in (".", ".."):
         raise bad_request(BAD_VALUE, f"{what} is a dot segment")
-    if "/" in value and not isinstance(value, TrustedValue):
-        raise bad_request(BAD_VALUE, f"{what} contains a path separator")
+    if "/" in value and _climbs(value):
+        raise bad_request(BAD_VALUE, f"{what} has an empty or dot segment between '/'")
     if not _WILDCARDS.isdisjoint(value):
         raise bad_request(BAD_VALUE, f"{what} contains a wildcard or a backslash")
     return value
+
+
+def _climbs(value: str) -> bool:
+    if isinstance(value, TrustedValue):
+        return False
+    return any(part in ("", ".", "..") for part in value.split("/"))
 
 
 def parse_resource_types(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli.cli_support import Run
-from tests.support.schemas import introspection
+from tests.support.schemas import GITHUB_GRAPHQL, GITHUB_OPERATIONS, introspection
 
 SDL = """
 type Query { repository(owner: String!, name: String!): Repository }
@@ -111,3 +111,13 @@ def test_two_descriptions_of_one_kind_are_refused(run: Run, tmp_path: Path) -> N
     assert result.exit_code == 2, result.output
     assert "are both rest descriptions; give one of each kind" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_github_map_passes_against_both_of_githubs_descriptions(run: Run) -> None:
+    schemas = ("--schema", str(GITHUB_OPERATIONS), "--schema", str(GITHUB_GRAPHQL))
+    result = run("routemap", "check", "github", *schemas)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "state-changing 480/480 (41 refused by name), DELETE 158/158" in out
+    assert "mutation 247/247 (77 refused by name)" in out
+    assert out.count("errors: none") == 2

@@ -203,15 +203,19 @@ def test_override_keys_are_refused_at_the_top_of_a_body_only() -> None:
     assert body_json(b'{"payload": {"_method": "x"}, "method": "merge"}')["method"] == "merge"
 
 
-@pytest.mark.parametrize("value", [".", "..", "a/b", "a\\b", "a*", "?", "a\tb", "a\x85b", ""])
+@pytest.mark.parametrize(
+    "value",
+    [".", "..", "a/../b", "a/./b", "/a", "a/", "a//b", "a\\b", "a*", "?", "a\tb", "a\x85b", ""],
+)
 def test_a_value_that_is_not_an_id_is_refused(value: str) -> None:
     with pytest.raises(BrokerError) as caught:
         check_value(value, "v")
     assert refusal_code(caught.value) == "bad_value"
 
 
-def test_only_a_value_from_the_path_keeps_its_slashes() -> None:
-    assert check_value(TrustedValue("docs/a.md"), "path") == "docs/a.md"
+def test_a_qualified_name_passes_and_a_trusted_value_keeps_its_slashes() -> None:
+    assert check_value("acme/app", "repositoryNameWithOwner") == "acme/app"
+    assert check_value(TrustedValue("docs//a.md"), "answer") == "docs//a.md"
     assert check_value("vol-pg.v2_x~y@z", "id") == "vol-pg.v2_x~y@z"
     with pytest.raises(BrokerError):
         check_value(TrustedValue("a/*"), "path")

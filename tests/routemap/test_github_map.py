@@ -100,6 +100,25 @@ def test_protection_access_and_secrets_are_destructive(method: str, path: str, a
     assert call.environments == (REPO_INVENTORY,)
 
 
+@pytest.mark.parametrize(
+    ("body", "action"),
+    [
+        ({"description": "the app", "has_wiki": False}, "repo:write"),
+        ({"name": "app-renamed"}, "repo:admin"),  # qualified environments follow the name
+        ({"visibility": "public"}, "repo:admin"),
+        ({"private": False}, "repo:admin"),
+        ({"default_branch": "release"}, "repo:admin"),
+        ({"archived": True}, "repo:admin"),
+    ],
+)
+def test_renaming_or_exposing_a_repository_is_destructive(
+    body: dict[str, Any], action: str
+) -> None:
+    call = rest("PATCH", "/repos/acme/app", body)
+    assert call.action == action
+    assert call.environments == (REPO_INVENTORY,)
+
+
 def test_workflow_dispatch_reaches_what_the_repository_deploys() -> None:
     call = rest("POST", "/repos/acme/app/actions/workflows/deploy.yml/dispatches", {"ref": "main"})
     assert (call.action, call.effect) == ("workflow:dispatch", "write")
@@ -221,6 +240,30 @@ def test_gh_pr_merge_looks_the_repository_up_through_the_node_id() -> None:
     assert call.action == "pull:merge"
     lookup = LookupCall("pullRequestRepository", (("id", "PR_kwDOxyz"),))
     assert call.environments == (EnvLookup(lookup),)
+
+
+GH_COMMIT = """
+mutation($input: CreateCommitOnBranchInput!) {
+  createCommitOnBranch(input: $input) { commit { url } }
+}"""
+
+
+def test_a_commit_on_a_branch_named_with_its_repository_uses_the_inventory() -> None:
+    named = {"repositoryNameWithOwner": "acme/app", "branchName": "main"}
+    variables = {"input": {"branch": named, "message": {"headline": "x"}, "expectedHeadOid": "a"}}
+    (call,) = gql(github(), {"query": GH_COMMIT, "variables": variables}).calls
+    assert call.action == "contents:write"
+    assert call.environments == (REPO_INVENTORY,)
+    variables["input"]["branch"] = {"id": "REF_kwDO1"}  # the branch by node id: looked up
+    (call,) = gql(github(), {"query": GH_COMMIT, "variables": variables}).calls
+    lookup = LookupCall("refRepository", (("id", "REF_kwDO1"),))
+    assert call.environments == (EnvLookup(lookup),)
+
+
+def test_typename_is_harmless() -> None:
+    assert gql(github(), {"query": "{ __typename }"}).calls == ()
+    query = "query { __typename viewer { login __typename } }"
+    assert [c.action for c in gql(github(), {"query": query}).calls] == ["user:read"]
 
 
 def test_graphql_mutations_refused_by_name() -> None:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
+from broker.clock import FrozenClock
+from broker.demo.railway import IDS, ReplicaServer, serve_replica
 from broker.domain.actions import action_matches
 from broker.errors import BrokerError
 from broker.gateway.resolve import EnvironmentResolver
+from broker.gateway.upstream import Upstream
 from broker.routemap import (
     Classification,
     EnvById,
@@ -27,10 +34,13 @@ from broker.routemap import (
 from broker.routemap.check import check_route_map
 from broker.routemap.lookups import LookupRequest
 from broker.routemap.model import Call
-from tests.support.schemas import railway_snapshot
+from tests.cli.cli_support import runner_on
+from tests.support.schemas import RAILWAY_SCHEMA, railway_snapshot
 from tests.support.stack import ROOT
 
 ENDPOINT = "/graphql/v2"
+MASTER_KEY = secrets.token_urlsafe(24)
+NOW = 1_900_000_000.0
 
 
 @cache
@@ -421,3 +431,105 @@ def test_the_map_names_every_root_field_of_the_real_schema_with_no_error() -> No
     report = check_route_map(railway(), railway_snapshot())
     assert [f.subject for f in report.errors] == []
     assert [f.subject for f in report.gaps] == []
+
+
+def test_the_command_users_run_passes_on_the_snapshot(tmp_path: Path) -> None:
+    result = runner_on(tmp_path)("routemap", "check", "railway", "--schema", str(RAILWAY_SCHEMA))
+    assert result.exit_code == 0, result.output
+    assert "all 395/395 (50 refused by name)" in result.output
+    assert "errors: none" in result.output
+
+
+# --- the map's lookups sent by the gateway, over a socket, to the Railway replica ---------
+
+
+@pytest.fixture(scope="module")
+def replica() -> Iterator[ReplicaServer]:
+    """The replica (Railway's schema executed by graphql-core) on a free loopback port."""
+    with serve_replica(MASTER_KEY, secrets.token_urlsafe(16), clock=FrozenClock(NOW)) as server:
+        yield server
+
+
+@pytest.fixture
+def replica_url(replica: ReplicaServer) -> Iterator[str]:
+    yield replica.url
+    replica.state.reset()
+
+
+def on_replica(url: str, query: str, variables: dict[str, Any] | None = None) -> set[str]:
+    """Classify ``query`` with the map, then resolve its calls as the gateway does: the
+    gateway's own Upstream client sends each lookup with the master key."""
+    calls = post(query, variables).calls
+
+    async def run() -> set[str]:
+        upstream = Upstream()
+        await upstream.start()
+        try:
+
+            async def fetch(request: LookupRequest) -> tuple[int, object]:
+                auth = ("Authorization", f"Bearer {MASTER_KEY}")
+                return await upstream.lookup(url, request, auth)
+
+            resolver = EnvironmentResolver(railway(), fetch, clock=lambda: 0.0)
+            found: set[str] = set()
+            for call in calls:
+                found |= await resolver.resolve(call) or set()
+            return found
+        finally:
+            await upstream.close()
+
+    return asyncio.run(run())
+
+
+def test_on_the_replica_the_incidents_volume_is_also_productions(replica_url: str) -> None:
+    q = "mutation($v: String!) { volumeDelete(volumeId: $v) }"
+    found = on_replica(replica_url, q, {"v": IDS.shared_volume})
+    assert found == {f"{IDS.shop}/staging", f"{IDS.shop}/production"}
+
+
+def test_on_the_replica_blogs_staging_is_qualified_by_its_project(replica_url: str) -> None:
+    q = (
+        "mutation($p: String!, $e: String!) { variableUpsert(input: {projectId: $p, "
+        'environmentId: $e, name: "A", value: "1"}) }'
+    )
+    found = on_replica(replica_url, q, {"p": IDS.blog, "e": IDS.blog_staging})
+    assert found == {f"{IDS.blog}/staging"}
+    assert f"{IDS.shop}/staging" not in found
+
+
+def test_on_the_replica_a_backup_is_proven_to_be_the_instances(replica_url: str) -> None:
+    pair = {"b": IDS.production_backup, "i": IDS.production_instance}
+    assert on_replica(replica_url, BACKUP_DELETE, pair) == {
+        f"{IDS.shop}/staging",
+        f"{IDS.shop}/production",
+    }
+    # staging's instance has a backup of its own; production's is still not one of them
+    create = (
+        "mutation($i: String!) { volumeInstanceBackupCreate(volumeInstanceId: $i) { workflowId } }"
+    )
+    sent = httpx.post(
+        replica_url + ENDPOINT,
+        json={"query": create, "variables": {"i": IDS.staging_instance}},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+    )
+    assert sent.status_code == 200, sent.text
+    assert "errors" not in sent.json(), sent.text
+    with pytest.raises(BrokerError) as caught:
+        on_replica(replica_url, BACKUP_DELETE, {**pair, "i": IDS.staging_instance})
+    assert refusal_code(caught.value) == "relation_unproven"
+
+
+def test_on_the_replica_a_deployment_is_placed_in_its_environment(replica_url: str) -> None:
+    q = "mutation($d: String!) { deploymentRollback(id: $d) }"
+    found = on_replica(replica_url, q, {"d": IDS.api_production_deployment})
+    assert found == {f"{IDS.shop}/production"}
+
+
+def test_on_the_replica_a_service_deleted_without_environment_leaves_every_one(
+    replica_url: str,
+) -> None:
+    q = "mutation($s: String!, $e: String) { serviceDelete(id: $s, environmentId: $e) }"
+    every = on_replica(replica_url, q, {"s": IDS.api, "e": None})
+    assert every == {f"{IDS.shop}/staging", f"{IDS.shop}/production"}
+    one = on_replica(replica_url, q, {"s": IDS.api, "e": IDS.shop_staging})
+    assert one == {f"{IDS.shop}/staging"}

@@ -94,12 +94,14 @@ def test_internal_attributes_are_no_fields_of_the_real_type(
 def test_wrong_shapes_fail_validation_before_anything_runs(
     replica: Replica, query: str, message: str
 ) -> None:
-    response = replica.post(query)
-    assert response.status_code == 400
-    messages = [e["message"] for e in response.json()["errors"]]
-    assert messages[0] == message
-    [entry] = replica.requests()
-    assert [op["executed"] for op in entry["operations"]] == [False]
+    for _ in range(2):  # the second answer comes from the replica's cache of checked documents
+        response = replica.post(query)
+        assert response.status_code == 400
+        messages = [e["message"] for e in response.json()["errors"]]
+        assert messages[0] == message
+    first, second = replica.requests()
+    assert first["operations"] == second["operations"]
+    assert [op["executed"] for op in first["operations"]] == [False]
 
 
 def test_wrong_variable_types_fail_before_any_field_runs(replica: Replica) -> None:
