@@ -21,10 +21,9 @@ from broker.errors import InvalidRequest
 from broker.routemap import errors as e
 from broker.routemap.allowlist import HOP_BY_HOP as HOP_BY_HOP_NAMES
 from broker.routemap.allowlist import HeaderAllowlist
-from broker.routemap.overrides import OVERRIDE_HEADERS
+from broker.routemap.overrides import is_override_header
 
 HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
-_OVERRIDES = frozenset(n.encode() for n in OVERRIDE_HEADERS)
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
@@ -49,9 +48,9 @@ def outbound_headers(headers: RawHeaders, allowed: HeaderAllowlist) -> list[tupl
             if lower not in listed:
                 out.append((name.decode("latin-1"), value.decode("latin-1")))
             continue
-        dashed = lower.replace(b"_", b"-")
-        if dashed in _OVERRIDES:
+        if is_override_header(name.decode("latin-1")):  # any case, '_' or '.' for '-'
             raise e.bad_request(e.METHOD_OVERRIDE, f"the {_show(name)} header is refused")
+        dashed = lower.replace(b"_", b"-")
         if dashed != lower and dashed in allowed.guarded:
             raise e.bad_request(
                 e.AMBIGUOUS_HEADER, f"{_show(name)} reads as another header where '_' is '-'"

@@ -1,25 +1,32 @@
 """Method overrides in every spelling in use: a permissive server would act on one as
 another verb than the one classified, so the gateway refuses them wherever they appear
-(headers, query parameters, form and JSON bodies), declared or not."""
+(headers, query parameters, form and JSON bodies), declared or not.
+
+Names are compared folded: lower case, with ``-``, ``.``, ``[`` and space read as ``_``
+(CGI and WSGI read ``-`` as ``_``; PHP turns ``.``, space and ``[`` in a parameter name
+into ``_``, so ``?.method=DELETE`` reaches Laravel as ``_method``).
+"""
 
 from __future__ import annotations
 
+_FOLD = str.maketrans("-. [", "____")
 OVERRIDE_HEADERS = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
+_HEADERS_FOLDED = frozenset(h.translate(_FOLD) for h in OVERRIDE_HEADERS)
 
 
-def spelled(name: str) -> str:
-    """A header name as servers that treat ``_`` like ``-`` (CGI, WSGI, some proxies) read it."""
-    return name.lower().replace("_", "-")
+def folded(name: str) -> str:
+    return name.lower().translate(_FOLD)
 
 
 def is_override_header(name: str) -> bool:
-    return spelled(name) in OVERRIDE_HEADERS
+    return folded(name) in _HEADERS_FOLDED
 
 
 def is_override_field(key: str) -> bool:
     """A JSON body key that override middleware reads as the method (``method`` alone is an
     ordinary field name in many APIs)."""
-    return key.lower() == "_method" or is_override_header(key)
+    fold = folded(key)
+    return fold == "_method" or fold in _HEADERS_FOLDED
 
 
 def is_override_param(name: str) -> bool:

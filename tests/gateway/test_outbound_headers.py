@@ -143,6 +143,7 @@ def test_the_safe_set_passes_without_declaring() -> None:
         ([(b"x_http_method_override", b"DELETE")], "method_override"),
         ([(b"X_HTTP_METHOD", b"DELETE")], "method_override"),
         ([(b"X-Method_Override", b"DELETE")], "method_override"),
+        ([(b"X.HTTP.Method.Override", b"DELETE")], "method_override"),
         ([(b"X_Request_Id", b"r2")], "ambiguous_header"),  # a declared header
         ([(b"Content_Type", b"text/plain")], "ambiguous_header"),  # the safe set
         ([(b"X_Api_Key", b"Token agent")], "ambiguous_header"),  # the key header
