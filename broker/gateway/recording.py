@@ -16,9 +16,10 @@ from typing import Any
 from broker.audit.writer import AuditWriter
 from broker.domain.approvals import HeldCall
 from broker.domain.grants import Grant
+from broker.domain.policy import PolicyFloor
 from broker.errors import BrokerError, Reason, Unavailable
-from broker.gateway.budgets import count_call
-from broker.gateway.decide import Decision, decide
+from broker.gateway.budgets import count_calls, would_exceed
+from broker.gateway.decide import BUDGET_SPENT, Cost, Decision, cost_of, decide
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
@@ -69,26 +70,44 @@ class Recorder:
         self.store, self.templates, self.approvals = store, templates, approvals
         self._completions: dict[str, list[dict[str, Any]]] = {}
         self._completions_lock = threading.Lock()
+        self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
 
     # --- before the decision --------------------------------------------------------------
 
+    def floor(self) -> PolicyFloor:
+        """The policy floor for the checks made before any look-up: as the last decision
+        read it, or read now when that is older than the templates' refresh time (the
+        decision itself reads it again in its transaction)."""
+        now = self.templates.clock()
+        known = self._floor
+        if known is None or now - known[0] >= self.templates.refresh_seconds:
+            with self.store.db.read() as conn:
+                floor, _ = self.templates.floor(conn)
+            known = self._floor = (now, floor)
+        return known[1]
+
     def may_need_approval(self, grant: Grant) -> bool:
         """Cheap and conservative: could any call under this grant be held for approval?"""
-        if grant.approval_actions:
-            return True
-        with self.store.db.read() as conn:
-            floor, _ = self.templates.floor(conn)
-        return bool(floor.protected_environments)
+        return bool(grant.approval_actions) or bool(self.floor().protected_environments)
+
+    def over_budget(self, jti: str, grant: Grant, cost: Cost) -> Awaitable[bool]:
+        """Whether ``cost`` would exceed the token's budgets (a read; nothing is counted)."""
+        return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost))
 
     # --- the decision -----------------------------------------------------------------------
 
     def decision(
-        self, attempt: Attempt, grant: Grant, classification: Classification
+        self,
+        attempt: Attempt,
+        grant: Grant,
+        classification: Classification,
+        early: Decision | None = None,
     ) -> Awaitable[Decision]:
-        """Decide and write the decision in one transaction. The group commit's own
-        awaitable, not a coroutine around it: one frame fewer on every request."""
+        """Decide (or take ``early``, the refusal made before any look-up) and write the
+        decision in one transaction. The group commit's own awaitable, not a coroutine
+        around it: one frame fewer on every request."""
         return self.store.committer.run(
-            lambda tx: self._record_decision(tx, attempt, grant, classification)
+            lambda tx: self._record_decision(tx, attempt, grant, classification, early)
         )
 
     def announce(self, attempt: Attempt, decision: Decision) -> None:
@@ -98,10 +117,16 @@ class Recorder:
             webhook.notify(self._approval_event(attempt, decision))
 
     def _record_decision(
-        self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
+        self,
+        tx: Tx,
+        attempt: Attempt,
+        grant: Grant,
+        classification: Classification,
+        early: Decision | None,
     ) -> Decision:
         floor, floor_version = self.templates.floor(tx.conn)
-        decision = decide(grant, floor, attempt.resolved)
+        self._floor = (self.templates.clock(), floor)
+        decision = early if early is not None else decide(grant, floor, attempt.resolved)
         # A dry run changes nothing: no approval is held or used, no budget is counted.
         if (
             decision.reason is Reason.APPROVAL_REQUIRED
@@ -109,12 +134,13 @@ class Recorder:
             and not attempt.dry_run
         ):
             decision = self._approval(tx, attempt, grant, classification)
-        if decision.allowed and attempt.token is not None and not attempt.dry_run:
-            destructive = classification.effect == "destructive"
-            if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
-                decision = Decision(
-                    False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent"
-                )
+        if (
+            decision.allowed
+            and attempt.token is not None
+            and not attempt.dry_run
+            and not count_calls(tx, attempt.token.jti, grant, cost_of(classification))
+        ):
+            decision = BUDGET_SPENT
         data = attempt.audit_data()
         data["decision"] = decision.outcome
         data["detail"] = decision.detail
@@ -150,6 +176,7 @@ class Recorder:
             environments=tuple(
                 sorted({e for rc in attempt.resolved for e in (rc.environments or ())})
             ),
+            headers_sha256=attempt.headers_sha256,
         )
         service = self.approvals.service
         if attempt.approval_id:

@@ -10,7 +10,7 @@ from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Budgets
 from broker.errors import Reason
-from broker.gateway.decide import ResolvedCall, decide, over_budget
+from broker.gateway.decide import Cost, ResolvedCall, decide, over_budget
 from broker.routemap.model import UNSCOPED, Call, EnvFixed
 
 
@@ -115,10 +115,22 @@ def test_allowed_means_every_call_is_inside_the_grant(
             assert envs is None or (envs and envs <= {g.environment})
 
 
+ONE, ONE_DESTRUCTIVE = Cost(1, 0), Cost(1, 1)
+
+
 def test_budgets() -> None:
     g = grant(budgets=Budgets(calls=3, destructive_calls=1))
-    assert not over_budget(g, 2, 0, destructive=False)
-    assert over_budget(g, 3, 0, destructive=False)
-    assert not over_budget(g, 0, 0, destructive=True)
-    assert over_budget(g, 1, 1, destructive=True)
-    assert not over_budget(grant(), 10**6, 10**6, destructive=True)
+    assert not over_budget(g, 2, 0, ONE)
+    assert over_budget(g, 3, 0, ONE)
+    assert not over_budget(g, 0, 0, ONE_DESTRUCTIVE)
+    assert over_budget(g, 1, 1, ONE_DESTRUCTIVE)
+    assert not over_budget(grant(), 10**6, 10**6, ONE_DESTRUCTIVE)
+
+
+def test_a_request_spends_one_call_per_classified_call() -> None:
+    g = grant(budgets=Budgets(calls=5, destructive_calls=2))
+    assert not over_budget(g, 0, 0, Cost(5, 2))
+    assert over_budget(g, 0, 0, Cost(6, 0))  # six root fields are six calls
+    assert over_budget(g, 1, 0, Cost(5, 0))
+    assert over_budget(g, 0, 0, Cost(3, 3))  # three destructive ones among them
+    assert over_budget(g, 0, 1, Cost(2, 2))
