@@ -43,6 +43,8 @@ class Reason(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
     APPROVAL_DENIED = "approval_denied"
     UNKNOWN_ROUTE = "unknown_route"
+    ROUTE_REFUSED = "route_refused"  # the route map names the call only to refuse it
+    RELATION_UNPROVEN = "relation_unproven"  # a relation the call asserts did not hold
     # sessions and objects
     SESSION_NOT_FOUND = "session_not_found"
     SESSION_ENDED = "session_ended"

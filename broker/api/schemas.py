@@ -8,11 +8,12 @@ import msgspec
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
 ActionText = Annotated[str, msgspec.Meta(min_length=3, max_length=128)]
+Environment = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]  # may be qualified
 
 
 class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
     template: Name
-    environment: Name
+    environment: Environment
     actions: Annotated[list[ActionText], msgspec.Meta(min_length=1, max_length=200)] | None = None
     ttl: Annotated[int, msgspec.Meta(ge=1, le=86400)] | None = None
     session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
@@ -52,7 +53,7 @@ class ManifestApply(msgspec.Struct, forbid_unknown_fields=True):
 
 class ExplainRequest(msgspec.Struct, forbid_unknown_fields=True):
     action: ActionText
-    environment: Name
+    environment: Environment
     template: Name | None = None
     template_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
     token: Annotated[str, msgspec.Meta(max_length=8192)] | None = None

@@ -1,9 +1,12 @@
-"""``capbroker routemap check MAP --schema FILE``: a route map against the provider's schema.
+"""``capbroker routemap check MAP --schema FILE...``: a route map against the provider's schema.
 
-MAP is a shipped map's name (``railway-demo``, ``github``) or a map file. FILE is a
+MAP is a shipped map's name (``railway-demo``, ``github``) or a map file. Each FILE is a
 GraphQL introspection result or an OpenAPI description (full, or trimmed to its
-operations). The check itself is ``broker.routemap.check`` (pure); this reads the files
-and prints. Exit 0: no gap and no error; 1: gaps or errors; 2: bad input.
+operations); ``--schema`` may be given once per kind (a map with REST rules and a GraphQL
+part, like ``github``, is checked against one of each), and every file is checked
+against its part of the map. The check itself is ``broker.routemap.check`` (pure); this
+reads the files and prints. Exit 0: no gap and no error in any report; 1: gaps or errors;
+2: bad input.
 """
 
 from __future__ import annotations
@@ -32,25 +35,45 @@ def routemap() -> None:
 @click.argument("map_ref", metavar="MAP")
 @click.option(
     "--schema",
-    "schema_file",
+    "schema_files",
     required=True,
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="GraphQL introspection JSON, or an OpenAPI description (JSON) for REST maps.",
+    help="GraphQL introspection JSON, or an OpenAPI description (JSON) for REST rules; "
+    "once per kind.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
-def check(map_ref: str, schema_file: Path, as_json: bool) -> None:
-    """Hold MAP against the provider's schema: coverage, gaps, errors. Exit 1 on any."""
-    from broker.routemap.check import check_route_map
-
+def check(map_ref: str, schema_files: tuple[Path, ...], as_json: bool) -> None:
+    """Hold MAP against the provider's schemas: coverage, gaps, errors. Exit 1 on any."""
     with reported_errors():
         route_map = _route_map(map_ref)
-        report = check_route_map(route_map, _read_json(schema_file))
+        reports = check_all(route_map, [(f, _read_json(f)) for f in schema_files])
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
+        found = [r.to_json() for r in reports]
+        click.echo(json.dumps(found[0] if len(found) == 1 else found, indent=2))
     else:
-        for line in report_lines(report, schema_file):
-            click.echo(line)
-    sys.exit(0 if report.ok else 1)
+        for i, (report, schema_file) in enumerate(zip(reports, schema_files, strict=True)):
+            if i:
+                click.echo("")
+            for line in report_lines(report, schema_file):
+                click.echo(line)
+    sys.exit(0 if all(r.ok for r in reports) else 1)
+
+
+def check_all(route_map: RouteMap, documents: list[tuple[Path, object]]) -> list[CheckReport]:
+    """One report per description; two descriptions of one kind are refused (which part
+    of the map would the second be for?)."""
+    from broker.routemap.check import check_route_map, description_kind
+
+    seen: dict[str, Path] = {}
+    for path, document in documents:
+        kind = description_kind(document)
+        if kind in seen:
+            raise InvalidRequest(
+                f"{path} and {seen[kind]} are both {kind} descriptions; give one of each kind"
+            )
+        seen[kind] = path
+    return [check_route_map(route_map, document) for _, document in documents]
 
 
 def _route_map(ref: str) -> RouteMap:

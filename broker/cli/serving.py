@@ -168,12 +168,20 @@ def gateway_serve(
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the demo's data in this directory (default: a fresh temporary one).",
 )
-def demo(keep: Path | None) -> None:
+@click.option(
+    "--provider",
+    type=click.Choice(["railway", "railway-demo"]),
+    default="railway",
+    show_default=True,
+    help="railway: a replica of Railway's public API (its real schema) behind the shipped "
+    "railway map; railway-demo: the small teaching provider of docs/route-maps.md.",
+)
+def demo(keep: Path | None, provider: str) -> None:
     """Replay the incident: a staging agent's volumeDelete on a volume production shares,
     refused by the gateway; prints the transcript and the audit trail. Exit 0 only if
     every expectation held."""
     from broker.demo.scene import run_demo
 
     with reported_errors():
-        ok = run_demo(click.echo, keep=keep)
+        ok = run_demo(click.echo, keep=keep, provider=provider)
     sys.exit(0 if ok else 1)

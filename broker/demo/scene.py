@@ -1,19 +1,28 @@
 """``capbroker demo``: the incident, replayed against capbroker, and shown stopped.
 
-An agent on a staging task holds a capability token for staging. It reads, redeploys and
-changes a variable in staging. Then it makes the incident's call: ``volumeDelete`` on a
-volume whose id production shares. The gateway asks the provider itself which
-environments use that volume, sees production, and refuses. Deleting a backup is refused
-by the policy floor. The raw token against the provider fails: the agent never held the
-master key. Everything runs on loopback with the embedded default, in seconds.
+An agent on a staging task holds a capability token for staging. It reads and changes
+things in staging. Then it makes the incident's call: ``volumeDelete`` on a volume that
+production uses too. The gateway asks the provider itself which environments use that
+volume, sees production, and refuses. Deleting a backup is refused by the policy floor.
+The raw token against the provider fails: the agent never held the master key. A
+destructive call inside the grant waits for a human and passes once. Everything runs on
+loopback with the embedded default, in seconds.
+
+By default the provider is a replica of Railway's public API, with its real schema
+(``broker.demo.railway``) behind the shipped ``railway`` map; ``--provider
+railway-demo`` replays it on the small teaching provider. The calls are data
+(``broker.demo.scenarios``); this module runs them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
+import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,10 +34,20 @@ from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
-from broker.demo.provider.state import UnknownObject
-from broker.demo.world import PROVIDER, build_world, demo_seed, provider_route, serve_gateway
+from broker.demo.railway import serve_replica
+from broker.demo.scenarios import Scenario, railway, teaching
+from broker.demo.world import (
+    RAILWAY,
+    build_world,
+    demo_seed,
+    provider_route,
+    railway_demo_seed,
+    serve_gateway,
+)
 from broker.services.container import Services
 from broker.settings import Settings
+
+PROVIDERS = (RAILWAY, "railway-demo")
 
 
 @dataclass
@@ -56,63 +75,87 @@ def _outcome(response: httpx.Response) -> tuple[str, str]:
 
 
 def json_preview(data: Any) -> str:
-    import json
-
     text = json.dumps(data.get("data", data) if isinstance(data, dict) else data)
     return text if len(text) <= 110 else text[:107] + "..."
 
 
-def run_demo(say: Callable[[str], None], *, keep: Path | None = None) -> bool:
+@dataclass
+class _Provider:
+    url: str  # the provider's base URL
+    scenario: Scenario
+    master_key: str
+
+
+@contextlib.contextmanager
+def _provider(name: str, master_key: str, admin_token: str) -> Iterator[_Provider]:
+    if name == RAILWAY:
+        replica = serve_replica(master_key, admin_token)
+        with replica:
+            yield _Provider(replica.url, railway(replica.state), master_key)
+        return
+    state = ProviderState(system_clock)
+    server = ServerThread(
+        create_provider_app(master_key, admin_token, clock=system_clock, state=state)
+    ).start()
+    try:
+        yield _Provider(server.url, teaching(state), master_key)
+    finally:
+        server.stop()
+
+
+def run_demo(
+    say: Callable[[str], None], *, keep: Path | None = None, provider: str = RAILWAY
+) -> bool:
+    if provider not in PROVIDERS:
+        raise ValueError(f"no demo for provider {provider!r}")
     data_dir = keep or Path(tempfile.mkdtemp(prefix="capbroker-demo-"))
     master_key, admin_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    state = ProviderState(system_clock)
-    provider = ServerThread(
-        create_provider_app(master_key, admin_token, clock=system_clock, state=state)
-    )
     broker_server: ServerThread | None = None
     gateway_server: ServerThread | None = None
     started = time.monotonic()
-    say("capbroker demo: replaying the incident (staging agent, volume shared with production)")
-    say(f"  data directory: {data_dir}")
-    provider.start()
-    try:
-        # The broker: port chosen first so the issuer in every token names it.
-        broker_server_port = _free_port()
-        settings = Settings(data_dir=data_dir, port=broker_server_port)
-        world = build_world(settings, demo_seed(master_key), writer="demo-broker")
-        services = world.services
-        approver_credential = world.credential("alice")
-        agent_credential = world.credential("claude-code")
-        broker_server = ServerThread(create_app(services), port=broker_server_port).start()
-        routes = {PROVIDER: provider_route(PROVIDER, provider.url)}
-        gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
-        say(
-            f"  provider {provider.url}   broker {broker_server.url}   gateway {gateway_server.url}"
-        )
-        say("")
-        ok = _scenes(
-            say,
-            broker_server.url,
-            gateway_server.url,
-            provider.url,
-            agent_credential,
-            state,
-            approver_credential,
-        )
-        say("")
-        intact = _audit_trail(say, services)
-        ok = ok and intact
-        say(
-            f"Finished in {time.monotonic() - started:.1f}s: "
-            + ("every expectation held." if ok else "SOME EXPECTATIONS FAILED.")
-        )
-        services.close()
-        gateway.store.db.engine.dispose()
-        return ok
-    finally:
-        for server in (gateway_server, broker_server, provider):
-            if server is not None:
-                server.stop()
+    with _provider(provider, master_key, admin_token) as upstream:
+        scenario = upstream.scenario
+        say(scenario.intro)
+        say(f"  data directory: {data_dir}")
+        try:
+            # The broker: port chosen first so the issuer in every token names it.
+            port = _free_port()
+            settings = Settings(data_dir=data_dir, port=port)
+            seed = railway_demo_seed if provider == RAILWAY else demo_seed
+            world = build_world(settings, seed(master_key), writer="demo-broker")
+            services = world.services
+            broker_server = ServerThread(create_app(services), port=port).start()
+            routes = {provider: provider_route(provider, upstream.url)}
+            gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
+            say(
+                f"  provider {upstream.url}   broker {broker_server.url}"
+                f"   gateway {gateway_server.url}"
+            )
+            say("")
+            urls = _Urls(broker_server.url, gateway_server.url, upstream.url)
+            ok = _scenes(
+                say, urls, scenario, world.credential("claude-code"), world.credential("alice")
+            )
+            say("")
+            ok = _audit_trail(say, services) and ok
+            say(
+                f"Finished in {time.monotonic() - started:.1f}s: "
+                + ("every expectation held." if ok else "SOME EXPECTATIONS FAILED.")
+            )
+            services.close()
+            gateway.store.db.engine.dispose()
+            return ok
+        finally:
+            for server in (gateway_server, broker_server):
+                if server is not None:
+                    server.stop()
+
+
+@dataclass(frozen=True)
+class _Urls:
+    broker: str
+    gateway: str
+    provider: str
 
 
 def _audit_trail(say: Callable[[str], None], services: Services) -> bool:
@@ -150,19 +193,112 @@ def _event_line(e: dict[str, Any]) -> str:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _exists(state: ProviderState, volume_id: str) -> bool:
-    try:
-        state.volume(volume_id)
-    except UnknownObject:
+def _scenes(
+    out: Callable[[str], None], urls: _Urls, scenario: Scenario, credential: str, approver: str
+) -> bool:
+    def alias(text: str) -> str:
+        for ident, name in scenario.aliases.items():
+            text = text.replace(ident, name)
+        return text
+
+    def say(line: str) -> None:
+        out(alias(line))
+
+    client = httpx.Client(timeout=10)
+    say("1. At session start the agent exchanges its own credential for a capability token.")
+    r = client.post(
+        f"{urls.broker}/v1/tokens",
+        headers={"Authorization": f"Bearer {credential}"},
+        json={"template": scenario.template, "environment": scenario.environment},
+    )
+    if r.status_code != 201:
+        say(f"   token request failed: {r.status_code} {r.text[:200]}")
         return False
-    return True
+    issued = r.json()
+    token = issued["access_token"]
+    say(
+        f"   granted: {issued['environment']} only, {len(issued['actions'])} actions, "
+        f"expires in {issued['expires_in']}s (session {issued['session_id'][:8]}...)"
+    )
+    say("   the token names that environment; the provider's master key stays in the secret store.")
+    if scenario.aliases:
+        names = ", ".join(f"{name} for {ident}" for ident, name in scenario.aliases.items())
+        out(f"   (environments are named <project id>/<name>; shown below with {names})")
+    say("")
+
+    def call(query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
+        return client.post(
+            f"{urls.gateway}/{scenario.provider}{scenario.endpoint}",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"query": query, "variables": variables or {}},
+        )
+
+    say("2. The agent works through the gateway:")
+    all_held = True
+    steps = [(Step(c.title, c.expect), c.query, c.variables) for c in scenario.calls]
+    direct = Step("call the provider directly with the capability token", "401")
+    for number, (step, query, variables) in enumerate(steps, 1):
+        step.got, detail = _outcome(call(query, variables))
+        step.detail = alias(detail)
+        all_held &= _report(say, number, step)
+    raw = client.post(
+        f"{urls.provider}{scenario.endpoint}",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"query": scenario.direct},
+    )
+    direct.got, direct.detail = _direct_outcome(raw)
+    all_held &= _report(say, len(steps) + 1, direct)
+    survived = scenario.survived()
+    say("")
+    say(
+        f"3. What the provider holds afterwards: {scenario.survived_text} "
+        + ("still exist." if survived else "ARE GONE.")
+    )
+    all_held &= survived
+    say("")
+    all_held &= _approval_scene(say, client, urls.broker, call, credential, approver, scenario)
+    say("")
+
+    say("5. The session ends; the gateway learns of the revocation within a second.")
+    client.post(
+        f"{urls.broker}/v1/sessions/{issued['session_id']}/end",
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    revoked = Step("read after the session ended", "token_revoked")
+    first = scenario.calls[0]
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        revoked.got, revoked.detail = _outcome(call(first.query, first.variables))
+        if revoked.held:
+            break
+        time.sleep(0.1)
+    say(f"   [{'ok ' if revoked.held else 'FAIL'}] {revoked.title} -> {revoked.got}")
+    client.close()
+    return all_held and revoked.held
+
+
+def _report(say: Callable[[str], None], number: int, step: Step) -> bool:
+    mark = "ok " if step.held else "FAIL"
+    say(f"   [{mark}] {number}. {step.title}")
+    say(
+        f"          -> {step.got}: {step.detail[:110]}"
+        + ("" if step.held else f" (expected {step.expect})")
+    )
+    return step.held
+
+
+def _direct_outcome(response: httpx.Response) -> tuple[str, str]:
+    """The provider's own refusal of a token it never issued: HTTP 401, or (as Railway
+    answers) HTTP 200 with a ``Not Authorized`` GraphQL error."""
+    got, detail = _outcome(response)
+    if got == "graphql-error" and "not authorized" in detail.lower():
+        return "401", f"{response.status_code}: {detail}"
+    return got, detail
 
 
 def _approval_scene(
@@ -172,18 +308,17 @@ def _approval_scene(
     call: Callable[..., httpx.Response],
     credential: str,
     approver: str,
-    state: ProviderState,
+    scenario: Scenario,
 ) -> bool:
     """A destructive call the template allows in staging still waits for a human, and the
     human's yes lets exactly that call through, once."""
+    plan = scenario.held
     say("4. A destructive call inside the grant waits for a human:")
-    delete = "mutation($v: ID!) { volumeDelete(volumeId: $v) }"
-    held = call(delete, {"v": "vol-cache"})
+    held = call(plan.query, plan.variables)
     got = _outcome(held)[0]
     approval = held.json().get("approval_id", "") if got == "approval_required" else ""
-    ok = bool(approval)
-    say(f"   [{'ok ' if ok else 'FAIL'}] volumeDelete on vol-cache (staging only) -> {got}")
-    if not ok:
+    say(f"   [{'ok ' if approval else 'FAIL'}] {plan.title} -> {got}")
+    if not approval:
         return False
     admin = {"Authorization": f"Bearer {approver}"}
     shown = client.get(f"{broker}/v1/admin/approvals/{approval}", headers=admin).json()
@@ -203,9 +338,9 @@ def _approval_scene(
     )
     granted = client.post(f"{broker}/v1/admin/approvals/{approval}/approve", headers=admin)
     say(f"   a human (admin alice) approves -> {granted.json().get('status')}")
-    other = _outcome(call(delete, {"v": "vol-pg"}))[0]
+    other = _outcome(call(plan.query, plan.swapped))[0]
     changed = other == "environment_not_granted"
-    say(f"   [{'ok ' if changed else 'FAIL'}] the agent swaps in vol-pg -> {other}")
+    say(f"   [{'ok ' if changed else 'FAIL'}] {plan.swapped_title} -> {other}")
 
     def retry() -> httpx.Response:
         return client.post(
@@ -220,147 +355,14 @@ def _approval_scene(
 
     first = _outcome(retry())[0]
     second = _outcome(retry())[0]
-    once = first == "200" and second == "approval_denied"
+    # Either refusal shows the approval is spent: where a relation is mutable (which
+    # environments use a volume) a destructive call looks it up again, and it is gone.
+    once = first == "200" and second in ("approval_denied", "environment_unresolved")
     say(
         f"   [{'ok ' if first == '200' else 'FAIL'}] the exact call, retried with the approval"
         f" -> {first}"
     )
-    say(
-        f"   [{'ok ' if second == 'approval_denied' else 'FAIL'}] the same approval again"
-        f" -> {second}"
-    )
-    gone = not _exists(state, "vol-cache") and _exists(state, "vol-pg")
-    say(
-        "   the provider: vol-cache deleted, vol-pg untouched."
-        if gone
-        else "   the provider: UNEXPECTED volume state."
-    )
-    return agent_refused and changed and once and gone
-
-
-def _scenes(
-    say: Callable[[str], None],
-    broker: str,
-    gateway: str,
-    provider: str,
-    credential: str,
-    state: ProviderState,
-    approver: str,
-) -> bool:
-    client = httpx.Client(timeout=10)
-    say("1. At session start the agent exchanges its own credential for a capability token.")
-    r = client.post(
-        f"{broker}/v1/tokens",
-        headers={"Authorization": f"Bearer {credential}"},
-        json={"template": "staging-agent", "environment": "staging"},
-    )
-    if r.status_code != 201:
-        say(f"   token request failed: {r.status_code} {r.text[:200]}")
-        return False
-    issued = r.json()
-    token = issued["access_token"]
-    say(
-        f"   granted: {issued['environment']} only, {len(issued['actions'])} actions, "
-        f"expires in {issued['expires_in']}s (session {issued['session_id'][:8]}...)"
-    )
-    say("   the token names staging; the provider's master key stays in the secret store.")
-    say("")
-
-    def call(query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
-        return client.post(
-            f"{gateway}/{PROVIDER}/graphql",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"query": query, "variables": variables or {}},
-        )
-
-    steps: list[tuple[Step, Callable[[], httpx.Response]]] = [
-        (Step("read the projects", "200"), lambda: call("{ projects { id name } }")),
-        (
-            Step("list staging deployments", "200"),
-            lambda: call('{ deployments(environmentId: "env-staging") { id status } }'),
-        ),
-        (
-            Step("redeploy the api service in staging", "200"),
-            lambda: call(
-                'mutation { deploymentRedeploy(environmentId: "env-staging", '
-                'serviceId: "svc-api") { id status } }'
-            ),
-        ),
-        (
-            Step("change a variable in staging", "200"),
-            lambda: call(
-                'mutation { variableUpsert(environmentId: "env-staging", serviceId: '
-                '"svc-api", name: "LOG_LEVEL", value: "debug") { name } }'
-            ),
-        ),
-        (
-            Step(
-                "THE INCIDENT: volumeDelete on vol-pg (its id is shared with production)",
-                "environment_not_granted",
-            ),
-            lambda: call("mutation($v: ID!) { volumeDelete(volumeId: $v) }", {"v": "vol-pg"}),
-        ),
-        (
-            Step("the same call hidden behind an alias in a fragment", "environment_not_granted"),
-            lambda: call(
-                "mutation { ...Tidy } fragment Tidy on Mutation "
-                '{ cleanup: volumeDelete(volumeId: "vol-pg") }'
-            ),
-        ),
-        (
-            Step("delete the volume's staging backup", "forbidden_verb"),
-            lambda: call('mutation { volumeBackupDelete(backupId: "bkp-pg-2") }'),
-        ),
-        (
-            Step("redeploy in production", "environment_not_granted"),
-            lambda: call(
-                'mutation { deploymentRedeploy(environmentId: "env-production", '
-                'serviceId: "svc-api") { id } }'
-            ),
-        ),
-        (
-            Step("call the provider directly with the capability token", "401"),
-            lambda: client.post(
-                f"{provider}/graphql",
-                headers={"Authorization": f"Bearer {token}"},
-                json={"query": 'mutation { volumeDelete(volumeId: "vol-pg") }'},
-            ),
-        ),
-    ]
-    say("2. The agent works through the gateway:")
-    all_held = True
-    for number, (step, send) in enumerate(steps, 1):
-        step.got, step.detail = _outcome(send())
-        all_held &= step.held
-        mark = "ok " if step.held else "FAIL"
-        say(f"   [{mark}] {number}. {step.title}")
-        say(
-            f"          -> {step.got}: {step.detail[:110]}"
-            + ("" if step.held else f" (expected {step.expect})")
-        )
-    survived = _exists(state, "vol-pg") and bool(state.volume_backups("vol-pg"))
-    say("")
-    say(
-        "3. What the provider holds afterwards: vol-pg and its backups "
-        + ("still exist in staging and production." if survived else "ARE GONE.")
-    )
-    all_held &= survived
-    say("")
-    all_held &= _approval_scene(say, client, broker, call, credential, approver, state)
-    say("")
-
-    say("5. The session ends; the gateway learns of the revocation within a second.")
-    client.post(
-        f"{broker}/v1/sessions/{issued['session_id']}/end",
-        headers={"Authorization": f"Bearer {credential}"},
-    )
-    revoked = Step("read the projects after the session ended", "token_revoked")
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        revoked.got, revoked.detail = _outcome(call("{ projects { id } }"))
-        if revoked.held:
-            break
-        time.sleep(0.1)
-    say(f"   [{'ok ' if revoked.held else 'FAIL'}] {revoked.title} -> {revoked.got}")
-    client.close()
-    return all_held and revoked.held
+    say(f"   [{'ok ' if once else 'FAIL'}] the same approval again -> {second}")
+    done = plan.done()
+    say(f"   the provider: {plan.done_text}." if done else "   the provider: UNEXPECTED state.")
+    return agent_refused and changed and once and done

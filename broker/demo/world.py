@@ -5,8 +5,10 @@ Vault worlds).
 Seeding follows an operator's first steps, in this order: the first signing key, the
 templates and the floor, each provider's master key into the secret store, then the
 principals with their credentials. ``provider_route`` and ``serve_gateway`` put a gateway
-in front of providers the same way everywhere. ``demo_seed`` is the demo's own world: its
-template and floor, the demo provider's master key, an approver and an agent.
+in front of providers the same way everywhere. ``demo_seed`` is the teaching demo's world: its
+template and floor, the demo provider's master key, an approver and an agent;
+``railway_demo_seed`` the same on the Railway replica, whose environments are
+qualified by their project (``<project id>/staging``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
 from broker.demo.provider.server import ServerThread
+from broker.demo.railway.seed import IDS
 from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, master_key_secret_for
 from broker.gateway.route import ProviderRoute
@@ -56,7 +59,56 @@ FLOOR = {
     "apiVersion": "capbroker.dev/v1",
     "kind": "PolicyFloor",
     "metadata": {"name": "default"},
-    "spec": {"forbidden_actions": ["backup:delete"], "protected_environments": ["production"]},
+    "spec": {
+        "forbidden_actions": [
+            # backup:delete, and privilege on the real Railway API (the `railway` route map)
+            "backup:delete",
+            "deployment:approve",
+            "environment:rename",
+            "member:add",
+            "member:invite",
+            "member:update",
+            "project:delete-force",
+            "project:publish",
+            "project:transfer",
+            "shell:token",
+            "ssh-key:create",
+            "token:create",
+            "workspace:policy",
+        ],
+        "protected_environments": ["production"],
+    },
+}
+
+
+RAILWAY = "railway"
+RAILWAY_STAGING = f"{IDS.shop}/staging"  # project shop's staging, never blog's
+RAILWAY_TEMPLATE = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "CapabilityTemplate",
+    "metadata": {"name": "shop-staging-agent"},
+    "spec": {
+        "provider": RAILWAY,
+        "description": "Coding agents on staging tasks in project shop (Railway).",
+        "environments": [RAILWAY_STAGING],
+        "actions": [
+            "project:read",
+            "environment:read",
+            "environment:config-read",
+            "service:read",
+            "deployment:*",
+            "variable:read",
+            "variable:write",
+            "variable:delete",
+            "volume:read",
+            "volume:delete",
+            "backup:*",
+        ],
+        "ttl": {"default": "15m", "max": "1h"},
+        "agents": ["claude-*"],
+        "budgets": {"calls": 100, "destructive_calls": 3},
+        "approval": {"actions": ["variable:delete", "volume:delete"], "approvers": 1},
+    },
 }
 
 
@@ -148,11 +200,21 @@ def serve_gateway(
 
 
 def demo_seed(master_key: str) -> Seed:
-    """What ``capbroker demo`` seeds: its template and floor, the demo provider's master
-    key, the human approver alice and the simulated agent claude-code."""
+    """What ``capbroker demo --provider railway-demo`` seeds: its template and floor, the
+    demo provider's master key, the human approver alice and the simulated agent."""
+    return _seed(TEMPLATE, PROVIDER, master_key)
+
+
+def railway_demo_seed(master_key: str) -> Seed:
+    """What ``capbroker demo`` seeds on the Railway replica: its template, the same floor,
+    the replica's account token as the master key, alice and the simulated agent."""
+    return _seed(RAILWAY_TEMPLATE, RAILWAY, master_key)
+
+
+def _seed(template: Mapping[str, object], provider: str, master_key: str) -> Seed:
     return Seed(
-        manifests=[parse_manifest(FLOOR, "demo#floor"), parse_manifest(TEMPLATE, "demo#template")],
-        provider_keys={PROVIDER: master_key},
+        manifests=[parse_manifest(FLOOR, "demo#floor"), parse_manifest(template, "demo#template")],
+        provider_keys={provider: master_key},
         principals=[
             Principal("admin", "alice", "the human approver"),
             Principal("agent", "claude-code", "the simulated agent"),

@@ -148,13 +148,20 @@ def _denials(scope: Scope, floor: PolicyFloor, attempt: Attempt, out: list[Failu
             out.append(Failure("resource", Reason.RESOURCE_NOT_GRANTED, action, (resource,)))
 
 
+def is_protected(environment: str, protected: tuple[str, ...]) -> bool:
+    """An unqualified protected name protects that name under every owner (``production``
+    covers ``<project>/production``); a qualified one protects exactly itself."""
+    name = environment.rsplit("/", 1)[-1]
+    return environment in protected or name in protected
+
+
 def _approvals(scope: Scope, floor: PolicyFloor, attempt: Attempt, out: list[Failure]) -> None:
     action = attempt.action
     if _covered(scope.approval_actions, action):
         out.append(Failure("approval", Reason.APPROVAL_REQUIRED, action))
     envs = attempt.environments
     if attempt.effect == "destructive" and envs:
-        protected = envs.intersection(floor.protected_environments)
+        protected = {e for e in envs if is_protected(e, floor.protected_environments)}
         if protected:
             found = tuple(sorted(protected))
             out.append(Failure("protected", Reason.APPROVAL_REQUIRED, action, found))

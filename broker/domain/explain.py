@@ -19,6 +19,7 @@ from broker.domain.evaluate import (
     Verdict,
     evaluate,
     grant_scope,
+    is_protected,
     template_scope,
 )
 from broker.domain.grants import Grant, longest_ttl
@@ -116,7 +117,7 @@ def _approval_step(
         return ExplainStep("approval", False, Reason.APPROVAL_REQUIRED, "; ".join(why))
     detail = "no approval needed"
     # A hint only: with no effect given the evaluator cannot tell a destructive call.
-    if effect is None and environment in floor.protected_environments:
+    if effect is None and is_protected(environment, floor.protected_environments):
         detail += f" unless the call is destructive ({environment!r} is protected)"
     return ExplainStep("approval", True, None, detail)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.domain.actions import ACTION_HINT, is_valid_action
-from broker.domain.names import is_valid_name
+from broker.domain.names import is_valid_environment
 from broker.domain.problems import SpecError
 from broker.domain.specs import SpecReader
 
@@ -32,7 +32,7 @@ def floor_from_spec(spec: Mapping[str, Any]) -> PolicyFloor:
         if not is_valid_action(action, allow_wildcards=True):
             r.add(f"forbidden_actions[{i}]", f"{action!r} {ACTION_HINT}")
     for i, env in enumerate(protected):
-        if not is_valid_name(env):
+        if not is_valid_environment(env):
             r.add(f"protected_environments[{i}]", f"{env!r} is not a valid environment name")
     if r.problems:
         raise SpecError(r.problems)

@@ -11,7 +11,7 @@ from typing import Any
 from broker.domain.actions import ACTION_HINT, covered_by, is_valid_action
 from broker.domain.durations import parse_duration
 from broker.domain.globs import glob_match
-from broker.domain.names import is_valid_name
+from broker.domain.names import is_valid_environment, is_valid_name
 from broker.domain.problems import SpecError
 from broker.domain.specs import SpecReader
 
@@ -97,7 +97,7 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     approval_actions = a.strings("actions", ())
     approvers = a.optional_int("approvers") or 1
 
-    _each(r, "environments", environments, is_valid_name, "is not a valid environment name")
+    _each(r, "environments", environments, is_valid_environment, "is not a valid environment")
     for i, env in enumerate(environments):
         if env in environments[:i]:
             r.add(f"environments[{i}]", f"{env!r} is listed twice")

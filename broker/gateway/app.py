@@ -4,6 +4,13 @@ It turns an ASGI request into a ``GatewayRequest``, runs the pipeline
 (``broker.gateway.pipeline``, where the checks are, in order) and renders what comes
 back: a forwarded call streamed both ways, a dry run's decision, or a refusal as
 problem+json. It also answers ``/healthz`` and ``/readyz`` and runs the lifespan.
+
+A request to switch protocols (an ``Upgrade`` header, a WebSocket handshake, h2c) is
+refused here, before the pipeline, as problem+json with refusal ``upgrade_not_supported``
+(audited, connection closed): the gateway classifies HTTP requests only. uvicorn hands a
+WebSocket handshake over as a ``websocket`` scope; it is refused at the handshake with the
+same problem (the ASGI ``websocket.http.response`` extension), or a close (a 403) where
+the server lacks it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from broker.errors import BrokerError
-from broker.gateway.outcome import DryRun, Forward, Refusal
+from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
+from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
 from broker.gateway.request import GatewayRequest
@@ -64,12 +72,18 @@ class Gateway:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1")
+        if scope["type"] == "websocket":
+            await self._refuse_upgrade(scope, "GET", target, send)
+            return
         if target in HEALTH:
             await self._health(target, send)
+            return
+        if upgrade_requested(scope["headers"]):
+            await self._refuse_upgrade(scope, scope["method"], target, send)
             return
         request = GatewayRequest(
             scope["method"],
@@ -120,6 +134,19 @@ class Gateway:
             },
         )
 
+    async def _refuse_upgrade(self, scope: Scope, method: str, target: str, send: Send) -> None:
+        refusal = await self.pipeline.refuse(Attempt(method, target), upgrade_refusal())
+        error = refusal.error
+        if scope["type"] == "http":
+            await _json(send, error.status, problem_body(error), problem=True, close=True)
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            headers, payload = _encoded(problem_body(error), problem=True, close=True)
+            start = {"type": "websocket.http.response.start", "status": error.status}
+            await send({**start, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": payload})
+        else:  # the server answers a close before accept with a 403
+            await send({"type": "websocket.close", "code": 1008})
+
     # --- rendering ----------------------------------------------------------------------------
 
     async def _forward(self, forward: Forward, send: Send) -> None:
@@ -143,27 +170,38 @@ class Gateway:
                     {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
                 )
         except BrokerError as error:
-            await _problem(send, await self.pipeline.refuse(forward.attempt, error))
+            # An aborted body stream is why the upstream request failed: record that.
+            cause = _stream_failure(forward) or error
+            await _problem(send, await self.pipeline.refuse(forward.attempt, cause))
             return
         self.pipeline.completed(forward, response.status)
+
+
+def _stream_failure(forward: Forward) -> BrokerError | None:
+    return forward.body.failure if isinstance(forward.body, BodyStream) else None
 
 
 async def _problem(send: Send, refusal: Refusal) -> None:
     await _json(send, refusal.error.status, problem_body(refusal.error), problem=True)
 
 
-async def _json(send: Send, status: int, body: dict[str, Any], *, problem: bool = False) -> None:
+def _encoded(
+    body: dict[str, Any], *, problem: bool, close: bool
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
     payload = json.dumps(body).encode()
-    media = b"application/problem+json" if problem else b"application/json"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", media),
-                (b"content-length", str(len(payload)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json" if problem else b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    return headers, payload
+
+
+async def _json(
+    send: Send, status: int, body: dict[str, Any], *, problem: bool = False, close: bool = False
+) -> None:
+    headers, payload = _encoded(body, problem=problem, close=close)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -53,7 +53,7 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
-    """``{providers: [{name, route_map, upstream?, master_key_secret?, inventory?}, ...]}``,
+    """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?}]}``,
     checked against ``providers.schema.json``; then each route map is loaded and matched."""
     problems = schema_problems("Providers", doc)
     if problems:
@@ -73,12 +73,17 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             raise InvalidRequest(f"{where}: route map is for provider {route_map.provider!r}")
         if name in routes:
             raise InvalidRequest(f"{where}: provider {name!r} listed twice")
+        auth = entry.get("auth")
+        if auth is not None and auth not in route_map.auth_alternatives:
+            known = ", ".join(sorted(route_map.auth_alternatives)) or "none"
+            raise InvalidRequest(f"{where}: auth {auth!r} is no alternative of the map ({known})")
         routes[name] = ProviderRoute(
             name=name,
             route_map=route_map,
             upstream=entry.get("upstream", route_map.upstream).rstrip("/"),
             master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
             inventory={k: tuple(v) for k, v in entry.get("inventory", {}).items()},
+            auth=route_map.auth_for(auth),
         )
     return routes
 

@@ -12,7 +12,7 @@ from broker.errors import Reason, Unavailable
 from broker.gateway.headers import HOP_BY_HOP
 from broker.gateway.masterkeys import MasterKeys
 from broker.gateway.outcome import Attempt, Forward
-from broker.gateway.redact import StreamRedactor, redact_header_value
+from broker.gateway.redact import StreamRedactor, redaction_for
 from broker.gateway.route import ProviderRoute
 from broker.gateway.upstream import Upstream
 from broker.routemap.canonical import CanonicalRequest
@@ -27,7 +27,7 @@ class Forwarder:
 
     def auth_header(self, route: ProviderRoute) -> tuple[str, str]:
         key = self.master_keys.get(route.master_key_secret)
-        auth = route.route_map.auth
+        auth = route.key_auth
         return auth.header, auth.format.replace("{key}", key)
 
     def lookup_fetcher(
@@ -53,7 +53,10 @@ class Forwarder:
         attempt: Attempt,
     ) -> Forward:
         """The upstream call: the canonical path, the agent's cleaned headers (``outbound``,
-        extended in place) and the master key in the route map's header."""
+        extended in place) and the master key in the route map's header. Whatever the
+        agent sent in any header a key may travel in is dropped first."""
+        keyed = route.route_map.auth_headers()
+        outbound[:] = [h for h in outbound if h[0].lower() not in keyed]
         outbound.append(self.auth_header(route))
         outbound.append(IDENTITY)
         url = route.upstream + canonical.wire_path
@@ -75,10 +78,7 @@ class Forwarder:
                 "the provider sent an encoded body the gateway cannot inspect",
                 reason=Reason.UPSTREAM_UNAVAILABLE,
             )
-        secrets = self.master_keys.all_cached()
-        headers = [
-            (k.lower(), redact_header_value(v, secrets))
-            for k, v in response.raw_headers
-            if k.lower() not in HOP_BY_HOP
-        ]
-        return headers, StreamRedactor(secrets)
+        redaction = redaction_for(self.master_keys.all_cached())
+        kept = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]
+        values = redaction.scrub_all([v for _, v in kept])
+        return [(k, v) for (k, _), v in zip(kept, values, strict=True)], StreamRedactor(redaction)

@@ -229,6 +229,8 @@ class Recorder:
         data["detail"] = (
             refusal.audit_detail if isinstance(refusal, InvalidToken) else refusal.detail
         )
+        if attempt.decision_seq:  # refused after it was allowed (while forwarding)
+            data["decision_seq"] = attempt.decision_seq
         self.store.audit.append(
             tx,
             type="gateway.decision",

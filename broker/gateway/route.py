@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from broker.errors import Denied, Reason
 from broker.gateway.resolve import EnvironmentResolver
-from broker.routemap.routemap import RouteMap
+from broker.routemap.routemap import AuthSpec, RouteMap
 
 
 @dataclass
@@ -18,6 +18,11 @@ class ProviderRoute:
     # Admin-kept: resource key -> environments; consulted before the map's own inventory.
     inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolver: EnvironmentResolver | None = None
+    auth: AuthSpec | None = None  # how the key is injected; None: the map's default
+
+    @property
+    def key_auth(self) -> AuthSpec:
+        return self.auth or self.route_map.auth
 
 
 def find_route(providers: dict[str, ProviderRoute], target: str) -> tuple[ProviderRoute, str]:

@@ -5,6 +5,10 @@ httptools rejects malformed framing (two Content-Lengths, a length with chunking
 lower-case method) before any app code runs, and uvicorn answers in plain text. The
 contract says every refusal is problem+json with a reason code, so this protocol answers
 those too. Nothing is forwarded either way.
+
+It never switches to WebSocket either: a handshake stays an HTTP request, which the app
+refuses as problem+json (``upgrade_not_supported``). Left to uvicorn's WebSocket protocol,
+a malformed handshake would be answered in plain text by the WebSocket library.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ SERVER_OPTIONS: dict[str, Any] = {
     "lifespan": "on",
     # The gateway reads no forwarding headers (it drops them), so uvicorn need not either.
     "proxy_headers": False,
+    # Upgrades are refused by the app; no WebSocket protocol is needed to do that.
+    "ws": "none",
 }
 
 
@@ -51,6 +57,12 @@ _BODY = json.dumps(
 
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
+    def _should_upgrade_to_ws(self) -> bool:
+        return False  # whatever ``ws`` says: the app refuses the handshake as a problem
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """Not worth a warning: every upgrade is refused, and the refusal is audited."""
+
     def send_400_response(self, msg: str) -> None:
         self.transport.write(
             b"HTTP/1.1 400 Bad Request\r\n"

@@ -208,7 +208,7 @@ def _headers(headers: Headers) -> str:
     content_types = []
     for name, value in items:
         lname = name.lower()
-        if lname in OVERRIDE_HEADERS:
+        if lname.replace("_", "-") in OVERRIDE_HEADERS:  # many stacks read '_' as '-'
             raise e.bad_request(e.METHOD_OVERRIDE, f"the {name} header is refused")
         if lname == "content-type":
             content_types.append(value)

@@ -8,9 +8,8 @@ checked against the map's GraphQL part (``check_graphql``), an OpenAPI 3 documen
 
 The report lists **gaps** (what the provider offers and the map does not name) and
 **errors** (what the map says that the provider does not have: a classified field or a
-rule that matches nothing, an invalid lookup). The map language cannot yet name a field
-or an operation as refused with a reason (issue 13, item 2), so only classified ones
-count as named; every report says so in its notes.
+rule that matches nothing, an invalid lookup). A field or an operation the map names
+only to refuse (``{refuse: reason}``) counts as named, and the coverage says how many.
 
 A description that is neither, or one of the wrong kind for the map, is refused with
 ``InvalidRequest`` naming the problem.

@@ -29,12 +29,14 @@ from graphql import (
 )
 
 from broker.errors import InvalidRequest
+from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.checkreport import CheckReport, Coverage, Finding
 from broker.routemap.compile import OPERATIONS
 from broker.routemap.lookups import Lookup
 from broker.routemap.model import OperationType
 from broker.routemap.resultpath import Filter, Key, ResultPath
-from broker.routemap.routemap import CallSpec, RouteMap
+from broker.routemap.routemap import RouteMap
+from broker.routemap.templates import EACH
 
 if TYPE_CHECKING:
     from graphql import IntrospectionQuery
@@ -69,7 +71,8 @@ def check_graphql(route_map: RouteMap, document: object) -> CheckReport:
         root = root_type(schema, op)
         offered: Mapping[str, GraphQLField] = root.fields if root is not None else {}
         mapped = route_map.graphql.fields.get(op, {})
-        coverage.append(Coverage(op, sum(1 for n in offered if n in mapped), len(offered)))
+        refused = sum(1 for n in offered if isinstance(mapped.get(n), Refused))
+        coverage.append(Coverage(op, sum(1 for n in offered if n in mapped), len(offered), refused))
         gaps.extend(Finding(op, f"{op}.{n}", "") for n in offered if n not in mapped)
         for name, call in mapped.items():
             if name not in offered:
@@ -79,9 +82,18 @@ def check_graphql(route_map: RouteMap, document: object) -> CheckReport:
                         "field", f"{op}.{name}", f"classified by the map; {where} has no such field"
                     )
                 )
-            else:
+            elif isinstance(call, CallSpec):
                 errors.extend(dict.fromkeys(_argument_errors(f"{op}.{name}", offered[name], call)))
-    coverage.append(Coverage("all", sum(c.named for c in coverage), sum(c.total for c in coverage)))
+                errors.extend(_nested_errors(schema, f"{op}.{name}.nested", call.nested))
+    errors.extend(_nested_errors(schema, "graphql.nested", route_map.graphql.nested))
+    coverage.append(
+        Coverage(
+            "all",
+            sum(c.named for c in coverage),
+            sum(c.total for c in coverage),
+            sum(c.refused for c in coverage),
+        )
+    )
     for lookup in route_map.lookups.values():
         if lookup.graphql is not None:
             errors.extend(lookup_errors(schema, lookup))
@@ -94,13 +106,37 @@ def _describe(schema: GraphQLSchema) -> str:
     return f"GraphQL schema with {len(schema.type_map)} types"
 
 
-def _argument_errors(subject: str, field: GraphQLField, call: CallSpec) -> list[Finding]:
+def _argument_errors(
+    subject: str, field: GraphQLField, call: CallSpec, scope: str = "args"
+) -> list[Finding]:
     out = []
-    for template in call.templates():
-        for placeholder in template.placeholders:
-            problem = _argument_problem(field, placeholder.ref[1:])
-            if problem:
-                out.append(Finding("field", subject, f"{{{placeholder.dotted}}} {problem}"))
+    for ref in sorted(call.references()):
+        if ref[0] != scope:
+            continue
+        problem = _argument_problem(field, tuple(s for s in ref[1:] if s != EACH))
+        if problem:
+            dotted = ".".join(ref).replace(".*", "[*]")
+            out.append(Finding("field", subject, f"{{{dotted}}} {problem}"))
+    return out
+
+
+def _nested_errors(
+    schema: GraphQLSchema, at: str, nested: Mapping[str, CallSpec | Refused]
+) -> list[Finding]:
+    """A nested rule must name a field some object type has, and read its arguments."""
+    out: list[Finding] = []
+    for name, call in nested.items():
+        carriers = [
+            t.fields[name]
+            for t in schema.type_map.values()
+            if isinstance(t, GraphQLObjectType) and name in t.fields
+        ]
+        if not carriers:
+            out.append(Finding("field", f"{at}.{name}", "no type of the schema has this field"))
+        elif isinstance(call, CallSpec):
+            found = [_argument_errors(f"{at}.{name}", c, call, "here") for c in carriers]
+            if all(found):  # no field of that name has the arguments it reads
+                out.extend(found[0])
     return out
 
 
@@ -129,11 +165,13 @@ def lookup_errors(schema: GraphQLSchema, lookup: Lookup) -> list[Finding]:
     problems = validate(schema, document)
     if problems:
         return [Finding("lookup", subject, " ".join(p.message for p in problems))]
-    problem = result_path_problem(document, lookup.result)
+    problem = result_path_problem(document, lookup.result, objects=lookup.format is not None)
     return [Finding("lookup", subject, problem)] if problem else []
 
 
-def result_path_problem(document: DocumentNode, path: ResultPath) -> str | None:
+def result_path_problem(
+    document: DocumentNode, path: ResultPath, *, objects: bool = False
+) -> str | None:
     """Whether ``path`` follows fields the document selects, as far as can be told.
 
     The first step must be ``data``; every later key must be a selected field's
@@ -159,8 +197,10 @@ def result_path_problem(document: DocumentNode, path: ResultPath) -> str | None:
         if step.name not in fields:
             return f"result path {path.text!r}: {step.name!r} is not selected by the query"
         selection = fields[step.name].selection_set
-    if selection is not None:
+    if selection is not None and not objects:
         return f"result path {path.text!r} ends on an object, not a leaf field"
+    if selection is None and objects:
+        return f"result path {path.text!r} ends on a leaf, but the lookup formats objects"
     return None
 
 

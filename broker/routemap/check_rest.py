@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from broker.errors import InvalidRequest
+from broker.routemap.callspec import Refused
 from broker.routemap.checkreport import CheckReport, Coverage, Finding
 from broker.routemap.paths import Param, PathTemplate, Segment
 from broker.routemap.routemap import RouteMap
@@ -96,13 +97,17 @@ def matches(template: PathTemplate, op_shape: tuple[str | None, ...]) -> bool:
 def check_rest(route_map: RouteMap, document: object) -> CheckReport:
     ops = operations_of(document)
     named: set[Operation] = set()
+    refused: set[Operation] = set()
     errors: list[Finding] = []
     for rule in route_map.rest:
         hits = [o for o in ops if o.method == rule.method and matches(rule.template, o.shape)]
         if not hits:
             errors.append(Finding("rule", rule.label, "matches no operation of the description"))
         named.update(hits)
-        errors.extend(_body_errors(rule.label, rule.call.templates(), hits))
+        if isinstance(rule.call, Refused):
+            refused.update(hits)
+        else:
+            errors.extend(_body_errors(rule.label, rule.call.templates(), hits))
     for lookup in route_map.lookups.values():
         if lookup.get is not None:
             get = lookup.get
@@ -117,7 +122,7 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
         route_map.name,
         "rest",
         _describe(document),
-        _coverage(ops, named),
+        _coverage(ops, named, refused),
         tuple(gaps),
         tuple(errors),
     )
@@ -140,10 +145,17 @@ def _body_errors(label: str, templates: list[Template], hits: list[Operation]) -
     return out
 
 
-def _coverage(ops: list[Operation], named: set[Operation]) -> tuple[Coverage, ...]:
+def _coverage(
+    ops: list[Operation], named: set[Operation], refused: set[Operation]
+) -> tuple[Coverage, ...]:
     def count(label: str, keep: frozenset[str]) -> Coverage:
         chosen = [o for o in ops if o.method in keep]
-        return Coverage(label, sum(1 for o in chosen if o in named), len(chosen))
+        return Coverage(
+            label,
+            sum(1 for o in chosen if o in named),
+            len(chosen),
+            sum(1 for o in chosen if o in refused),
+        )
 
     return (
         count("state-changing", STATE_CHANGING),

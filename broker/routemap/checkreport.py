@@ -6,20 +6,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["graphql", "rest"]
-NO_REFUSAL_NOTE = (
-    "the route-map language cannot yet name a field or operation as refused with a "
-    "reason, so only classified ones count as named"
-)
 
 
 @dataclass(frozen=True, slots=True)
 class Coverage:
     label: str  # "query", "mutation", "state-changing", "DELETE", "all", ...
-    named: int
+    named: int  # classified or refused by name
     total: int
+    refused: int = 0  # of the named, how many the map refuses by name
 
     def __str__(self) -> str:
-        return f"{self.label} {self.named}/{self.total}"
+        refused = f" ({self.refused} refused by name)" if self.refused else ""
+        return f"{self.label} {self.named}/{self.total}{refused}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +38,7 @@ class CheckReport:
     coverage: tuple[Coverage, ...]
     gaps: tuple[Finding, ...]
     errors: tuple[Finding, ...]
-    notes: tuple[str, ...] = field(default=(NO_REFUSAL_NOTE,))
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -59,7 +57,8 @@ class CheckReport:
             "description": self.description,
             "ok": self.ok,
             "coverage": [
-                {"label": c.label, "named": c.named, "total": c.total} for c in self.coverage
+                {"label": c.label, "named": c.named, "total": c.total, "refused": c.refused}
+                for c in self.coverage
             ],
             "gaps": findings(self.gaps),
             "errors": findings(self.errors),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from broker.routemap import errors as e
+from broker.routemap.callspec import Refused
 from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.gql import classify_graphql
 from broker.routemap.jsonbody import strict_json
@@ -33,6 +34,8 @@ def classify(
         return classify_graphql(
             route_map, request.method, request.query, request.content_type, body
         )
+    if isinstance(route.call, Refused):
+        raise route.call.refuse(route.label)
     parsed: object = {}
     if route.uses_body:
         if request.content_type not in route_map.body.content_types:

@@ -10,7 +10,7 @@ the GraphQL endpoint) can match one request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
@@ -19,30 +19,30 @@ from broker.domain.actions import is_valid_action
 from broker.manifests.documents import read_documents
 from broker.manifests.errors import ManifestError, ManifestProblem
 from broker.manifests.schemas import schema_problems
+from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.canonical import PathOptions
+from broker.routemap.compile_calls import CallCompiler, Refs
+from broker.routemap.compile_lookups import LookupCompiler
 from broker.routemap.lookups import Lookup
 from broker.routemap.model import OperationType
 from broker.routemap.paths import PathIndex, PathTemplateError, parse_path_template
-from broker.routemap.resultpath import ResultPathError, parse_result_path
 from broker.routemap.routemap import (
     AuthSpec,
     BodySpec,
-    CallSpec,
-    EnvSpec,
+    EnvironmentIdentity,
     GraphQLLimits,
     GraphQLSpec,
     RestRule,
     Route,
     RouteMap,
 )
-from broker.routemap.templates import Template, TemplateSyntaxError, parse_template
 
 API_VERSION = "capbroker.dev/v1"
 KIND = "RouteMap"
 OPERATIONS: tuple[OperationType, ...] = ("query", "mutation", "subscription")
 DEFAULT_BODY = BodySpec()
-SHIPPED_MAPS = ("railway-demo", "github")
-_Refs = Callable[[tuple[str, ...]], str | None]  # which {ref} a template may use
+SHIPPED_MAPS = ("railway-demo", "github", "railway")
+_Refs = Refs
 
 
 def load_route_map(path: Path) -> RouteMap:
@@ -117,11 +117,15 @@ class _Builder:
                 self.add(f"spec.actions.{action}", "is not a valid action (resource:action)")
         graphql_doc = self.spec.get("graphql")
         endpoint = graphql_doc["endpoint"] if graphql_doc else ""
-        for lname, ldoc in self.spec.get("lookups", {}).items():
-            lookup = self._lookup(lname, ldoc, endpoint)
-            if lookup is not None:
-                self.lookups[lname] = lookup
-        self._environment_ids()
+        compiled = LookupCompiler(self.problems, self.spec).compile(endpoint)
+        self.lookups, self.environment_ids = compiled
+        self.calls = CallCompiler(
+            self.problems,
+            self.actions,
+            self.lookups,
+            self.spec.get("lookups", {}),
+            has_environment_ids="environment_ids" in self.spec,
+        )
         index: dict[str, PathIndex[Route]] = {}
         rules = tuple(
             r
@@ -138,11 +142,19 @@ class _Builder:
             return None
         auth = self.spec["auth"]
         body = self.spec.get("body", {})
+        identity = self.spec.get("environments", {})
         return RouteMap(
             name=name,
             provider=self.spec["provider"],
             upstream=self.spec["upstream"],
             auth=AuthSpec(auth["header"], auth["format"]),
+            auth_alternatives={
+                k: AuthSpec(v["header"], v["format"])
+                for k, v in auth.get("alternatives", {}).items()
+            },
+            environments=EnvironmentIdentity(
+                identity.get("qualified_by"), identity.get("parts", 1)
+            ),
             paths=self.options,
             body=BodySpec(
                 body.get("max_bytes", DEFAULT_BODY.max_bytes),
@@ -156,135 +168,6 @@ class _Builder:
             graphql=graphql,
             source=source,
             _index=index,
-        )
-
-    # --- lookups -------------------------------------------------------------------------
-
-    def _lookup(self, name: str, doc: dict[str, Any], endpoint: str) -> Lookup | None:
-        at = f"spec.lookups.{name}"
-        before = len(self.problems)
-        params: set[str] = set()
-        try:
-            result = parse_result_path(doc["result"])
-            params |= result.params
-        except ResultPathError as exc:
-            self.add(f"{at}.result", str(exc))
-        variables = []
-        for key, text in doc.get("variables", {}).items():
-            template = self._template(f"{at}.variables.{key}", text, _simple_refs(params))
-            if template is not None:
-                variables.append((key, template))
-        get = None
-        if "get" in doc:
-            try:
-                get = parse_path_template(doc["get"])
-                if any(p.tail for p in get.segments if not isinstance(p, str)):
-                    self.add(f"{at}.get", "a lookup path cannot have a {rest+} parameter")
-                params |= set(get.params)
-            except PathTemplateError as exc:
-                self.add(f"{at}.get", str(exc))
-        elif not endpoint:
-            self.add(f"{at}.graphql", "GraphQL lookups need spec.graphql.endpoint")
-        if len(self.problems) > before:
-            return None
-        return Lookup(
-            name=name,
-            result=result,
-            params=frozenset(params),
-            yields=doc.get("yields", "names"),
-            cache_seconds=doc.get("cache_seconds", 0),
-            graphql=doc.get("graphql"),
-            variables=tuple(variables),
-            graphql_endpoint=endpoint,
-            get=get,
-        )
-
-    def _environment_ids(self) -> None:
-        ref = self.spec.get("environment_ids")
-        if ref is not None:
-            at = "spec.environment_ids.lookup"
-            lookup = self.lookups.get(ref["lookup"])
-            if lookup is None:
-                self.add(at, f"names no lookup in spec.lookups ({ref['lookup']!r})")
-            elif len(lookup.params) != 1 or lookup.yields != "names":
-                self.add(at, "must name a lookup with exactly one parameter that yields names")
-            else:
-                self.environment_ids = lookup.name
-        for lname, lookup in self.lookups.items():
-            if lookup.yields == "environment_ids" and self.environment_ids is None:
-                self.add(f"spec.lookups.{lname}.yields", "needs spec.environment_ids")
-
-    # --- call specs ----------------------------------------------------------------------
-
-    def _template(self, at: str, text: str, refs: _Refs) -> Template | None:
-        try:
-            template = parse_template(text)
-        except TemplateSyntaxError as exc:
-            self.add(at, f"{text!r} {exc}")
-            return None
-        for p in template.placeholders:
-            problem = refs(p.ref)
-            if problem:
-                self.add(at, f"{{{p.dotted}}} {problem}")
-        return template
-
-    def _call(self, at: str, doc: dict[str, Any], refs: _Refs) -> CallSpec | None:
-        before = len(self.problems)
-        action = doc["action"]
-        if action not in self.actions:
-            self.add(f"{at}.action", f"{action!r} is not declared in spec.actions")
-        resources = [
-            self._template(f"{at}.resources[{i}]", text, refs)
-            for i, text in enumerate(doc.get("resources", []))
-        ]
-        env_doc = doc["environment"]
-        env_docs = env_doc if isinstance(env_doc, list) else [env_doc]
-        env_at = f"{at}.environment"
-        envs = [
-            self._env(f"{env_at}[{i}]" if isinstance(env_doc, list) else env_at, e, refs)
-            for i, e in enumerate(env_docs)
-        ]
-        if len(env_docs) > 1 and any("unscoped" in e for e in env_docs):
-            self.add(env_at, "unscoped cannot be combined with other sources")
-        if len(self.problems) > before:
-            return None
-        return CallSpec(
-            action,
-            self.actions[action],
-            tuple(t for t in resources if t is not None),
-            tuple(e for e in envs if e is not None),
-        )
-
-    def _env(self, at: str, doc: dict[str, Any], refs: _Refs) -> EnvSpec | None:
-        if "unscoped" in doc:
-            return EnvSpec("unscoped")
-        if "fixed" in doc:
-            return EnvSpec("fixed", names=tuple(doc["fixed"]))
-        for kind in ("name", "environment_id", "inventory"):
-            if kind in doc:
-                if kind == "environment_id" and "environment_ids" not in self.spec:
-                    self.add(at, "environment_id sources need spec.environment_ids")
-                template = self._template(f"{at}.{kind}", doc[kind], refs)
-                return EnvSpec(kind, template) if template else None
-        lname = doc["lookup"]
-        lookup = self.lookups.get(lname)
-        if lookup is None:
-            if lname not in self.spec.get("lookups", {}):
-                self.add(f"{at}.lookup", f"names no lookup in spec.lookups ({lname!r})")
-            return None
-        bound = doc.get("with", {})
-        if set(bound) != lookup.params:
-            self.add(
-                f"{at}.with", f"must bind exactly the lookup's parameters {sorted(lookup.params)}"
-            )
-            return None
-        bindings = [(k, self._template(f"{at}.with.{k}", v, refs)) for k, v in bound.items()]
-        if any(t is None for _, t in bindings):
-            return None
-        return EnvSpec(
-            "lookup",
-            lookup=lname,
-            bindings=tuple(sorted((k, t) for k, t in bindings if t is not None)),
         )
 
     # --- REST ----------------------------------------------------------------------------
@@ -307,10 +190,10 @@ class _Builder:
                 return None
             return "is neither a parameter of the path nor body.<field>"
 
-        call = self._call(at, doc, refs)
+        call = self.calls.entry(at, doc, refs)
         if call is None:
             return None
-        uses_body = any(p.ref[0] == "body" for t in call.templates() for p in t.placeholders)
+        uses_body = isinstance(call, CallSpec) and any(r[0] == "body" for r in call.references())
         if uses_body and doc["method"] in ("GET", "HEAD"):
             self.add(at, "a GET rule cannot read {body.*}")
         return RestRule(doc["method"], template, call, uses_body, i)
@@ -341,15 +224,21 @@ class _Builder:
             return None
         if endpoint.params:
             self.add(f"{at}.endpoint", "must be a fixed path (no parameters)")
-        fields: dict[OperationType, dict[str, CallSpec]] = {}
+        fields: dict[OperationType, dict[str, CallSpec | Refused]] = {}
         for op in OPERATIONS:
             for fname, fdoc in doc.get("operations", {}).get(op, {}).items():
-                call = self._call(f"{at}.operations.{op}.{fname}", fdoc, _args_refs)
+                fat = f"{at}.operations.{op}.{fname}"
+                call = (
+                    Refused(fdoc["refuse"])
+                    if "refuse" in fdoc
+                    else self.calls.call(fat, fdoc, _args_refs, nested_refs=_nested_refs)
+                )
                 if call is not None:
                     fields.setdefault(op, {})[fname] = call
+        nested = self.calls.nested(f"{at}.nested", doc.get("nested", {}), _nested_refs)
         introspection = None
         if "introspection" in doc:
-            introspection = self._call(
+            introspection = self.calls.call(
                 f"{at}.introspection",
                 {**doc["introspection"], "environment": {"unscoped": True}},
                 _args_refs,
@@ -359,20 +248,17 @@ class _Builder:
             fields,
             introspection,
             GraphQLLimits(**doc.get("limits", {})),
+            nested,
         )
-
-
-def _simple_refs(params: set[str]) -> _Refs:
-    def refs(ref: tuple[str, ...]) -> str | None:
-        if len(ref) != 1:
-            return "must be a plain lookup parameter name"
-        params.add(ref[0])
-        return None
-
-    return refs
 
 
 def _args_refs(ref: tuple[str, ...]) -> str | None:
     if ref[0] == "args" and len(ref) > 1:
         return None
     return "must name a field argument as args.<name>"
+
+
+def _nested_refs(ref: tuple[str, ...]) -> str | None:
+    if ref[0] in ("args", "here") and len(ref) > 1:
+        return None
+    return "must name a root field argument (args.<name>) or the nested field's (here.<name>)"

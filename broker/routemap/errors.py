@@ -50,8 +50,10 @@ MISSING_VARIABLE = "missing_variable"
 FRAGMENT_ERROR = "fragment_error"  # unknown fragment, cycle, duplicate name
 # Denials
 UNKNOWN_ROUTE = Reason.UNKNOWN_ROUTE.value  # nothing in the map says what the call does
+ROUTE_REFUSED = Reason.ROUTE_REFUSED.value  # the map names the call only to refuse it
 # Lookups (the gateway's side)
 ENVIRONMENT_UNRESOLVED = Reason.ENVIRONMENT_UNRESOLVED.value
+RELATION_UNPROVEN = Reason.RELATION_UNPROVEN.value
 
 
 def refusal_code(exc: BrokerError) -> str:
@@ -82,3 +84,7 @@ def unresolved(detail: str) -> Denied:
     return Denied(
         detail, reason=Reason.ENVIRONMENT_UNRESOLVED, extra={"refusal": ENVIRONMENT_UNRESOLVED}
     )
+
+
+def relation_unproven(detail: str) -> Denied:
+    return Denied(detail, reason=Reason.RELATION_UNPROVEN, extra={"refusal": RELATION_UNPROVEN})

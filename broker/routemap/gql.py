@@ -15,6 +15,12 @@ Rules (docs/route-maps.md has the reasons):
   ``introspection`` action. A root field the map does not know: ``unknown_route``.
 - Arguments are literals or ``$variables`` (from ``variables``, else the
   variable's default; otherwise refused).
+- A root field the map names only to refuse (``{refuse: reason}``): ``route_refused``.
+- Below each root field, every field whose name the map declares as ``nested`` (the
+  root field's own ``nested``, else ``graphql.nested``) is classified too, at any
+  depth and through fragments, and gives one more call; its templates read the root
+  field's arguments as ``args.*`` and its own as ``here.*``. Matching by name can only
+  add calls. The walk is capped (``MAX_NESTED_VISITS``) against fragment blow-up.
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ from graphql.language import (
 )
 
 from broker.routemap import errors as e
+from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.jsonbody import strict_json
-from broker.routemap.model import Classification, FieldCall, OperationType
+from broker.routemap.model import Call, Classification, FieldCall, OperationType
 from broker.routemap.routemap import GraphQLLimits, GraphQLSpec, RouteMap
 from broker.routemap.templates import dig
 
 REQUEST_KEYS = frozenset({"query", "variables", "operationName"})
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+MAX_NESTED_VISITS = 5000  # fields visited below the roots of one request (fragments repeat)
 _Entry = tuple[object, object, object]  # query, variables, operationName as received
 
 
@@ -80,7 +88,7 @@ def classify_graphql(
     fields: list[FieldCall] = []
     for i, entry in enumerate(entries):
         fields.extend(_classify_entry(route_map, spec, entry, i, allow_mutation=method == "POST"))
-    if len(fields) > spec.limits.root_fields:
+    if sum(1 for f in fields if f.root) > spec.limits.root_fields:
         raise e.bad_request(e.GRAPHQL_TOO_MANY_FIELDS, "the request has too many root fields")
     return Classification(
         "graphql", tuple(f.call for f in fields), spec.endpoint.text, tuple(fields)
@@ -155,19 +163,62 @@ def _classify_entry(
                         e.INTROSPECTION_NOT_ALLOWED, "introspection is not allowed here"
                     )
             else:
-                call_spec = known.get(field)
-                if call_spec is None:
+                found = known.get(field)
+                if found is None:
                     raise e.unknown_route(f"no rule for the {op_type} field {field!r}")
+                if isinstance(found, Refused):
+                    raise found.refuse(f"the {op_type} field {field!r}")
+                call_spec = found
             args = _arguments(node, op, variables)
             call = call_spec.fill(partial(_arg, args), route_map)
             out.append(FieldCall(op_type, field, call, index, name))
-            if len(out) > spec.limits.root_fields:
+            nested = {**spec.nested, **call_spec.nested}
+            if nested and node.selection_set is not None:
+                for path, nested_call in _nested_calls(
+                    route_map, nested, node.selection_set, fragments, op, variables, args
+                ):
+                    out.append(FieldCall(op_type, f"{field}.{path}", nested_call, index, name))
+            if sum(1 for f in out if f.root) > spec.limits.root_fields:
                 raise e.bad_request(e.GRAPHQL_TOO_MANY_FIELDS, "too many root fields")
     return out
 
 
 def _arg(args: dict[str, object], ref: tuple[str, ...]) -> object:
     return dig(args, ref[1:])  # ref is ("args", name, ...): the loader allows nothing else
+
+
+def _nested_calls(
+    route_map: RouteMap,
+    nested: Mapping[str, CallSpec | Refused],
+    selection_set: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    op: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+    root_args: dict[str, object],
+) -> Iterator[tuple[str, Call]]:
+    """(path of field names, call) for every declared nested field below a root field."""
+    stack: list[tuple[str, SelectionSetNode]] = [("", selection_set)]
+    visits = 0
+    while stack:
+        prefix, current = stack.pop()
+        for node in _root_fields(current, fragments, ()):
+            visits += 1
+            if visits > MAX_NESTED_VISITS:
+                raise e.bad_request(e.GRAPHQL_TOO_LARGE, "the selection is too large to check")
+            name = node.name.value
+            path = f"{prefix}{name}"
+            found = nested.get(name)
+            if isinstance(found, Refused):
+                raise found.refuse(f"the field {path!r}")
+            if found is not None:
+                here = _arguments(node, op, variables)
+
+                def resolve(ref: tuple[str, ...], here: dict[str, object] = here) -> object:
+                    return dig(here if ref[0] == "here" else root_args, ref[1:])
+
+                yield path, found.fill(resolve, route_map)
+            if node.selection_set is not None:
+                stack.append((f"{path}.", node.selection_set))
 
 
 @lru_cache(maxsize=512)

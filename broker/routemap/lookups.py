@@ -1,8 +1,15 @@
 """Lookups: upstream queries the gateway makes with the master key to learn environments.
 
-This module is the pure half: it renders the request to send (``request``)
-and reads the environments out of the answer (``extract``). Sending it,
-caching it for ``cache_seconds`` and mapping ids to names is the gateway's job.
+This module is the pure half: it renders the request to send (``request``, one
+per page), reads the values out of the answer (``extract``) and finds the next
+page's cursor (``next_cursor``). Sending it, following ``then``, caching it per
+its policy and keeping within its caps is the gateway's job
+(``broker.gateway.resolve``).
+
+Cache policy: ``immutable`` relations (an environment's project) may be reused by
+every call for ``cache_seconds``; a mutable one (``cache_seconds`` without
+``immutable``) is reused by read calls only, and write and destructive calls ask
+again, so a relation changed a moment ago cannot be used to place a write.
 """
 
 from __future__ import annotations
@@ -18,6 +25,26 @@ from broker.routemap.resultpath import ResultPath
 from broker.routemap.templates import Template, dig
 
 Yields = Literal["names", "environment_ids"]
+MAX_PAGES = 50
+MAX_CHAIN = 3  # a chain of ``then`` lookups is at most this deep
+
+
+@dataclass(frozen=True, slots=True)
+class Pages:
+    """Relay paging: send again with ``variable`` = the value at ``cursor`` while ``more``."""
+
+    cursor: ResultPath
+    more: ResultPath
+    variable: str
+    max: int
+
+
+@dataclass(frozen=True, slots=True)
+class Then:
+    """Every value this lookup yields is passed as ``param`` to ``lookup``."""
+
+    lookup: str
+    param: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +65,17 @@ class Lookup:
     variables: tuple[tuple[str, Template], ...] = ()
     graphql_endpoint: str = ""
     get: PathTemplate | None = None  # a REST GET path; parameters fill whole segments
+    format: Template | None = None  # each selected object -> one string
+    pages: Pages | None = None
+    then: Then | None = None
+    immutable: bool = False
+    timeout_seconds: float = 10.0
 
-    def request(self, params: Mapping[str, str]) -> LookupRequest:
+    def reusable(self, effect: str) -> bool:
+        """Whether a cached answer may serve a call of this effect (the cache policy)."""
+        return self.cache_seconds > 0 and (self.immutable or effect == "read")
+
+    def request(self, params: Mapping[str, str], cursor: str | None = None) -> LookupRequest:
         if set(params) != self.params:
             raise ValueError(f"lookup {self.name} takes exactly {sorted(self.params)}")
         if self.get is not None:
@@ -48,14 +84,55 @@ class Lookup:
                 for s in self.get.segments
             ]
             return LookupRequest("GET", "/" + "/".join(parts))
-        variables = {k: t.fill(lambda ref: dig(params, ref)) for k, t in self.variables}
+        variables: dict[str, object] = {
+            k: t.fill(lambda ref: dig(params, ref)) for k, t in self.variables
+        }
+        if self.pages is not None:
+            variables[self.pages.variable] = cursor
         body = {"query": self.graphql, "variables": variables}
         return LookupRequest("POST", self.graphql_endpoint, body)
 
-    def extract(self, status: int, document: object, params: Mapping[str, str]) -> tuple[str, ...]:
-        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``."""
+    def extract(
+        self,
+        status: int,
+        document: object,
+        params: Mapping[str, str],
+        *,
+        allow_empty: bool = False,
+    ) -> tuple[str, ...]:
+        """Environment names (or ids, per ``yields``) in the answer, or ``Denied``.
+
+        An empty answer is unresolved unless ``allow_empty`` (one page of several, or
+        the values of a relation check, where "none" is an answer)."""
         if status != 200:
             raise unresolved(f"lookup {self.name} answered HTTP {status}")
         if self.graphql is not None and isinstance(document, dict) and document.get("errors"):
             raise unresolved(f"lookup {self.name} answered with GraphQL errors")
-        return self.result.evaluate(document, params)
+        if self.format is None:
+            return self.result.evaluate(document, params, allow_empty=allow_empty)
+        template = self.format
+        out = []
+        for item in self.result.select(document, params):
+            # a missing field of a selected object is unresolved, never a default
+            def field(ref: tuple[str, ...], item: object = item) -> object:
+                if len(ref) == 1 and ref[0] in params:  # the lookup's own parameter
+                    return params[ref[0]]
+                found = dig(item, ref)
+                if not isinstance(found, str) or not found:
+                    raise unresolved(f"lookup {self.name}: an answer lacks {'.'.join(ref)}")
+                return found
+
+            out.append(template.fill(field))
+        return self.result.strings(out, allow_empty=allow_empty)
+
+    def next_cursor(self, document: object) -> str | None:
+        """The next page's cursor, or None when the answer says there is no more."""
+        if self.pages is None:
+            return None
+        more = self.pages.more.select(document, {})
+        if more != [True]:
+            return None
+        cursor = self.pages.cursor.select(document, {})
+        if len(cursor) != 1 or not isinstance(cursor[0], str) or not cursor[0]:
+            raise unresolved(f"lookup {self.name}: a next page has no cursor")
+        return cursor[0]

@@ -77,8 +77,28 @@ class Unscoped:
     """The call touches nothing environment-specific: the gateway skips the check."""
 
 
-EnvSource = EnvName | EnvById | EnvLookup | EnvInventory | EnvFixed | Unscoped
+@dataclass(frozen=True, slots=True)
+class Unresolvable:
+    """The map knows the call touches environments it cannot place: always refused."""
+
+    why: str
+
+
+EnvSource = EnvName | EnvById | EnvLookup | EnvInventory | EnvFixed | Unscoped | Unresolvable
 UNSCOPED = Unscoped()
+
+
+@dataclass(frozen=True, slots=True)
+class RelationCheck:
+    """A relation the call asserts and the gateway proves before it acts on it.
+
+    ``lookup``'s values must contain ``expected`` (the backup named belongs to the
+    instance named); otherwise the call is refused with ``reason``.
+    """
+
+    lookup: LookupCall
+    expected: str
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +107,7 @@ class Call:
     effect: str  # read | write | destructive
     resources: tuple[str, ...]
     environments: tuple[EnvSource, ...]  # never empty; (UNSCOPED,) when unscoped
+    checks: tuple[RelationCheck, ...] = ()
 
     @property
     def unscoped(self) -> bool:
@@ -95,13 +116,18 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class FieldCall:
-    """One GraphQL root field, classified by its name (never its alias)."""
+    """One GraphQL root field (or a declared nested field), classified by its name (never
+    its alias). A nested field's ``field`` is its path of names from the root field."""
 
     operation: OperationType
     field: str
     call: Call
     batch_index: int = 0  # position in a batched array (0 for a single request)
     operation_name: str | None = None
+
+    @property
+    def root(self) -> bool:
+        return "." not in self.field
 
 
 @dataclass(frozen=True, slots=True)

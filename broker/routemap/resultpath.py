@@ -15,7 +15,7 @@ a non-string leaf makes the whole answer unresolved (the gateway denies).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from broker.routemap.errors import unresolved
@@ -64,17 +64,28 @@ class ResultPath:
     def params(self) -> frozenset[str]:
         return frozenset(s.param for s in self.steps if isinstance(s, Filter) and s.param)
 
-    def evaluate(self, document: object, params: Mapping[str, str]) -> tuple[str, ...]:
-        """The strings the path selects; raises ``Denied(environment_unresolved)`` else."""
+    def select(self, document: object, params: Mapping[str, str]) -> list[object]:
+        """The values the path selects (any JSON); a missing key or null: ``Denied``."""
         current: list[object] = [document]
         for step in self.steps:
             current = _apply(step, current, params)
-        if not current:
+        return current
+
+    def evaluate(
+        self, document: object, params: Mapping[str, str], *, allow_empty: bool = False
+    ) -> tuple[str, ...]:
+        """The strings the path selects; raises ``Denied(environment_unresolved)`` else."""
+        return self.strings(self.select(document, params), allow_empty=allow_empty)
+
+    @staticmethod
+    def strings(values: Sequence[object], *, allow_empty: bool = False) -> tuple[str, ...]:
+        """``values`` as distinct non-empty strings, under the cap, or ``Denied``."""
+        if not values and not allow_empty:
             raise unresolved("the lookup found no environment")
-        if len(current) > MAX_RESULTS:
+        if len(values) > MAX_RESULTS:
             raise unresolved("the lookup found too many environments")
         out = []
-        for value in current:
+        for value in values:
             if not isinstance(value, str) or not value:
                 raise unresolved("the lookup answered something other than names")
             out.append(value)

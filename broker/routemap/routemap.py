@@ -8,100 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
+from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.canonical import PathOptions
-from broker.routemap.errors import BAD_VALUE, bad_request, unknown_route
+from broker.routemap.errors import unknown_route
 from broker.routemap.lookups import Lookup
-from broker.routemap.model import (
-    UNSCOPED,
-    Call,
-    EnvById,
-    EnvFixed,
-    EnvInventory,
-    EnvLookup,
-    EnvName,
-    EnvSource,
-    LookupCall,
-    OperationType,
-)
+from broker.routemap.model import OperationType
 from broker.routemap.paths import PathIndex, PathTemplate
-from broker.routemap.templates import Resolver, Template
-
-RESOURCE_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F))  # as broker.domain.templates
-MAX_RESOURCE_LENGTH = 256
-EnvKind = Literal["name", "environment_id", "lookup", "inventory", "fixed", "unscoped"]
-
-
-@dataclass(frozen=True, slots=True)
-class EnvSpec:
-    """One environment source as written in the map, before the request fills it."""
-
-    kind: EnvKind
-    template: Template | None = None  # name / environment_id / inventory
-    lookup: str | None = None  # lookup
-    bindings: tuple[tuple[str, Template], ...] = ()  # lookup "with"
-    names: tuple[str, ...] = ()  # fixed
-
-    def fill(self, resolve: Resolver, route_map: RouteMap) -> EnvSource:
-        if self.kind == "unscoped":
-            return UNSCOPED
-        if self.kind == "fixed":
-            return EnvFixed(self.names)
-        if self.kind == "lookup":
-            assert self.lookup is not None
-            params = tuple(sorted((k, t.fill(resolve)) for k, t in self.bindings))
-            ids_via = (
-                route_map.environment_ids
-                if route_map.lookups[self.lookup].yields == "environment_ids"
-                else None
-            )
-            return EnvLookup(LookupCall(self.lookup, params), ids_via)
-        assert self.template is not None
-        value = self.template.fill(resolve)
-        if self.kind == "name":
-            return EnvName(value)
-        if self.kind == "inventory":
-            return EnvInventory(value)
-        via = route_map.environment_ids
-        assert via is not None
-        (param,) = route_map.lookups[via].params
-        return EnvById(value, LookupCall(via, ((param, value),)))
-
-
-@dataclass(frozen=True, slots=True)
-class CallSpec:
-    action: str
-    effect: str
-    resources: tuple[Template, ...]
-    environments: tuple[EnvSpec, ...]
-
-    def fill(self, resolve: Resolver, route_map: RouteMap) -> Call:
-        resources = tuple(_resource(t.fill(resolve)) for t in self.resources)
-        envs = tuple(dict.fromkeys(s.fill(resolve, route_map) for s in self.environments))
-        return Call(self.action, self.effect, resources, envs)
-
-    def templates(self) -> list[Template]:
-        """Every template of the call: resources, environment sources, lookup bindings."""
-        out = list(self.resources)
-        for env in self.environments:
-            if env.template is not None:
-                out.append(env.template)
-            out.extend(t for _, t in env.bindings)
-        return out
-
-
-def _resource(value: str) -> str:
-    if not 0 < len(value) <= MAX_RESOURCE_LENGTH or not set(value) <= RESOURCE_CHARS:
-        raise bad_request(BAD_VALUE, "a resource must be 1 to 256 printable ASCII characters")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
 class RestRule:
     method: str
     template: PathTemplate
-    call: CallSpec
+    call: CallSpec | Refused
     uses_body: bool  # some template reads {body.*}: the body is parsed as JSON
     index: int  # position in spec.rest
 
@@ -122,9 +42,10 @@ class GraphQLLimits:
 @dataclass(frozen=True, slots=True)
 class GraphQLSpec:
     endpoint: PathTemplate
-    fields: Mapping[OperationType, Mapping[str, CallSpec]]
+    fields: Mapping[OperationType, Mapping[str, CallSpec | Refused]]
     introspection: CallSpec | None = None
     limits: GraphQLLimits = GraphQLLimits()
+    nested: Mapping[str, CallSpec | Refused] = field(default_factory=dict)  # any depth
 
 
 Route = RestRule | GraphQLSpec
@@ -134,6 +55,15 @@ Route = RestRule | GraphQLSpec
 class AuthSpec:
     header: str
     format: str  # contains "{key}" exactly once
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentIdentity:
+    """How the provider names an environment uniquely: ``parts`` '/'-separated parts,
+    the last the environment's own name, the others its owner (``qualified_by``)."""
+
+    qualified_by: str | None = None
+    parts: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +78,8 @@ class RouteMap:
     provider: str
     upstream: str
     auth: AuthSpec
+    auth_alternatives: Mapping[str, AuthSpec]  # other ways a key is injected, by name
+    environments: EnvironmentIdentity
     paths: PathOptions
     body: BodySpec
     actions: Mapping[str, str]  # action -> effect
@@ -169,6 +101,19 @@ class RouteMap:
         if len(found) != 1:  # more than one cannot happen: the loader refuses overlaps
             raise unknown_route(f"no rule of {self.provider} matches {method} this path")
         return found[0]
+
+    def ids_via(self, lookup: str) -> str | None:
+        """The lookup that turns ``lookup``'s values (environment ids) into environments."""
+        return self.environment_ids if self.lookups[lookup].yields == "environment_ids" else None
+
+    def auth_for(self, name: str | None) -> AuthSpec:
+        """The key injection named by a provider's configuration (None: the default)."""
+        return self.auth if name is None else self.auth_alternatives[name]
+
+    def auth_headers(self) -> frozenset[str]:
+        """Every header a key may travel in (lower case): never forwarded from an agent."""
+        specs = (self.auth, *self.auth_alternatives.values())
+        return frozenset(a.header.lower() for a in specs)
 
     def inventory_environments(self, key: str) -> tuple[str, ...] | None:
         """The map's static inventory entry for ``key`` (the gateway may add its own)."""

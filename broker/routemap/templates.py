@@ -4,6 +4,10 @@ A template is literal text with ``{ref}`` placeholders. ``ref`` is a dotted
 name (``owner``, ``args.input.id``, ``body.environment``); ``{ref|text}`` uses
 ``text`` when the request does not carry ``ref`` at all (absent or null).
 Braces never appear literally. Filled values must be short printable scalars.
+
+One step of one placeholder may be ``name[*]`` (``{args.input.wipeServiceIds[*]}``):
+``fill_each`` then gives one string per element of that list (resources only; the
+compiler refuses it elsewhere).
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from dataclasses import dataclass
 from broker.routemap.errors import BAD_VALUE, MISSING_VALUE, bad_request
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(\[\*\])?"
+_REF = re.compile(rf"{_NAME}(\.{_NAME})*\Z")
+EACH = "*"  # the ref step that stands for "every element of the list so far"
 MAX_VALUE_LENGTH = 256
+MAX_EACH = 100  # one template never expands to more values than this
 
 
 class TemplateSyntaxError(ValueError):
@@ -38,7 +45,11 @@ class Placeholder:
 
     @property
     def dotted(self) -> str:
-        return ".".join(self.ref)
+        return ".".join(self.ref).replace(".*", "[*]")
+
+    @property
+    def each(self) -> bool:
+        return EACH in self.ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,36 @@ class Template:
                 out.append(_value(part, resolve(part.ref)))
         return "".join(out)
 
+    def fill_each(self, resolve: Resolver) -> tuple[str, ...]:
+        """``fill``, or one value per list element when a placeholder has ``[*]``."""
+        each = next((p for p in self.placeholders if p.each), None)
+        if each is None:
+            return (self.fill(resolve),)
+        at = each.ref.index(EACH)
+        items = resolve(each.ref[:at])
+        if items is MISSING or items is None:
+            items = []
+        if not isinstance(items, list):
+            raise bad_request(BAD_VALUE, f"{each.dotted} must be a list")
+        if len(items) > MAX_EACH:
+            raise bad_request(BAD_VALUE, f"{each.dotted} has more than {MAX_EACH} elements")
+        out = []
+        for item in items:
+            element = dig(item, each.ref[at + 1 :])
+
+            def one(ref: tuple[str, ...], element: object = element) -> object:
+                return element if ref == each.ref else resolve(ref)
+
+            out.append(self.fill(one))
+        return tuple(dict.fromkeys(out))
+
+    def can_fill(self, resolve: Resolver) -> bool:
+        """Whether the request carries every placeholder that has no default."""
+        return all(
+            p.default is not None or resolve(p.ref) not in (MISSING, None)
+            for p in self.placeholders
+        )
+
 
 def parse_template(text: str) -> Template:
     parts: list[str | Placeholder] = []
@@ -74,7 +115,12 @@ def parse_template(text: str) -> Template:
             raise TemplateSyntaxError(f"{{{m.group(1)}}} is not a valid placeholder")
         if bar and (not default or "|" in default):
             raise TemplateSyntaxError(f"{{{m.group(1)}}} has an empty or doubled default")
-        parts.append(Placeholder(tuple(ref.split(".")), default if bar else None))
+        steps: list[str] = []
+        for step in ref.split("."):
+            steps.extend((step[:-3], EACH) if step.endswith("[*]") else (step,))
+        if steps.count(EACH) > 1:
+            raise TemplateSyntaxError(f"{{{m.group(1)}}} may use [*] once")
+        parts.append(Placeholder(tuple(steps), default if bar else None))
         pos = m.end()
     rest = text[pos:]
     if "{" in rest or "}" in rest:

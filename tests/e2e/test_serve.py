@@ -129,25 +129,44 @@ def test_exec_runs_a_command_with_a_session_token_and_ends_the_session(tmp_path:
         assert seen == {"active": False}  # the session ended with the command
 
 
-def test_demo_replays_the_incident_and_shows_it_stopped(tmp_path: Path) -> None:
+def _demo(*args: str) -> str:
     ran = subprocess.run(
-        [sys.executable, "-m", "broker.cli.main", "demo"],
+        [sys.executable, "-m", "broker.cli.main", "demo", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    out = ran.stdout
+    assert "FAIL" not in ran.stdout
+    assert "verified intact" in ran.stdout
+    return ran.stdout
+
+
+def test_demo_replays_the_incident_on_the_railway_replica() -> None:
+    out = _demo()
+    assert "replica of Railway's public API" in out
+    assert "THE INCIDENT: volumeDelete on pg-data" in out
+    assert "-> environment_not_granted: volume:delete touches <shop>/production" in out
+    assert "-> forbidden_verb" in out
+    assert "-> relation_unproven" in out
+    assert "touches <blog>/staging; the token is for <shop>/staging" in out
+    assert "volume pg-data and production's backup still exist" in out
+    assert "the exact call, retried with the approval -> 200" in out
+    assert "the same approval again -> approval_denied" in out
+    assert "LOG_LEVEL deleted in staging, production's untouched" in out
+
+
+def test_demo_replays_the_incident_on_the_teaching_provider() -> None:
+    out = _demo("--provider", "railway-demo")
     assert "THE INCIDENT: volumeDelete on vol-pg" in out
     assert "-> environment_not_granted: volume:delete touches production" in out
     assert "-> forbidden_verb" in out
-    assert "still exist in staging and production" in out
-    assert "verified intact" in out
+    assert "vol-pg and its backups still exist" in out
     assert "the exact call, retried with the approval -> 200" in out
-    assert "the same approval again -> approval_denied" in out
+    # the volume is gone, and a destructive call looks its environments up again
+    assert "the same approval again -> environment_unresolved" in out
     assert "vol-cache deleted, vol-pg untouched" in out
-    assert "FAIL" not in out
 
 
 def test_bootstrap_admin_from_a_file_is_never_printed(

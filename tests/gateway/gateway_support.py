@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from broker.audit.reader import AuditQuery, query_events, verify_all
+from tests.support.stack import Stack
+
 # Root fields the gateway itself asks the demo provider for (the route map's look-ups).
 LOOKUP_FIELDS = frozenset({"volume", "environment", "deployment", "projects"})
 # Every code a gateway refusal may carry (broker.errors.Reason values the gateway uses).
@@ -84,6 +87,16 @@ def raw_request(
                 sock.sendall(piece)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered early and closed; read what it said
+        return _read_response(sock)
+
+
+def exchange(base_url: str, data: bytes, *, timeout: float = 10.0) -> RawResponse:
+    """Write ``data`` (a whole request, as the caller framed it: no header is added) and
+    read the answer until the server closes the connection."""
+    parts = urlsplit(base_url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 80)
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(data)
         return _read_response(sock)
 
 
@@ -168,3 +181,17 @@ def agent_fields_executed(log: Sequence[dict[str, Any]]) -> list[str]:
             if not is_lookup:
                 executed.extend(fields)
     return executed
+
+
+def gateway_trail(stack: Stack, jti: str) -> list[dict[str, Any]]:
+    """The gateway's events about one token, oldest first; the chain must verify."""
+    with stack.services.db.read() as conn:
+        events = query_events(conn, AuditQuery(limit=1000))
+        assert all(r.ok for r in verify_all(conn))
+
+    def about_token(e: dict[str, Any]) -> bool:
+        if e["type"] == "gateway.completed":
+            return any(c["jti"] == jti for c in e["data"]["calls"])
+        return e["type"].startswith("gateway.") and e["data"].get("jti") == jti
+
+    return [e for e in events if about_token(e)][::-1]

@@ -6,15 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from broker.audit.reader import AuditQuery, query_events, verify_all
-from tests.gateway.gateway_support import assert_problem
+from broker.audit.reader import verify_all
+from tests.gateway.gateway_support import assert_problem, gateway_trail
 from tests.support.stack import Stack, build_stack
 
 SERVICES = '{ services(projectId: "proj-acme") { id } }'
@@ -35,20 +34,6 @@ def problem(r: httpx.Response, status: int, *codes: str) -> None:
     code = r.json().get("code") if r.headers.get("content-type", "").endswith("json") else None
     expected = code if code in codes else codes[0]
     assert_problem(r.status_code, headers, r.content, expect_status=status, code=expected)
-
-
-def gateway_trail(stack: Stack, jti: str) -> list[dict[str, Any]]:
-    """The gateway's events about one token, oldest first; the chain must verify."""
-    with stack.services.db.read() as conn:
-        events = query_events(conn, AuditQuery(limit=1000))
-        assert all(r.ok for r in verify_all(conn))
-
-    def about_token(e: dict[str, Any]) -> bool:
-        if e["type"] == "gateway.completed":
-            return any(c["jti"] == jti for c in e["data"]["calls"])
-        return e["type"].startswith("gateway.") and e["data"].get("jti") == jti
-
-    return [e for e in events if about_token(e)][::-1]
 
 
 def test_provider_down_is_a_503_and_an_audited_failure(sqlite_stack: Stack) -> None:

@@ -76,3 +76,38 @@ def test_every_problem_is_named_at_once(tmp_path: Path) -> None:
     assert "p.yaml: providers[0].name: every value must be a non-empty string" in detail
     assert "p.yaml: providers[0]: allowed keys are" in detail
     assert "p.yaml: providers[1]: name and route_map are required" in detail
+
+
+RAILWAY_LIKE = """\
+apiVersion: capbroker.dev/v1
+kind: RouteMap
+metadata: {name: rw}
+spec:
+  provider: rw
+  upstream: http://127.0.0.1:9
+  auth:
+    header: Authorization
+    format: "Bearer {key}"
+    alternatives:
+      project-token: {header: Project-Access-Token, format: "{key}"}
+  actions: {project:read: {effect: read}}
+  rest:
+    - {method: GET, path: /p, action: "project:read", environment: {unscoped: true}}
+"""
+
+
+def test_a_provider_picks_one_of_its_maps_key_headers(tmp_path: Path) -> None:
+    (tmp_path / "rw.yaml").write_text(RAILWAY_LIKE)
+    doc = {"providers": [{"name": "rw", "route_map": "rw.yaml", "auth": "project-token"}]}
+    route = parse_providers(doc, source="p.yaml", base=tmp_path)["rw"]
+    assert route.key_auth.header == "Project-Access-Token"
+    default = parse_providers(
+        {"providers": [{"name": "rw", "route_map": "rw.yaml"}]}, source="p.yaml", base=tmp_path
+    )["rw"]
+    assert default.key_auth.header == "Authorization"
+    with pytest.raises(InvalidRequest, match="'workspace' is no alternative of the map"):
+        parse_providers(
+            {"providers": [{"name": "rw", "route_map": "rw.yaml", "auth": "workspace"}]},
+            source="p.yaml",
+            base=tmp_path,
+        )

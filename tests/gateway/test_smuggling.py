@@ -1,9 +1,14 @@
 """The smuggling corpus (corpus.yaml) sent through the real gateway over a raw socket.
 
 Every case must come back as problem+json with the contract code the corpus names, and
-the demo provider behind the gateway must have executed none of the agent's fields: its
-request log is empty, or (for cases where the gateway first asks the provider itself
-which environments a volume belongs to) holds only the gateway's own look-ups.
+nothing may have reached the upstream. The upstreams are permissive
+(tests/support/permissive_upstream.py): one sits in front of the demo provider and relays
+what a lenient framework would understand (method overrides honoured, header names
+folded, JSON keys matched in any case, truncated bodies taken whole), and one serves the
+permissive REST provider. So "the upstream ignores it" is never why a case passes: the
+permissive upstream must have received nothing, or (for cases where the gateway first
+asks the provider itself which environments a volume belongs to) only the gateway's own
+look-ups, and the demo provider behind it must have executed none of the agent's fields.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from tests.gateway.gateway_support import (
     chunked,
     raw_request,
 )
-from tests.support.stack import PROVIDER, Stack
+from tests.support.permissive_upstream import Received
+from tests.support.stack import PERMISSIVE, PROVIDER, Stack
 
 CORPUS: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "corpus.yaml").read_text(encoding="utf-8")
@@ -56,13 +62,17 @@ def _payload(case: dict[str, Any]) -> tuple[bytes, bool]:
     return str(case.get("body", "")).encode(), "body" in case
 
 
+def _provider(case: dict[str, Any]) -> str:
+    return str(case.get("provider", PROVIDER))
+
+
 def _target(case: dict[str, Any]) -> str:
     if "provider_path" in case:
         target = str(case["provider_path"])
     elif "path_repeat" in case:
-        target = f"/{PROVIDER}" + case["path_repeat"]["text"] * case["path_repeat"]["times"]
+        target = f"/{_provider(case)}" + case["path_repeat"]["text"] * case["path_repeat"]["times"]
     else:
-        target = f"/{PROVIDER}{case['path']}"
+        target = f"/{_provider(case)}{case['path']}"
     return target + (f"?{case['query']}" if case.get("query") else "")
 
 
@@ -90,7 +100,8 @@ def _headers(case: dict[str, Any], token: str, body: bytes, is_json: bool) -> li
 
 def send_case(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
     body, is_json = _payload(case)
-    headers = _headers(case, stack.token(), body, is_json)
+    token = stack.permissive_token() if _provider(case) == PERMISSIVE else stack.token()
+    headers = _headers(case, token, body, is_json)
     framed: bytes | list[bytes] = body
     if case.get("framing") == "chunked":
         framed = chunked(*(body[i : i + 65536] for i in range(0, len(body), 65536)))
@@ -99,55 +110,100 @@ def send_case(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[str, 
 
 
 def assert_nothing_executed(stack: Stack, case: dict[str, Any]) -> None:
+    """Neither permissive upstream received the agent's request, and the demo provider
+    behind the relaying one executed none of the agent's fields."""
+    assert stack.permissive is not None
+    assert stack.demo_front is not None
+    assert stack.permissive.received() == [], "the permissive provider was reached"
+    front = stack.demo_front.received()
     log = stack.upstream_log()
     if not case.get("lookups"):
+        assert front == [], f"the permissive upstream was reached: {front}"
         assert log == [], f"the provider was reached: {log}"
+    assert all(_is_gateway_lookup(r) for r in front), front
+    assert len(log) == len(front), (front, log)  # the relay passed on all it was given
     assert agent_fields_executed(log) == [], log
     assert all(e["method"] == "POST" and e["path"] == "/graphql" for e in log), log
 
 
+def _is_gateway_lookup(received: Received) -> bool:
+    """What the gateway's own look-ups look like to the permissive upstream: a complete
+    POST /graphql with no override and nothing the agent sent."""
+    return (
+        received.complete
+        and received.effective_method == "POST" == received.method
+        and received.override is None
+        and received.target == "/graphql"
+        and received.header("content-type") == "application/json"
+        and all(not k.startswith("x-") for k, _ in received.effective_headers)
+    )
+
+
 @pytest.mark.parametrize("case", APP_CASES, ids=[c["name"] for c in APP_CASES])
-def test_attack_is_refused_and_reaches_nobody(shared_stack: Stack, case: dict[str, Any]) -> None:
-    status, headers, body = send_case(shared_stack, case)
+def test_attack_is_refused_and_reaches_nobody(
+    permissive_stack: Stack, case: dict[str, Any]
+) -> None:
+    status, headers, body = send_case(permissive_stack, case)
     expect = case["expect"]
     problem = assert_problem(
         status, headers, body, expect_status=expect["status"], code=expect["code"]
     )
     if "refusal" in expect:
         assert problem.get("refusal") == expect["refusal"], problem
-    assert_nothing_executed(shared_stack, case)
+    assert_nothing_executed(permissive_stack, case)
 
 
 @pytest.mark.parametrize("case", HTTP_CASES, ids=[c["name"] for c in HTTP_CASES])
 def test_malformed_framing_is_refused_as_a_problem(
-    shared_stack: Stack, case: dict[str, Any]
+    permissive_stack: Stack, case: dict[str, Any]
 ) -> None:
     """Requests the HTTP parser rejects before the gateway app runs (two Content-Lengths,
     Content-Length with Transfer-Encoding, a lower-case method): nothing may be forwarded,
     and the answer must still be the contract's problem+json."""
-    status, headers, body = send_case(shared_stack, case)
-    assert_nothing_executed(shared_stack, case)
+    status, headers, body = send_case(permissive_stack, case)
+    assert_nothing_executed(permissive_stack, case)
     assert status == case["expect"]["status"], body[:200]
     assert_problem(
         status, headers, body, expect_status=case["expect"]["status"], code=case["expect"]["code"]
     )
 
 
-def test_a_near_miss_of_the_corpus_goes_through(shared_stack: Stack) -> None:
-    """The same raw client and framing carry an honest request to the provider, so the
-    refusals above are the gateway's doing, not the test's."""
-    case = {
+def test_a_near_miss_of_the_corpus_goes_through(permissive_stack: Stack) -> None:
+    """The same raw client and framing carry an honest request through the permissive
+    upstream to the provider, so the refusals above are the gateway's doing, not the
+    test's (nor the relay's)."""
+    stack = permissive_stack
+    assert stack.demo_front is not None
+    case: dict[str, Any] = {
         "method": "POST",
         "path": "/graphql",
         "json": {"query": '{ services(projectId: "proj-acme") { id } }'},
     }
-    status, _, body = send_case(shared_stack, case)
+    status, _, body = send_case(stack, case)
     assert status == 200, body[:300]
     assert json.loads(body)["data"]["services"][0]["id"] == "svc-api"
-    assert agent_fields_executed(shared_stack.upstream_log()) == ["services"]
+    assert agent_fields_executed(stack.upstream_log()) == ["services"]
+    [seen] = stack.demo_front.received()
+    assert (seen.complete, seen.effective_method, seen.override) == (True, "POST", None)
     case["framing"] = "chunked"
-    status, _, body = send_case(shared_stack, case)
+    status, _, body = send_case(stack, case)
     assert status == 200, body[:300]
+
+
+def test_a_near_miss_reaches_the_permissive_provider(permissive_stack: Stack) -> None:
+    """An honest call to the REST map gets through to the permissive upstream, whole."""
+    assert permissive_stack.permissive is not None
+    case = {
+        "provider": PERMISSIVE,
+        "method": "POST",
+        "path": "/items",
+        "json": {"name": "a", "environment": "staging"},
+    }
+    status, _, body = send_case(permissive_stack, case)
+    assert status == 200, body[:300]
+    [seen] = permissive_stack.permissive.received()
+    assert (seen.method, seen.effective_method, seen.override) == ("POST", "POST", None)
+    assert (seen.complete, seen.json) == (True, {"name": "a", "environment": "staging"})
 
 
 def test_the_corpus_is_well_formed() -> None:
@@ -174,4 +230,5 @@ def test_the_corpus_is_well_formed() -> None:
         "graphql_too_deep",
         "missing_variable",
         "persisted_query",
+        "upgrade_not_supported",
     } <= refusals

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from broker.domain.actions import is_valid_action
-from broker.domain.names import is_valid_name
+from broker.domain.names import is_valid_environment, is_valid_name
 from broker.domain.policy import PolicyFloor, floor_to_spec
 from broker.domain.templates import template_from_spec, template_to_spec
 from broker.manifests.schemas import (
@@ -88,3 +88,13 @@ def test_format_path() -> None:
     assert format_path(["spec", "actions", 2]) == "spec.actions[2]"
     assert format_path([]) == ""
     assert format_path(["spec", "ttl", "max"]) == "spec.ttl.max"
+
+
+@given(st.text(alphabet="az09-_.A/", max_size=80))
+def test_schema_and_domain_agree_on_environments(s: str) -> None:
+    # ``..`` and ``.`` as owner parts: the schema's pattern cannot say "not exactly ..",
+    # so the domain check is stricter there, and only there.
+    if any(part in (".", "..") for part in s.split("/")[:-1]):
+        assert not is_valid_environment(s)
+        return
+    assert bool(_pattern("environment").search(s)) == is_valid_environment(s)

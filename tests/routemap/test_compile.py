@@ -78,8 +78,8 @@ def test_shipped_maps_load() -> None:
         "volumeBackupRestore",
     }
     gh = shipped_map("github")
-    assert 40 <= len(gh.rest) <= 60
-    assert gh.graphql is None
+    assert len(gh.rest) > 600  # every operation of GitHub's description (test_github_map)
+    assert gh.graphql is not None
 
 
 def test_base_document_is_valid() -> None:

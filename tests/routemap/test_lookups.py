@@ -46,10 +46,10 @@ def test_backup_filter() -> None:
 
 
 def test_rest_lookup_encodes_parameters() -> None:
-    lookup = github().lookups["deploymentEnvironment"]
+    lookup = github().lookups["deploymentNode"]
     req = lookup.request({"owner": "a", "repo": "b/../c", "deployment_id": "1"})
     assert req.path == "/repos/a/b%2F..%2Fc/deployments/1"
-    assert lookup.extract(200, {"environment": "production"}, {}) == ("production",)
+    assert lookup.extract(200, {"node_id": "DE_1", "environment": "x"}, {}) == ("DE_1",)
 
 
 @pytest.mark.parametrize(

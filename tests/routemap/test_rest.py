@@ -27,7 +27,7 @@ JSON = {"Content-Type": "application/json"}
             EnvInventory("repo:acme/app"),
         ),
         ("GET", "/repos/acme/app/contents/a/b/c.md", "contents:read", ("repo:acme/app",), UNSCOPED),
-        ("GET", "/repos/acme/app/contents/", "contents:read", ("repo:acme/app",), UNSCOPED),
+        ("GET", "/repos/acme/app/pulls/", "pull:read", ("repo:acme/app",), UNSCOPED),
         (
             "DELETE",
             "/repos/acme/app/contents/x.md",
@@ -48,14 +48,14 @@ JSON = {"Content-Type": "application/json"}
             "/repos/acme/app/environments/production",
             "environment:delete",
             ("environment:acme/app/production",),
-            EnvName("production"),
+            EnvName("acme/app/production"),
         ),
         (
             "PUT",
             "/repos/acme/app/environments/staging/secrets/DB_URL",
             "secret:write",
             ("environment:acme/app/staging",),
-            EnvName("staging"),
+            EnvName("acme/app/staging"),
         ),
         (
             "DELETE",
@@ -64,7 +64,7 @@ JSON = {"Content-Type": "application/json"}
             ("deployment:acme/app/42",),
             EnvLookup(
                 LookupCall(
-                    "deploymentEnvironment",
+                    "deploymentNode",
                     (("deployment_id", "42"), ("owner", "acme"), ("repo", "app")),
                 )
             ),
@@ -85,15 +85,15 @@ def test_examples(
 def test_deployment_environment_comes_from_the_body() -> None:
     body = json.dumps({"ref": "main", "environment": "staging"}).encode()
     (call,) = run(github(), "POST", "/repos/acme/app/deployments", headers=JSON, body=body).calls
-    assert call.environments == (EnvName("staging"),)
+    assert call.environments == (EnvName("acme/app/staging"),)
     (call,) = run(
         github(), "POST", "/repos/acme/app/deployments", headers=JSON, body=b'{"ref":"x"}'
     ).calls
-    assert call.environments == (EnvName("production"),)  # GitHub's own default
+    assert call.environments == (EnvName("acme/app/production"),)  # GitHub's own default
 
 
 def test_unknown_route() -> None:
     with pytest.raises(BrokerError) as caught:
-        run(github(), "GET", "/repos/acme/app/actions/runs")
+        run(github(), "GET", "/repos/acme/app/no-such-endpoint")
     assert refusal_code(caught.value) == "unknown_route"
     assert caught.value.status == 403

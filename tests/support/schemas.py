@@ -12,7 +12,8 @@ from graphql import build_schema, introspection_from_schema
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "schemas"
 RAILWAY_SCHEMA = SCHEMAS / "railway" / "schema.json"  # railwayapp/cli src/gql/schema.json
-GITHUB_OPERATIONS = SCHEMAS / "github" / "rest-operations.json"  # trimmed by trim.py
+GITHUB_OPERATIONS = SCHEMAS / "github" / "rest-operations.json"  # by trim_endpoints.py
+GITHUB_GRAPHQL = SCHEMAS / "github" / "graphql-schema.json"  # by trim_graphql.py
 
 
 @cache
@@ -39,9 +40,20 @@ def demo_provider_introspection() -> dict[str, Any]:
     return {"data": introspection(SDL)}
 
 
+@cache
+def github_graphql() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(GITHUB_GRAPHQL.read_text(encoding="utf-8"))
+    return loaded
+
+
 def load_trim() -> Any:
     """``tests/data/schemas/github/trim.py``, the script beside the data it wrote."""
-    spec = importlib.util.spec_from_file_location("trim", SCHEMAS / "github" / "trim.py")
+    return load_schema_module("trim")
+
+
+def load_schema_module(name: str) -> Any:
+    """A script in ``tests/data/schemas/github/`` (``trim``, ``trim_endpoints``, ...)."""
+    spec = importlib.util.spec_from_file_location(name, SCHEMAS / "github" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -27,6 +27,7 @@ from broker.routemap import load_route_map
 from broker.services.container import Services
 from tests.support.echo_upstream import echo_app
 from tests.support.factories import template_doc
+from tests.support.permissive_upstream import PermissiveUpstream
 from tests.support.world import broker_settings, seeded_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,16 @@ ECHO_STAGING = template_doc(
     agents=["claude-*"],
     budgets={"calls": 1000},
 )
+PERMISSIVE = "permissive"
+PERMISSIVE_STAGING = template_doc(
+    "permissive-staging",
+    provider=PERMISSIVE,
+    environments=["staging"],
+    actions=["item:read", "item:write"],  # never item:delete
+    ttl={"default": "10m", "max": "30m"},
+    agents=["claude-*"],
+    budgets={"calls": 1000},
+)
 
 
 @dataclass
@@ -73,6 +84,16 @@ class Stack:
     provider: ServerThread | None = field(default=None, repr=False)
     echo_url: str = ""
     echo_key: str = field(default="", repr=False)
+    # with ``permissive``: the lenient upstream of the permissive provider, and the one in
+    # front of the demo provider (it relays what it understood)
+    permissive: PermissiveUpstream | None = field(default=None, repr=False)
+    demo_front: PermissiveUpstream | None = field(default=None, repr=False)
+    permissive_key: str = field(default="", repr=False)
+
+    def permissive_token(self) -> str:
+        """A staging token of the permissive-staging template (needs ``permissive``)."""
+        grant = GrantRequest("permissive-staging", "staging")
+        return self.services.issuance.issue(self.agent, grant).access_token
 
     def echo_token(self) -> str:
         """A staging token of the echo-staging template (needs ``with_echo``)."""
@@ -87,6 +108,9 @@ class Stack:
             timeout=5,
         )
         assert r.status_code == 200, r.text
+        for front in (self.permissive, self.demo_front):
+            if front is not None:
+                front.clear()
 
     def token(self, environment: str = "staging", **kw: Any) -> str:
         issued = self.services.issuance.issue(
@@ -125,11 +149,20 @@ class Stack:
 
 
 def build_stack(
-    tmp_path: Path, database_url: str, *, echo: bool = False, with_echo: bool = False
+    tmp_path: Path,
+    database_url: str,
+    *,
+    echo: bool = False,
+    with_echo: bool = False,
+    permissive: bool = False,
 ) -> Iterator[Stack]:
+    """``permissive`` also serves the permissive provider and puts a permissive upstream
+    in front of the demo provider (permissive_upstream.py)."""
     master_key, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     echo_key = secrets.token_urlsafe(24) if with_echo else ""
-    world = _seeded(tmp_path, database_url, master_key, echo_key)
+    # '/', '+', '=' and ':' give the encodings something to change
+    permissive_key = secrets.token_urlsafe(18) + "/+=:" if permissive else ""
+    world = _seeded(tmp_path, database_url, master_key, echo_key, permissive_key)
     services = world.services
     provider = ServerThread(
         create_provider_app(
@@ -140,7 +173,13 @@ def build_stack(
         )
     )
     provider.start()
-    routes = {PROVIDER: provider_route(PROVIDER, provider.url)}
+    fronts = [PermissiveUpstream(relay=provider.url), PermissiveUpstream()] if permissive else []
+    for front in fronts:
+        front.start()
+    routes = {PROVIDER: provider_route(PROVIDER, fronts[0].url if fronts else provider.url)}
+    if fronts:
+        permissive_map = load_route_map(Path(__file__).with_name("permissive-map.yaml"))
+        routes[PERMISSIVE] = provider_route(PERMISSIVE, fronts[1].url, permissive_map)
     echo_server = None
     if with_echo:
         echo_server = ServerThread(echo_app).start()
@@ -161,9 +200,14 @@ def build_stack(
             provider=provider,
             echo_url=echo_server.url if echo_server else "",
             echo_key=echo_key,
+            permissive=fronts[1] if fronts else None,
+            demo_front=fronts[0] if fronts else None,
+            permissive_key=permissive_key,
         )
     finally:
         server.stop()
+        for front in fronts:
+            front.stop()
         provider.stop()
         if echo_server is not None:
             echo_server.stop()
@@ -171,13 +215,18 @@ def build_stack(
         services.close()
 
 
-def _seeded(tmp_path: Path, database_url: str, master_key: str, echo_key: str) -> World:
+def _seeded(
+    tmp_path: Path, database_url: str, master_key: str, echo_key: str, permissive_key: str
+) -> World:
     floor = load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml")
     templates = [parse_manifest(STAGING, "t#1")]
     keys = {PROVIDER: master_key}
     if echo_key:
         templates.append(parse_manifest(ECHO_STAGING, "t#2"))
         keys[ECHO] = echo_key
+    if permissive_key:
+        templates.append(parse_manifest(PERMISSIVE_STAGING, "t#3"))
+        keys[PERMISSIVE] = permissive_key
     seed = Seed(
         manifests=[*floor, *templates],
         provider_keys=keys,

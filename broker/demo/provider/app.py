@@ -12,10 +12,11 @@ logged and answered 404/405.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from litestar.handlers import HTTPRouteHandler
 
 from broker.clock import Clock, system_clock
 from broker.demo.provider.requestlog import RequestLog
@@ -32,6 +33,32 @@ def _respond(reply: Reply) -> Response[Any]:
         media_type=MediaType.JSON,
         headers=dict(reply.headers),
     )
+
+
+class Admin(Protocol):
+    """What ``/_demo/requests`` and ``/_demo/reset`` call (the admin token is checked there)."""
+
+    def admin_requests(self, authorization: str | None) -> Reply: ...
+
+    def admin_reset(self, authorization: str | None) -> Reply: ...
+
+
+def admin_handlers(admin: Admin) -> list[HTTPRouteHandler]:
+    """``GET /healthz`` (open), ``GET /_demo/requests`` and ``POST /_demo/reset``."""
+
+    @get("/healthz", media_type=MediaType.JSON)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/_demo/requests")
+    async def demo_requests(request: Request[Any, Any, Any]) -> Response[Any]:
+        return _respond(admin.admin_requests(request.headers.get("authorization")))
+
+    @post("/_demo/reset", status_code=200)
+    async def demo_reset(request: Request[Any, Any, Any]) -> Response[Any]:
+        return _respond(admin.admin_reset(request.headers.get("authorization")))
+
+    return [healthz, demo_requests, demo_reset]
 
 
 def create_provider_app(
@@ -77,18 +104,6 @@ def create_provider_app(
         auth, path = request.headers.get("authorization"), request.url.path
         return _respond(service.graphql("GET", auth, path=path, params=params))
 
-    @get("/healthz", media_type=MediaType.JSON)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @get("/_demo/requests")
-    async def demo_requests(request: Request[Any, Any, Any]) -> Response[Any]:
-        return _respond(service.admin_requests(request.headers.get("authorization")))
-
-    @post("/_demo/reset", status_code=200)
-    async def demo_reset(request: Request[Any, Any, Any]) -> Response[Any]:
-        return _respond(service.admin_reset(request.headers.get("authorization")))
-
     def unrouted(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         if not request.url.path.startswith("/_demo/"):
             auth = request.headers.get("authorization")
@@ -97,7 +112,7 @@ def create_provider_app(
         return _respond(Reply(exc.status_code, {"errors": [{"message": message}]}))
 
     app = Litestar(
-        route_handlers=[graphql_post, graphql_get, healthz, demo_requests, demo_reset],
+        route_handlers=[graphql_post, graphql_get, *admin_handlers(service)],
         exception_handlers={NotFoundException: unrouted, MethodNotAllowedException: unrouted},
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=None,

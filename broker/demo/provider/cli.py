@@ -16,12 +16,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from broker.demo.provider.app import create_provider_app
 from broker.demo.provider.server import ServerThread
 
 
-class _ConfigError(Exception):
+class ConfigError(Exception):
     pass
 
 
@@ -45,29 +46,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _secret(what: str, env: str | None, path: Path | None) -> str | None:
+def read_secret(what: str, env: str | None, path: Path | None) -> str | None:
     if env is not None:
         value = os.environ.get(env)
         if value is None:
-            raise _ConfigError(f"environment variable {env} ({what}) is not set")
+            raise ConfigError(f"environment variable {env} ({what}) is not set")
     elif path is not None:
         try:
             value = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise _ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
+            raise ConfigError(f"cannot read the {what} file {path}: {exc.strerror}") from None
     else:
         return None
     value = value.strip()
     if not value:
-        raise _ConfigError(f"the {what} is empty")
+        raise ConfigError(f"the {what} is empty")
     return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        master_key = _secret("master key", args.key_env, args.key_file)
-        admin = _secret("admin token", args.admin_token_env, args.admin_token_file)
+        master_key = read_secret("master key", args.key_env, args.key_file)
+        admin = read_secret("admin token", args.admin_token_env, args.admin_token_file)
         assert master_key is not None  # the argument group is required
         app = create_provider_app(
             master_key,
@@ -75,10 +76,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             echo_auth_header_in_errors=args.echo_auth_header_in_errors,
         )
         server = ServerThread(app, port=args.port).start()
-    except (_ConfigError, ValueError, OSError, RuntimeError) as exc:
+    except (ConfigError, ValueError, OSError, RuntimeError) as exc:
         print(f"demo provider: {exc}", file=sys.stderr)
         return 2
+    return serve_until_signalled(server, f"demo provider listening on {server.url}")
 
+
+class Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+def serve_until_signalled(server: Stoppable, banner: str) -> int:
+    """Print ``banner`` once serving, then wait for SIGTERM or SIGINT and stop the server."""
     stop = threading.Event()
 
     def _on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -86,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    print(f"demo provider listening on {server.url}", flush=True)
+    print(banner, flush=True)
     while not stop.wait(0.5):
         pass
     server.stop()

@@ -1,9 +1,11 @@
 """What the provider saw, kept in memory so tests can assert "the upstream saw nothing".
 
 An entry holds the method, the path (never the query string), the auth result, the status,
-and for GraphQL requests each operation's type, name and root fields. It never holds a
-header value, a variable value or a key; as a second guard, any configured secret that
-shows up in a recorded string anyway is replaced before the entry is stored.
+and for GraphQL requests each operation's type, name and root fields. The demo provider
+records nothing more: no header value, no variable value, no key. A provider that records
+headers and the body (the Railway replica, ``broker.demo.railway``) redacts credential
+headers by name before it records them; as a second guard, any configured secret that shows
+up in a recorded string anyway is replaced before the entry is stored.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class LoggedRequest:
     status: int
     operations: tuple[LoggedOperation, ...] = ()
     batch_size: int | None = None  # number of items when the body was a JSON array
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value) as received, when recorded
+    body: str | None = None  # the request body as text, when recorded
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,8 @@ class LoggedRequest:
                 }
                 for op in self.operations
             ],
+            "headers": [list(pair) for pair in self.headers],
+            "body": self.body,
         }
 
 
@@ -92,6 +98,8 @@ class RequestLog:
         status: int,
         operations: Iterable[LoggedOperation] = (),
         batch_size: int | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: str | None = None,
     ) -> LoggedRequest:
         ops = tuple(
             LoggedOperation(
@@ -102,10 +110,21 @@ class RequestLog:
             )
             for op in operations
         )
+        pairs = tuple((self._scrub(n), self._scrub(v)) for n, v in headers)
+        text = None if body is None else self._scrub(body)
         with self._lock:
             self._seq += 1
             entry = LoggedRequest(
-                self._seq, at, method.upper(), self._scrub(path), auth, status, ops, batch_size
+                self._seq,
+                at,
+                method.upper(),
+                self._scrub(path),
+                auth,
+                status,
+                ops,
+                batch_size,
+                pairs,
+                text,
             )
             self._entries.append(entry)
             return entry
