@@ -100,9 +100,12 @@ def decide_before_lookups(
 
 
 def may_look_up(calls: Sequence[Call]) -> bool:
-    """Whether resolving ``calls`` may send a look-up upstream (an environment id or a
-    look-up source): then a spent budget is read before, not after."""
-    return any(isinstance(s, EnvById | EnvLookup) for c in calls for s in c.environments)
+    """Whether resolving ``calls`` may send a look-up upstream (a relation check, an
+    environment id or a look-up source): then a spent budget is read before, not after.
+    Keep in step with ``EnvironmentResolver.resolve``."""
+    return any(
+        c.checks or any(isinstance(s, EnvById | EnvLookup) for s in c.environments) for c in calls
+    )
 
 
 @dataclass(frozen=True, slots=True)
