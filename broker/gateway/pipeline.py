@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-from broker.domain.approvals import headers_digest
 from broker.errors import BrokerError, Denied
 from broker.gateway.authenticate import Authenticator
 from broker.gateway.budgets import limited
@@ -109,7 +108,7 @@ class Pipeline:
                     # An approval binds the exact body: read it (its length is within the cap).
                     body, stream = b"".join([chunk async for chunk in stream]), None
             attempt.body_sha256 = hashlib.sha256(body).hexdigest()
-            attempt.headers_sha256 = headers_digest(outbound)
+            attempt.headers = tuple(outbound)
             decision = await self.recorder.decision(attempt, grant, classification, early)  # 6
             self.recorder.announce(attempt, decision)
             if attempt.dry_run:

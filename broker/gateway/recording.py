@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.audit.writer import AuditWriter
-from broker.domain.approvals import HeldCall
+from broker.domain.approvals import HeldCall, headers_digest
 from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.errors import BrokerError, Reason, Unavailable
@@ -176,7 +176,7 @@ class Recorder:
             environments=tuple(
                 sorted({e for rc in attempt.resolved for e in (rc.environments or ())})
             ),
-            headers_sha256=attempt.headers_sha256,
+            headers_sha256=headers_digest(attempt.headers),
         )
         service = self.approvals.service
         if attempt.approval_id:
