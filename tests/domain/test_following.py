@@ -23,6 +23,7 @@ from broker.domain.policy import EMPTY_FLOOR
 from broker.domain.templates import ApprovalRule, Budgets, Template
 from broker.errors import Reason
 
+from . import strategies
 from .strategies import action_patterns, reference_regex, words
 
 # Concrete actions over a, b and c (no pattern names c), segments up to three letters.
@@ -74,18 +75,11 @@ templates = st.builds(
     ),
     description=st.just(""),
 )
-grants = st.builds(
-    Grant,
-    template_name=st.just("t"),
-    template_version=st.just(1),
-    provider=st.just("p"),
-    environment=st.sampled_from(ENVS),
-    actions=st.lists(action_patterns, min_size=1, max_size=3).map(tuple),
-    resources=st.lists(resource_patterns, min_size=1, max_size=2).map(tuple),
-    ttl=st.just(60),
+grants = strategies.grants(
+    environments=st.sampled_from(ENVS),
+    actions=action_patterns,
+    resources=resource_patterns,
     budgets=st.builds(Budgets, budgets, budgets),
-    approval_actions=st.lists(action_patterns, max_size=2).map(tuple),
-    approvers=st.integers(1, 3),
 )
 
 
