@@ -133,7 +133,9 @@ class Recorder:
             and attempt.token is not None
             and not attempt.dry_run
         ):
-            decision = self._approval(tx, attempt, grant, classification)
+            # A spent budget is the token's alone: no human is asked for a call it cannot make.
+            spent = would_exceed(tx.conn, attempt.token.jti, grant, cost_of(classification))
+            decision = BUDGET_SPENT if spent else self._approval(tx, attempt, grant, classification)
         if (
             decision.allowed
             and attempt.token is not None

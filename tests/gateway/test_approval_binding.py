@@ -20,16 +20,18 @@ from .gateway_support import RawResponse, raw_request
 BODY = json.dumps({"name": "n1", "environment": "staging"}).encode()
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """The echo provider, its template asking a human for every write."""
+def echo_stack(tmp_path: Path, **spec: object) -> Iterator[Stack]:
+    """The echo provider, its template asking a human for every write (and ``spec``)."""
     for built in build_stack(tmp_path, f"sqlite:///{tmp_path}/capbroker.db", with_echo=True):
-        doc = {
-            **ECHO_STAGING,
-            "spec": {**ECHO_STAGING["spec"], "approval": {"actions": ["echo:write"]}},
-        }
+        approval = {"approval": {"actions": ["echo:write"]}}
+        doc = {**ECHO_STAGING, "spec": {**ECHO_STAGING["spec"], **approval, **spec}}
         built.services.templates.apply([parse_manifest(doc, "t#2")], actor="test", dry_run=False)
         yield built
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    yield from echo_stack(tmp_path)
 
 
 def post(
@@ -97,3 +99,17 @@ def test_a_replayed_approval_lets_through_only_the_call_approved(stack: Stack) -
     assert seen["body_length"] == len(BODY)
     assert refusal(post(stack, token, approval=approval))[2] == "approval_used"
     assert len(echo_upstream.RECEIVED) == 1
+
+
+def test_a_spent_budget_asks_no_human(tmp_path: Path) -> None:
+    """A held call is for a token that could make it: spent, it is refused, nothing held."""
+    for stack in echo_stack(tmp_path, budgets={"calls": 1}):
+        token = stack.echo_token()
+        assert (
+            raw_request(
+                stack.url, "GET", f"/{ECHO}/echo", [("Authorization", f"Bearer {token}")]
+            ).status
+            == 200
+        )
+        assert refusal(post(stack, token))[:2] == (403, "budget_exhausted")
+        assert stack.services.approvals.list(status="pending") == []
