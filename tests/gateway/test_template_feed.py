@@ -7,18 +7,26 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import text
 
 from broker.clock import FrozenClock
-from broker.domain.templates import template_to_spec
+from broker.domain.grants import Grant, GrantRequest, decide_grant
+from broker.domain.policy import EMPTY_FLOOR
+from broker.domain.templates import Template, template_to_spec
+from broker.errors import Denied, Reason
+from broker.gateway.authenticate import Authenticator
 from broker.gateway.revocations import CURSOR_OVERLAP, RevocationFeed
 from broker.gateway.templatefeed import CurrentTemplates
+from broker.gateway.tokens import VerifiedTokens
 from broker.store import migrate
 from broker.store.database import Database
 from broker.store.engine import make_engine
+from broker.tokens import VerifiedToken
 from tests.support.factories import template
 
 
@@ -96,3 +104,38 @@ def test_a_failed_read_leaves_the_feed_stale(db: Database) -> None:
     assert not feed.stale()
     clock.advance(6)  # more than stale_after since the last good read
     assert feed.stale()
+
+
+def grant_of(t: Template) -> Grant:
+    request = GrantRequest("t", "staging")
+    grant = decide_grant(
+        t, 1, EMPTY_FLOOR, agent_name="claude-code", request=request, ttl_ceiling=3600
+    )
+    assert isinstance(grant, Grant)
+    return grant
+
+
+def token_of(version: int, iat: float) -> VerifiedToken:
+    return VerifiedToken(
+        {}, "k", "jti-1", "agent", "sid", "claude", iat + 600, iat, "t", version, ()
+    )
+
+
+def test_a_token_the_feed_cannot_judge_yet_is_taken_as_issued(db: Database) -> None:
+    clock = FrozenClock(1000.0)
+    feed = RevocationFeed(db, clock=clock)
+    store(db, "t", 1, spec_of())
+    feed.poll()
+    auth = Authenticator(cast(VerifiedTokens, None), feed)
+    grant = grant_of(template("t"))
+    newer = replace(grant, template_version=2)
+    # Issued from version 2 just now: the feed read before it and knows only version 1.
+    assert auth.following(token_of(2, iat=999.0), newer) is newer
+    # A read made well after it that still does not find version 2: that version is gone.
+    clock.advance(CURSOR_OVERLAP + 1)
+    feed.poll()
+    with pytest.raises(Denied) as refused:
+        auth.following(token_of(2, iat=999.0), newer)
+    assert refused.value.reason is Reason.TOKEN_REVOKED
+    # Version 1's tokens, the one the feed knows, keep their own grant.
+    assert auth.following(token_of(1, iat=999.0), grant) is grant
