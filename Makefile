@@ -4,7 +4,7 @@ PG_BIN := /usr/lib/postgresql/15/bin
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps chart-tools lint type-check test check bench demo
+.PHONY: help install system-deps chart-tools lint type-check routemaps test check bench demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,13 +29,17 @@ lint: ## ruff over the package and tests
 type-check: ## mypy --strict over the package
 	$(PYTHON) -m mypy --strict broker
 
+routemaps: ## the shipped route maps held against the providers' published schemas
+	$(PYTHON) -m broker.cli.main routemap check railway --schema tests/data/schemas/railway/schema.json
+	$(PYTHON) -m broker.cli.main routemap check github --schema tests/data/schemas/github/rest-operations.json --schema tests/data/schemas/github/graphql-schema.json
+
 test: ## the whole test suite (real SQLite and PostgreSQL), in parallel
 	$(PYTHON) -m pytest -n $(WORKERS) -p no:cacheprovider -q
 
-check: install lint type-check test ## everything CI runs: install, lint, type-check, test
+check: install lint type-check routemaps test ## everything CI runs: install, lint, type-check, route maps, test
 
 bench: ## benchmarks against baselines measured in the same run
 	$(PYTHON) -m benchmarks
 
-demo: ## replay the incident against a broker, a gateway and the demo provider
+demo: ## replay the incident against a broker, a gateway and the Railway replica
 	capbroker demo

@@ -14,7 +14,8 @@ Rules (docs/route-maps.md has the reasons):
   the alias). ``__typename`` is ignored; ``__schema``/``__type`` need the map's
   ``introspection`` action. A root field the map does not know: ``unknown_route``.
 - Arguments are literals or ``$variables`` (from ``variables``, else the
-  variable's default; otherwise refused).
+  variable's default; a nullable variable left out leaves its argument or input
+  field out, as GraphQL says; a non-null one left out is refused).
 - A root field the map names only to refuse (``{refuse: reason}``): ``route_refused``.
 - Below each root field, every field whose name the map declares as ``nested`` (the
   root field's own ``nested``, else ``graphql.nested``) is classified too, at any
@@ -41,6 +42,7 @@ from graphql.language import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    NonNullTypeNode,
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -329,8 +331,19 @@ def _arguments(
     for arg in node.arguments:
         if arg.name.value in args:
             raise e.bad_request(e.DUPLICATE_PARAMETER, f"argument {arg.name.value!r} is repeated")
-        args[arg.name.value] = _value(arg.value, op, variables)
+        value = _value(arg.value, op, variables)
+        if value is not _OMITTED:
+            args[arg.name.value] = value
     return args
+
+
+class _Omitted:
+    pass
+
+
+# A nullable variable the request leaves out (GraphQL allows it): the argument or input
+# field it fills is then not given at all, as if the document did not name it.
+_OMITTED = _Omitted()
 
 
 def _value(node: ValueNode, op: OperationDefinitionNode, variables: Mapping[str, Any]) -> object:
@@ -345,6 +358,8 @@ def _value(node: ValueNode, op: OperationDefinitionNode, variables: Mapping[str,
             return variables[name]
         if definition.default_value is not None:
             return _value(definition.default_value, op, {})
+        if not isinstance(definition.type, NonNullTypeNode):
+            return _OMITTED
         raise e.bad_request(e.MISSING_VARIABLE, f"variable ${name} is missing")
     if isinstance(node, IntValueNode | FloatValueNode | StringValueNode | EnumValueNode):
         # Numbers stay as written: a template shows them as the upstream reads them.
@@ -354,12 +369,15 @@ def _value(node: ValueNode, op: OperationDefinitionNode, variables: Mapping[str,
     if isinstance(node, NullValueNode):
         return None
     if isinstance(node, ListValueNode):
-        return [_value(v, op, variables) for v in node.values]
+        items = (_value(v, op, variables) for v in node.values)
+        return [None if v is _OMITTED else v for v in items]
     if isinstance(node, ObjectValueNode):
         out: dict[str, object] = {}
         for f in node.fields:
             if f.name.value in out:
                 raise e.bad_request(e.DUPLICATE_PARAMETER, f"field {f.name.value!r} is repeated")
-            out[f.name.value] = _value(f.value, op, variables)
+            value = _value(f.value, op, variables)
+            if value is not _OMITTED:
+                out[f.name.value] = value
         return out
     raise e.bad_request(e.GRAPHQL_REQUEST, "unsupported argument value")

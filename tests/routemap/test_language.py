@@ -488,3 +488,21 @@ def test_qualified_environment_names_are_valid_in_fixed_sources_and_inventory() 
     found = problems({"inventory": {"volume:v1": ["a/b/c/d/staging"]}})
     assert found
     assert "not a valid environment" in found[0][1]
+
+
+def test_a_nullable_variable_left_out_leaves_its_argument_out() -> None:
+    # GraphQL allows it; the fallback source then takes over, as for an absent argument
+    q = 'mutation($e: String) { serviceDelete(id: "s1", environmentId: $e) }'
+    ((_, _, envs),) = one(q)
+    assert isinstance(envs[0], EnvLookup)
+    q = (
+        "mutation($e: String) { variableCollectionUpsert("
+        'input: {serviceId: "s", environmentId: $e}) }'
+    )
+    with pytest.raises(BrokerError) as caught:
+        one(q)
+    assert code(caught) == "missing_value"  # nothing says where it goes
+    q = 'mutation($e: String!) { serviceDelete(id: "s1", environmentId: $e) }'
+    with pytest.raises(BrokerError) as caught:
+        one(q)
+    assert code(caught) == "missing_variable"
