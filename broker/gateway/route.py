@@ -19,6 +19,7 @@ class ProviderRoute:
     inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolver: EnvironmentResolver | None = None
     auth: AuthSpec | None = None  # how the key is injected; None: the map's default
+    hosts: tuple[str, ...] = ()  # public host names the forward proxy answers for
 
     @property
     def key_auth(self) -> AuthSpec:

@@ -1,0 +1,111 @@
+"""The Railway replica behind a gateway serving both front ends in one event loop: path
+mode on one loopback port, the forward proxy on another, answering for Railway's real host
+(``backboard.railway.com``) from a providers file whose upstream is the replica's local
+URL, so nothing leaves the machine. Seeded like ``capbroker demo``."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broker.clock import system_clock
+from broker.demo.railway import ReplicaServer, serve_replica
+from broker.demo.world import RAILWAY, RAILWAY_STAGING, railway_demo_seed
+from broker.domain.grants import GrantRequest
+from broker.gateway.factory import build_gateway, parse_providers
+from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEnds
+from broker.gateway.server import ProblemHttpToolsProtocol
+from broker.services.container import Services
+from tests.support.servers import HOST
+from tests.support.world import broker_settings, seeded_world
+
+RAILWAY_HOST = "backboard.railway.com"
+TEMPLATE = "shop-staging-agent"
+
+
+@dataclass
+class ProxyStack:
+    services: Services
+    url: str  # path mode
+    proxy_port: int
+    ca_file: Path
+    replica: ReplicaServer
+    master_key: str = field(repr=False)
+    agent: str = field(repr=False)
+
+    def token(self, environment: str = RAILWAY_STAGING) -> str:
+        issued = self.services.issuance.issue(self.agent, GrantRequest(TEMPLATE, environment))
+        return issued.access_token
+
+    def proxy_url(self, token: str | None) -> str:
+        credentials = f"capbroker:{token}@" if token is not None else ""
+        return f"http://{credentials}{HOST}:{self.proxy_port}"
+
+    def reset(self) -> None:
+        self.replica.state.reset()
+        self.replica.log.clear()
+
+    def seen(self) -> list[dict[str, Any]]:
+        return [e.to_json() for e in self.replica.log.entries()]
+
+
+def _providers(upstream: str) -> dict[str, Any]:
+    entry = {"name": RAILWAY, "route_map": RAILWAY, "upstream": upstream, "hosts": [RAILWAY_HOST]}
+    return {"providers": [entry]}
+
+
+def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]:
+    master_key = secrets.token_urlsafe(24)
+    world = seeded_world(broker_settings(tmp_path, database_url), railway_demo_seed(master_key))
+    services = world.services
+    with serve_replica(master_key, secrets.token_urlsafe(24)) as replica:
+        routes = parse_providers(_providers(replica.url), source="test", base=tmp_path)
+        gateway = build_gateway(
+            services.settings, routes, jwks=services.keys.jwks, poll_interval=0.2
+        )
+        ca = load_or_create_ca(services.secrets, system_clock)
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_text(ca.pem())
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((HOST, 0))
+        front = FrontEnds(
+            gateway,
+            LeafCache(ca, system_clock),
+            proxy_host=HOST,
+            proxy_port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            log_config=None,
+            http=ProblemHttpToolsProtocol,
+        )
+        thread = threading.Thread(target=front.run, args=([sock],), daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not (front.server.started and front.proxy_started):
+            assert thread.is_alive(), "the front ends stopped while starting"
+            assert time.monotonic() < deadline, "the front ends did not start"
+            time.sleep(0.01)
+        try:
+            yield ProxyStack(
+                services,
+                f"http://{HOST}:{sock.getsockname()[1]}",
+                front.proxy_port,
+                ca_file,
+                replica,
+                master_key,
+                world.credential("claude-code"),
+            )
+        finally:
+            front.server.should_exit = True
+            thread.join(15)
+            sock.close()
+            gateway.store.db.engine.dispose()
+            services.close()
