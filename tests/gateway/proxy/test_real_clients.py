@@ -5,11 +5,13 @@ checked where they matter (what reached the replica, what the audit log holds)."
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 from typing import Any
 
 import httpx
 
+from broker.audit.reader import AuditQuery, query_events
 from broker.demo.railway import IDS
 from tests.gateway.proxy.proxy_stack import RAILWAY_HOST, ProxyStack
 
@@ -100,3 +102,56 @@ def test_curl_the_incident_is_refused_as_in_path_mode(px: ProxyStack) -> None:
     with px.replica.state.lock:
         assert IDS.shared_volume in px.replica.state.tables.volumes
     assert px.master_key not in output
+
+
+def decisions(px: ProxyStack, limit: int) -> list[dict[str, Any]]:
+    with px.services.db.read() as db:
+        return query_events(db, AuditQuery(type="gateway.decision", limit=limit))
+
+
+def test_curl_to_a_host_no_provider_names_is_refused_at_connect(px: ProxyStack) -> None:
+    codes, output, err = curl(px, px.proxy_url(px.token()), "https://example.com/")
+    assert codes.startswith("403/"), (codes, output, err)
+    # curl shows a refused CONNECT's head only (http.client reads its body: test_tunnel.py)
+    assert "content-type: application/problem+json" in output.lower()
+    assert px.seen() == []
+    [event] = decisions(px, 1)
+    assert event["reason"] == "unknown_route"
+    assert event["subject"] == "?:CONNECT example.com:443"
+
+
+def test_curl_without_a_token_gets_407_and_nothing_is_tunnelled(px: ProxyStack) -> None:
+    codes, output, _ = curl_graphql(px, None, READ, {"id": IDS.shop})
+    assert codes.startswith("407/"), (codes, output)
+    head = output.lower()
+    assert 'proxy-authenticate: basic realm="capbroker"' in head
+    codes, output, _ = curl_graphql(px, "not-a-token", READ, {"id": IDS.shop})
+    assert codes.startswith("407/"), (codes, output)
+    assert px.seen() == []
+    assert [e["reason"] for e in decisions(px, 2)] == ["token_invalid", "unauthenticated"]
+
+
+def httpx_client(px: ProxyStack, token: str) -> httpx.Client:
+    verify = ssl.create_default_context(cafile=str(px.ca_file))
+    return httpx.Client(proxy=px.proxy_url(token), verify=verify, trust_env=False, timeout=15)
+
+
+def test_httpx_reads_and_is_refused_the_incident_like_path_mode(px: ProxyStack) -> None:
+    token = px.token()
+    with httpx_client(px, token) as client:
+        read = client.post(URL, json={"query": READ, "variables": {"id": IDS.shop}})
+        assert read.status_code == 200, read.text
+        assert read.json()["data"]["project"]["name"] == "shop"
+        px.reset()
+        incident = client.post(
+            URL,
+            json={"query": INCIDENT, "variables": {"v": IDS.shared_volume}},
+            headers={"Authorization": f"Bearer {token}"},  # the tool's own token variable
+        )
+    assert incident.status_code == 403
+    assert incident.headers["content-type"] == "application/problem+json"
+    assert incident.json()["code"] == "environment_not_granted"
+    assert not [e for e in px.seen() if "volumeDelete" in (e["body"] or "")]
+    for response in (read, incident):
+        assert px.master_key not in response.text
+        assert px.master_key not in str(response.headers)
