@@ -71,8 +71,7 @@ def test_the_tunnel_token_may_come_again_in_authorization_but_no_other(px: Proxy
 def test_a_request_for_another_host_in_the_tunnel_is_refused(px: ProxyStack) -> None:
     conn = tunnel(px, px.token())
     status, body = post(conn, READ, Host="api.github.com")
-    assert status == 400, body
-    assert body["code"] == "invalid_request"
+    assert (status, body.get("refusal")) == (400, "host_mismatch"), body
     assert px.seen() == []
     conn.close()
 
@@ -126,3 +125,30 @@ def test_a_connect_without_proxy_credentials_is_answered_407_as_a_problem(
     assert response.getheader("Content-Type") == "application/problem+json"
     assert (body["status"], body["code"]) == (407, "unauthenticated")
     assert px.seen() == []
+
+
+def test_an_absolute_form_target_in_the_tunnel_is_refused(px: ProxyStack) -> None:
+    conn = tunnel(px, px.token())
+    conn.request("POST", f"https://{RAILWAY_HOST}/graphql/v2", body=READ, headers=JSON)
+    response = conn.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["refusal"] == "malformed_http"
+    assert px.seen() == []
+
+
+def test_plain_http_proxying_is_refused_and_audited(px: ProxyStack) -> None:
+    conn = http.client.HTTPConnection(HOST, px.proxy_port, timeout=15)
+    basic = base64.b64encode(f"capbroker:{px.token()}".encode()).decode()
+    conn.request(
+        "POST",
+        f"http://{RAILWAY_HOST}/graphql/v2",
+        body=READ,
+        headers={**JSON, "Proxy-Authorization": f"Basic {basic}"},
+    )
+    response = conn.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["refusal"] == "proxy_method_not_supported"
+    assert px.seen() == []
+    with px.services.db.read() as db:
+        [event] = query_events(db, AuditQuery(type="gateway.decision", limit=1))
+    assert event["data"]["refusal"] == "proxy_method_not_supported"
