@@ -54,8 +54,8 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
     """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?,
-    hosts?}]}``, checked against ``providers.schema.json``; then each route map is loaded
-    and matched, and no public host may be named by two providers."""
+    hosts?, token_env?}]}``, checked against ``providers.schema.json``; then each route map
+    is loaded and matched, and no public host may be named by two providers."""
     problems = schema_problems("Providers", doc)
     if problems:
         raise InvalidRequest(
@@ -90,6 +90,7 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             inventory={k: tuple(v) for k, v in entry.get("inventory", {}).items()},
             auth=route_map.auth_for(auth),
             hosts=tuple(entry.get("hosts", ())),
+            token_env=tuple(entry.get("token_env", ())),
         )
     return routes
 

@@ -20,6 +20,7 @@ class ProviderRoute:
     resolver: EnvironmentResolver | None = None
     auth: AuthSpec | None = None  # how the key is injected; None: the map's default
     hosts: tuple[str, ...] = ()  # public host names the forward proxy answers for
+    token_env: tuple[str, ...] = ()  # variables its tools read a token from (exec --proxy)
 
     @property
     def key_auth(self) -> AuthSpec:

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from broker.api.app import create_app
 from broker.clock import system_clock
+from broker.demo.provider.server import ServerThread
 from broker.demo.railway import ReplicaServer, serve_replica
 from broker.demo.world import RAILWAY, RAILWAY_STAGING, railway_demo_seed
 from broker.domain.grants import GrantRequest
-from broker.gateway.factory import build_gateway, parse_providers
+from broker.gateway.factory import build_gateway, load_providers
 from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
 from broker.gateway.proxy.serve import FrontEnds
 from broker.gateway.server import ProblemHttpToolsProtocol
@@ -28,6 +32,7 @@ from tests.support.world import broker_settings, seeded_world
 
 RAILWAY_HOST = "backboard.railway.com"
 TEMPLATE = "shop-staging-agent"
+TOKEN_ENV = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN")  # what the Railway CLI reads
 
 
 @dataclass
@@ -36,6 +41,8 @@ class ProxyStack:
     url: str  # path mode
     proxy_port: int
     ca_file: Path
+    providers_file: Path
+    broker_url: str  # the broker's API, for capbroker exec
     replica: ReplicaServer
     master_key: str = field(repr=False)
     agent: str = field(repr=False)
@@ -57,7 +64,13 @@ class ProxyStack:
 
 
 def _providers(upstream: str) -> dict[str, Any]:
-    entry = {"name": RAILWAY, "route_map": RAILWAY, "upstream": upstream, "hosts": [RAILWAY_HOST]}
+    entry = {
+        "name": RAILWAY,
+        "route_map": RAILWAY,
+        "upstream": upstream,
+        "hosts": [RAILWAY_HOST],
+        "token_env": list(TOKEN_ENV),
+    }
     return {"providers": [entry]}
 
 
@@ -65,8 +78,13 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
     master_key = secrets.token_urlsafe(24)
     world = seeded_world(broker_settings(tmp_path, database_url), railway_demo_seed(master_key))
     services = world.services
-    with serve_replica(master_key, secrets.token_urlsafe(24)) as replica:
-        routes = parse_providers(_providers(replica.url), source="test", base=tmp_path)
+    with (
+        serve_replica(master_key, secrets.token_urlsafe(24)) as replica,
+        ServerThread(create_app(services)) as broker,
+    ):
+        providers_file = tmp_path / "providers.yaml"
+        providers_file.write_text(yaml.safe_dump(_providers(replica.url)))
+        routes = load_providers(providers_file)
         gateway = build_gateway(
             services.settings, routes, jwks=services.keys.jwks, poll_interval=0.2
         )
@@ -99,6 +117,8 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
                 f"http://{HOST}:{sock.getsockname()[1]}",
                 front.proxy_port,
                 ca_file,
+                providers_file,
+                broker.url,
                 replica,
                 master_key,
                 world.credential("claude-code"),
