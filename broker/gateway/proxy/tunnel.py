@@ -39,6 +39,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._pending: list[bytes] = []  # queued bytes, written with the next send
 
     async def next_event(self, timeout: float = IDLE_TIMEOUT_S) -> Any:
         while True:
@@ -49,11 +50,18 @@ class Connection:
                 data = await self.reader.read(READ_BYTES)
             self.h11.receive_data(data)
 
-    async def send(self, *events: Any) -> None:
+    def queue(self, *events: Any) -> None:
+        """Frame events now, write them with the next ``send``: each write through TLS is
+        a record and a system call, so an answer goes out in as few as it can."""
         for event in events:
             data = self.h11.send(event)
             if data:
-                self.writer.write(data)
+                self._pending.append(data)
+
+    async def send(self, *events: Any) -> None:
+        self.queue(*events)
+        self.writer.write(b"".join(self._pending))
+        self._pending.clear()
         await self.writer.drain()
 
     async def answer_json(
@@ -170,11 +178,13 @@ class Tunnel:
             async with response:
                 headers, redactor = forwarder.answer(response)
                 kept = [(k, v) for k, v in headers if k not in REFRAMED]
-                await self.conn.send(h11.Response(status_code=response.status, headers=kept))
+                self.conn.queue(h11.Response(status_code=response.status, headers=kept))
                 async for chunk in response.content.iter_any():
                     cleaned = redactor.feed(chunk)
                     if cleaned:
-                        await self.conn.send(h11.Data(data=cleaned))
+                        self.conn.queue(h11.Data(data=cleaned))
+                    if not response.content.at_eof():  # more to come: pass on what we have
+                        await self.conn.send()
                 await self.conn.send(h11.Data(data=redactor.finish()), h11.EndOfMessage())
         except BrokerError as error:
             if self.conn.h11.our_state is not h11.SEND_RESPONSE:
