@@ -156,14 +156,14 @@ def exec_(
     pointed at the gateway (--gateway) or its traffic through the gateway's forward proxy
     (--proxy), and end the session when COMMAND exits (its exit code is ours).
     """
-    from broker.cli.proxy_env import proxy_address, proxy_session, token_vars_by_provider
+    from broker.cli.proxy_env import load_provider_routes, proxy_address, proxy_session
 
     if gateway_url is None and proxy is None:
         raise click.UsageError("give --gateway URL, --proxy URL or both")
     if proxy is not None and ca is None:
         raise click.UsageError("--proxy needs --ca FILE (capbroker gateway ca > ca.pem)")
     address = proxy_address(proxy) if proxy is not None else None
-    token_vars = token_vars_by_provider(providers_file)
+    routes = load_provider_routes(providers_file)
     credential = _credential(credential_env)
     data = request_token(url, credential, template, environment, actions, ttl)
     provider = data["authorization_details"][0]["provider"]
@@ -174,8 +174,7 @@ def exec_(
     env[token_var or f"{stem}_TOKEN"] = data["access_token"]
     session_dir = None
     if address is not None and ca is not None:
-        names = token_vars.get(provider, ())
-        session_dir = proxy_session(env, address, ca, data["access_token"], names)
+        session_dir = proxy_session(env, address, ca, data["access_token"], routes, provider)
     env["CAPBROKER_SESSION_ID"] = data["session_id"]
     click.echo(
         f"capbroker: session {data['session_id'][:8]} for {provider}/{environment}, "

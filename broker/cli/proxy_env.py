@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from broker.gateway.route import ProviderRoute
+
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 LOCAL = "localhost,127.0.0.1,::1"
@@ -63,26 +65,41 @@ def proxy_environment(
     """The variables to set (pure: the caller merges them into the command's environment)."""
     proxy = f"http://{PROXY_USER}:{token}@{address}"
     env = dict.fromkeys(PROXY_VARS, proxy)
-    env.update(dict.fromkeys(NO_PROXY_VARS, LOCAL))
     env.update(dict.fromkeys(BUNDLE_VARS, str(bundle)))
     env.update(dict.fromkeys(EXTRA_CA_VARS, str(ca)))
     env.update(dict.fromkeys(token_vars, token))
     return env
 
 
-def token_vars_by_provider(providers_file: Path | None) -> dict[str, tuple[str, ...]]:
-    """Each provider's ``token_env`` from the providers file (read before the session
-    starts, so a bad file starts none)."""
+def load_provider_routes(providers_file: Path | None) -> dict[str, ProviderRoute]:
+    """The providers file's routes (read before the session starts, so a bad file starts
+    none); none without a file."""
     if providers_file is None:
         return {}
     from broker.errors import BrokerError
     from broker.gateway.factory import load_providers
 
     try:
-        routes = load_providers(providers_file)
+        return load_providers(providers_file)
     except BrokerError as error:
         raise click.UsageError(error.detail) from None
-    return {name: route.token_env for name, route in routes.items()}
+
+
+def no_proxy(inherited: str, hosts: Sequence[str]) -> str:
+    """Loopback, plus what the caller's own NO_PROXY lists, except ``*`` and the hosts the
+    proxy answers for: a tool must never send its capability token past the proxy to the
+    real provider."""
+    entries = [e.strip() for e in inherited.replace(" ", ",").split(",")]
+    kept = [e for e in entries if e and e != "*" and not _covers(e, hosts)]
+    return ",".join([LOCAL, *kept])
+
+
+def _covers(entry: str, hosts: Sequence[str]) -> bool:
+    """Whether a NO_PROXY entry (``host``, ``.domain``, ``domain``, maybe ``:port``) would
+    send one of ``hosts`` around the proxy."""
+    domain = entry.lower().rsplit(":", 1)[0] if entry.count(":") == 1 else entry.lower()
+    domain = domain.lstrip(".").lstrip("*.")
+    return any(h == domain or h.endswith("." + domain) for h in hosts)
 
 
 def proxy_session(
@@ -90,11 +107,17 @@ def proxy_session(
     address: str,
     ca: Path,
     token: str,
-    token_vars: Sequence[str],
+    routes: Mapping[str, ProviderRoute],
+    provider: str,
 ) -> Path:
     """Point ``env`` at the proxy for this session; the private directory holding the CA
     bundle (the caller removes it when the command ends)."""
     directory = Path(tempfile.mkdtemp(prefix="capbroker-exec-"))
     bundle = write_bundle(ca.read_bytes(), directory)
+    route = routes.get(provider)
+    token_vars = route.token_env if route is not None else ()
+    inherited = env.get("NO_PROXY") or env.get("no_proxy") or ""
+    hosts = [h for r in routes.values() for h in r.hosts]
     env.update(proxy_environment(address, token, ca=ca, bundle=bundle, token_vars=token_vars))
+    env.update(dict.fromkeys(NO_PROXY_VARS, no_proxy(inherited, hosts)))
     return directory

@@ -33,8 +33,11 @@ print(json.dumps({"status": r.status_code, "body": r.json(), "env": seen}))
 TRUST_VARS = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"]
 
 
-def capbroker_exec(px: ProxyStack, *command: str) -> subprocess.CompletedProcess[str]:
+def capbroker_exec(
+    px: ProxyStack, *command: str, **more_env: str
+) -> subprocess.CompletedProcess[str]:
     env = {
+        **more_env,
         "PATH": "/usr/bin:/bin",
         "HOME": "/nonexistent",
         "PYTHONPATH": str(ROOT),
@@ -63,8 +66,11 @@ def test_a_requests_script_sends_its_token_variable_and_sees_no_credential(
     px: ProxyStack,
 ) -> None:
     names = ["RAILWAY_TOKEN", "CAPBROKER_AGENT_CREDENTIAL", "HTTPS_PROXY", "NODE_EXTRA_CA_CERTS"]
+    names.append("NO_PROXY")
     ran = capbroker_exec(
-        px, sys.executable, "-c", SCRIPT, json.dumps(READ), URL, *TRUST_VARS, *names
+        px,
+        *(sys.executable, "-c", SCRIPT, json.dumps(READ), URL, *TRUST_VARS, *names),
+        NO_PROXY="*,api.anthropic.com,.railway.com",  # the caller's: a way around the proxy
     )
     assert ran.returncode == 0, ran.stderr
     out = json.loads(ran.stdout)
@@ -75,6 +81,7 @@ def test_a_requests_script_sends_its_token_variable_and_sees_no_credential(
     assert env["RAILWAY_TOKEN"]
     assert env["HTTPS_PROXY"] == f"http://capbroker:{env['RAILWAY_TOKEN']}@{HOST}:{px.proxy_port}"
     assert env["NODE_EXTRA_CA_CERTS"] == str(px.ca_file)
+    assert env["NO_PROXY"] == "localhost,127.0.0.1,::1,api.anthropic.com"
     bundles = {env[v] for v in TRUST_VARS}
     assert len(bundles) == 1  # one bundle: the system's CAs and capbroker's
     assert not Path(bundles.pop()).exists()  # removed when the command ended
