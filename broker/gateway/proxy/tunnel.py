@@ -10,13 +10,13 @@ same token, which is dropped before the master key goes in.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import h11
 
 from broker.errors import BrokerError, InvalidRequest
+from broker.gateway.app import _encoded
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
@@ -67,14 +67,7 @@ class Connection:
     async def answer_json(
         self, status: int, body: Mapping[str, Any], *, problem: bool, close: bool = False
     ) -> None:
-        payload = json.dumps(body).encode()
-        headers = [
-            (b"content-type", b"application/problem+json" if problem else b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-            (b"cache-control", b"no-store"),
-        ]
-        if close:
-            headers.append((b"connection", b"close"))
+        headers, payload = _encoded(dict(body), problem=problem, close=close)  # as path mode
         await self.send(
             h11.Response(status_code=status, headers=headers),
             h11.Data(data=payload),
