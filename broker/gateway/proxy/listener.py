@@ -60,8 +60,8 @@ class ProxyListener:
             await self._connect(Connection(reader, writer))
         except (TimeoutError, ConnectionError, h11.ProtocolError):
             pass  # a client that went away or cannot speak HTTP: nothing to answer
-        except Exception:
-            log.exception("proxy connection failed")
+        except Exception as exc:  # the type only: a message may quote what went upstream
+            log.error("proxy connection failed: %s", type(exc).__name__)
         finally:
             writer.close()
 

@@ -81,3 +81,20 @@ def test_gateway_ca_prints_the_stored_ca(tmp_path: Path) -> None:
     stored = load_or_create_ca(LocalFileStore(tmp_path / "secrets"), lambda: NOW)
     assert stored.pem() == printed.output
     assert "PRIVATE" not in printed.output
+
+
+def test_gateway_serve_refuses_a_proxy_port_it_cannot_serve(tmp_path: Path) -> None:
+    providers = tmp_path / "providers.yaml"
+    providers.write_text("providers:\n  - {name: github, route_map: github}\n")
+    run = runner_on(tmp_path / "data")
+    no_hosts = run("gateway", "serve", "--providers", str(providers), "--proxy-port", "0")
+    assert no_hosts.exit_code != 0
+    assert "no provider in the providers file names hosts" in no_hosts.output
+    providers.write_text(
+        "providers:\n  - {name: github, route_map: github, hosts: [api.github.com]}\n"
+    )
+    workers = run(
+        "gateway", "serve", "--providers", str(providers), "--proxy-port", "0", "--workers", "2"
+    )
+    assert workers.exit_code != 0
+    assert "--proxy-port runs in one worker" in workers.output
