@@ -152,3 +152,27 @@ def test_plain_http_proxying_is_refused_and_audited(px: ProxyStack) -> None:
     with px.services.db.read() as db:
         [event] = query_events(db, AuditQuery(type="gateway.decision", limit=1))
     assert event["data"]["refusal"] == "proxy_method_not_supported"
+
+
+def test_a_connect_with_a_revoked_token_is_refused_403_and_audited(px: ProxyStack) -> None:
+    token = px.token()
+    caller = px.services.authenticate(px.agent, kind="agent")
+    assert px.services.issuance.revoke(caller, token)
+    basic = base64.b64encode(f"capbroker:{token}".encode()).decode()
+    deadline = time.monotonic() + 3
+    while True:
+        conn = http.client.HTTPConnection(HOST, px.proxy_port, timeout=15)
+        conn.request(
+            "CONNECT", f"{RAILWAY_HOST}:443", headers={"Proxy-Authorization": f"Basic {basic}"}
+        )
+        response = conn.getresponse()
+        body = json.loads(response.read()) if response.status != 200 else {}
+        conn.close()
+        if response.status == 403 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert (response.status, body.get("code")) == (403, "token_revoked")
+    with px.services.db.read() as db:
+        [event] = query_events(db, AuditQuery(type="gateway.decision", limit=1))
+    assert event["subject"] == f"railway:CONNECT {RAILWAY_HOST}:443"
+    assert px.seen() == []
