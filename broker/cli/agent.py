@@ -156,13 +156,9 @@ def exec_(
     pointed at the gateway (--gateway) or its traffic through the gateway's forward proxy
     (--proxy), and end the session when COMMAND exits (its exit code is ours).
     """
-    from broker.cli.proxy_env import load_provider_routes, proxy_address, proxy_session
+    from broker.cli.proxy_env import checked_proxy, load_provider_routes, proxy_session
 
-    if gateway_url is None and proxy is None:
-        raise click.UsageError("give --gateway URL, --proxy URL or both")
-    if proxy is not None and ca is None:
-        raise click.UsageError("--proxy needs --ca FILE (capbroker gateway ca > ca.pem)")
-    address = proxy_address(proxy) if proxy is not None else None
+    address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
     routes = load_provider_routes(providers_file)
     credential = _credential(credential_env)
     data = request_token(url, credential, template, environment, actions, ttl)

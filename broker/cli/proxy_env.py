@@ -39,6 +39,17 @@ def proxy_address(url: str) -> str:
     return f"{parts.hostname}:{parts.port}"
 
 
+def checked_proxy(gateway_url: str | None, proxy: str | None, ca: Path | None) -> str | None:
+    """``exec``'s front-end options, checked: the proxy's ``host:port``, or None."""
+    if gateway_url is None and proxy is None:
+        raise click.UsageError("give --gateway URL, --proxy URL or both")
+    if proxy is None:
+        return None
+    if ca is None:
+        raise click.UsageError("--proxy needs --ca FILE (capbroker gateway ca > ca.pem)")
+    return proxy_address(proxy)
+
+
 def system_cas() -> bytes:
     """The system's CA bundle, so hosts the command reaches without the proxy still verify."""
     paths = ssl.get_default_verify_paths()
