@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -114,7 +116,19 @@ def token_request(
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @_url
-@click.option("--gateway", "gateway_url", required=True, help="The gateway's URL.")
+@click.option("--gateway", "gateway_url", help="The gateway's URL (path mode).")
+@click.option("--proxy", help="The gateway's forward proxy, http://HOST:PORT (--proxy-port).")
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the proxy's CA certificate (capbroker gateway ca > ca.pem).",
+)
+@click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file naming the provider's token variables.",
+)
 @_template
 @_env
 @_actions
@@ -125,7 +139,10 @@ def token_request(
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
     url: str,
-    gateway_url: str,
+    gateway_url: str | None,
+    proxy: str | None,
+    ca: Path | None,
+    providers_file: Path | None,
     template: str,
     environment: str,
     actions: tuple[str, ...],
@@ -136,15 +153,24 @@ def exec_(
     command: tuple[str, ...],
 ) -> None:
     """Request a token at session start, run COMMAND with the provider's URL and token
-    pointed at the gateway, and end the session when COMMAND exits (its exit code is ours).
+    pointed at the gateway (--gateway) or its traffic through the gateway's forward proxy
+    (--proxy), and end the session when COMMAND exits (its exit code is ours).
     """
+    from broker.cli.proxy_env import checked_proxy, load_provider_routes, proxy_session
+
+    address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
+    routes = load_provider_routes(providers_file)
     credential = _credential(credential_env)
     data = request_token(url, credential, template, environment, actions, ttl)
     provider = data["authorization_details"][0]["provider"]
     stem = provider.upper().replace("-", "_")
     env = {k: v for k, v in os.environ.items() if k != credential_env}
-    env[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
+    if gateway_url is not None:
+        env[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
     env[token_var or f"{stem}_TOKEN"] = data["access_token"]
+    session_dir = None
+    if address is not None and ca is not None:
+        session_dir = proxy_session(env, address, ca, data["access_token"], routes, provider)
     env["CAPBROKER_SESSION_ID"] = data["session_id"]
     click.echo(
         f"capbroker: session {data['session_id'][:8]} for {provider}/{environment}, "
@@ -158,6 +184,8 @@ def exec_(
         click.echo(f"capbroker: error: command not found: {command[0]}", err=True)
         code = 127
     finally:
+        if session_dir is not None:
+            shutil.rmtree(session_dir, ignore_errors=True)
         try:
             httpx.post(
                 f"{url.rstrip('/')}/v1/sessions/{data['session_id']}/end",
