@@ -29,6 +29,7 @@ from broker.cli.principals import admins, agents
 from broker.cli.routemap import routemap
 from broker.cli.secrets import secrets
 from broker.cli.serving import demo, gateway, migrate, serve
+from broker.cli.session import session
 from broker.cli.templates import apply, policy, templates
 
 
@@ -73,6 +74,7 @@ for command in (
     audit,
     explain,
     routemap,
+    session,
 ):
     main.add_command(command)
 
