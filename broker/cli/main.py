@@ -19,6 +19,7 @@ import click
 
 import broker
 from broker.cli.agent import exec_, token
+from broker.cli.agent_setup import agent_setup
 from broker.cli.approvals import approvals
 from broker.cli.audit import audit
 from broker.cli.context import CliState
@@ -75,6 +76,7 @@ for command in (
     explain,
     routemap,
     session,
+    agent_setup,
 ):
     main.add_command(command)
 

@@ -1,0 +1,70 @@
+"""What every tool's integration is made of: the options and the capbroker commands.
+
+Pure: the commands are strings the tools' hooks run in a POSIX shell; every value that
+comes from an option is shell-quoted. The agent credential is never in them: the hooks
+read it from a file (``--credential-file``) that only its owner may read.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+# Hooks mark their entries with this, so a second setup replaces them instead of adding.
+MARKER = "capbroker session"
+# The fallback message the agent reads when its session could not start: no provider
+# access, and no other credential to look for.
+NO_SESSION = (
+    "capbroker: no provider session was started (the hook's error says why). This session "
+    "has no provider access; ask a human, and do not look for another credential."
+)
+
+
+@dataclass(frozen=True)
+class SetupOptions:
+    template: str
+    environment: str
+    broker_url: str
+    gateway_url: str
+    credential_file: str = "$HOME/.config/capbroker/agent-credential"
+    ttl: int = 900  # short: SessionEnd does not fire on every exit
+    capbroker: str = "capbroker"  # how the hooks run capbroker (a path or a command)
+    provider: str = ""  # for the shell guard: whose real hosts are off limits
+    hosts: tuple[str, ...] = field(default=())  # the provider's real API hosts
+
+    def _base(self) -> str:
+        return self.capbroker  # a command line the user chose, used as written
+
+    def _credential(self) -> str:
+        # "$HOME/..." must expand in the hook's shell: quote the rest, not the variable.
+        path = self.credential_file
+        if path.startswith("$HOME/"):
+            return '"$HOME"/' + shlex.quote(path.removeprefix("$HOME/"))
+        return shlex.quote(path)
+
+    def start_command(self, fmt: str) -> str:
+        q = shlex.quote
+        return (
+            f"{self._base()} session start --url {q(self.broker_url)}"
+            f" --gateway {q(self.gateway_url)} --template {q(self.template)}"
+            f" --env {q(self.environment)} --ttl {self.ttl} --replace"
+            f" --credential-file {self._credential()} --format {fmt}"
+        )
+
+    def end_command(self) -> str:
+        return (
+            f"{self._base()} session end --url {shlex.quote(self.broker_url)}"
+            f" --credential-file {self._credential()}"
+        )
+
+    def guard_command(self) -> str:
+        hosts = "".join(f" --host {shlex.quote(h)}" for h in self.hosts)
+        return f"{self._base()} session guard-shell{hosts}"
+
+    def exec_command(self, agent: str) -> str:
+        q = shlex.quote
+        return (
+            f"{self._base()} exec --url {q(self.broker_url)} --gateway {q(self.gateway_url)}"
+            f" --template {q(self.template)} --env {q(self.environment)} --ttl {self.ttl}"
+            f" -- {agent}"
+        )
