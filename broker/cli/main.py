@@ -26,6 +26,7 @@ from broker.cli.context import CliState
 from broker.cli.explain import explain
 from broker.cli.keys import keys
 from broker.cli.kills import kill
+from broker.cli.mcp_server import mcp
 from broker.cli.principals import admins, agents
 from broker.cli.routemap import routemap
 from broker.cli.secrets import secrets
@@ -77,6 +78,7 @@ for command in (
     routemap,
     session,
     agent_setup,
+    mcp,
 ):
     main.add_command(command)
 
