@@ -67,10 +67,7 @@ def _next(answer: Answer) -> str:
     if answer["reason"] in ("approval_required", "approval_pending"):
         return "a human must approve it: request_approval with the same request"
     if answer["outside_token"]:
-        return (
-            f"{answer['detail']}: do not make this call; ask a human "
-            f"(it touches {', '.join(answer['outside_token'])})"
-        )
+        return f"{answer['detail']}: do not make this call; ask a human"
     if answer["reason"] is None:
         return "the gateway refused the request before deciding: fix it and check again"
     return f"refused ({answer['reason']}): {answer['detail']}; ask a human if it is needed"
