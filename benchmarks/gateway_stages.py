@@ -94,8 +94,8 @@ def _patch(patches: ExitStack, owner: Any, name: str, value: Any) -> None:
 
 async def _forward_only(self: Pipeline, request: GatewayRequest) -> Outcome:
     attempt = Attempt(request.method, request.target, started=time.perf_counter())
-    outbound = outbound_headers(request.headers)
     route, rest = find_route(self.providers, request.target)
+    outbound = outbound_headers(request.headers, route.route_map.headers)
     canonical = canonicalise(request.method, rest, request.query, request.headers, route.route_map)
     body, stream, _ = await read_body(route.route_map, canonical, request.headers, request.body)
     return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)

@@ -14,7 +14,7 @@ from broker.domain.evaluate import Attempt, Failure, evaluate, grant_scope
 from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.errors import Reason
-from broker.routemap.model import Call
+from broker.routemap.model import Call, Classification
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,18 @@ class Decision:
 
 
 ALLOW = Decision(True, None, "every call is within the token")
+# A GraphQL document whose every root field is __typename classifies to no call: it reads
+# nothing but the root type's name, so any token may send it (issue 14: no false refusal).
+TYPENAME_ONLY = Decision(True, None, "the document asks only for __typename")
+
+
+def decide_classified(
+    grant: Grant, floor: PolicyFloor, classification: Classification, calls: Sequence[ResolvedCall]
+) -> Decision:
+    """``decide``, but a GraphQL request with no call (only ``__typename``) is harmless."""
+    if classification.kind == "graphql" and not classification.calls:
+        return TYPENAME_ONLY
+    return decide(grant, floor, calls)
 
 
 def decide(grant: Grant, floor: PolicyFloor, calls: Sequence[ResolvedCall]) -> Decision:

@@ -1,11 +1,14 @@
-"""Stage 1: the headers the provider may receive, computed before anything reads the request.
+"""Stage 1: the headers the provider may receive: only what its route map declares.
 
-A pure function of the agent's headers. What it drops never reaches the provider: the
-hop-by-hop fields (and whatever a Connection header lists), forwarding headers an
-untrusted client could use to claim another origin or route, the capability token
-(``Authorization``), ``Accept-Encoding`` (the gateway asks for identity itself, so the
-redactor sees the answer), and our own ``x-capbroker-*`` control headers. The forward
-stage adds the master key and ``Accept-Encoding: identity``.
+A pure function of the agent's headers and the map's ``HeaderAllowlist``
+(``broker.routemap.allowlist``): the safe set (Accept, Accept-Language, Content-Type,
+User-Agent) and the names in ``spec.headers.forward`` pass, unless a Connection header
+lists them; everything else is dropped, among it the capability token, the agent's
+``Accept-Encoding`` (the gateway asks for identity itself, so the redactor sees the
+answer), forwarding headers and our own ``x-capbroker-*`` control headers. Refused rather
+than dropped, because another server would act on them: a method override in any case or
+spelling, and a name with ``_`` that reads as a declared or reserved header once ``_`` is
+``-``. The forward stage adds the master key and ``Accept-Encoding: identity``.
 """
 
 from __future__ import annotations
@@ -15,46 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from broker.errors import InvalidRequest
+from broker.routemap import errors as e
+from broker.routemap.allowlist import HOP_BY_HOP as HOP_BY_HOP_NAMES
+from broker.routemap.allowlist import HeaderAllowlist
+from broker.routemap.overrides import is_override_header
 
-# RFC 9110 section 7.6.1 hop-by-hop fields, plus what a proxy must never pass on.
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
-# Set by an untrusted client, they would let it claim another origin or route.
-UNTRUSTED_FORWARDING = frozenset(
-    {
-        b"forwarded",
-        b"x-forwarded-for",
-        b"x-forwarded-host",
-        b"x-forwarded-proto",
-        b"x-forwarded-port",
-        b"x-forwarded-prefix",
-        b"x-real-ip",
-        b"x-original-url",
-        b"x-rewrite-url",
-        b"true-client-ip",
-        b"x-client-ip",
-        b"cf-connecting-ip",
-        b"via",
-        b"host",
-        b"content-length",
-    }
-)
-# The agent's token and its choice of coding are replaced by the gateway's own.
-REPLACED = frozenset({b"authorization", b"accept-encoding"})
-# Our own control headers never reach the provider.
-CONTROL_PREFIX = b"x-capbroker-"
+HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
@@ -68,21 +37,24 @@ def connection_listed(headers: RawHeaders) -> frozenset[bytes]:
     return frozenset(listed)
 
 
-def outbound_headers(headers: RawHeaders) -> list[tuple[str, str]]:
-    """The agent's headers that may go on to the provider, in order, as text."""
+def outbound_headers(headers: RawHeaders, allowed: HeaderAllowlist) -> list[tuple[str, str]]:
+    """The agent's headers that may go on to the provider, in order, as text; or an
+    ``InvalidRequest`` for a name another server would read as one that changes the call."""
     listed = connection_listed(headers)
     out: list[tuple[str, str]] = []
     for name, value in headers:
         lower = name.lower()
-        if (
-            lower in HOP_BY_HOP
-            or lower in UNTRUSTED_FORWARDING
-            or lower in listed
-            or lower in REPLACED
-            or lower.startswith(CONTROL_PREFIX)
-        ):
+        if lower in allowed.forward:
+            if lower not in listed:
+                out.append((name.decode("latin-1"), value.decode("latin-1")))
             continue
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
+        if is_override_header(name.decode("latin-1")):  # any case, '_' or '.' for '-'
+            raise e.bad_request(e.METHOD_OVERRIDE, f"the {_show(name)} header is refused")
+        dashed = lower.replace(b"_", b"-")
+        if dashed != lower and dashed in allowed.guarded:
+            raise e.bad_request(
+                e.AMBIGUOUS_HEADER, f"{_show(name)} reads as another header where '_' is '-'"
+            )
     return out
 
 

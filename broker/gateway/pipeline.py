@@ -1,11 +1,11 @@
 """The gateway's pipeline, in the order a request meets it; it returns a value.
 
-1. ``headers``: what the provider may receive, computed first (hop-by-hop, untrusted
-   forwarding, the token and our control headers dropped)
-2. ``route``: ``/{provider}/...`` names the provider
-3. ``authenticate``: the capability token verified offline (cached until exp), for this
+1. ``route``: ``/{provider}/...`` names the provider
+2. ``authenticate``: the capability token verified offline (cached until exp), for this
    provider, not revoked, not stopped by a kill switch; then our own control headers
    (dry run, approval) parsed strictly
+3. ``headers``: what the provider may receive, from the route map's header allowlist
+   (everything undeclared dropped; method overrides and '_' look-alikes refused)
 4. ``framing``: method, path and query in canonical form; the body read only if
    classification needs it, otherwise streamed
 5. classification with the provider's route map; environments resolved on our own authority
@@ -65,11 +65,11 @@ class Pipeline:
         """The one entry point for every front end; a refusal at any stage is a value."""
         attempt = Attempt(request.method, request.target, started=time.perf_counter())
         try:  # one frame for every stage: this runs for every request
-            outbound = outbound_headers(request.headers)  # 1
-            route, rest = find_route(self.providers, request.target)  # 2
+            route, rest = find_route(self.providers, request.target)  # 1
             attempt.provider = route.name
-            token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 3
+            token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
             control = control_headers(request.headers)  # before any look-up runs
+            outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
             canonical = attempt.canonical = canonicalise(  # 4
                 request.method, rest, request.query, request.headers, route.route_map
             )

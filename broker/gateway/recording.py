@@ -18,7 +18,7 @@ from broker.domain.approvals import HeldCall
 from broker.domain.grants import Grant
 from broker.errors import BrokerError, Reason, Unavailable
 from broker.gateway.budgets import count_call
-from broker.gateway.decide import Decision, decide
+from broker.gateway.decide import Decision, decide_classified
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
@@ -101,7 +101,7 @@ class Recorder:
         self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
     ) -> Decision:
         floor, floor_version = self.templates.floor(tx.conn)
-        decision = decide(grant, floor, attempt.resolved)
+        decision = decide_classified(grant, floor, classification, attempt.resolved)
         # A dry run changes nothing: no approval is held or used, no budget is counted.
         if (
             decision.reason is Reason.APPROVAL_REQUIRED
@@ -110,7 +110,7 @@ class Recorder:
         ):
             decision = self._approval(tx, attempt, grant, classification)
         if decision.allowed and attempt.token is not None and not attempt.dry_run:
-            destructive = classification.effect == "destructive"
+            destructive = bool(classification.calls) and classification.effect == "destructive"
             if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
                 decision = Decision(
                     False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent"

@@ -27,6 +27,7 @@ from broker.routemap.model import (
     Unresolvable,
 )
 from broker.routemap.templates import MISSING, Resolver, Template
+from broker.routemap.values import check_resource
 
 if TYPE_CHECKING:
     from broker.routemap.routemap import RouteMap
@@ -171,7 +172,9 @@ class CallSpec:
                     env_specs = case.environments
                 break
         resources = tuple(
-            dict.fromkeys(_resource(v) for t in resource_templates for v in t.fill_each(resolve))
+            dict.fromkeys(
+                _resource(v, route_map) for t in resource_templates for v in t.fill_each(resolve)
+            )
         )
         envs = tuple(dict.fromkeys(s.fill(resolve, route_map) for s in env_specs))
         checks = tuple(c.fill(resolve) for c in self.checks)
@@ -198,7 +201,7 @@ class CallSpec:
         return refs
 
 
-def _resource(value: str) -> str:
+def _resource(value: str, route_map: RouteMap) -> str:
     if not 0 < len(value) <= MAX_RESOURCE_LENGTH or not set(value) <= RESOURCE_CHARS:
         raise bad_request(BAD_VALUE, "a resource must be 1 to 256 printable ASCII characters")
-    return value
+    return check_resource(value, route_map.resource_types)  # spec.resource_types (values.py)

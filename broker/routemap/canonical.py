@@ -16,10 +16,9 @@ from typing import Literal
 from urllib.parse import quote
 
 from broker.routemap import errors as e
+from broker.routemap.overrides import is_override_header, is_override_param
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
-OVERRIDE_HEADERS = frozenset({"x-http-method-override", "x-http-method", "x-method-override"})
-OVERRIDE_PARAMS = frozenset({"_method", "method"})
 MAX_PATH_LENGTH = 8192
 MAX_QUERY_LENGTH = 65536
 MAX_SEGMENTS = 64
@@ -197,7 +196,7 @@ def _query(raw_query: str) -> tuple[tuple[str, str], ...]:
             continue
         raw_name, _, raw_value = part.partition("=")
         name = _decode_component(raw_name, value=False)
-        if name.lower() in OVERRIDE_PARAMS:
+        if is_override_param(name):
             raise e.bad_request(e.METHOD_OVERRIDE, f"the {name!r} query parameter is refused")
         pairs.append((name, _decode_component(raw_value, value=True)))
     return tuple(pairs)
@@ -208,7 +207,7 @@ def _headers(headers: Headers) -> str:
     content_types = []
     for name, value in items:
         lname = name.lower()
-        if lname.replace("_", "-") in OVERRIDE_HEADERS:  # many stacks read '_' as '-'
+        if is_override_header(lname):
             raise e.bad_request(e.METHOD_OVERRIDE, f"the {name} header is refused")
         if lname == "content-type":
             content_types.append(value)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from broker.errors import InvalidRequest
 from broker.routemap.callspec import Refused
+from broker.routemap.check_allowlist import allowlist_notes
 from broker.routemap.checkreport import CheckReport, Coverage, Finding
 from broker.routemap.paths import Param, PathTemplate, Segment
 from broker.routemap.routemap import RouteMap
@@ -32,6 +33,7 @@ class Operation:
     operation_id: str
     shape: tuple[str | None, ...]  # literal segments; None for a {param}
     body_properties: frozenset[str] | None = None  # None: not known
+    query_parameters: frozenset[str] | None = None  # None: not known
 
     @property
     def label(self) -> str:
@@ -65,12 +67,14 @@ def _trimmed(i: int, item: object) -> Operation:
     ):
         raise InvalidRequest(f"operations[{i}] needs a method and a path starting with '/'")
     body = item.get("body_properties")
+    query = item.get("query_parameters")
     return Operation(
         item["method"].upper(),
         item["path"],
         str(item.get("operationId", "")),
         shape(item["path"]),
         frozenset(body) if isinstance(body, list) else None,
+        frozenset(query) if isinstance(query, list) else None,
     )
 
 
@@ -99,6 +103,7 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
     named: set[Operation] = set()
     refused: set[Operation] = set()
     errors: list[Finding] = []
+    notes: list[str] = []
     for rule in route_map.rest:
         hits = [o for o in ops if o.method == rule.method and matches(rule.template, o.shape)]
         if not hits:
@@ -108,6 +113,7 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
             refused.update(hits)
         else:
             errors.extend(_body_errors(rule.label, rule.call.templates(), hits))
+            notes.extend(allowlist_notes(rule, hits))
     for lookup in route_map.lookups.values():
         if lookup.get is not None:
             get = lookup.get
@@ -125,6 +131,7 @@ def check_rest(route_map: RouteMap, document: object) -> CheckReport:
         _coverage(ops, named, refused),
         tuple(gaps),
         tuple(errors),
+        tuple(notes),
     )
 
 

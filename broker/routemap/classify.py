@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from broker.routemap import errors as e
+from broker.routemap.allowlist import check_query, rest_body
 from broker.routemap.callspec import Refused
 from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.gql import classify_graphql
-from broker.routemap.jsonbody import strict_json
 from broker.routemap.model import Classification
 from broker.routemap.routemap import GraphQLSpec, Route, RouteMap
 from broker.routemap.templates import MISSING, dig
+from broker.routemap.values import TrustedValue
 
 
 def classify(
@@ -36,21 +37,15 @@ def classify(
         )
     if isinstance(route.call, Refused):
         raise route.call.refuse(route.label)
-    parsed: object = {}
-    if route.uses_body:
-        if request.content_type not in route_map.body.content_types:
-            raise e.unsupported_media_type(
-                "this call's body must be one of " + ", ".join(sorted(route_map.body.content_types))
-            )
-        if body:
-            parsed = strict_json(body)
-        if not isinstance(parsed, dict):
-            raise e.bad_request(e.INVALID_JSON, "the body must be a JSON object")
+    check_query(route.accepts, request.query)  # the allowlists (allowlist.py)
+    parsed = rest_body(route.accepts, request.content_type, route_map.body.content_types, body)
 
     def resolve(ref: tuple[str, ...]) -> object:
         if ref[0] == "body" and len(ref) > 1:
             return dig(parsed, ref[1:])
-        return params.get(ref[0], MISSING) if len(ref) == 1 else MISSING
+        if len(ref) == 1 and ref[0] in params:
+            return TrustedValue(params[ref[0]])  # canonical segments: a {path+} keeps its '/'
+        return MISSING
 
     call = route.call.fill(resolve, route_map)
     return Classification("rest", (call,), route.label)

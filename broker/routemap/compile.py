@@ -19,6 +19,7 @@ from broker.domain.actions import is_valid_action
 from broker.manifests.documents import read_documents
 from broker.manifests.errors import ManifestError, ManifestProblem
 from broker.manifests.schemas import schema_problems
+from broker.routemap.allowlist import parse_accepts, parse_headers
 from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.canonical import PathOptions
 from broker.routemap.compile_calls import CallCompiler, Refs
@@ -36,6 +37,7 @@ from broker.routemap.routemap import (
     Route,
     RouteMap,
 )
+from broker.routemap.values import parse_resource_types
 
 API_VERSION = "capbroker.dev/v1"
 KIND = "RouteMap"
@@ -138,6 +140,9 @@ class _Builder:
                 index.setdefault(method, PathIndex()).add(graphql.endpoint, graphql)
         for rule in rules:
             self._insert(index, rule)
+        headers, found = parse_headers(self.spec)
+        resource_types, more = parse_resource_types(self.spec)
+        self.problems.extend(found + more)
         if self.problems:
             return None
         auth = self.spec["auth"]
@@ -168,6 +173,8 @@ class _Builder:
             graphql=graphql,
             source=source,
             _index=index,
+            headers=headers,
+            resource_types=resource_types,
         )
 
     # --- REST ----------------------------------------------------------------------------
@@ -193,10 +200,13 @@ class _Builder:
         call = self.calls.entry(at, doc, refs)
         if call is None:
             return None
-        uses_body = isinstance(call, CallSpec) and any(r[0] == "body" for r in call.references())
-        if uses_body and doc["method"] in ("GET", "HEAD"):
+        read = call.references() if isinstance(call, CallSpec) else set()
+        body_refs = sorted(r[1:] for r in read if r[0] == "body" and len(r) > 1)
+        if body_refs and doc["method"] in ("GET", "HEAD"):
             self.add(at, "a GET rule cannot read {body.*}")
-        return RestRule(doc["method"], template, call, uses_body, i)
+        accepts, found = parse_accepts(at, doc, body_refs)
+        self.problems.extend(found)
+        return RestRule(doc["method"], template, call, accepts.reads_body, i, accepts)
 
     def _insert(self, index: dict[str, PathIndex[Route]], rule: RestRule) -> None:
         trie = index.setdefault(rule.method, PathIndex())

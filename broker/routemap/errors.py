@@ -33,6 +33,10 @@ INVALID_JSON = "invalid_json"  # unparsable, duplicate keys, too deep
 MISSING_VALUE = "missing_value"  # a template names an argument/field the request lacks
 BAD_VALUE = "bad_value"  # a template value that is not a short printable scalar
 DUPLICATE_PARAMETER = "duplicate_parameter"  # ?query= twice, an argument twice
+# Allowlists (docs/route-maps.md "Allowlists"): what the map does not declare is refused
+UNDECLARED_PARAMETER = "undeclared_parameter"  # a query parameter the rule does not declare
+UNDECLARED_FIELD = "undeclared_field"  # a body field the rule does not declare
+GRAPHQL_INVALID = "graphql_invalid"  # breaks a GraphQL validation rule that needs no schema
 # GraphQL
 GRAPHQL_SYNTAX = "graphql_syntax"
 GRAPHQL_TOO_LARGE = "graphql_too_large"  # document bytes or token count over the cap

@@ -54,7 +54,8 @@ from graphql.language import (
 
 from broker.routemap import errors as e
 from broker.routemap.callspec import CallSpec, Refused
-from broker.routemap.jsonbody import strict_json
+from broker.routemap.gqlvalidate import check_document
+from broker.routemap.jsonbody import body_json, strict_json
 from broker.routemap.model import Call, Classification, FieldCall, OperationType
 from broker.routemap.routemap import GraphQLLimits, GraphQLSpec, RouteMap
 from broker.routemap.templates import dig
@@ -84,7 +85,7 @@ def classify_graphql(
             raise e.bad_request(e.GRAPHQL_REQUEST, "a GraphQL POST carries no query string")
         if content_type != "application/json":
             raise e.unsupported_media_type("send GraphQL as application/json")
-        entries = _post_entries(strict_json(body), spec.limits)
+        entries = _post_entries(body_json(body), spec.limits)
     else:
         raise e.bad_request(e.METHOD_NOT_ALLOWED, "GraphQL takes GET or POST")
     fields: list[FieldCall] = []
@@ -232,7 +233,7 @@ def parse_document(query: str, limits: GraphQLLimits) -> DocumentNode:
     if nesting_depth(query) > limits.depth:
         raise e.bad_request(e.GRAPHQL_TOO_DEEP, "the GraphQL document is nested too deeply")
     try:
-        return parse(query, no_location=True, max_tokens=limits.tokens)
+        document = parse(query, no_location=True, max_tokens=limits.tokens)
     except GraphQLSyntaxError as exc:
         if "tokens" in exc.message and "Parsing aborted" in exc.message:
             raise e.bad_request(
@@ -243,6 +244,8 @@ def parse_document(query: str, limits: GraphQLLimits) -> DocumentNode:
         raise e.bad_request(
             e.GRAPHQL_TOO_DEEP, "the GraphQL document is nested too deeply"
         ) from None
+    check_document(document, query)  # the schema-less validation rules (gqlvalidate.py)
+    return document
 
 
 def nesting_depth(text: str) -> int:

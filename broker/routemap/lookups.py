@@ -23,6 +23,7 @@ from broker.routemap.errors import unresolved
 from broker.routemap.paths import Param, PathTemplate
 from broker.routemap.resultpath import ResultPath
 from broker.routemap.templates import Template, dig
+from broker.routemap.values import trusted
 
 Yields = Literal["names", "environment_ids"]
 MAX_PAGES = 50
@@ -85,7 +86,7 @@ class Lookup:
             ]
             return LookupRequest("GET", "/" + "/".join(parts))
         variables: dict[str, object] = {
-            k: t.fill(lambda ref: dig(params, ref)) for k, t in self.variables
+            k: t.fill(lambda ref: trusted(dig(params, ref))) for k, t in self.variables
         }
         if self.pages is not None:
             variables[self.pages.variable] = cursor
@@ -116,11 +117,11 @@ class Lookup:
             # a missing field of a selected object is unresolved, never a default
             def field(ref: tuple[str, ...], item: object = item) -> object:
                 if len(ref) == 1 and ref[0] in params:  # the lookup's own parameter
-                    return params[ref[0]]
+                    return trusted(params[ref[0]])
                 found = dig(item, ref)
                 if not isinstance(found, str) or not found:
                     raise unresolved(f"lookup {self.name}: an answer lacks {'.'.join(ref)}")
-                return found
+                return trusted(found)  # the provider's word: its '/' are its own
 
             out.append(template.fill(field))
         return self.result.strings(out, allow_empty=allow_empty)

@@ -6,9 +6,11 @@ cross-reference (actions, lookups, template parameters) is known good here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from broker.routemap.allowlist import NOTHING_ELSE, SAFE_ONLY, Accepts, HeaderAllowlist
 from broker.routemap.callspec import CallSpec, Refused
 from broker.routemap.canonical import PathOptions
 from broker.routemap.errors import unknown_route
@@ -22,8 +24,9 @@ class RestRule:
     method: str
     template: PathTemplate
     call: CallSpec | Refused
-    uses_body: bool  # some template reads {body.*}: the body is parsed as JSON
+    uses_body: bool  # the body is read whole before classifying (``accepts.reads_body``)
     index: int  # position in spec.rest
+    accepts: Accepts = NOTHING_ELSE  # query parameters and body it takes (allowlist.py)
 
     @property
     def label(self) -> str:
@@ -90,6 +93,8 @@ class RouteMap:
     graphql: GraphQLSpec | None
     source: str
     _index: Mapping[str, PathIndex[Route]] = field(repr=False)
+    headers: HeaderAllowlist = SAFE_ONLY  # what the provider may receive
+    resource_types: Mapping[str, re.Pattern[str]] = field(default_factory=dict)  # values.py
 
     def match(self, method: str, segments: tuple[str, ...]) -> tuple[Route, dict[str, str]]:
         """The one route for ``method`` and the canonical ``segments``, or ``unknown_route``.

@@ -3,7 +3,8 @@
 A template is literal text with ``{ref}`` placeholders. ``ref`` is a dotted
 name (``owner``, ``args.input.id``, ``body.environment``); ``{ref|text}`` uses
 ``text`` when the request does not carry ``ref`` at all (absent or null).
-Braces never appear literally. Filled values must be short printable scalars.
+Braces never appear literally. Filled values must be short printable scalars that read
+as ids (``broker.routemap.values.check_value``).
 
 One step of one placeholder may be ``name[*]`` (``{args.input.wipeServiceIds[*]}``):
 ``fill_each`` then gives one string per element of that list (resources only; the
@@ -17,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker.routemap.errors import BAD_VALUE, MISSING_VALUE, bad_request
+from broker.routemap.values import check_value
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*(\[\*\])?"
 _REF = re.compile(rf"{_NAME}(\.{_NAME})*\Z")
 EACH = "*"  # the ref step that stands for "every element of the list so far"
-MAX_VALUE_LENGTH = 256
 MAX_EACH = 100  # one template never expands to more values than this
 
 
@@ -130,14 +131,6 @@ def parse_template(text: str) -> Template:
     return Template(text, tuple(parts))
 
 
-def check_value(value: str, what: str) -> str:
-    if not 0 < len(value) <= MAX_VALUE_LENGTH:
-        raise bad_request(BAD_VALUE, f"{what} must be 1 to {MAX_VALUE_LENGTH} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise bad_request(BAD_VALUE, f"{what} contains a control character")
-    return value
-
-
 def _value(p: Placeholder, raw: object) -> str:
     if raw is MISSING or raw is None:
         if p.default is not None:
@@ -145,7 +138,7 @@ def _value(p: Placeholder, raw: object) -> str:
         raise bad_request(MISSING_VALUE, f"the request does not carry {p.dotted}")
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise bad_request(BAD_VALUE, f"{p.dotted} must be a string or an integer")
-    return check_value(str(raw), p.dotted)
+    return check_value(raw if isinstance(raw, str) else str(raw), p.dotted)
 
 
 def dig(value: object, path: tuple[str, ...]) -> object:

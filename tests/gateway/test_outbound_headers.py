@@ -6,8 +6,16 @@ import pytest
 
 from broker.errors import InvalidRequest
 from broker.gateway.headers import Control, control_headers, outbound_headers
+from broker.routemap import shipped_map
+from broker.routemap.allowlist import HeaderAllowlist
 
 Raw = list[tuple[bytes, bytes]]
+# What these tables' provider declares (spec.headers.forward); Accept and Content-Type
+# are in the safe set every provider gets.
+DECLARED = HeaderAllowlist.of(
+    ["X-Request-Id", "X-Tag", "X-Kept", "X-Secret", "X-Other", "X-Capbrokers", "X-Name"],
+    auth_headers=["X-Api-Key"],
+)
 
 CASES: list[tuple[str, Raw, list[tuple[str, str]]]] = [
     ("nothing", [], []),
@@ -95,7 +103,62 @@ CASES: list[tuple[str, Raw, list[tuple[str, str]]]] = [
 
 @pytest.mark.parametrize(("raw", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_outbound_headers(raw: Raw, expected: list[tuple[str, str]]) -> None:
-    assert outbound_headers(raw) == expected
+    assert outbound_headers(raw, DECLARED) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [(b"X-Undeclared", b"1")],
+        [(b"X-Debug", b"1"), (b"Cookie", b"session=1"), (b"X-Api-Key", b"Token agent")],
+        [(b"If-None-Match", b'"etag"')],  # declared by other maps, not this one
+        [(b"X-Forwarded-For", b"203.0.113.66")],
+    ],
+)
+def test_undeclared_headers_are_dropped(raw: Raw) -> None:
+    assert outbound_headers(raw, DECLARED) == []
+    assert outbound_headers(raw, HeaderAllowlist()) == []
+
+
+def test_the_safe_set_passes_without_declaring() -> None:
+    raw: Raw = [
+        (b"Accept", b"application/vnd.github+json"),
+        (b"Accept-Language", b"en"),
+        (b"Content-Type", b"application/json"),
+        (b"User-Agent", b"agent/1"),
+        (b"X-Request-Id", b"r1"),
+    ]
+    assert [n for n, _ in outbound_headers(raw, HeaderAllowlist())] == [
+        "Accept",
+        "Accept-Language",
+        "Content-Type",
+        "User-Agent",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ([(b"X-HTTP-Method-Override", b"DELETE")], "method_override"),
+        ([(b"x_http_method_override", b"DELETE")], "method_override"),
+        ([(b"X_HTTP_METHOD", b"DELETE")], "method_override"),
+        ([(b"X-Method_Override", b"DELETE")], "method_override"),
+        ([(b"X.HTTP.Method.Override", b"DELETE")], "method_override"),
+        ([(b"X_Request_Id", b"r2")], "ambiguous_header"),  # a declared header
+        ([(b"Content_Type", b"text/plain")], "ambiguous_header"),  # the safe set
+        ([(b"X_Api_Key", b"Token agent")], "ambiguous_header"),  # the key header
+        ([(b"X_Forwarded_For", b"203.0.113.66")], "ambiguous_header"),  # reserved
+        ([(b"Transfer_Encoding", b"chunked")], "ambiguous_header"),
+    ],
+)
+def test_names_another_server_reads_differently_are_refused(raw: Raw, code: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        outbound_headers(raw, DECLARED)
+    assert err.value.extra == {"refusal": code}
+
+
+def test_an_underscore_name_that_reads_as_nothing_declared_is_only_dropped() -> None:
+    assert outbound_headers([(b"X_Trace", b"1"), (b"X-Kept", b"1")], DECLARED) == [("X-Kept", "1")]
 
 
 @pytest.mark.parametrize(
@@ -137,3 +200,18 @@ def test_control_headers_otherwise_are_refused(raw: Raw) -> None:
     with pytest.raises(InvalidRequest) as err:
         control_headers(raw)
     assert err.value.extra == {"refusal": "control_header"}
+
+
+def test_every_key_header_of_a_shipped_map_is_guarded() -> None:
+    """The railway map injects its key in Authorization or Project-Access-Token: neither,
+    in any spelling, comes from the agent; GitHub's declared headers pass, others drop."""
+    railway = shipped_map("railway").headers
+    raw: Raw = [(b"Project-Access-Token", b"agent-chosen"), (b"Accept", b"*/*")]
+    assert outbound_headers(raw, railway) == [("Accept", "*/*")]
+    with pytest.raises(InvalidRequest) as err:
+        outbound_headers([(b"Project_Access_Token", b"agent-chosen")], railway)
+    assert err.value.extra == {"refusal": "ambiguous_header"}
+    github = shipped_map("github").headers
+    raw = [(b"X-GitHub-Api-Version", b"2022-11-28"), (b"If-None-Match", b'"e"'), (b"X-Debug", b"1")]
+    names = [n for n, _ in outbound_headers(raw, github)]
+    assert names == ["X-GitHub-Api-Version", "If-None-Match"]

@@ -231,4 +231,14 @@ def test_the_corpus_is_well_formed() -> None:
         "missing_variable",
         "persisted_query",
         "upgrade_not_supported",
+        # issue 14: allowlists, strict JSON, schema-less validation, values
+        "ambiguous_header",
+        "undeclared_parameter",
+        "undeclared_field",
+        "duplicate_parameter",
+        "graphql_invalid",
+        "fragment_error",
+        "bad_value",
     } <= refusals
+    providers = {c.get("provider", PROVIDER) for c in CORPUS}
+    assert providers == {PROVIDER, PERMISSIVE}  # a GraphQL and a REST provider

@@ -172,6 +172,7 @@ def test_body_references_are_checked_where_the_body_is_known() -> None:
         "method": "POST",
         "path": "/repos/{o}/{r}/deployments",
         "action": "repo:read",
+        "body": "any",
         "environment": {"name": "{body.environment|production}"},
     }
     route_map = rest_map(rule)

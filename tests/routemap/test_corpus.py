@@ -89,4 +89,13 @@ def test_corpus_covers_every_kind_of_attack() -> None:
         "ambiguous_operation",
         "unsupported_media_type",
         "body_too_large",
+        # issue 14: allowlists, strict JSON, values, schema-less GraphQL validation
+        "undeclared_parameter",
+        "undeclared_field",
+        "duplicate_parameter",
+        "body_not_allowed",
+        "invalid_json",
+        "bad_value",
+        "graphql_invalid",
+        "fragment_error",
     } <= codes

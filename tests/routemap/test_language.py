@@ -153,6 +153,7 @@ MAP: dict[str, Any] = {
                 "resources": ["repo:{owner}/{repo}"],
                 "when": [{"if": {"body.force": True}, "action": "backup:disable"}],
                 "environment": {"name": "{owner}/{body.environment|main}"},
+                "body": {"fields": ["sha", "force", "environment"]},
             },
         ],
     },

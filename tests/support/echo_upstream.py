@@ -7,6 +7,10 @@
 - ``GET /leak/{split}``: echoes the X-Api-Key value it received in a response header and
   in a body sent as two chunks, split ``split`` bytes into the value.
 - ``GET /leak-gzip``: the same value in a gzip-compressed body when the request accepts gzip.
+
+``ARRIVED`` lists the method and path of every HTTP request that reached the server, in
+order, so a test can show that a refused call reached nothing (the server runs in the
+test's process).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 CHUNK = 64 * 1024
 KEY_HEADER = b"x-api-key"
+ARRIVED: list[tuple[str, str]] = []
 
 
 def big_payload(size: int) -> bytes:
@@ -41,6 +46,7 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     path: str = scope["path"]
+    ARRIVED.append((scope["method"], path))
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     key = b"".join(v for k, v in headers if k == KEY_HEADER)
     if path.startswith("/big/"):
