@@ -55,6 +55,7 @@ def checked(dry_run: dict[str, Any], granted: list[str]) -> Answer:
         "actions": dry_run.get("actions", []),
         "resources": dry_run.get("resources", []),
         "environments": dry_run.get("environments", []),
+        "calls": dry_run.get("calls", []),
         "outside_token": [e for e in dry_run.get("environments", []) if e not in granted],
     }
     answer["next"] = _next(answer)

@@ -105,6 +105,14 @@ def test_capabilities_and_the_incident_call_reported_as_production(world: AgentW
     production = f"{IDS.shop}/production"
     assert production in incident["environments"]
     assert incident["outside_token"] == [production]
+    assert incident["calls"] == [
+        {
+            "action": "volume:delete",
+            "effect": "destructive",
+            "resources": [f"volume:{IDS.shared_volume}"],
+            "environments": [production, RAILWAY_STAGING],
+        }
+    ]
     assert "ask a human" in incident["next"]
     assert read["ok"] is True
     assert read["actions"] == ["project:read"]
