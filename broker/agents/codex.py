@@ -6,13 +6,17 @@ when it exits. Codex builds its shell commands' environment from
 ``[shell_environment_policy]``, whose default excludes drop every name holding
 ``TOKEN``; the section written here lets through exactly the session's variables and a
 small core, so nothing else in the user's environment reaches the agent's commands.
-``[sandbox_workspace_write] network_access`` lets those commands reach the gateway.
+``[sandbox_workspace_write] network_access`` lets those commands reach the gateway, and
+``[mcp_servers.capbroker]`` adds ``capbroker mcp``.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
+from typing import Any
 
+from broker.agents import mcp_config
 from broker.agents.setup import SetupOptions
 
 PATH = ".codex/config.toml"
@@ -28,36 +32,51 @@ def session_variables(provider: str) -> tuple[str, ...]:
     return (f"{stem}_API_URL", f"{stem}_TOKEN", "CAPBROKER_SESSION_ID")
 
 
-def section(provider: str) -> str:
-    names = ", ".join(f'"{n}"' for n in (*CORE, *session_variables(provider)))
-    return (
-        "# capbroker: the session's variables, and nothing else secret, reach commands\n"
-        "[shell_environment_policy]\n"
-        'inherit = "all"\n'
-        "ignore_default_excludes = true\n"
-        f"include_only = [{names}]\n"
-        "\n"
-        "[sandbox_workspace_write]\n"
-        "network_access = true\n"
-    )
+def sections(options: SetupOptions) -> dict[str, str]:
+    """capbroker's tables, by dotted name, as TOML text."""
+    names = ", ".join(f'"{n}"' for n in (*CORE, *session_variables(options.provider)))
+    mcp = mcp_config.server(options)
+    args = ", ".join(json.dumps(a) for a in mcp["args"])
+    return {
+        "shell_environment_policy": (
+            "# capbroker: the session's variables, and nothing else secret, reach commands\n"
+            "[shell_environment_policy]\n"
+            'inherit = "all"\n'
+            "ignore_default_excludes = true\n"
+            f"include_only = [{names}]\n"
+        ),
+        "sandbox_workspace_write": "[sandbox_workspace_write]\nnetwork_access = true\n",
+        "mcp_servers.capbroker": (
+            f"[mcp_servers.capbroker]\ncommand = {json.dumps(mcp['command'])}\nargs = [{args}]\n"
+        ),
+    }
 
 
 def merge(existing: str | None, options: SetupOptions) -> str:
-    """Append capbroker's sections; refuse to rewrite ones the user already has."""
+    """Append the tables that are missing; refuse to rewrite ones the user already has."""
     text = existing or ""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML ({exc})") from None
-    ours = tomllib.loads(section(options.provider))
-    clashes = [k for k in ours if k in doc and doc[k] != ours[k]]
-    if clashes:
-        raise ConfigError(
-            f"{', '.join(clashes)} already set: merge by hand:\n{section(options.provider)}"
-        )
-    if all(k in doc for k in ours):
+    missing: list[str] = []
+    for name, table in sections(options).items():
+        ours, theirs = _table(tomllib.loads(table), name), _table(doc, name)
+        if theirs is None:
+            missing.append(table)
+        elif theirs != ours:
+            raise ConfigError(f"[{name}] is already set: merge by hand:\n{table}")
+    if not missing:
         return text
-    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + section(options.provider)
+    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + "\n".join(missing)
+
+
+def _table(doc: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc
 
 
 def launcher(options: SetupOptions) -> str:

@@ -14,15 +14,18 @@ from urllib.parse import urlsplit
 
 import click
 
-from broker.agents import claude_code, codex, cursor
+from broker.agents import claude_code, codex, cursor, mcp_config
 from broker.agents.setup import SetupOptions
 
 Merge = Callable[[str | None, SetupOptions], str]
-TOOLS: dict[str, tuple[str, Merge] | None] = {
-    "claude-code": (claude_code.PATH, claude_code.merge),
-    "cursor": (cursor.PATH, cursor.merge),
-    "codex": (codex.PATH, codex.merge),
-    "generic": None,
+TOOLS: dict[str, tuple[tuple[str, Merge], ...]] = {
+    "claude-code": (
+        (claude_code.PATH, claude_code.merge),
+        (mcp_config.CLAUDE_CODE_PATH, mcp_config.merge),
+    ),
+    "cursor": ((cursor.PATH, cursor.merge), (mcp_config.CURSOR_PATH, mcp_config.merge)),
+    "codex": ((codex.PATH, codex.merge),),
+    "generic": (),
 }
 
 
@@ -82,26 +85,31 @@ def agent_setup(
         provider=provider,
         hosts=(*provider_hosts(provider), *hosts),
     )
-    target = TOOLS[tool]
-    if target is None:
+    if not TOOLS[tool]:
         click.echo(options.exec_command("<agent>"))
         return
-    relative, merge = target
-    path = project / relative
-    try:
-        content = merge(path.read_text() if path.exists() else None, options)
-    except ValueError as exc:
-        click.echo(f"capbroker: error: {path}: {exc}", err=True)
-        sys.exit(2)
-    if dry_run:
-        click.echo(f"# {path}\n{content}", nl=False)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-        click.echo(f"capbroker: wrote {path}", err=True)
+    # Every file is merged before any is written: one that cannot be merged changes nothing.
+    planned = [
+        (project / rel, _merged(project / rel, merge, options)) for rel, merge in TOOLS[tool]
+    ]
+    for path, content in planned:
+        if dry_run:
+            click.echo(f"# {path}\n{content}", nl=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            click.echo(f"capbroker: wrote {path}", err=True)
     if tool == "codex":
         click.echo(f"capbroker: start Codex with: {codex.launcher(options)}", err=True)
     click.echo(
         f"capbroker: tokens live {ttl}s; the agent credential is read from {credential_file}",
         err=True,
     )
+
+
+def _merged(path: Path, merge: Merge, options: SetupOptions) -> str:
+    try:
+        return merge(path.read_text() if path.exists() else None, options)
+    except ValueError as exc:
+        click.echo(f"capbroker: error: {path}: {exc}", err=True)
+        sys.exit(2)

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from broker.agents import claude_code, codex, cursor
+from broker.agents import claude_code, codex, cursor, mcp_config
 from broker.agents.sessions import render
 from broker.agents.setup import SetupOptions
 from broker.agents.shell_guard import judge
@@ -86,8 +86,17 @@ def test_codex_config_lets_exactly_the_session_variables_through() -> None:
     assert not any("CREDENTIAL" in n or n[0] == "*" for n in policy["include_only"])
     assert doc["sandbox_workspace_write"]["network_access"] is True
     assert codex.merge(text, OPTIONS) == text
+    assert doc["mcp_servers"]["capbroker"] == {"command": "capbroker", "args": ["mcp"]}
     with pytest.raises(codex.ConfigError):
         codex.merge('[shell_environment_policy]\ninherit = "core"\n', OPTIONS)
+
+
+def test_codex_keeps_other_mcp_servers_and_adds_only_missing_tables() -> None:
+    other_server = '[mcp_servers.docs]\ncommand = "docs-mcp"\n\n'
+    existing = other_server + "[sandbox_workspace_write]\nnetwork_access = true\n"
+    doc = tomllib.loads(codex.merge(existing, OPTIONS))  # valid TOML: no table twice
+    assert set(doc["mcp_servers"]) == {"docs", "capbroker"}
+    assert "shell_environment_policy" in doc
     assert codex.launcher(OPTIONS).endswith(" -- codex")
 
 
@@ -121,3 +130,15 @@ def test_env_lines_source_to_the_exact_values() -> None:
     )
     assert out.stdout == values["A_TOKEN"]
     assert json.loads(render(values, "cursor")) == {"env": values}
+
+
+def test_mcp_json_keeps_other_servers() -> None:
+    odd = SetupOptions("t", "e", "http://b", "http://g", capbroker="/opt/py -m broker.cli.main")
+    doc = json.loads(mcp_config.merge('{"mcpServers": {"docs": {"command": "d"}}}', odd))
+    assert doc["mcpServers"]["docs"] == {"command": "d"}
+    assert doc["mcpServers"]["capbroker"] == {
+        "command": "/opt/py",
+        "args": ["-m", "broker.cli.main", "mcp"],
+    }
+    with pytest.raises(mcp_config.McpConfigError):
+        mcp_config.merge('{"mcpServers": []}', odd)

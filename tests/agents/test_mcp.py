@@ -15,7 +15,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from broker.demo.railway import IDS
 from broker.demo.railway.service import GRAPHQL_PATH
 from broker.demo.world import RAILWAY_STAGING
-from tests.agents.conftest import CAPBROKER, AgentWorld
+from tests.agents.conftest import CAPBROKER, CAPBROKER_CMD, AgentWorld
 
 T = TypeVar("T")
 INCIDENT = {
@@ -42,10 +42,17 @@ DELETE_VARIABLE = {
 }
 
 
-def _mcp(world: AgentWorld, steps: Callable[[ClientSession], Awaitable[T]]) -> T:
-    params = StdioServerParameters(
-        command=CAPBROKER[0], args=[*CAPBROKER[1:], "mcp"], env=world.env(), cwd=world.project
+def _mcp(
+    world: AgentWorld,
+    steps: Callable[[ClientSession], Awaitable[T]],
+    server: dict[str, Any] | None = None,
+) -> T:
+    """Run ``steps`` against ``capbroker mcp`` started as an MCP client starts it (from its
+    config entry, ``server``, when given) in the project."""
+    command, args = (
+        (server["command"], server["args"]) if server else (CAPBROKER[0], [*CAPBROKER[1:], "mcp"])
     )
+    params = StdioServerParameters(command=command, args=args, env=world.env(), cwd=world.project)
 
     async def run() -> T:
         async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
@@ -177,3 +184,19 @@ def test_an_approval_is_visible_only_to_its_own_session(world: AgentWorld) -> No
     assert httpx.get(url).status_code == 401
     forged = httpx.get(url, headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
     assert forged.status_code == 401
+
+
+def test_the_mcp_entry_agent_setup_writes_starts_the_server(world: AgentWorld) -> None:
+    out = world.cli(
+        "agent-setup", "claude-code", "--template", "shop-staging-agent", "--env", RAILWAY_STAGING,
+        "--gateway", world.gateway_url, "--capbroker", CAPBROKER_CMD,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    entry = json.loads((world.project / ".mcp.json").read_text())["mcpServers"]["capbroker"]
+    _start_session(world)
+
+    async def steps(client: ClientSession) -> dict[str, Any]:
+        return await _tool(client, "check_call", **INCIDENT)
+
+    answer = _mcp(world, steps, entry)
+    assert f"{IDS.shop}/production" in answer["outside_token"]
