@@ -14,14 +14,13 @@ import json
 import shlex
 from typing import Any
 
-from broker.agents.setup import MARKER, NO_SESSION, SetupOptions
+from broker.agents.setup import MARKER, NO_SESSION, MergeError, SetupOptions, json_object
 
 PATH = ".claude/settings.json"
 TIMEOUT_S = 30
 
 
-class SettingsError(ValueError):
-    """The existing settings file is not a JSON object with list-valued hooks."""
+SettingsError = MergeError
 
 
 def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
@@ -39,28 +38,14 @@ def _entry(command: str) -> dict[str, Any]:
 
 def merge(existing: str | None, options: SetupOptions) -> str:
     """The settings file with capbroker's hooks in place of any earlier ones."""
-    settings = _parse(existing)
-    all_hooks = settings.setdefault("hooks", {})
-    if not isinstance(all_hooks, dict):
-        raise SettingsError("hooks is not an object")
+    settings = json_object(existing, "hooks")
+    all_hooks = settings["hooks"]
     for event, entries in hooks(options).items():
         kept = all_hooks.get(event, [])
         if not isinstance(kept, list):
             raise SettingsError(f"hooks.{event} is not a list")
         all_hooks[event] = [e for e in kept if not _ours(e)] + entries
     return json.dumps(settings, indent=2) + "\n"
-
-
-def _parse(existing: str | None) -> dict[str, Any]:
-    if existing is None or not existing.strip():
-        return {}
-    try:
-        settings = json.loads(existing)
-    except ValueError as exc:
-        raise SettingsError(f"not valid JSON ({exc})") from None
-    if not isinstance(settings, dict):
-        raise SettingsError("not a JSON object")
-    return settings
 
 
 def _ours(entry: Any) -> bool:

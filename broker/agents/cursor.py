@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from broker.agents.setup import MARKER, SetupOptions
+from broker.agents.setup import MARKER, MergeError, SetupOptions, json_object
 
 PATH = ".cursor/hooks.json"
 ENVIRONMENT_PATH = ".cursor/environment.json"
 
 
-class HooksError(ValueError):
-    """The existing hooks file is not a version 1 hooks object."""
+HooksError = MergeError
 
 
 def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
@@ -32,16 +31,9 @@ def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
 
 
 def merge(existing: str | None, options: SetupOptions) -> str:
-    doc: Any = {"version": 1, "hooks": {}}
-    if existing and existing.strip():
-        try:
-            doc = json.loads(existing)
-        except ValueError as exc:
-            raise HooksError(f"not valid JSON ({exc})") from None
-        if not isinstance(doc, dict) or not isinstance(doc.setdefault("hooks", {}), dict):
-            raise HooksError("not an object with a hooks object")
-        if doc.setdefault("version", 1) != 1:
-            raise HooksError(f"version {doc['version']!r}, not 1")
+    doc = json_object(existing, "hooks")
+    if doc.setdefault("version", 1) != 1:
+        raise HooksError(f"version {doc['version']!r}, not 1")
     for event, entries in hooks(options).items():
         kept = doc["hooks"].get(event, [])
         if not isinstance(kept, list):

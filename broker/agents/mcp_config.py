@@ -10,15 +10,14 @@ import json
 import shlex
 from typing import Any
 
-from broker.agents.setup import SetupOptions
+from broker.agents.setup import MergeError, SetupOptions, json_object
 
 NAME = "capbroker"
 CLAUDE_CODE_PATH = ".mcp.json"
 CURSOR_PATH = ".cursor/mcp.json"
 
 
-class McpConfigError(ValueError):
-    """The existing file is not an object with an mcpServers object."""
+McpConfigError = MergeError
 
 
 def server(options: SetupOptions) -> dict[str, Any]:
@@ -28,13 +27,6 @@ def server(options: SetupOptions) -> dict[str, Any]:
 
 
 def merge(existing: str | None, options: SetupOptions) -> str:
-    doc: Any = {}
-    if existing and existing.strip():
-        try:
-            doc = json.loads(existing)
-        except ValueError as exc:
-            raise McpConfigError(f"not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.setdefault("mcpServers", {}), dict):
-        raise McpConfigError("not an object with an mcpServers object")
+    doc = json_object(existing, "mcpServers")
     doc["mcpServers"][NAME] = server(options)
     return json.dumps(doc, indent=2) + "\n"

@@ -7,8 +7,10 @@ read it from a file (``--credential-file``) that only its owner may read.
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass, field
+from typing import Any
 
 # Hooks mark their entries with this, so a second setup replaces them instead of adding.
 MARKER = "capbroker session"
@@ -18,6 +20,24 @@ NO_SESSION = (
     "capbroker: no provider session was started (the hook's error says why). This session "
     "has no provider access; ask a human, and do not look for another credential."
 )
+
+
+class MergeError(ValueError):
+    """An existing file capbroker cannot merge into (it writes nothing then)."""
+
+
+def json_object(existing: str | None, member: str) -> dict[str, Any]:
+    """The existing JSON file as an object whose ``member`` is an object (both made empty
+    when the file is absent or blank)."""
+    doc: Any = {}
+    if existing and existing.strip():
+        try:
+            doc = json.loads(existing)
+        except ValueError as exc:
+            raise MergeError(f"not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.setdefault(member, {}), dict):
+        raise MergeError(f"not an object with a {member} object")
+    return doc
 
 
 @dataclass(frozen=True)
@@ -42,12 +62,18 @@ class SetupOptions:
             return '"$HOME"/' + shlex.quote(path.removeprefix("$HOME/"))
         return shlex.quote(path)
 
-    def start_command(self, fmt: str) -> str:
+    def _grant(self) -> str:
+        """The options every token request repeats: where, which template, which
+        environment, how long."""
         q = shlex.quote
         return (
-            f"{self._base()} session start --url {q(self.broker_url)}"
-            f" --gateway {q(self.gateway_url)} --template {q(self.template)}"
-            f" --env {q(self.environment)} --ttl {self.ttl} --replace"
+            f"--url {q(self.broker_url)} --gateway {q(self.gateway_url)}"
+            f" --template {q(self.template)} --env {q(self.environment)} --ttl {self.ttl}"
+        )
+
+    def start_command(self, fmt: str) -> str:
+        return (
+            f"{self._base()} session start {self._grant()} --replace"
             f" --credential-file {self._credential()} --format {fmt}"
         )
 
@@ -62,9 +88,4 @@ class SetupOptions:
         return f"{self._base()} session guard-shell{hosts}"
 
     def exec_command(self, agent: str) -> str:
-        q = shlex.quote
-        return (
-            f"{self._base()} exec --url {q(self.broker_url)} --gateway {q(self.gateway_url)}"
-            f" --template {q(self.template)} --env {q(self.environment)} --ttl {self.ttl}"
-            f" -- {agent}"
-        )
+        return f"{self._base()} exec {self._grant()} -- {agent}"
