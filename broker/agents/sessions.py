@@ -61,8 +61,11 @@ def record_path(explicit: Path | None, environ: dict[str, str] | os._Environ[str
 
 
 def save(path: Path, record: SessionRecord) -> None:
-    """Written whole with mode 0600 before it holds anything (the token is a secret)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Written whole with mode 0600 before it holds anything (the token is a secret); a
+    new directory gets a ``.gitignore`` so the record is never committed with the project."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True)
+        (path.parent / ".gitignore").write_text("*\n")
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

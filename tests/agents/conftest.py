@@ -68,6 +68,9 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentWorld]:
 @pytest.fixture
 def world(_world: AgentWorld) -> AgentWorld:
     _world.rw.reset()
-    for path in (_world.project / ".capbroker").glob("*"):
+    records = _world.project / ".capbroker"
+    for path in records.glob("*"):
         path.unlink()
+    if records.exists():
+        records.rmdir()
     return _world

@@ -200,3 +200,14 @@ def test_the_mcp_entry_agent_setup_writes_starts_the_server(world: AgentWorld) -
 
     answer = _mcp(world, steps, entry)
     assert f"{IDS.shop}/production" in answer["outside_token"]
+
+
+def test_after_the_session_ends_the_tools_say_there_is_none(world: AgentWorld) -> None:
+    _start_session(world)
+    end = world.cli("session", "end", "--credential-file", str(world.credential_file))
+    assert end.returncode == 0, end.stderr
+
+    async def steps(client: ClientSession) -> dict[str, Any]:
+        return await _tool(client, "capabilities")
+
+    assert _mcp(world, steps)["reason"] == "no_session"

@@ -45,6 +45,9 @@ def test_start_prints_the_variables_and_the_token_works_through_the_gateway(
     assert variables["RAILWAY_API_URL"] == f"{world.gateway_url}/railway"
     assert world.rw.agent not in out.stdout + out.stderr
     assert _call(variables).status_code == 200
+    record = world.project / ".capbroker" / "session.json"
+    assert record.stat().st_mode & 0o777 == 0o600
+    assert (record.parent / ".gitignore").read_text() == "*\n"
     assert world.rw.executed() == ["project"]
 
 
