@@ -112,3 +112,11 @@ def test_the_credential_comes_from_a_private_file_or_the_environment(world: Agen
     )  # fmt: skip
     assert by_env.returncode == 0, by_env.stderr
     assert world.rw.agent not in by_env.stdout + by_env.stderr
+
+
+def test_replace_ends_the_recorded_session_first(world: AgentWorld) -> None:
+    first = json.loads(_start(world, "--format", "json").stdout)
+    second = json.loads(_start(world, "--format", "json", "--replace").stdout)
+    assert first["CAPBROKER_SESSION_ID"] != second["CAPBROKER_SESSION_ID"]
+    assert _call(first).json()["code"] == "token_revoked"
+    assert _call(second).status_code == 200
