@@ -1,16 +1,17 @@
 """Approvals (pure): what a held call is, when a retry may use its approval, how votes tally.
 
 An approval lets through exactly the call a human looked at, once: the retry's canonical
-form (provider, method, path, query, body, and the actions, resources and environments
-the gateway resolved) must hash to the same digest, from the same agent and session,
-before expiry, and only while unused.
+form (provider, method, path, query, body, the headers the gateway would forward, and the
+actions, resources and environments the gateway resolved) must hash to the same digest,
+from the same agent and session, before expiry, and only while unused. Everything the
+provider would receive is bound; only what the gateway itself adds (the master key) is not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,6 +40,7 @@ class HeldCall:
     actions: tuple[str, ...]
     resources: tuple[str, ...]
     environments: tuple[str, ...]
+    headers_sha256: str = ""  # ``headers_digest`` of the headers to forward
 
     def digest(self) -> str:
         canonical = json.dumps(
@@ -48,6 +50,7 @@ class HeldCall:
                 self.path,
                 self.query,
                 self.body_sha256,
+                self.headers_sha256,
                 sorted(self.actions),
                 sorted(self.resources),
                 sorted(self.environments),
@@ -55,6 +58,13 @@ class HeldCall:
             separators=(",", ":"),
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def headers_digest(headers: Sequence[tuple[str, str]]) -> str:
+    """sha256 of the headers as they would be forwarded: names in lower case (HTTP reads
+    them so), values exact, in order (a repeated header's order can change its meaning)."""
+    canonical = json.dumps([[name.lower(), value] for name, value in headers])
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

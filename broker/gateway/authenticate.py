@@ -1,8 +1,14 @@
 """Stage 3: who is calling, and may they still: the capability token, verified offline, for
-this provider, not revoked, not stopped by a kill switch, against a current revocation set."""
+this provider, not revoked, not stopped by a kill switch, against a current revocation set.
+
+The grant the rest of the pipeline enforces is the token's own met with its template's
+current version (``domain/following.py``): a narrower newer version applies to live
+tokens, a wider one never does, and a template gone from the store stops its tokens.
+"""
 
 from __future__ import annotations
 
+from broker.domain.following import Lapse, follow_template
 from broker.domain.grants import Grant
 from broker.errors import Denied, Reason, Unavailable
 from broker.gateway.headers import RawHeaders
@@ -31,6 +37,8 @@ class Authenticator:
     def __init__(self, tokens: VerifiedTokens, feed: RevocationFeed) -> None:
         self.tokens, self.feed = tokens, feed
         self._grants: dict[str, Grant] = {}  # jti -> its grant, parsed once
+        # jti -> (template version met, what it gave): met again only when a version lands
+        self._followed: dict[str, tuple[int, Grant | Lapse]] = {}
 
     def authenticate(
         self, headers: RawHeaders, route: ProviderRoute, attempt: Attempt
@@ -58,4 +66,26 @@ class Authenticator:
             raise Denied(
                 f"a kill switch stops {kill.scope} {kill.label}", reason=Reason.KILL_SWITCH
             )
-        return token, grant
+        return token, self.following(token, grant)
+
+    def following(self, token: VerifiedToken, grant: Grant) -> Grant:
+        """The token's grant as its template's current version still allows it."""
+        current = self.feed.revocations.templates.get(token.template)
+        if current is None or current.version < token.template_version:
+            # Unknown to a read made after the token was issued: the template (or that
+            # version) left the store. Before such a read, the feed may just be behind.
+            if self.feed.read_after(token.iat):
+                raise Denied(
+                    f"template {token.template!r} no longer exists", reason=Reason.TOKEN_REVOKED
+                )
+            return grant
+        if current.version == token.template_version:
+            return grant
+        met = self._followed.get(token.jti)
+        if met is None or met[0] != current.version:
+            if len(self._followed) > MAX_GRANTS:
+                self._followed.clear()
+            met = self._followed[token.jti] = (current.version, follow_template(grant, current))
+        if isinstance(met[1], Lapse):
+            raise Denied(met[1].detail, reason=met[1].reason)
+        return met[1]

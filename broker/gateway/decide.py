@@ -3,6 +3,12 @@
 Every call of a request must pass (a GraphQL document is allowed whole or not at all).
 The policy evaluator lists every failure; the gateway answers with the first, which
 puts deny before approval: an approval is only asked for a request otherwise allowed.
+
+The decision comes in two steps. ``decide_before_lookups`` runs on the classified calls
+alone, before any environment look-up is sent upstream with the master key: the floor,
+the token's actions and resources, and its budgets. ``decide`` then runs on the calls with
+their resolved environments. Budgets count classified calls (every root field of every
+batched entry), not HTTP requests.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from broker.domain.evaluate import Attempt, Failure, evaluate, grant_scope
 from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.errors import Reason
-from broker.routemap.model import Call, Classification
+from broker.routemap.model import Call, Classification, EnvById, EnvLookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +93,55 @@ def _detail(failure: Failure, grant: Grant) -> str:
             return f"{action}: {failure.reason.value}"
 
 
-def over_budget(grant: Grant, calls_made: int, destructive_made: int, destructive: bool) -> bool:
-    """Whether one more call (destructive or not) would exceed the token's budgets."""
+def decide_before_lookups(
+    grant: Grant, floor: PolicyFloor, calls: Sequence[Call]
+) -> Decision | None:
+    """The denials that need no environment: a forbidden verb first (whatever else is
+    wrong, a forbidden verb reads as forbidden), then the first action or resource the
+    token does not grant. None: nothing refuses yet; ``decide`` follows the look-ups."""
+    attempts = [Attempt(c.action, c.effect, c.resources) for c in calls]  # unscoped here
+    failures = [
+        f
+        for f in evaluate(grant_scope(grant), floor, attempts).failures
+        if f.reason is not Reason.APPROVAL_REQUIRED  # asked for after the look-ups
+    ]
+    if not failures:
+        return None
+    first = next((f for f in failures if f.reason is Reason.FORBIDDEN_VERB), failures[0])
+    return Decision(False, first.reason, _detail(first, grant))
+
+
+def may_look_up(calls: Sequence[Call]) -> bool:
+    """Whether resolving ``calls`` may send a look-up upstream (a relation check, an
+    environment id or a look-up source): then a spent budget is read before, not after.
+    Keep in step with ``EnvironmentResolver.resolve``."""
+    return any(
+        c.checks or any(isinstance(s, EnvById | EnvLookup) for s in c.environments) for c in calls
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a request spends of a token's budgets: one call per classified call."""
+
+    calls: int
+    destructive: int
+
+
+def cost_of(classification: Classification) -> Cost:
+    calls = classification.calls
+    return Cost(len(calls), sum(1 for c in calls if c.effect == "destructive"))
+
+
+BUDGET_SPENT = Decision(False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent")
+
+
+def over_budget(grant: Grant, calls_made: int, destructive_made: int, cost: Cost) -> bool:
+    """Whether spending ``cost`` on top of what was made would exceed the token's budgets."""
     budgets = grant.budgets
-    if budgets.calls is not None and calls_made + 1 > budgets.calls:
+    if budgets.calls is not None and calls_made + cost.calls > budgets.calls:
         return True
     return (
-        destructive
-        and budgets.destructive_calls is not None
-        and destructive_made + 1 > budgets.destructive_calls
+        budgets.destructive_calls is not None
+        and destructive_made + cost.destructive > budgets.destructive_calls
     )

@@ -34,6 +34,8 @@ class Attempt:
     classification: Classification | None = None
     resolved: list[ResolvedCall] = field(default_factory=list)
     body_sha256: str = ""
+    # The headers to forward, as computed first: an approval binds them (hashed only then).
+    headers: tuple[tuple[str, str], ...] = ()
     approval_id: str | None = None
     dry_run: bool = False
     decision_seq: int = 0  # the decision event's place in this gateway's chain

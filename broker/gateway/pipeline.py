@@ -8,9 +8,11 @@
    (everything undeclared dropped; method overrides and '_' look-alikes refused)
 4. ``framing``: method, path and query in canonical form; the body read only if
    classification needs it, otherwise streamed
-5. classification with the provider's route map; environments resolved on our own authority
-6. ``recording``: decide (pure, ``decide``), hold or use approvals, count the budget, and
-   write the decision to the audit log; only then
+5. classification with the provider's route map; then the policy floor, the token's actions,
+   resources and budgets (``decide_before_lookups``), before any look-up is sent upstream
+   with the master key; only then environments resolved on our own authority
+6. ``recording``: decide (pure, ``decide``), hold or use approvals, count the budget (one
+   per classified call), and write the decision to the audit log; only then
 7. ``forward``: the token swapped for the master key (the transport streams the call)
 
 ``run`` ends in ``Forward``, ``DryRun`` or ``Refusal``. Every refusal is audited and
@@ -24,7 +26,14 @@ import time
 
 from broker.errors import BrokerError, Denied
 from broker.gateway.authenticate import Authenticator
-from broker.gateway.decide import ResolvedCall
+from broker.gateway.budgets import limited
+from broker.gateway.decide import (
+    BUDGET_SPENT,
+    ResolvedCall,
+    cost_of,
+    decide_before_lookups,
+    may_look_up,
+)
 from broker.gateway.forward import Forwarder
 from broker.gateway.framing import canonicalise, read_body
 from broker.gateway.headers import control_headers, outbound_headers
@@ -70,6 +79,8 @@ class Pipeline:
             token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
             control = control_headers(request.headers)  # before any look-up runs
             outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
+            attempt.approval_id = control.approval_id
+            attempt.dry_run = control.dry_run or dry_run_token(token)
             canonical = attempt.canonical = canonicalise(  # 4
                 request.method, rest, request.query, request.headers, route.route_map
             )
@@ -79,16 +90,26 @@ class Pipeline:
             classification = attempt.classification = classify(  # 5
                 route.route_map, canonical, body, matched=matched
             )
-            assert route.resolver is not None
-            for call in classification.calls:
-                attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
-            if stream is not None and self.recorder.may_need_approval(grant):
-                # An approval binds the exact body: read it (its length is within the cap).
-                body, stream = b"".join([chunk async for chunk in stream]), None
+            calls = classification.calls
+            early = decide_before_lookups(grant, self.recorder.floor(), calls)
+            if (  # a spent budget is known before look-ups too (a dry run spends none)
+                early is None
+                and not attempt.dry_run
+                and limited(grant)
+                and may_look_up(calls)
+                and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
+            ):
+                early = BUDGET_SPENT
+            if early is None:
+                assert route.resolver is not None
+                for call in calls:
+                    attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
+                if stream is not None and self.recorder.may_need_approval(grant):
+                    # An approval binds the exact body: read it (its length is within the cap).
+                    body, stream = b"".join([chunk async for chunk in stream]), None
             attempt.body_sha256 = hashlib.sha256(body).hexdigest()
-            attempt.approval_id = control.approval_id
-            attempt.dry_run = control.dry_run or dry_run_token(token)
-            decision = await self.recorder.decision(attempt, grant, classification)  # 6
+            attempt.headers = tuple(outbound)
+            decision = await self.recorder.decision(attempt, grant, classification, early)  # 6
             self.recorder.announce(attempt, decision)
             if attempt.dry_run:
                 return DryRun(decision, attempt)

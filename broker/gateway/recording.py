@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.audit.writer import AuditWriter
-from broker.domain.approvals import HeldCall
+from broker.domain.approvals import HeldCall, headers_digest
 from broker.domain.grants import Grant
+from broker.domain.policy import PolicyFloor
 from broker.errors import BrokerError, Reason, Unavailable
-from broker.gateway.budgets import count_call
-from broker.gateway.decide import Decision, decide_classified
+from broker.gateway.budgets import count_calls, would_exceed
+from broker.gateway.decide import BUDGET_SPENT, Cost, Decision, cost_of, decide_classified
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
@@ -69,26 +70,44 @@ class Recorder:
         self.store, self.templates, self.approvals = store, templates, approvals
         self._completions: dict[str, list[dict[str, Any]]] = {}
         self._completions_lock = threading.Lock()
+        self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
 
     # --- before the decision --------------------------------------------------------------
 
+    def floor(self) -> PolicyFloor:
+        """The policy floor for the checks made before any look-up: as the last decision
+        read it, or read now when that is older than the templates' refresh time (the
+        decision itself reads it again in its transaction)."""
+        now = self.templates.clock()
+        known = self._floor
+        if known is None or now - known[0] >= self.templates.refresh_seconds:
+            with self.store.db.read() as conn:
+                floor, _ = self.templates.floor(conn)
+            known = self._floor = (now, floor)
+        return known[1]
+
     def may_need_approval(self, grant: Grant) -> bool:
         """Cheap and conservative: could any call under this grant be held for approval?"""
-        if grant.approval_actions:
-            return True
-        with self.store.db.read() as conn:
-            floor, _ = self.templates.floor(conn)
-        return bool(floor.protected_environments)
+        return bool(grant.approval_actions) or bool(self.floor().protected_environments)
+
+    def over_budget(self, jti: str, grant: Grant, cost: Cost) -> Awaitable[bool]:
+        """Whether ``cost`` would exceed the token's budgets (a read; nothing is counted)."""
+        return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost))
 
     # --- the decision -----------------------------------------------------------------------
 
     def decision(
-        self, attempt: Attempt, grant: Grant, classification: Classification
+        self,
+        attempt: Attempt,
+        grant: Grant,
+        classification: Classification,
+        early: Decision | None = None,
     ) -> Awaitable[Decision]:
-        """Decide and write the decision in one transaction. The group commit's own
-        awaitable, not a coroutine around it: one frame fewer on every request."""
+        """Decide (or take ``early``, the refusal made before any look-up) and write the
+        decision in one transaction. The group commit's own awaitable, not a coroutine
+        around it: one frame fewer on every request."""
         return self.store.committer.run(
-            lambda tx: self._record_decision(tx, attempt, grant, classification)
+            lambda tx: self._record_decision(tx, attempt, grant, classification, early)
         )
 
     def announce(self, attempt: Attempt, decision: Decision) -> None:
@@ -98,23 +117,36 @@ class Recorder:
             webhook.notify(self._approval_event(attempt, decision))
 
     def _record_decision(
-        self, tx: Tx, attempt: Attempt, grant: Grant, classification: Classification
+        self,
+        tx: Tx,
+        attempt: Attempt,
+        grant: Grant,
+        classification: Classification,
+        early: Decision | None,
     ) -> Decision:
         floor, floor_version = self.templates.floor(tx.conn)
-        decision = decide_classified(grant, floor, classification, attempt.resolved)
+        self._floor = (self.templates.clock(), floor)
+        decision = (
+            early
+            if early is not None
+            else decide_classified(grant, floor, classification, attempt.resolved)
+        )
         # A dry run changes nothing: no approval is held or used, no budget is counted.
         if (
             decision.reason is Reason.APPROVAL_REQUIRED
             and attempt.token is not None
             and not attempt.dry_run
         ):
-            decision = self._approval(tx, attempt, grant, classification)
-        if decision.allowed and attempt.token is not None and not attempt.dry_run:
-            destructive = bool(classification.calls) and classification.effect == "destructive"
-            if not count_call(tx, attempt.token.jti, grant, destructive=destructive):
-                decision = Decision(
-                    False, Reason.BUDGET_EXHAUSTED, "the token's call budget is spent"
-                )
+            # A spent budget is the token's alone: no human is asked for a call it cannot make.
+            spent = would_exceed(tx.conn, attempt.token.jti, grant, cost_of(classification))
+            decision = BUDGET_SPENT if spent else self._approval(tx, attempt, grant, classification)
+        if (
+            decision.allowed
+            and attempt.token is not None
+            and not attempt.dry_run
+            and not count_calls(tx, attempt.token.jti, grant, cost_of(classification))
+        ):
+            decision = BUDGET_SPENT
         data = attempt.audit_data()
         data["decision"] = decision.outcome
         data["detail"] = decision.detail
@@ -150,6 +182,7 @@ class Recorder:
             environments=tuple(
                 sorted({e for rc in attempt.resolved for e in (rc.environments or ())})
             ),
+            headers_sha256=headers_digest(attempt.headers),
         )
         service = self.approvals.service
         if attempt.approval_id:

@@ -5,6 +5,8 @@ by time. Each gateway reads what changed since its cursor every ``interval`` sec
 revocation reaches every replica within about that interval, and a request costs two set
 look-ups instead of a database read. Entries leave the set once the token has expired.
 ``RevocationFeed`` does the polling and says whether the set is current enough to trust.
+The same poll reads each template's current version (``templatefeed``): live tokens
+follow their template's narrowings within the same interval, and go stale with it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import Connection
 
 from broker.clock import Clock
 from broker.domain.kills import KillSwitch, first_covering
+from broker.gateway.templatefeed import CurrentTemplates, TemplateChanges
 from broker.services.kills import active_kills
 from broker.store.database import Database
 from broker.store.raw import RawStatement
@@ -49,6 +52,7 @@ class Changes:
     tokens: list[tuple[Any, ...]]
     sessions: list[tuple[Any, ...]]
     kills: tuple[KillSwitch, ...]
+    templates: TemplateChanges | None = None
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Revocations:
     tokens: dict[str, float] = field(default_factory=dict)
     sessions: dict[str, float] = field(default_factory=dict)
     kills: tuple[KillSwitch, ...] = ()
+    templates: CurrentTemplates = field(default_factory=CurrentTemplates)
     cursor: float = float("-inf")
     # expiry second -> keys (tokens, sessions), and a min-heap of the seconds filed
     _due: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict, repr=False)
@@ -82,6 +87,7 @@ class Revocations:
             _REVOKED_TOKENS.fetch_all(conn, params),
             _ENDED_SESSIONS.fetch_all(conn, params),
             active_kills(conn),
+            self.templates.fetch(conn),
         )
 
     def apply(self, changes: Changes) -> int:
@@ -96,6 +102,8 @@ class Revocations:
             newest = max(newest, ended_at)
         self.cursor = newest
         self.kills = changes.kills
+        if changes.templates is not None:
+            self.templates.apply(changes.templates)
         return added
 
     def _file(self, entries: dict[str, float], session: bool, key: str, expires_at: float) -> bool:
@@ -150,6 +158,11 @@ class RevocationFeed:
     def stale(self) -> bool:
         """Too old to decide on: refuse until the next good read."""
         return self.clock() - self._fresh_at > self.stale_after
+
+    def read_after(self, moment: float) -> bool:
+        """Whether the last good read began clearly after ``moment`` (another process's
+        clock: by more than the cursor's overlap), so it saw what was committed by then."""
+        return self._fresh_at > moment + CURSOR_OVERLAP
 
     def poll(self) -> None:
         now = self.clock()

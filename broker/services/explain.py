@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.domain.explain import Effect, ExplainStep, Explanation, explain_grant, explain_template
-from broker.errors import InvalidRequest, Reason
+from broker.domain.following import CurrentTemplate, Lapse, follow_template
+from broker.domain.grants import Grant
+from broker.errors import InvalidRequest, NotFound, Reason
 from broker.services.issuance import IssuanceService
 from broker.services.templates import TemplateService
 from broker.store.database import Database
@@ -67,8 +69,12 @@ def explain(
     except InvalidToken as exc:
         step = ExplainStep("token", False, exc.reason, "the token is not valid now")
         return Explanation("deny", (step,)), {"policy_floor_version": floor_version}
+    followed = _followed(db, templates, grant_from_token(verified))
+    if isinstance(followed, Lapse):  # as the gateway answers it: the token grants nothing
+        step = ExplainStep("template", False, followed.reason, followed.detail)
+        return Explanation("deny", (step,)), {"policy_floor_version": floor_version}
     result = explain_grant(
-        grant_from_token(verified),
+        followed,
         floor,
         action=q.action,
         environment=q.environment,
@@ -89,3 +95,15 @@ def explain(
         "template_version": verified.template_version,
         "policy_floor_version": floor_version,
     }
+
+
+def _followed(db: Database, templates: TemplateService, grant: Grant) -> Grant | Lapse:
+    """The token's grant as its template's current version still allows it (what the
+    gateway enforces, decision 0019)."""
+    with db.read() as conn:
+        try:
+            record = templates.latest(conn, grant.template_name)
+        except NotFound:
+            detail = f"template {grant.template_name!r} no longer exists"
+            return Lapse(Reason.TOKEN_REVOKED, detail)
+    return follow_template(grant, CurrentTemplate(record.version, record.template))

@@ -121,6 +121,31 @@ def test_explain_template_and_token(broker: Broker) -> None:
     assert_problem(r, 400, "invalid_request")
 
 
+def test_explain_for_a_token_follows_its_templates_narrowing(broker: Broker) -> None:
+    token = broker.issue().json()["access_token"]
+    narrower = copy.deepcopy(STAGING_TEMPLATE)
+    narrower["spec"]["actions"] = ["project:read", "volume:delete"]  # deployments dropped
+    assert apply(broker, [narrower]).status_code == 200
+    broker.clock.advance(2)  # past the template service's refresh time
+
+    def explain(action: str, environment: str = "staging") -> dict[str, Any]:
+        body: dict[str, Any] = broker.client.post(
+            "/v1/admin/explain",
+            headers=broker.admin_headers(),
+            json={"token": token, "action": action, "environment": environment},
+        ).json()
+        return body
+
+    assert explain("project:read")["decision"] == "allow"
+    assert "verb_not_granted" in explain("deployment:create")["reasons"]
+    gone = copy.deepcopy(STAGING_TEMPLATE)
+    gone["spec"]["environments"] = ["preview"]
+    assert apply(broker, [gone]).status_code == 200
+    broker.clock.advance(2)
+    lapsed = explain("project:read")
+    assert (lapsed["decision"], lapsed["reasons"]) == ("deny", ["environment_not_granted"])
+
+
 def test_audit_verify_and_key_rotation(broker: Broker) -> None:
     keys = broker.client.get("/v1/admin/keys", headers=broker.admin_headers()).json()["keys"]
     assert len(keys) == 1

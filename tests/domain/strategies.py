@@ -7,6 +7,9 @@ import re
 
 from hypothesis import strategies as st
 
+from broker.domain.grants import Grant
+from broker.domain.templates import Budgets
+
 # Patterns use a and b; concrete actions also use c, a letter no pattern names,
 # which is what makes the brute force exact (see pattern_subsumes).
 PATTERN_ALPHABET = "ab*"
@@ -37,3 +40,29 @@ def reference_regex(pattern: str) -> re.Pattern[str]:
 def matched(pattern: str) -> frozenset[str]:
     rx = reference_regex(pattern)
     return frozenset(x for x in UNIVERSE if rx.fullmatch(x))
+
+
+NO_BUDGETS = st.just(Budgets())
+
+
+def grants(
+    *,
+    environments: st.SearchStrategy[str],
+    actions: st.SearchStrategy[str],
+    resources: st.SearchStrategy[str],
+    budgets: st.SearchStrategy[Budgets] = NO_BUDGETS,
+) -> st.SearchStrategy[Grant]:
+    """Grants of template ``t`` version 1 for provider ``p``, built from these parts."""
+    return st.builds(
+        Grant,
+        template_name=st.just("t"),
+        template_version=st.just(1),
+        provider=st.just("p"),
+        environment=environments,
+        actions=st.lists(actions, min_size=1, max_size=3).map(tuple),
+        resources=st.lists(resources, min_size=1, max_size=2).map(tuple),
+        ttl=st.just(60),
+        budgets=budgets,
+        approval_actions=st.lists(actions, max_size=2).map(tuple),
+        approvers=st.integers(1, 3),
+    )

@@ -18,6 +18,7 @@ from broker.domain.approvals import (
     APPROVAL_USED,
     ApprovalState,
     HeldCall,
+    headers_digest,
     judge_retry,
     tally,
 )
@@ -91,7 +92,7 @@ def test_pending_reads_as_still_required_everything_else_as_denied() -> None:
 
 
 @given(
-    st.sampled_from(["provider", "method", "path", "query", "body_sha256"]),
+    st.sampled_from(["provider", "method", "path", "query", "body_sha256", "headers_sha256"]),
     st.text(min_size=1, max_size=8),
 )
 def test_any_change_to_the_call_changes_the_digest(field: str, suffix: str) -> None:
@@ -103,6 +104,20 @@ def test_order_of_actions_resources_environments_does_not_matter() -> None:
     a = HeldCall("p", "POST", "/x", "", "b", ("a:b", "c:d"), ("r1", "r2"), ("s", "t"))
     b = HeldCall("p", "POST", "/x", "", "b", ("c:d", "a:b"), ("r2", "r1"), ("t", "s"))
     assert a.digest() == b.digest()
+
+
+def test_the_forwarded_headers_are_bound_as_http_reads_them() -> None:
+    sent = [("Accept", "application/json"), ("X-Trace", "1"), ("X-Trace", "2")]
+    assert headers_digest(sent) == headers_digest([(k.lower(), v) for k, v in sent])
+    for other in (
+        [("Accept", "text/plain"), ("X-Trace", "1"), ("X-Trace", "2")],  # a value
+        [("Accept", "application/json"), ("X-Trace", "2"), ("X-Trace", "1")],  # an order
+        [("Accept", "application/json"), ("X-Trace", "1")],  # one left out
+        [*sent, ("X-Extra", "")],  # one added, even empty
+    ):
+        assert headers_digest(other) != headers_digest(sent)
+    bound = dataclasses.replace(CALL, headers_sha256=headers_digest(sent))
+    assert bound.digest() != CALL.digest()
 
 
 def test_tally() -> None:

@@ -13,11 +13,12 @@ from broker.domain.evaluate import Attempt, Scope, evaluate, grant_scope
 from broker.domain.explain import Effect, Explanation, explain_grant, explain_template
 from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.policy import PolicyFloor
-from broker.domain.templates import Budgets
 from broker.errors import Reason
 from broker.gateway.decide import ResolvedCall, decide
 from broker.routemap.model import Call, EnvFixed
 from tests.support.factories import template
+
+from . import strategies
 
 ENVS = ["staging", "production", "preview"]
 RESOURCE_PATTERNS = ["*", "vol-*", "vol-1", "db-*"]
@@ -88,18 +89,10 @@ floors = st.builds(
     st.lists(patterns, max_size=2).map(tuple),
     st.lists(st.sampled_from(ENVS), max_size=2, unique=True).map(tuple),
 )
-grants = st.builds(
-    Grant,
-    template_name=st.just("t"),
-    template_version=st.just(1),
-    provider=st.just("p"),
-    environment=st.sampled_from(ENVS),
-    actions=st.lists(patterns, min_size=1, max_size=3).map(tuple),
-    resources=st.lists(st.sampled_from(RESOURCE_PATTERNS), min_size=1, max_size=2).map(tuple),
-    ttl=st.just(60),
-    budgets=st.just(Budgets()),
-    approval_actions=st.lists(patterns, max_size=2).map(tuple),
-    approvers=st.integers(1, 3),
+grants = strategies.grants(
+    environments=st.sampled_from(ENVS),
+    actions=patterns,
+    resources=st.sampled_from(RESOURCE_PATTERNS),
 )
 Raw = tuple[str, Effect, str, str | None]
 

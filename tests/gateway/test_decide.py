@@ -10,8 +10,24 @@ from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Budgets
 from broker.errors import Reason
-from broker.gateway.decide import ResolvedCall, decide, over_budget
-from broker.routemap.model import UNSCOPED, Call, EnvFixed
+from broker.gateway.decide import (
+    Cost,
+    ResolvedCall,
+    decide,
+    decide_before_lookups,
+    may_look_up,
+    over_budget,
+)
+from broker.routemap.model import (
+    UNSCOPED,
+    Call,
+    EnvById,
+    EnvFixed,
+    EnvLookup,
+    EnvName,
+    LookupCall,
+    RelationCheck,
+)
 
 
 def grant(**kw: object) -> Grant:
@@ -115,10 +131,54 @@ def test_allowed_means_every_call_is_inside_the_grant(
             assert envs is None or (envs and envs <= {g.environment})
 
 
+ONE, ONE_DESTRUCTIVE = Cost(1, 0), Cost(1, 1)
+
+
 def test_budgets() -> None:
     g = grant(budgets=Budgets(calls=3, destructive_calls=1))
-    assert not over_budget(g, 2, 0, destructive=False)
-    assert over_budget(g, 3, 0, destructive=False)
-    assert not over_budget(g, 0, 0, destructive=True)
-    assert over_budget(g, 1, 1, destructive=True)
-    assert not over_budget(grant(), 10**6, 10**6, destructive=True)
+    assert not over_budget(g, 2, 0, ONE)
+    assert over_budget(g, 3, 0, ONE)
+    assert not over_budget(g, 0, 0, ONE_DESTRUCTIVE)
+    assert over_budget(g, 1, 1, ONE_DESTRUCTIVE)
+    assert not over_budget(grant(), 10**6, 10**6, ONE_DESTRUCTIVE)
+
+
+def test_a_request_spends_one_call_per_classified_call() -> None:
+    g = grant(budgets=Budgets(calls=5, destructive_calls=2))
+    assert not over_budget(g, 0, 0, Cost(5, 2))
+    assert over_budget(g, 0, 0, Cost(6, 0))  # six root fields are six calls
+    assert over_budget(g, 1, 0, Cost(5, 0))
+    assert over_budget(g, 0, 0, Cost(3, 3))  # three destructive ones among them
+    assert over_budget(g, 0, 1, Cost(2, 2))
+
+
+def test_before_lookups_a_forbidden_verb_reads_as_forbidden_whatever_else() -> None:
+    g = grant(resources=("volume:vol-cache",))
+    calls = [
+        Call("deployment:create", "write", (), (UNSCOPED,)),
+        Call("volume:read", "read", ("volume:vol-pg",), (UNSCOPED,)),
+        Call("volume:purge", "destructive", (), (UNSCOPED,)),
+    ]
+    first = decide_before_lookups(g, FLOOR, calls)
+    assert first is not None
+    assert first.reason is Reason.FORBIDDEN_VERB
+    not_granted = decide_before_lookups(g, FLOOR, calls[:2])
+    assert not_granted is not None
+    assert not_granted.reason is Reason.VERB_NOT_GRANTED
+    resource = decide_before_lookups(g, FLOOR, calls[1:2])
+    assert resource is not None
+    assert resource.reason is Reason.RESOURCE_NOT_GRANTED
+    # An approval is asked for after the look-ups, never before.
+    held = grant(approval_actions=("volume:delete",))
+    delete = Call("volume:delete", "destructive", (), (UNSCOPED,))
+    assert decide_before_lookups(held, FLOOR, [delete]) is None
+
+
+def test_which_calls_may_send_a_look_up() -> None:
+    lookup = LookupCall("volumeEnvironments", (("volumeId", "vol-pg"),))
+    assert not may_look_up([Call("a:b", "read", (), (UNSCOPED,))])
+    assert not may_look_up([Call("a:b", "read", (), (EnvName("staging"), EnvFixed(("x",))))])
+    assert may_look_up([Call("a:b", "read", (), (EnvLookup(lookup),))])
+    assert may_look_up([Call("a:b", "read", (), (EnvById("env-1", lookup),))])
+    checked = Call("a:b", "read", (), (UNSCOPED,), (RelationCheck(lookup, "x", "why"),))
+    assert may_look_up([checked])

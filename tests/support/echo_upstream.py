@@ -2,7 +2,8 @@
 
 - ``GET /echo``, ``POST /echo``, ``PUT /upload/{name}``: JSON with the method, path, query,
   every header exactly as received (a list of pairs), the SHA-256 of each X-Api-Key value,
-  and the body's length and SHA-256.
+  and the body's length and SHA-256. Each such report is also kept in ``RECEIVED`` (this
+  process's requests, newest last), so a test can check what reached the upstream.
 - ``GET /big/{size}``: ``size`` pseudo-random bytes (seeded by ``size``) in 64 KiB chunks.
 - ``GET /leak/{split}``: echoes the X-Api-Key value it received in a response header and
   in a body sent as two chunks, split ``split`` bytes into the value.
@@ -19,6 +20,7 @@ import gzip
 import hashlib
 import json
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -27,7 +29,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 CHUNK = 64 * 1024
 KEY_HEADER = b"x-api-key"
-ARRIVED: list[tuple[str, str]] = []
+ARRIVED: deque[tuple[str, str]] = deque(maxlen=10_000)
+RECEIVED: deque[dict[str, Any]] = deque(maxlen=1000)
 
 
 def big_payload(size: int) -> bytes:
@@ -92,6 +95,7 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
         "body_length": size,
         "body_sha256": digest.hexdigest(),
     }
+    RECEIVED.append(report)
     await _start(send, 200, [(b"content-type", b"application/json")])
     await send({"type": "http.response.body", "body": json.dumps(report).encode()})
 
