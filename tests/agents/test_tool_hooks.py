@@ -148,3 +148,28 @@ def test_codex_launcher_runs_the_agent_with_the_session(world: AgentWorld) -> No
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "200"
     assert world.rw.executed() == ["project"]
+
+
+def test_setup_writes_nothing_when_a_file_cannot_be_merged_or_on_dry_run(
+    world: AgentWorld,
+) -> None:
+    for name in (".claude/settings.json", ".mcp.json"):
+        (world.project / name).unlink(missing_ok=True)
+    (world.project / ".mcp.json").write_text('{"mcpServers": []}')
+    out = world.cli(
+        "agent-setup", "claude-code", "--template", "t", "--env", "e",
+        "--gateway", world.gateway_url,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert ".mcp.json" in out.stderr
+    assert not (world.project / ".claude/settings.json").exists()  # not half a setup
+    (world.project / ".mcp.json").unlink()
+    dry = world.cli(
+        "agent-setup", "claude-code", "--template", "t", "--env", "e",
+        "--gateway", world.gateway_url, "--dry-run",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert '"SessionStart"' in dry.stdout
+    assert '"capbroker"' in dry.stdout
+    assert not (world.project / ".claude/settings.json").exists()
+    assert not (world.project / ".mcp.json").exists()
