@@ -355,9 +355,7 @@ def _approval_scene(
 
     first = _outcome(retry())[0]
     second = _outcome(retry())[0]
-    # Either refusal shows the approval is spent: where a relation is mutable (which
-    # environments use a volume) a destructive call looks it up again, and it is gone.
-    once = first == "200" and second in ("approval_denied", "environment_unresolved")
+    once = first == "200" and second == "approval_denied"
     say(
         f"   [{'ok ' if first == '200' else 'FAIL'}] the exact call, retried with the approval"
         f" -> {first}"

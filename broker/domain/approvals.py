@@ -85,9 +85,18 @@ class RetryVerdict:
 
 
 def judge_retry(
-    approval: ApprovalState | None, *, digest: str, session_id: str, agent_id: str, now: float
+    approval: ApprovalState | None,
+    *,
+    digest: str | None,
+    session_id: str,
+    agent_id: str,
+    now: float,
 ) -> RetryVerdict:
-    """May this retry use this approval? (Marking it used is the caller's atomic step.)"""
+    """May this retry use this approval? (Marking it used is the caller's atomic step.)
+
+    ``digest`` None judges everything but the call itself: before look-ups, when the
+    call's environments are not known yet, an approval that can never pass again
+    (unknown, another's, denied, used, expired) is refused without asking the provider."""
     if approval is None:
         return RetryVerdict(False, Reason.APPROVAL_DENIED, APPROVAL_UNKNOWN, "no such approval")
     if approval.agent_id != agent_id or approval.session_id != session_id:
@@ -105,14 +114,14 @@ def judge_retry(
         return RetryVerdict(
             False, Reason.APPROVAL_DENIED, APPROVAL_EXPIRED, "this approval has expired"
         )
-    if approval.call_digest != digest:
+    if digest is not None and approval.call_digest != digest:
         return RetryVerdict(
             False,
             Reason.APPROVAL_DENIED,
             APPROVAL_MISMATCH,
             "this is not the call that was approved",
         )
-    if approval.status == "pending":
+    if approval.status == "pending" and digest is not None:
         return RetryVerdict(
             False, Reason.APPROVAL_REQUIRED, APPROVAL_PENDING, "the approval is still pending"
         )

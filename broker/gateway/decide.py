@@ -98,7 +98,10 @@ def decide_before_lookups(
 ) -> Decision | None:
     """The denials that need no environment: a forbidden verb first (whatever else is
     wrong, a forbidden verb reads as forbidden), then the first action or resource the
-    token does not grant. None: nothing refuses yet; ``decide`` follows the look-ups."""
+    token does not grant. None: nothing refuses yet; ``decide`` follows the look-ups (and
+    ``decide_classified`` judges a request with no call at all)."""
+    if not calls:
+        return None
     attempts = [Attempt(c.action, c.effect, c.resources) for c in calls]  # unscoped here
     failures = [
         f

@@ -100,6 +100,9 @@ class Pipeline:
                 and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
             ):
                 early = BUDGET_SPENT
+            if early is None and attempt.approval_id and not attempt.dry_run:
+                # a spent approval is refused as such, before any look-up
+                early = await self.recorder.spent_approval(attempt)
             if early is None:
                 assert route.resolver is not None
                 for call in calls:

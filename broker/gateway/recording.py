@@ -94,6 +94,21 @@ class Recorder:
         """Whether ``cost`` would exceed the token's budgets (a read; nothing is counted)."""
         return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost))
 
+    def spent_approval(self, attempt: Attempt) -> Awaitable[Decision | None]:
+        """The refusal of a retry whose approval can never pass (unknown, another's, denied,
+        used, expired), known before any look-up; None when it may still pass."""
+
+        def judge(tx: Tx) -> Decision | None:
+            assert attempt.token is not None
+            assert attempt.approval_id
+            service = self.approvals.service
+            verdict = service.precheck_in(tx, attempt.approval_id, token=attempt.token)
+            if verdict.allowed or verdict.reason is not Reason.APPROVAL_DENIED:
+                return None
+            return Decision(False, verdict.reason, verdict.detail, {"refusal": verdict.refusal})
+
+        return self.store.committer.run(judge)
+
     # --- the decision -----------------------------------------------------------------------
 
     def decision(

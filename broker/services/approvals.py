@@ -119,22 +119,26 @@ class ApprovalService:
         )
         return approval_id
 
+    def precheck_in(self, tx: Tx, approval_id: str, *, token: VerifiedToken) -> RetryVerdict:
+        """``judge_retry`` without the call (a read): is the approval spent already?"""
+        state = self._state(tx, approval_id)
+        return judge_retry(
+            state, digest=None, session_id=token.sid, agent_id=token.sub, now=self.clock()
+        )
+
+    def _state(self, tx: Tx, approval_id: str) -> ApprovalState | None:
+        row = tx.conn.execute(select(_approvals).where(_approvals.c.id == approval_id)).first()
+        if row is None:
+            return None
+        return ApprovalState(
+            cast(Status, row.status), row.call_digest, row.session_id, row.agent_id, row.expires_at
+        )
+
     def consume_in(
         self, tx: Tx, approval_id: str, *, call: HeldCall, token: VerifiedToken
     ) -> RetryVerdict:
         now = self.clock()
-        row = tx.conn.execute(select(_approvals).where(_approvals.c.id == approval_id)).first()
-        state = (
-            None
-            if row is None
-            else ApprovalState(
-                cast(Status, row.status),
-                row.call_digest,
-                row.session_id,
-                row.agent_id,
-                row.expires_at,
-            )
-        )
+        state = self._state(tx, approval_id)
         verdict = judge_retry(
             state, digest=call.digest(), session_id=token.sid, agent_id=token.sub, now=now
         )

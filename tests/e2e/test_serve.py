@@ -164,8 +164,8 @@ def test_demo_replays_the_incident_on_the_teaching_provider() -> None:
     assert "-> forbidden_verb" in out
     assert "vol-pg and its backups still exist" in out
     assert "the exact call, retried with the approval -> 200" in out
-    # the volume is gone, and a destructive call looks its environments up again
-    assert "the same approval again -> environment_unresolved" in out
+    # refused as a spent approval, before the gateway looks the (deleted) volume up again
+    assert "the same approval again -> approval_denied" in out
     assert "vol-cache deleted, vol-pg untouched" in out
 
 

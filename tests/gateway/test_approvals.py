@@ -171,3 +171,23 @@ def test_two_person_rule_and_no_self_approval(stack: Stack) -> None:
         == "granted"
     )
     assert call(stack, token, "DATABASE_URL", approval).status_code == 200
+
+
+def test_a_spent_approval_is_refused_before_any_look_up(stack: Stack) -> None:
+    # Replaying a used, denied or forged approval must not cost a look-up with the
+    # master key, and reads as the approval's refusal whatever the provider holds now.
+    token = stack.token()
+    approval = call(stack, token, "DATABASE_URL").json()["approval_id"]
+    approver, approver_id = admin(stack)
+    stack.services.approvals.vote(
+        approval, approver=approver, approver_id=approver_id, decision="approve"
+    )
+    assert call(stack, token, "DATABASE_URL", approval).status_code == 200
+    for replay, refusal in ((approval, "approval_used"), ("apr_forged", "approval_unknown")):
+        before = len(stack.upstream_log())
+        assert code(call(stack, token, "DATABASE_URL", replay)) == (
+            403,
+            "approval_denied",
+            refusal,
+        )
+        assert len(stack.upstream_log()) == before  # not even the environment look-up
