@@ -5,7 +5,9 @@ lines to ``$CLAUDE_ENV_FILE``, which Claude Code sources before each Bash comman
 session starts, the hook still succeeds and prints a message (a SessionStart hook's
 stdout is added to the agent's context), so the agent starts without provider access and
 knows why. SessionEnd ends the session; it does not fire on every exit, so the tokens are
-short-lived. Merging keeps every setting and every other hook already there.
+short-lived. PreToolUse on Bash runs the shell guard (broker/agents/shell_guard.py), which
+blocks a command with a literal credential, the provider's own host or the agent
+credential. Merging keeps every setting and every other hook already there.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
     return {
         "SessionStart": [_entry(start)],
         "SessionEnd": [_entry(options.end_command())],
+        "PreToolUse": [{"matcher": "Bash", **_entry(options.guard_command("claude-code"))}],
     }
 
 

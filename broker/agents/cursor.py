@@ -25,7 +25,7 @@ HooksError = MergeError
 def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
     return {
         "sessionStart": [{"command": options.start_command("cursor")}],
-        "beforeShellExecution": [{"command": options.guard_command()}],
+        "beforeShellExecution": [{"command": options.guard_command("cursor")}],
         "sessionEnd": [{"command": options.end_command()}],
     }
 

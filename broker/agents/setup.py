@@ -83,9 +83,12 @@ class SetupOptions:
             f" --credential-file {self._credential()}"
         )
 
-    def guard_command(self) -> str:
+    def guard_command(self, tool: str) -> str:
         hosts = "".join(f" --host {shlex.quote(h)}" for h in self.hosts)
-        return f"{self._base()} session guard-shell{hosts}"
+        # The credential file by its last two parts (~, $HOME or a full path before them).
+        tail = "/".join(self.credential_file.rstrip("/").split("/")[-2:])
+        protect = f" --protect {shlex.quote(tail)} --protect CAPBROKER_AGENT_CREDENTIAL"
+        return f"{self._base()} session guard-shell --for {tool}{hosts}{protect}"
 
     def exec_command(self, agent: str) -> str:
         return f"{self._base()} exec {self._grant()} -- {agent}"

@@ -33,7 +33,11 @@ class Verdict:
     reason: str = ""
 
 
-def judge(command: str, hosts: tuple[str, ...]) -> Verdict:
+def judge(command: str, hosts: tuple[str, ...], protected: tuple[str, ...] = ()) -> Verdict:
+    """``protected``: text no command may name (the agent credential's file and variable)."""
+    for text in protected:
+        if text in command:
+            return Verdict(False, "reads the agent credential, which is not the agent's to use")
     lowered = command.lower()
     for host in hosts:
         if host.lower() in lowered:

@@ -246,21 +246,31 @@ def _human(s: dict[str, Any]) -> str:
 
 @session.command("guard-shell")
 @click.option("--host", "hosts", multiple=True, help="A provider host to keep calls away from.")
-def guard_shell(hosts: tuple[str, ...]) -> None:
-    """A Cursor ``beforeShellExecution`` hook: reads the hook's JSON on stdin and answers
-    allow, or deny with the reason (a literal credential, the provider's own host)."""
-    try:
-        command = str(json.loads(sys.stdin.read() or "{}").get("command", ""))
-    except (ValueError, AttributeError):
-        command = None
-    if command is None:  # fail closed: a hook input we cannot read runs nothing
-        verdict = Verdict(False, "came as hook input that is not JSON")
-    else:
-        verdict = judge(command, hosts)
-    if verdict.allowed:
-        click.echo(json.dumps({"permission": "allow"}))
-        return
+@click.option("--protect", multiple=True, help="Text no command may name (repeatable).")
+@click.option("--for", "tool", type=click.Choice(["cursor", "claude-code"]), default="cursor")
+def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str) -> None:
+    """A shell-command hook (Cursor ``beforeShellExecution``, Claude Code ``PreToolUse`` on
+    Bash): reads the hook's JSON on stdin and allows the command, or refuses it with the
+    reason (a literal credential, the provider's own host, the agent credential)."""
+    verdict = judge_hook_input(sys.stdin.read(), hosts, protect)
     message = f"capbroker refused this command: it {verdict.reason}"
-    click.echo(
-        json.dumps({"permission": "deny", "user_message": message, "agent_message": message})
-    )
+    if tool == "claude-code":  # exit 2 blocks the tool call; stderr goes to the agent
+        if not verdict.allowed:
+            click.echo(message, err=True)
+            sys.exit(2)
+        return
+    answer = {"permission": "allow"} if verdict.allowed else {
+        "permission": "deny", "user_message": message, "agent_message": message
+    }  # fmt: skip
+    click.echo(json.dumps(answer))
+
+
+def judge_hook_input(raw: str, hosts: tuple[str, ...], protect: tuple[str, ...]) -> Verdict:
+    """Cursor sends ``command``; Claude Code ``tool_input.command``. Input that is not such
+    JSON is refused: a hook that cannot read its input lets nothing run."""
+    try:
+        data = json.loads(raw or "{}")
+        command = data.get("command", (data.get("tool_input") or {}).get("command", ""))
+    except (ValueError, AttributeError):
+        return Verdict(False, "came as hook input that is not JSON")
+    return judge(str(command), hosts, protect)

@@ -33,7 +33,10 @@ EXISTING = {
 def test_claude_code_merge_keeps_what_is_there_and_replaces_only_its_own() -> None:
     once = json.loads(claude_code.merge(json.dumps(EXISTING), OPTIONS))
     assert once["permissions"] == EXISTING["permissions"]
-    assert once["hooks"]["PreToolUse"] == EXISTING["hooks"]["PreToolUse"]
+    kept, guard = once["hooks"]["PreToolUse"]
+    assert kept == EXISTING["hooks"]["PreToolUse"][0]
+    assert guard["matcher"] == "Bash"
+    assert "guard-shell --for claude-code" in guard["hooks"][0]["command"]
     starts = [h["command"] for e in once["hooks"]["SessionStart"] for h in e["hooks"]]
     assert starts[0] == "echo hello"
     assert '>> "$CLAUDE_ENV_FILE"' in starts[1]
@@ -67,7 +70,8 @@ def test_cursor_hooks_file() -> None:
     assert doc["hooks"]["afterFileEdit"] == [{"command": "fmt"}]
     assert "--format cursor" in doc["hooks"]["sessionStart"][0]["command"]
     guard = doc["hooks"]["beforeShellExecution"][0]["command"]
-    assert guard.endswith("session guard-shell --host backboard.railway.com")
+    assert "session guard-shell --for cursor --host backboard.railway.com" in guard
+    assert "--protect capbroker/agent-credential --protect CAPBROKER_AGENT_CREDENTIAL" in guard
     assert json.loads(cursor.merge(json.dumps(doc), OPTIONS)) == doc
     with pytest.raises(cursor.HooksError):
         cursor.merge('{"version": 2, "hooks": {}}', OPTIONS)
@@ -142,3 +146,13 @@ def test_mcp_json_keeps_other_servers() -> None:
     }
     with pytest.raises(mcp_config.McpConfigError):
         mcp_config.merge('{"mcpServers": []}', odd)
+
+
+def test_the_shell_guard_keeps_the_agent_credential_out_of_commands() -> None:
+    protected = ("capbroker/agent-credential", "CAPBROKER_AGENT_CREDENTIAL")
+    for command in (
+        "cat ~/.config/capbroker/agent-credential",
+        'echo "$CAPBROKER_AGENT_CREDENTIAL"',
+    ):
+        assert not judge(command, (), protected).allowed
+    assert judge("capbroker session status", (), protected).allowed

@@ -173,3 +173,30 @@ def test_setup_writes_nothing_when_a_file_cannot_be_merged_or_on_dry_run(
     assert '"capbroker"' in dry.stdout
     assert not (world.project / ".claude/settings.json").exists()
     assert not (world.project / ".mcp.json").exists()
+
+
+def test_claude_code_pre_tool_use_guard_blocks_as_claude_code_reads_it(world: AgentWorld) -> None:
+    _setup(world, "claude-code")
+    settings = json.loads((world.project / ".claude/settings.json").read_text())
+    [entry] = [e for e in settings["hooks"]["PreToolUse"] if e.get("matcher") == "Bash"]
+    guard = entry["hooks"][0]["command"]
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        event = {"hook_event_name": "PreToolUse", "tool_name": "Bash",
+                 "tool_input": {"command": command}}  # fmt: skip
+        return subprocess.run(
+            ["bash", "-c", guard], input=json.dumps(event), capture_output=True, text=True,
+            timeout=60, env=world.env(), cwd=world.project, check=False,
+        )  # fmt: skip
+
+    allowed = run(CURL)
+    assert allowed.returncode == 0, allowed.stderr
+    for command in (
+        f"cat {world.credential_file}",
+        "curl https://backboard.railway.com/graphql/v2",
+        f'curl -H "Authorization: Bearer {world.rw.master_key}" "$RAILWAY_API_URL"',
+    ):
+        refused = run(command)
+        assert refused.returncode == 2, command  # Claude Code blocks the call on exit 2
+        assert "capbroker refused this command" in refused.stderr
+        assert world.rw.master_key not in refused.stderr
