@@ -16,7 +16,7 @@ import json
 import shlex
 from typing import Any
 
-from broker.agents.setup import MARKER, NO_SESSION, MergeError, SetupOptions, json_object
+from broker.agents.setup import NO_SESSION, MergeError, SetupOptions, is_ours, json_object
 
 PATH = ".claude/settings.json"
 TIMEOUT_S = 30
@@ -53,5 +53,5 @@ def merge(existing: str | None, options: SetupOptions) -> str:
 
 def _ours(entry: Any) -> bool:
     return isinstance(entry, dict) and any(
-        isinstance(h, dict) and MARKER in str(h.get("command", "")) for h in entry.get("hooks", [])
+        isinstance(h, dict) and is_ours(h.get("command")) for h in entry.get("hooks", [])
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from broker.agents.setup import MARKER, MergeError, SetupOptions, json_object
+from broker.agents.setup import MergeError, SetupOptions, is_ours, json_object
 
 PATH = ".cursor/hooks.json"
 ENVIRONMENT_PATH = ".cursor/environment.json"
@@ -43,4 +43,4 @@ def merge(existing: str | None, options: SetupOptions) -> str:
 
 
 def _ours(entry: Any) -> bool:
-    return isinstance(entry, dict) and MARKER in str(entry.get("command", ""))
+    return isinstance(entry, dict) and is_ours(entry.get("command"))

@@ -8,18 +8,24 @@ read it from a file (``--credential-file``) that only its owner may read.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-# Hooks mark their entries with this, so a second setup replaces them instead of adding.
-MARKER = "capbroker session"
+# What every hook command capbroker writes runs, whatever runs capbroker (a path, a
+# ``python -m``): a second setup recognises its entries by it and replaces them.
+_OURS = re.compile(r"(?:^|\s)session (?:start|end|guard-shell)(?:\s|$)")
 # The fallback message the agent reads when its session could not start: no provider
 # access, and no other credential to look for.
 NO_SESSION = (
     "capbroker: no provider session was started (the hook's error says why). This session "
     "has no provider access; ask a human, and do not look for another credential."
 )
+
+
+def is_ours(command: object) -> bool:
+    return isinstance(command, str) and _OURS.search(command) is not None
 
 
 class MergeError(ValueError):

@@ -44,6 +44,13 @@ def test_claude_code_merge_keeps_what_is_there_and_replaces_only_its_own() -> No
     assert "session end" in once["hooks"]["SessionEnd"][0]["hooks"][0]["command"]
     twice = json.loads(claude_code.merge(json.dumps(once), OPTIONS))
     assert twice == once  # a second setup replaces its hooks, it does not add more
+    other = SetupOptions("t", "e", "http://b", "http://g", capbroker="/opt/py -m broker.cli.main")
+    again = json.loads(claude_code.merge(json.dumps(once), other))
+    assert [len(again["hooks"][e]) for e in ("SessionStart", "SessionEnd", "PreToolUse")] == [
+        2,
+        1,
+        2,
+    ]  # however capbroker is run, its entries are replaced, the user's kept
 
 
 @pytest.mark.parametrize("bad", ["[1]", "{", '{"hooks": []}', '{"hooks": {"SessionEnd": {}}}'])
