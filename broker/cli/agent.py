@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -65,17 +67,20 @@ def request_token(
 
 
 def provider_variables(
-    data: dict[str, Any], gateway_url: str, url_var: str | None, token_var: str | None
+    data: dict[str, Any], gateway_url: str | None, url_var: str | None, token_var: str | None
 ) -> dict[str, str]:
     """What an agent's environment needs for a token answer: ``<PROVIDER>_API_URL`` (the
-    gateway's route to the provider), ``<PROVIDER>_TOKEN`` and ``CAPBROKER_SESSION_ID``."""
+    gateway's route to the provider; none in proxy mode, where the provider's own URL is
+    used), ``<PROVIDER>_TOKEN`` and ``CAPBROKER_SESSION_ID``."""
     provider = data["authorization_details"][0]["provider"]
     stem = provider.upper().replace("-", "_")
-    return {
-        url_var or f"{stem}_API_URL": f"{gateway_url.rstrip('/')}/{provider}",
+    variables = {
         token_var or f"{stem}_TOKEN": data["access_token"],
         "CAPBROKER_SESSION_ID": data["session_id"],
     }
+    if gateway_url is not None:
+        variables[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
+    return variables
 
 
 def end_session(url: str, credential: str, session_id: str) -> bool:
@@ -141,7 +146,19 @@ def token_request(
 
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @_url
-@click.option("--gateway", "gateway_url", required=True, help="The gateway's URL.")
+@click.option("--gateway", "gateway_url", help="The gateway's URL (path mode).")
+@click.option("--proxy", help="The gateway's forward proxy, http://HOST:PORT (--proxy-port).")
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the proxy's CA certificate (capbroker gateway ca > ca.pem).",
+)
+@click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file naming the provider's token variables.",
+)
 @_template
 @_env
 @_actions
@@ -152,7 +169,10 @@ def token_request(
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(
     url: str,
-    gateway_url: str,
+    gateway_url: str | None,
+    proxy: str | None,
+    ca: Path | None,
+    providers_file: Path | None,
     template: str,
     environment: str,
     actions: tuple[str, ...],
@@ -163,13 +183,21 @@ def exec_(
     command: tuple[str, ...],
 ) -> None:
     """Request a token at session start, run COMMAND with the provider's URL and token
-    pointed at the gateway, and end the session when COMMAND exits (its exit code is ours).
+    pointed at the gateway (--gateway) or its traffic through the gateway's forward proxy
+    (--proxy), and end the session when COMMAND exits (its exit code is ours).
     """
+    from broker.cli.proxy_env import checked_proxy, load_provider_routes, proxy_session
+
+    address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
+    routes = load_provider_routes(providers_file)
     credential = _credential(credential_env)
     data = request_token(url, credential, template, environment, actions, ttl)
     provider = data["authorization_details"][0]["provider"]
     env = {k: v for k, v in os.environ.items() if k != credential_env}
     env.update(provider_variables(data, gateway_url, url_var, token_var))
+    session_dir = None
+    if address is not None and ca is not None:
+        session_dir = proxy_session(env, address, ca, data["access_token"], routes, provider)
     click.echo(
         f"capbroker: session {data['session_id'][:8]} for {provider}/{environment}, "
         f"token expires in {data['expires_in']}s",
@@ -182,6 +210,8 @@ def exec_(
         click.echo(f"capbroker: error: command not found: {command[0]}", err=True)
         code = 127
     finally:
+        if session_dir is not None:
+            shutil.rmtree(session_dir, ignore_errors=True)
         if not end_session(url, credential, data["session_id"]):
             click.echo(
                 "capbroker: warning: could not end the session; it ends with its token", err=True

@@ -22,6 +22,7 @@ from broker.cli.context import (
 )
 
 if TYPE_CHECKING:
+    from broker.gateway.app import Gateway
     from broker.services.container import Services
 
 
@@ -120,12 +121,23 @@ def gateway() -> None:
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8081, show_default=True)
+@click.option(
+    "--proxy-port",
+    type=int,
+    help="Also listen here as an HTTPS forward proxy for the providers' hosts (one worker).",
+)
 @workers_option("audit chain, caches and revocation set")
 @pass_state
 def gateway_serve(
-    state: CliState, providers_file: Path, host: str, port: int, workers: int
+    state: CliState,
+    providers_file: Path,
+    host: str,
+    port: int,
+    proxy_port: int | None,
+    workers: int,
 ) -> None:
-    """Serve /{provider}/{path}: verify, classify, decide, audit, inject the key, forward."""
+    """Serve /{provider}/{path}: verify, classify, decide, audit, inject the key, forward;
+    with --proxy-port, also the same pipeline as a forward proxy for the providers' hosts."""
     import os
 
     import uvicorn
@@ -139,6 +151,9 @@ def gateway_serve(
         providers = load_providers(providers_file)
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
+        if proxy_port is not None:
+            _serve_with_proxy(state, app, host, port, proxy_port, workers)
+            return
     click.echo(
         f"capbroker gateway starting on http://{host}:{port} for "
         f"{', '.join(sorted(providers))} (tokens from {settings.effective_issuer}"
@@ -160,6 +175,55 @@ def gateway_serve(
         return
     tune_gc()
     uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
+
+
+def _serve_with_proxy(
+    state: CliState, app: Gateway, host: str, port: int, proxy_port: int, workers: int
+) -> None:
+    from broker.clock import system_clock
+    from broker.errors import InvalidRequest
+    from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+    from broker.gateway.proxy.serve import FrontEnds
+    from broker.gateway.server import SERVER_OPTIONS
+    from broker.services.container import build_secret_store
+    from broker.workers import tune_gc
+
+    if workers > 1:
+        raise InvalidRequest("--proxy-port runs in one worker: leave out --workers")
+    hosts = sorted(h for route in app.pipeline.providers.values() for h in route.hosts)
+    if not hosts:
+        raise InvalidRequest("--proxy-port: no provider in the providers file names hosts")
+    ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
+    click.echo(
+        f"capbroker gateway starting on http://{host}:{port}, forward proxy on"
+        f" {host}:{proxy_port} for {', '.join(hosts)}",
+        err=True,
+    )
+    tune_gc()
+    front = FrontEnds(
+        app,
+        LeafCache(ca, system_clock),
+        proxy_host=host,
+        proxy_port=proxy_port,
+        host=host,
+        port=port,
+        **SERVER_OPTIONS,
+    )
+    front.run()
+
+
+@gateway.command("ca")
+@pass_state
+def gateway_ca(state: CliState) -> None:
+    """Print the forward proxy's CA certificate (PEM) for agents' trust stores; the CA is
+    made on first use, its key kept in the secret backend."""
+    from broker.clock import system_clock
+    from broker.gateway.proxy.ca import load_or_create_ca
+    from broker.services.container import build_secret_store
+
+    with reported_errors():
+        ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
+    click.echo(ca.pem(), nl=False)
 
 
 @click.command()

@@ -53,8 +53,9 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
-    """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?}]}``,
-    checked against ``providers.schema.json``; then each route map is loaded and matched."""
+    """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?,
+    hosts?, token_env?}]}``, checked against ``providers.schema.json``; then each route map
+    is loaded and matched, and no public host may be named by two providers."""
     problems = schema_problems("Providers", doc)
     if problems:
         raise InvalidRequest(
@@ -65,6 +66,7 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
         )
     assert isinstance(doc, Mapping)
     routes: dict[str, ProviderRoute] = {}
+    hosts: dict[str, str] = {}  # host -> the provider that named it first
     for i, entry in enumerate(doc["providers"]):
         where = f"{source}: providers[{i}]"
         route_map = _route_map(entry["route_map"], base)
@@ -77,6 +79,9 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
         if auth is not None and auth not in route_map.auth_alternatives:
             known = ", ".join(sorted(route_map.auth_alternatives)) or "none"
             raise InvalidRequest(f"{where}: auth {auth!r} is no alternative of the map ({known})")
+        for host in entry.get("hosts", ()):
+            if hosts.setdefault(host, name) != name:
+                raise InvalidRequest(f"{where}: host {host!r} is named by {hosts[host]!r} too")
         routes[name] = ProviderRoute(
             name=name,
             route_map=route_map,
@@ -84,6 +89,8 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
             inventory={k: tuple(v) for k, v in entry.get("inventory", {}).items()},
             auth=route_map.auth_for(auth),
+            hosts=tuple(entry.get("hosts", ())),
+            token_env=tuple(entry.get("token_env", ())),
         )
     return routes
 

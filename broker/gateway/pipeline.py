@@ -100,7 +100,12 @@ class Pipeline:
                 and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
             ):
                 early = BUDGET_SPENT
-            if early is None and attempt.approval_id and not attempt.dry_run:
+            if (
+                early is None
+                and attempt.approval_id
+                and not attempt.dry_run
+                and self.recorder.may_be_held(grant, calls)
+            ):
                 # a spent approval is refused as such, before any look-up
                 early = await self.recorder.spent_approval(attempt)
             if early is None:

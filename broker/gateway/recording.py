@@ -9,11 +9,12 @@ forwarded calls' outcomes are batched into ``gateway.completed`` events.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from broker.audit.writer import AuditWriter
+from broker.domain.actions import covered_by
 from broker.domain.approvals import HeldCall, headers_digest
 from broker.domain.grants import Grant
 from broker.domain.policy import PolicyFloor
@@ -24,7 +25,7 @@ from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
 from broker.routemap.errors import refusal_code
-from broker.routemap.model import Classification
+from broker.routemap.model import Call, Classification
 from broker.services.approvals import ApprovalService
 from broker.services.templates import TemplateService
 from broker.store.checkpoint import WalCheckpointer
@@ -93,6 +94,16 @@ class Recorder:
     def over_budget(self, jti: str, grant: Grant, cost: Cost) -> Awaitable[bool]:
         """Whether ``cost`` would exceed the token's budgets (a read; nothing is counted)."""
         return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost))
+
+    def may_be_held(self, grant: Grant, calls: Sequence[Call]) -> bool:
+        """Could one of ``calls`` need a human's approval (its action, or a destructive
+        call where the floor protects environments)? Only then is an approval id read."""
+        protected = bool(self.floor().protected_environments)
+        return any(
+            covered_by(grant.approval_actions, c.action)
+            or (protected and c.effect == "destructive")
+            for c in calls
+        )
 
     def spent_approval(self, attempt: Attempt) -> Awaitable[Decision | None]:
         """The refusal of a retry whose approval can never pass (unknown, another's, denied,

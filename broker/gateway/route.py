@@ -19,6 +19,8 @@ class ProviderRoute:
     inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolver: EnvironmentResolver | None = None
     auth: AuthSpec | None = None  # how the key is injected; None: the map's default
+    hosts: tuple[str, ...] = ()  # public host names the forward proxy answers for
+    token_env: tuple[str, ...] = ()  # variables its tools read a token from (exec --proxy)
 
     @property
     def key_auth(self) -> AuthSpec:

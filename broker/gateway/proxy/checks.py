@@ -1,0 +1,103 @@
+"""What the proxy itself decides, as pure functions of plain values: which provider a
+CONNECT names, the proxy credentials it carries, and whether a request inside the tunnel
+carries only the tunnel's own token. Everything else is the pipeline's."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from broker.errors import Denied, InvalidRequest, Reason, Unauthenticated
+from broker.gateway.headers import RawHeaders
+from broker.gateway.route import ProviderRoute
+
+HTTPS_PORT = 443
+PROXY_USER = "capbroker"  # the user name tools put before the token (any is accepted)
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def parse_authority(target: bytes) -> Authority:
+    """``host:port`` of a CONNECT (RFC 9110 section 9.3.6: the authority form only)."""
+    text = target.decode("ascii", "replace")
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidRequest("CONNECT needs host:port", extra={"refusal": "malformed_connect"})
+    return Authority(host.lower().rstrip("."), int(port))
+
+
+def host_index(providers: Mapping[str, ProviderRoute]) -> dict[str, ProviderRoute]:
+    """Public host name -> the provider that answers for it."""
+    return {host: route for route in providers.values() for host in route.hosts}
+
+
+def named_route(index: Mapping[str, ProviderRoute], authority: Authority) -> ProviderRoute:
+    """The provider for a CONNECT's host; any other host, or another port, is refused:
+    the proxy is an egress allowlist, not an open relay."""
+    route = index.get(authority.host)
+    if route is None or authority.port != HTTPS_PORT:
+        raise Denied(
+            f"{authority} is not a host this gateway answers for",
+            reason=Reason.UNKNOWN_ROUTE,
+            extra={"refusal": "host_not_allowed"},
+        )
+    return route
+
+
+def proxy_token(headers: RawHeaders) -> str:
+    """The capability token from ``Proxy-Authorization: Basic`` (the password part), or
+    ``Unauthenticated`` (answered with 407)."""
+    values = [v for k, v in headers if k.lower() == b"proxy-authorization"]
+    if len(values) != 1:
+        raise Unauthenticated("the proxy needs the session's capability token as credentials")
+    scheme, _, encoded = values[0].decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthenticated("proxy credentials must be Basic, with the token as password")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("proxy credentials are not valid Basic credentials") from None
+    _, sep, token = decoded.partition(":")
+    if not sep or not token:
+        raise Unauthenticated("proxy credentials must carry the token as password")
+    return token
+
+
+def credential_headers(route: ProviderRoute) -> frozenset[bytes]:
+    """Every header a credential may arrive in inside the tunnel."""
+    names = {b"authorization", b"proxy-authorization"}
+    names.update(h.encode("ascii") for h in route.route_map.auth_headers())
+    return frozenset(names)
+
+
+def tunnel_headers(
+    headers: RawHeaders, token: str, credentials: frozenset[bytes]
+) -> list[tuple[bytes, bytes]]:
+    """The request's headers for the pipeline: any credential header dropped (after
+    checking it carries the tunnel's own token, with or without a scheme word such as
+    ``Bearer``), and the tunnel's token added as the one ``Authorization: Bearer``."""
+    expected = token.encode("latin-1")
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() not in credentials:
+            kept.append((name, value))
+            continue
+        parts = value.strip().split(None, 1)
+        if not parts or not hmac.compare_digest(parts[-1].strip(), expected):
+            raise Denied(
+                "a request in this tunnel carries a credential other than the tunnel's token",
+                reason=Reason.TOKEN_INVALID,
+                extra={"refusal": "foreign_credential"},
+            )
+    kept.append((b"authorization", b"Bearer " + expected))
+    return kept

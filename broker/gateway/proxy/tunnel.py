@@ -1,0 +1,200 @@
+"""Inside one TLS tunnel: HTTP/1.1 requests (keep-alive, many per tunnel), each run through
+the same ``Pipeline.run`` as path mode, and each outcome rendered back in the tunnel.
+
+The tunnel is bound to the token its CONNECT carried: each request is given that token
+as its ``Authorization`` (so the pipeline verifies it again, revocations and kill switches
+included, per request); a request that brings a credential of its own must bring that
+same token, which is dropped before the master key goes in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import h11
+
+from broker.errors import BrokerError, InvalidRequest
+from broker.gateway.app import _encoded
+from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
+from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
+from broker.gateway.pipeline import Pipeline
+from broker.gateway.proxy.checks import credential_headers, tunnel_headers
+from broker.gateway.request import GatewayRequest
+from broker.gateway.route import ProviderRoute
+from broker.problems import problem_body
+
+READ_BYTES = 65536
+MAX_HEAD_BYTES = 65536
+IDLE_TIMEOUT_S = 60.0
+DRAIN_LIMIT = 1 << 20  # an unread body beyond this closes the tunnel instead
+# The redactor may change an answer's length: the tunnel frames it itself.
+REFRAMED = frozenset({b"content-length", b"transfer-encoding"})
+
+
+class Connection:
+    """h11 over an asyncio stream: events in, events out."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._pending: list[bytes] = []  # queued bytes, written with the next send
+
+    async def next_event(self, timeout: float = IDLE_TIMEOUT_S) -> Any:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            async with asyncio.timeout(timeout):
+                data = await self.reader.read(READ_BYTES)
+            self.h11.receive_data(data)
+
+    def queue(self, *events: Any) -> None:
+        """Frame events now, write them with the next ``send``: each write through TLS is
+        a record and a system call, so an answer goes out in as few as it can."""
+        for event in events:
+            data = self.h11.send(event)
+            if data:
+                self._pending.append(data)
+
+    async def send(self, *events: Any) -> None:
+        self.queue(*events)
+        self.writer.write(b"".join(self._pending))
+        self._pending.clear()
+        await self.writer.drain()
+
+    async def answer_json(
+        self, status: int, body: Mapping[str, Any], *, problem: bool, close: bool = False
+    ) -> None:
+        headers, payload = _encoded(dict(body), problem=problem, close=close)  # as path mode
+        await self.send(
+            h11.Response(status_code=status, headers=headers),
+            h11.Data(data=payload),
+            h11.EndOfMessage(),
+        )
+
+    async def answer_problem(self, error: BrokerError, *, close: bool = False) -> None:
+        await self.answer_json(error.status, problem_body(error), problem=True, close=close)
+
+
+class Tunnel:
+    def __init__(
+        self, pipeline: Pipeline, route: ProviderRoute, token: str, host: str, conn: Connection
+    ) -> None:
+        self.pipeline, self.route, self.token, self.host = pipeline, route, token, host
+        self.conn = conn
+        self.credentials = credential_headers(route)
+
+    async def run(self) -> None:
+        """Serve requests until the client closes, goes idle or breaks the framing."""
+        h = self.conn.h11
+        try:
+            while True:
+                event = await self.conn.next_event()
+                if not isinstance(event, h11.Request):
+                    return  # ConnectionClosed, or the peer's EOF
+                await self.handle(event)
+                if not await self._drained() or h.our_state is not h11.DONE:
+                    return
+                h.start_next_cycle()
+        except h11.RemoteProtocolError:
+            if h.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                await self.conn.answer_problem(_malformed(), close=True)
+        except (TimeoutError, ConnectionError, BrokerError):
+            return  # a broken answer or a dead peer: the tunnel just ends
+
+    async def handle(self, event: h11.Request) -> None:
+        method = event.method.decode("ascii")
+        target = event.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        gateway_path = f"/{self.route.name}{path}"
+        try:
+            self._check_request(event, path)
+            if upgrade_requested(event.headers):
+                raise upgrade_refusal()
+            headers = tunnel_headers(event.headers, self.token, self.credentials)
+        except BrokerError as error:
+            refusal = await self.pipeline.refuse(_attempt(method, gateway_path, self), error)
+            await self.conn.answer_problem(refusal.error, close=True)
+            return
+        request = GatewayRequest(method, gateway_path, query, headers, self._receive)
+        match await self.pipeline.run(request):
+            case Forward() as forward:
+                await self._forward(forward)
+            case DryRun() as dry_run:
+                await self.conn.answer_json(200, dry_run.body(), problem=False)
+            case Refusal() as refusal:
+                await self.conn.answer_problem(refusal.error)
+
+    def _check_request(self, event: h11.Request, path: str) -> None:
+        if not path.startswith("/"):
+            raise InvalidRequest(
+                "send origin-form requests in the tunnel (a path, not a URL)",
+                extra={"refusal": "malformed_http"},
+            )
+        hosts = [v for k, v in event.headers if k == b"host"]
+        named = hosts[0].decode("latin-1").lower().removesuffix(":443") if hosts else ""
+        if named != self.host:
+            raise InvalidRequest(
+                "the Host header names another host than the tunnel's",
+                extra={"refusal": "host_mismatch"},
+            )
+
+    async def _receive(self) -> Mapping[str, Any]:
+        """The body, shaped like ASGI receive (what the pipeline reads)."""
+        if self.conn.h11.their_state is not h11.SEND_BODY:
+            return {"body": b"", "more_body": False}
+        event = await self.conn.next_event()
+        if isinstance(event, h11.Data):
+            return {"body": bytes(event.data), "more_body": True}
+        return {"body": b"", "more_body": False}
+
+    async def _drained(self) -> bool:
+        """Read what is left of the request body, so the next request can follow; a large
+        remainder closes the tunnel instead."""
+        left = DRAIN_LIMIT
+        while self.conn.h11.their_state is h11.SEND_BODY:
+            event = await self.conn.next_event()
+            if isinstance(event, h11.Data):
+                left -= len(event.data)
+                if left < 0:
+                    return False
+        return True
+
+    async def _forward(self, forward: Forward) -> None:
+        """Send the call and stream the answer back through the redactor; a failure before
+        the answer starts is a refusal like any other (audited, problem+json)."""
+        forwarder = self.pipeline.forwarder
+        try:
+            response = await forwarder.send(forward)
+            async with response:
+                headers, redactor = forwarder.answer(response)
+                kept = [(k, v) for k, v in headers if k not in REFRAMED]
+                self.conn.queue(h11.Response(status_code=response.status, headers=kept))
+                async for chunk in response.content.iter_any():
+                    cleaned = redactor.feed(chunk)
+                    if cleaned:
+                        self.conn.queue(h11.Data(data=cleaned))
+                    if not response.content.at_eof():  # more to come: pass on what we have
+                        await self.conn.send()
+                await self.conn.send(h11.Data(data=redactor.finish()), h11.EndOfMessage())
+        except BrokerError as error:
+            if self.conn.h11.our_state is not h11.SEND_RESPONSE:
+                raise  # the answer has begun: all the tunnel can do is break off
+            stream = forward.body
+            cause = (stream.failure if isinstance(stream, BodyStream) else None) or error
+            refusal = await self.pipeline.refuse(forward.attempt, cause)
+            await self.conn.answer_problem(refusal.error)
+            return
+        self.pipeline.completed(forward, response.status)
+
+
+def _attempt(method: str, path: str, tunnel: Tunnel) -> Attempt:
+    attempt = Attempt(method, path)
+    attempt.provider = tunnel.route.name
+    return attempt
+
+
+def _malformed() -> InvalidRequest:
+    return InvalidRequest("the request is not valid HTTP/1.1", extra={"refusal": "malformed_http"})

@@ -1,0 +1,150 @@
+"""The Railway replica behind a gateway serving both front ends in one event loop: path
+mode on one loopback port, the forward proxy on another, answering for Railway's real host
+(``backboard.railway.com``) from a providers file whose upstream is the replica's local
+URL, so nothing leaves the machine. Seeded like ``capbroker demo``."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.api.app import create_app
+from broker.clock import system_clock
+from broker.demo.provider.server import ServerThread
+from broker.demo.railway import ReplicaServer, serve_replica
+from broker.demo.world import RAILWAY, RAILWAY_STAGING, railway_demo_seed
+from broker.domain.grants import GrantRequest
+from broker.gateway.app import Gateway
+from broker.gateway.factory import build_gateway, load_providers
+from broker.gateway.proxy.ca import LeafCache, ProxyCA, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEnds
+from broker.gateway.server import ProblemHttpToolsProtocol
+from broker.services.container import Services
+from tests.support.servers import HOST
+from tests.support.world import broker_settings, seeded_world
+
+RAILWAY_HOST = "backboard.railway.com"
+TEMPLATE = "shop-staging-agent"
+TOKEN_ENV = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN")  # what the Railway CLI reads
+
+
+@dataclass
+class ProxyStack:
+    services: Services
+    url: str  # path mode
+    proxy_port: int
+    ca_file: Path
+    providers_file: Path
+    broker_url: str  # the broker's API, for capbroker exec
+    replica: ReplicaServer
+    master_key: str = field(repr=False)
+    agent: str = field(repr=False)
+
+    def token(self, environment: str = RAILWAY_STAGING) -> str:
+        issued = self.services.issuance.issue(self.agent, GrantRequest(TEMPLATE, environment))
+        return issued.access_token
+
+    def proxy_url(self, token: str | None) -> str:
+        credentials = f"capbroker:{token}@" if token is not None else ""
+        return f"http://{credentials}{HOST}:{self.proxy_port}"
+
+    def reset(self) -> None:
+        self.replica.state.reset()
+        self.replica.log.clear()
+
+    def seen(self) -> list[dict[str, Any]]:
+        return [e.to_json() for e in self.replica.log.entries()]
+
+
+class FrontEndsThread:
+    """Both front ends of one gateway on free loopback ports, in a thread of their own."""
+
+    def __init__(self, gateway: Gateway, ca: ProxyCA) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((HOST, 0))
+        self.url = f"http://{HOST}:{self._sock.getsockname()[1]}"
+        self.front = FrontEnds(
+            gateway,
+            LeafCache(ca, system_clock),
+            proxy_host=HOST,
+            proxy_port=0,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            log_config=None,
+            http=ProblemHttpToolsProtocol,
+        )
+        self._thread = threading.Thread(target=self.front.run, args=([self._sock],), daemon=True)
+
+    @property
+    def proxy_port(self) -> int:
+        return self.front.proxy_port
+
+    def start(self) -> FrontEndsThread:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not (self.front.server.started and self.front.proxy_started):
+            assert self._thread.is_alive(), "the front ends stopped while starting"
+            assert time.monotonic() < deadline, "the front ends did not start"
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.front.server.should_exit = True
+        self._thread.join(15)
+        self._sock.close()
+
+
+def _providers(upstream: str) -> dict[str, Any]:
+    entry = {
+        "name": RAILWAY,
+        "route_map": RAILWAY,
+        "upstream": upstream,
+        "hosts": [RAILWAY_HOST],
+        "token_env": list(TOKEN_ENV),
+    }
+    return {"providers": [entry]}
+
+
+def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]:
+    master_key = secrets.token_urlsafe(24)
+    world = seeded_world(broker_settings(tmp_path, database_url), railway_demo_seed(master_key))
+    services = world.services
+    with (
+        serve_replica(master_key, secrets.token_urlsafe(24)) as replica,
+        ServerThread(create_app(services)) as broker,
+    ):
+        providers_file = tmp_path / "providers.yaml"
+        providers_file.write_text(yaml.safe_dump(_providers(replica.url)))
+        routes = load_providers(providers_file)
+        gateway = build_gateway(
+            services.settings, routes, jwks=services.keys.jwks, poll_interval=0.2
+        )
+        ca = load_or_create_ca(services.secrets, system_clock)
+        ca_file = tmp_path / "ca.pem"
+        ca_file.write_text(ca.pem())
+        front = FrontEndsThread(gateway, ca).start()
+        try:
+            yield ProxyStack(
+                services,
+                front.url,
+                front.proxy_port,
+                ca_file,
+                providers_file,
+                broker.url,
+                replica,
+                master_key,
+                world.credential("claude-code"),
+            )
+        finally:
+            front.stop()
+            gateway.store.db.engine.dispose()
+            services.close()
