@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, get, post
 
 from broker.api.schemas import SessionEnded, TokenRequest, TokenResponse
 from broker.api.wire import bearer, decode_json
 from broker.domain.grants import GrantRequest
+from broker.errors import NotFound
 from broker.services.container import Services
 from broker.services.issuance import IssuedCapability
 
@@ -65,3 +66,24 @@ class AgentController(Controller):
         # The agent that owns the session, or any admin.
         caller = services.authenticate(bearer(request), kind=None)
         return SessionEnded(session_id, services.issuance.end_session(caller, session_id))
+
+    @get("/approvals/{approval_id:str}", sync_to_thread=False)
+    def approval_status(
+        self, request: Request[Any, Any, Any], approval_id: str, services: Services
+    ) -> dict[str, Any]:
+        """A held call's state, for the session that asked (Bearer: a live capability token
+        of that session). Another session's approval is as unknown as a forged id."""
+        token = services.issuance.verify(bearer(request))
+        if services.issuance.introspect_status(token.jti) != "active":
+            raise NotFound("no such approval")
+        view = services.approvals.get(approval_id)
+        if view.session_id != token.sid:
+            raise NotFound("no such approval")
+        approved = sum(1 for v in view.votes if v["decision"] == "approve")
+        return {
+            "id": view.id,
+            "status": view.status,
+            "approvals": approved,
+            "approvers_required": view.approvers_required,
+            "expires_at": view.expires_at,
+        }

@@ -66,6 +66,36 @@ def request_token(
     return data
 
 
+def provider_variables(
+    data: dict[str, Any], gateway_url: str | None, url_var: str | None, token_var: str | None
+) -> dict[str, str]:
+    """What an agent's environment needs for a token answer: ``<PROVIDER>_API_URL`` (the
+    gateway's route to the provider; none in proxy mode, where the provider's own URL is
+    used), ``<PROVIDER>_TOKEN`` and ``CAPBROKER_SESSION_ID``."""
+    provider = data["authorization_details"][0]["provider"]
+    stem = provider.upper().replace("-", "_")
+    variables = {
+        token_var or f"{stem}_TOKEN": data["access_token"],
+        "CAPBROKER_SESSION_ID": data["session_id"],
+    }
+    if gateway_url is not None:
+        variables[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
+    return variables
+
+
+def end_session(url: str, credential: str, session_id: str) -> bool:
+    """POST /v1/sessions/{id}/end; False if the broker did not answer 200."""
+    try:
+        answer = httpx.post(
+            f"{url.rstrip('/')}/v1/sessions/{session_id}/end",
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=10,
+        )
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
+
+
 _url = click.option(
     "--url",
     default="http://127.0.0.1:8080",
@@ -163,15 +193,11 @@ def exec_(
     credential = _credential(credential_env)
     data = request_token(url, credential, template, environment, actions, ttl)
     provider = data["authorization_details"][0]["provider"]
-    stem = provider.upper().replace("-", "_")
     env = {k: v for k, v in os.environ.items() if k != credential_env}
-    if gateway_url is not None:
-        env[url_var or f"{stem}_API_URL"] = f"{gateway_url.rstrip('/')}/{provider}"
-    env[token_var or f"{stem}_TOKEN"] = data["access_token"]
+    env.update(provider_variables(data, gateway_url, url_var, token_var))
     session_dir = None
     if address is not None and ca is not None:
         session_dir = proxy_session(env, address, ca, data["access_token"], routes, provider)
-    env["CAPBROKER_SESSION_ID"] = data["session_id"]
     click.echo(
         f"capbroker: session {data['session_id'][:8]} for {provider}/{environment}, "
         f"token expires in {data['expires_in']}s",
@@ -186,13 +212,7 @@ def exec_(
     finally:
         if session_dir is not None:
             shutil.rmtree(session_dir, ignore_errors=True)
-        try:
-            httpx.post(
-                f"{url.rstrip('/')}/v1/sessions/{data['session_id']}/end",
-                headers={"Authorization": f"Bearer {credential}"},
-                timeout=10,
-            )
-        except httpx.HTTPError:
+        if not end_session(url, credential, data["session_id"]):
             click.echo(
                 "capbroker: warning: could not end the session; it ends with its token", err=True
             )

@@ -19,16 +19,19 @@ import click
 
 import broker
 from broker.cli.agent import exec_, token
+from broker.cli.agent_setup import agent_setup
 from broker.cli.approvals import approvals
 from broker.cli.audit import audit
 from broker.cli.context import CliState
 from broker.cli.explain import explain
 from broker.cli.keys import keys
 from broker.cli.kills import kill
+from broker.cli.mcp_server import mcp
 from broker.cli.principals import admins, agents
 from broker.cli.routemap import routemap
 from broker.cli.secrets import secrets
 from broker.cli.serving import demo, gateway, migrate, serve
+from broker.cli.session import session
 from broker.cli.templates import apply, policy, templates
 
 
@@ -73,6 +76,9 @@ for command in (
     audit,
     explain,
     routemap,
+    session,
+    agent_setup,
+    mcp,
 ):
     main.add_command(command)
 

@@ -88,6 +88,16 @@ class DryRun:
             "reason": self.decision.reason.value if self.decision.reason else None,
             "detail": self.decision.detail,
             **{k: v for k, v in data.items() if k in DRY_RUN_FIELDS},
+            # each classified operation with its effect and the environments it touches
+            "calls": [
+                {
+                    "action": rc.call.action,
+                    "effect": rc.call.effect,
+                    "resources": list(rc.call.resources),
+                    "environments": sorted(rc.environments or ()),
+                }
+                for rc in self.attempt.resolved
+            ],
         }
 
 

@@ -13,8 +13,25 @@ def test_parse_duration(value: object, seconds: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [0, -5, "0s", "", "h", "1d", "1.5h", "15 m", "-1m", "1h30m", True, None, 1.5, "25h",
-              MAX_DURATION + 1, "\u0661\u0662s"]
+    "value",
+    [
+        0,
+        -5,
+        "0s",
+        "",
+        "h",
+        "1d",
+        "1.5h",
+        "15 m",
+        "-1m",
+        "1h30m",
+        True,
+        None,
+        1.5,
+        "25h",
+        MAX_DURATION + 1,
+        "\u0661\u0662s",
+    ],
 )
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError, match=r"duration|at least|limit"):

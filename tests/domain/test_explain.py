@@ -37,19 +37,27 @@ def _checks(e: Explanation) -> dict[str, bool]:
 
 
 def test_allow() -> None:
-    e = explain_grant(_grant(), FLOOR, action="volume:read", environment="staging",
-                      resource="vol-123")
+    e = explain_grant(
+        _grant(), FLOOR, action="volume:read", environment="staging", resource="vol-123"
+    )
     assert e.decision == "allow"
     assert e.reasons == ()
     assert _checks(e) == {
-        "environment": True, "action": True, "floor": True, "resource": True, "approval": True
+        "environment": True,
+        "action": True,
+        "floor": True,
+        "resource": True,
+        "approval": True,
     }
 
 
 def test_every_failure_is_reported() -> None:
     e = explain_grant(
-        _grant(actions=("backup:*",)), FLOOR,
-        action="backup:delete", environment="production", resource="other",
+        _grant(actions=("backup:*",)),
+        FLOOR,
+        action="backup:delete",
+        environment="production",
+        resource="other",
     )
     assert e.decision == "deny"
     assert set(e.reasons) == {
@@ -94,22 +102,37 @@ def test_deny_beats_approval() -> None:
 
 def test_explain_template_checks_the_agent_and_reports_ttl() -> None:
     t = template()
-    e = explain_template(t, 3, FLOOR, action="project:read", environment="staging",
-                         agent_name="rogue", ttl_ceiling=1800)
+    e = explain_template(
+        t,
+        3,
+        FLOOR,
+        action="project:read",
+        environment="staging",
+        agent_name="rogue",
+        ttl_ceiling=1800,
+    )
     assert e.decision == "deny"
     assert e.reasons == (Reason.AGENT_NOT_ALLOWED,)
     assert e.steps[0].check == "agent"
     assert "at most 1800s" in e.steps[-1].detail
     assert "v3" in e.steps[-1].detail
-    ok = explain_template(t, 3, FLOOR, action="project:read", environment="staging",
-                          ttl_ceiling=1800)
+    ok = explain_template(
+        t, 3, FLOOR, action="project:read", environment="staging", ttl_ceiling=1800
+    )
     assert ok.decision == "allow"
     assert "agent" not in _checks(ok)
 
 
 def test_explain_template_approval() -> None:
-    e = explain_template(template(), 1, EMPTY_FLOOR, action="volume:delete",
-                         environment="staging", agent_name="ci-1", ttl_ceiling=3600)
+    e = explain_template(
+        template(),
+        1,
+        EMPTY_FLOOR,
+        action="volume:delete",
+        environment="staging",
+        agent_name="ci-1",
+        ttl_ceiling=3600,
+    )
     assert e.decision == "approval_required"
 
 
@@ -117,8 +140,9 @@ def test_action_must_be_concrete() -> None:
     with pytest.raises(InvalidRequest):
         explain_grant(_grant(), FLOOR, action="volume:*", environment="staging")
     with pytest.raises(InvalidRequest):
-        explain_template(template(), 1, FLOOR, action="Volume", environment="staging",
-                         ttl_ceiling=60)
+        explain_template(
+            template(), 1, FLOOR, action="Volume", environment="staging", ttl_ceiling=60
+        )
 
 
 @settings(max_examples=300, deadline=None)
@@ -132,25 +156,34 @@ def test_explain_grant_never_allows_a_forbidden_action(
     granted: tuple[str, ...], forbidden: tuple[str, ...], action: str, effect: str | None
 ) -> None:
     floor = PolicyFloor(forbidden, ("production",))
-    e = explain_grant(_grant(actions=granted), floor, action=action, environment="staging",
-                      effect=effect)  # type: ignore[arg-type]
+    e = explain_grant(
+        _grant(actions=granted), floor, action=action, environment="staging", effect=effect
+    )  # type: ignore[arg-type]
     if any(action_matches(p, action) for p in forbidden):
         assert e.decision == "deny"
         assert Reason.FORBIDDEN_VERB in e.reasons
 
 
 @settings(max_examples=200, deadline=None)
-@given(requested=st.lists(action_patterns, min_size=1, max_size=3).map(tuple),
-       action=concrete_actions)
+@given(
+    requested=st.lists(action_patterns, min_size=1, max_size=3).map(tuple), action=concrete_actions
+)
 def test_grant_and_template_explanations_agree(requested: tuple[str, ...], action: str) -> None:
     # A token never allows what its template would not.
     t = template(actions=["a*:*", "b:b*"], approval={})
-    g = decide_grant(t, 1, FLOOR, agent_name="ci-x",
-                     request=GrantRequest(t.name, "staging", requested), ttl_ceiling=600)
+    g = decide_grant(
+        t,
+        1,
+        FLOOR,
+        agent_name="ci-x",
+        request=GrantRequest(t.name, "staging", requested),
+        ttl_ceiling=600,
+    )
     if isinstance(g, Refusal):
         return
     by_grant = explain_grant(g, FLOOR, action=action, environment="staging")
-    by_template = explain_template(t, 1, FLOOR, action=action, environment="staging",
-                                  ttl_ceiling=600)
+    by_template = explain_template(
+        t, 1, FLOOR, action=action, environment="staging", ttl_ceiling=600
+    )
     if by_grant.decision == "allow":
         assert by_template.decision == "allow"

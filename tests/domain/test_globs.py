@@ -46,8 +46,6 @@ def test_glob_overlap_agrees_with_brute_force(a: str, b: str) -> None:
     # A common string, if any, is at most as long as both patterns' literals together,
     # and needs no letter the patterns do not name (a star can take any of them).
     limit = len(a.replace("*", "")) + len(b.replace("*", ""))
-    candidates = (
-        "".join(p) for n in range(limit + 1) for p in itertools.product("ab", repeat=n)
-    )
+    candidates = ("".join(p) for n in range(limit + 1) for p in itertools.product("ab", repeat=n))
     expected = any(_ref(a, w) and _ref(b, w) for w in candidates)
     assert glob_overlap(a, b) == expected

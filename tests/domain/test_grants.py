@@ -162,10 +162,16 @@ def test_malformed_requests(kwargs: dict[str, object], fragment: str) -> None:
 def test_request_must_name_the_template() -> None:
     t = template()
     with pytest.raises(InvalidRequest):
-        granted(decide_grant(
-            t, 1, EMPTY_FLOOR, agent_name="claude-code",
-            request=GrantRequest("other", "staging"), ttl_ceiling=CEILING,
-        ))
+        granted(
+            decide_grant(
+                t,
+                1,
+                EMPTY_FLOOR,
+                agent_name="claude-code",
+                request=GrantRequest("other", "staging"),
+                ttl_ceiling=CEILING,
+            )
+        )
 
 
 def test_bad_ceiling_is_a_programming_error() -> None:

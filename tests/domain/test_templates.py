@@ -143,8 +143,14 @@ def test_spec_digest_ignores_key_order_and_tracks_content() -> None:
 
 @pytest.mark.parametrize(
     ("agent", "expected"),
-    [("ci-build", True), ("ci-", True), ("claude-code", True), ("claude-code-2", False),
-     ("cd-build", False), ("", False)],
+    [
+        ("ci-build", True),
+        ("ci-", True),
+        ("claude-code", True),
+        ("claude-code-2", False),
+        ("cd-build", False),
+        ("", False),
+    ],
 )
 def test_agent_allowed(agent: str, expected: bool) -> None:
     assert agent_allowed(template(), agent) is expected
@@ -156,11 +162,11 @@ def test_agent_allowed(agent: str, expected: bool) -> None:
     st.integers(1, 3600),
     st.integers(0, 3600),
 )
-def test_round_trip_property(
-    actions: list[str], envs: list[str], default: int, extra: int
-) -> None:
+def test_round_trip_property(actions: list[str], envs: list[str], default: int, extra: int) -> None:
     t = template(
-        actions=actions, environments=envs, ttl={"default": default, "max": default + extra},
+        actions=actions,
+        environments=envs,
+        ttl={"default": default, "max": default + extra},
         approval={"actions": actions[:1], "approvers": 2},
     )
     assert template_from_spec(t.name, template_to_spec(t)) == t

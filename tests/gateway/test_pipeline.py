@@ -202,6 +202,7 @@ def test_a_dry_run_is_a_dry_run_value(world: World) -> None:
         "actions": ["echo:read"],
         "resources": [],
         "environments": [],
+        "calls": [{"action": "echo:read", "effect": "read", "resources": [], "environments": []}],
     }
     [event] = world.decisions()
     assert event["data"]["dry_run"] is True

@@ -81,8 +81,10 @@ def test_sources_follow_the_path_as_given(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_same_name_different_kind_is_fine(tmp_path: Path) -> None:
-    _write(tmp_path / "a.yaml", TEMPLATE_YAML.replace("staging-agent", "default") + "---\n"
-           + FLOOR_YAML)
+    _write(
+        tmp_path / "a.yaml",
+        TEMPLATE_YAML.replace("staging-agent", "default") + "---\n" + FLOOR_YAML,
+    )
     assert len(load_manifests(tmp_path)) == 2
 
 
@@ -90,9 +92,10 @@ def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     f = _write(tmp_path / "dup.yaml", TEMPLATE_YAML + "kind: PolicyFloor\n")
     [problem] = _problems(f)
     assert "duplicate key 'kind'" in problem
-    nested = _write(tmp_path / "nested.yaml", TEMPLATE_YAML.replace(
-        "  resources:", "  environments: [production]\n  resources:"
-    ))
+    nested = _write(
+        tmp_path / "nested.yaml",
+        TEMPLATE_YAML.replace("  resources:", "  environments: [production]\n  resources:"),
+    )
     assert "duplicate key 'environments'" in _problems(nested)[0]
     j = _write(tmp_path / "dup.json", '{"kind": "A", "kind": "B"}')
     assert "duplicate key 'kind'" in _problems(j)[0]

@@ -72,8 +72,10 @@ def test_bad_action_message_matches_the_contract() -> None:
     [
         ({"provider": None}, ("spec.provider", "expected a string, got null")),
         ({"environments": []}, ("spec.environments", "must have at least 1 item(s)")),
-        ({"environments": ["a", "a"]},
-         ("spec.environments", "lists the same entry more than once")),
+        (
+            {"environments": ["a", "a"]},
+            ("spec.environments", "lists the same entry more than once"),
+        ),
         ({"actions": "volume:read"}, ("spec.actions", "expected a list, got a string")),
         ({"ttl": {"default": 0, "max": "1h"}}, ("spec.ttl.default", "0 is not a valid duration")),
         ({"ttl": {"default": "1d", "max": "1h"}}, ("spec.ttl.default", "'1d' is not a valid")),
@@ -87,9 +89,7 @@ def test_bad_action_message_matches_the_contract() -> None:
         ({"verbs": ["a:b"]}, ("spec.verbs", "unknown field")),
     ],
 )
-def test_schema_problems_in_plain_words(
-    spec: dict[str, Any], expected: tuple[str, str]
-) -> None:
+def test_schema_problems_in_plain_words(spec: dict[str, Any], expected: tuple[str, str]) -> None:
     problems = _problems(template_doc(**spec))
     path, fragment = expected
     assert any(p == path and fragment in msg for p, msg in problems), problems
@@ -123,12 +123,12 @@ def test_non_objects(doc: object) -> None:
 
 
 def test_cross_field_rules_run_after_the_schema() -> None:
-    doc = template_doc(
-        ttl={"default": "2h", "max": "1h"}, approval={"actions": ["backup:delete"]}
-    )
+    doc = template_doc(ttl={"default": "2h", "max": "1h"}, approval={"actions": ["backup:delete"]})
     assert sorted(_problems(doc)) == [
-        ("spec.approval.actions[0]",
-         "'backup:delete' is not covered by any of the template's actions"),
+        (
+            "spec.approval.actions[0]",
+            "'backup:delete' is not covered by any of the template's actions",
+        ),
         ("spec.ttl.default", "default (7200s) is longer than max (3600s)"),
     ]
 

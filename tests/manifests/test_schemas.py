@@ -58,12 +58,14 @@ def test_published_schemas_are_the_shipped_ones() -> None:
 
 def test_canonical_specs_pass_their_schema() -> None:
     t = template_from_spec("x", template_doc()["spec"])
-    assert not list(validator_for("CapabilityTemplate").iter_errors(
-        template_doc(**template_to_spec(t))
-    ))
-    assert not list(validator_for("PolicyFloor").iter_errors(
-        floor_doc(**floor_to_spec(PolicyFloor(("a:*",), ("prod",))))
-    ))
+    assert not list(
+        validator_for("CapabilityTemplate").iter_errors(template_doc(**template_to_spec(t)))
+    )
+    assert not list(
+        validator_for("PolicyFloor").iter_errors(
+            floor_doc(**floor_to_spec(PolicyFloor(("a:*",), ("prod",))))
+        )
+    )
 
 
 def _pattern(defname: str) -> re.Pattern[str]:

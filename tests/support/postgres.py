@@ -274,7 +274,6 @@ class PostgresServer(ServerInDirectory):
         self._admin_connection().execute(statement)
 
 
-
 @contextlib.contextmanager
 def database_refusing_connections(url: str) -> Iterator[None]:
     """The database at ``url`` is down for the block: new connections are refused and open

@@ -182,7 +182,6 @@ class ServerProcess(StopsOnExit):
         return log_tail(self.log, lines)
 
 
-
 class ServerInDirectory(StopsOnExit):
     """A server (PostgreSQL, OpenBao) whose process and files live in a private temporary
     directory: ``stop`` is idempotent, stops the process and removes the directory."""
@@ -216,7 +215,6 @@ class ServerInDirectory(StopsOnExit):
 
     def _before_stop(self) -> None:
         """Hook: what to close before the process is told to stop."""
-
 
 
 def log_tail(log: Path, lines: int = 30) -> str:
