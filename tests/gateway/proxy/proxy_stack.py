@@ -6,9 +6,6 @@ URL, so nothing leaves the machine. Seeded like ``capbroker demo``."""
 from __future__ import annotations
 
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +19,9 @@ from broker.demo.provider.server import ServerThread
 from broker.demo.railway import ReplicaServer, serve_replica
 from broker.demo.world import RAILWAY, RAILWAY_STAGING, railway_demo_seed
 from broker.domain.grants import GrantRequest
-from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, load_providers
-from broker.gateway.proxy.ca import LeafCache, ProxyCA, load_or_create_ca
-from broker.gateway.proxy.serve import FrontEnds
-from broker.gateway.server import ProblemHttpToolsProtocol
+from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEndsThread
 from broker.services.container import Services
 from tests.support.servers import HOST
 from tests.support.world import broker_settings, seeded_world
@@ -64,45 +59,6 @@ class ProxyStack:
         return [e.to_json() for e in self.replica.log.entries()]
 
 
-class FrontEndsThread:
-    """Both front ends of one gateway on free loopback ports, in a thread of their own."""
-
-    def __init__(self, gateway: Gateway, ca: ProxyCA) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind((HOST, 0))
-        self.url = f"http://{HOST}:{self._sock.getsockname()[1]}"
-        self.front = FrontEnds(
-            gateway,
-            LeafCache(ca, system_clock),
-            proxy_host=HOST,
-            proxy_port=0,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            log_config=None,
-            http=ProblemHttpToolsProtocol,
-        )
-        self._thread = threading.Thread(target=self.front.run, args=([self._sock],), daemon=True)
-
-    @property
-    def proxy_port(self) -> int:
-        return self.front.proxy_port
-
-    def start(self) -> FrontEndsThread:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not (self.front.server.started and self.front.proxy_started):
-            assert self._thread.is_alive(), "the front ends stopped while starting"
-            assert time.monotonic() < deadline, "the front ends did not start"
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.front.server.should_exit = True
-        self._thread.join(15)
-        self._sock.close()
-
-
 def _providers(upstream: str) -> dict[str, Any]:
     entry = {
         "name": RAILWAY,
@@ -131,7 +87,7 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
         ca = load_or_create_ca(services.secrets, system_clock)
         ca_file = tmp_path / "ca.pem"
         ca_file.write_text(ca.pem())
-        front = FrontEndsThread(gateway, ca).start()
+        front = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
         try:
             yield ProxyStack(
                 services,

@@ -21,12 +21,12 @@ import tests.support.stack as stack_module
 from broker.clock import system_clock
 from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway
-from broker.gateway.proxy.ca import load_or_create_ca
+from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEndsThread
 from broker.gateway.route import ProviderRoute
 from broker.services.container import build_secret_store
 from broker.settings import Settings
 from tests.gateway.gateway_support import _read_response, assert_problem, chunked
-from tests.gateway.proxy.proxy_stack import FrontEndsThread
 from tests.gateway.test_smuggling import (
     APP_CASES,
     HTTP_CASES,
@@ -48,7 +48,7 @@ PORTS: dict[str, tuple[int, str]] = {}  # the module's proxy port and CA file
 # Known gap: h11 takes repeated identical Content-Length headers as one (RFC 9112 section
 # 6.3 lets a recipient), where path mode's httptools refuses them. Harmless for framing
 # (the gateway re-frames every upstream request), but a verdict that differs from path
-# mode: closed when the tunnel parses with httptools too (decision 0019).
+# mode: closed when the tunnel parses with httptools too (decision 0020).
 H11_GAPS = {"two Content-Length headers"}
 
 
@@ -67,7 +67,7 @@ def _serve_both(
         route.hosts = (f"{name}{SUFFIX}",)
     gateway = build_gateway(settings, routes, **options)
     ca = load_or_create_ca(build_secret_store(settings), system_clock)
-    front = FrontEndsThread(gateway, ca).start()
+    front = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
     ca_file = settings.data_dir / "proxy-ca.pem"
     ca_file.write_text(ca.pem())
     PORTS["proxy"] = (front.proxy_port, str(ca_file))
