@@ -240,12 +240,19 @@ def gateway_ca(state: CliState) -> None:
     help="railway: a replica of Railway's public API (its real schema) behind the shipped "
     "railway map; railway-demo: the small teaching provider of docs/route-maps.md.",
 )
-def demo(keep: Path | None, provider: str) -> None:
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="Also serve the gateway as an HTTPS forward proxy and replay the incident from "
+    "curl, which knows only Railway's real host (backboard.railway.com; the replica "
+    "answers, nothing leaves the machine).",
+)
+def demo(keep: Path | None, provider: str, proxy: bool) -> None:
     """Replay the incident: a staging agent's volumeDelete on a volume production shares,
     refused by the gateway; prints the transcript and the audit trail. Exit 0 only if
     every expectation held."""
     from broker.demo.scene import run_demo
 
     with reported_errors():
-        ok = run_demo(click.echo, keep=keep, provider=provider)
+        ok = run_demo(click.echo, keep=keep, provider=provider, proxy=proxy)
     sys.exit(0 if ok else 1)

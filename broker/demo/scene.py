@@ -34,6 +34,7 @@ from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.clock import system_clock
 from broker.demo.provider import ProviderState, create_provider_app
 from broker.demo.provider.server import ServerThread
+from broker.demo.proxy_scene import RAILWAY_HOST, ProxyAccess, proxy_scene
 from broker.demo.railway import serve_replica
 from broker.demo.scenarios import Scenario, railway, teaching
 from broker.demo.world import (
@@ -44,6 +45,9 @@ from broker.demo.world import (
     railway_demo_seed,
     serve_gateway,
 )
+from broker.gateway.factory import build_gateway
+from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEndsThread
 from broker.services.container import Services
 from broker.settings import Settings
 
@@ -104,14 +108,20 @@ def _provider(name: str, master_key: str, admin_token: str) -> Iterator[_Provide
 
 
 def run_demo(
-    say: Callable[[str], None], *, keep: Path | None = None, provider: str = RAILWAY
+    say: Callable[[str], None],
+    *,
+    keep: Path | None = None,
+    provider: str = RAILWAY,
+    proxy: bool = False,
 ) -> bool:
     if provider not in PROVIDERS:
         raise ValueError(f"no demo for provider {provider!r}")
+    if proxy and provider != RAILWAY:
+        raise ValueError("the proxy step runs on the Railway replica (--provider railway)")
     data_dir = keep or Path(tempfile.mkdtemp(prefix="capbroker-demo-"))
     master_key, admin_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     broker_server: ServerThread | None = None
-    gateway_server: ServerThread | None = None
+    gateway_server: ServerThread | FrontEndsThread | None = None
     started = time.monotonic()
     with _provider(provider, master_key, admin_token) as upstream:
         scenario = upstream.scenario
@@ -126,17 +136,27 @@ def run_demo(
             services = world.services
             broker_server = ServerThread(create_app(services), port=port).start()
             routes = {provider: provider_route(provider, upstream.url)}
-            gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
+            access: ProxyAccess | None = None
+            if proxy:
+                routes[provider].hosts = (RAILWAY_HOST,)
+                gateway = build_gateway(settings, routes, poll_interval=0.2)
+                ca = load_or_create_ca(services.secrets, system_clock)
+                gateway_server = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
+                access = ProxyAccess("127.0.0.1", gateway_server.proxy_port, ca.pem())
+            else:
+                gateway, gateway_server = serve_gateway(settings, routes, poll_interval=0.2)
             say(
                 f"  provider {upstream.url}   broker {broker_server.url}"
                 f"   gateway {gateway_server.url}"
             )
             say("")
             urls = _Urls(broker_server.url, gateway_server.url, upstream.url)
-            ok = _scenes(
-                say, urls, scenario, world.credential("claude-code"), world.credential("alice")
-            )
+            agent = world.credential("claude-code")
+            ok = _scenes(say, urls, scenario, agent, world.credential("alice"))
             say("")
+            if access is not None:
+                ok = _with_session(say, urls, scenario, agent, access) and ok
+                say("")
             ok = _audit_trail(say, services) and ok
             say(
                 f"Finished in {time.monotonic() - started:.1f}s: "
@@ -149,6 +169,31 @@ def run_demo(
             for server in (gateway_server, broker_server):
                 if server is not None:
                     server.stop()
+
+
+def _with_session(
+    say: Callable[[str], None],
+    urls: _Urls,
+    scenario: Scenario,
+    credential: str,
+    access: ProxyAccess,
+) -> bool:
+    """The proxy step, in a session of its own (the first one has ended)."""
+    agent = {"Authorization": f"Bearer {credential}"}
+    with httpx.Client(timeout=10) as client:
+        r = client.post(
+            f"{urls.broker}/v1/tokens",
+            headers=agent,
+            json={"template": scenario.template, "environment": scenario.environment},
+        )
+        if r.status_code != 201:
+            say(f"6. token request failed: {r.status_code} {r.text[:200]}")
+            return False
+        issued = r.json()
+        try:
+            return proxy_scene(say, access, issued["access_token"])
+        finally:
+            client.post(f"{urls.broker}/v1/sessions/{issued['session_id']}/end", headers=agent)
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,14 @@ def test_bootstrap_admin_from_a_file_is_never_printed(
     output = log.read_text()
     assert "capb_adm_" not in output
     assert "from bootstrap_admin_file" in output
+
+
+def test_demo_replays_the_incident_from_curl_through_the_forward_proxy() -> None:
+    out = _demo("--proxy")
+    assert "6. An unmodified tool (curl) calls Railway's real host through the proxy" in out
+    assert (
+        "[ok ] THE INCIDENT's volumeDelete at backboard.railway.com -> environment_not_granted"
+        in out
+    )
+    assert "a host no provider names (api.github.com) -> 403" in out
+    assert "a CONNECT without the token -> 407" in out
