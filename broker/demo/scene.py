@@ -87,7 +87,6 @@ def json_preview(data: Any) -> str:
 class _Provider:
     url: str  # the provider's base URL
     scenario: Scenario
-    master_key: str
 
 
 @contextlib.contextmanager
@@ -95,14 +94,14 @@ def _provider(name: str, master_key: str, admin_token: str) -> Iterator[_Provide
     if name == RAILWAY:
         replica = serve_replica(master_key, admin_token)
         with replica:
-            yield _Provider(replica.url, railway(replica.state), master_key)
+            yield _Provider(replica.url, railway(replica.state))
         return
     state = ProviderState(system_clock)
     server = ServerThread(
         create_provider_app(master_key, admin_token, clock=system_clock, state=state)
     ).start()
     try:
-        yield _Provider(server.url, teaching(state), master_key)
+        yield _Provider(server.url, teaching(state))
     finally:
         server.stop()
 

@@ -53,10 +53,8 @@ class Forwarder:
         attempt: Attempt,
     ) -> Forward:
         """The upstream call: the canonical path, the agent's cleaned headers (``outbound``,
-        extended in place) and the master key in the route map's header. Whatever the
-        agent sent in any header a key may travel in is dropped first."""
-        keyed = route.route_map.auth_headers()
-        outbound[:] = [h for h in outbound if h[0].lower() not in keyed]
+        extended in place; a header a key may travel in is never among them, since no map
+        may declare one) and the master key in the route map's header."""
         outbound.append(self.auth_header(route))
         outbound.append(IDENTITY)
         url = route.upstream + canonical.wire_path

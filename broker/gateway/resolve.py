@@ -108,11 +108,14 @@ class EnvironmentResolver:
         """``call``'s values, its ``then`` chain followed, within its time cap. Nothing
         found is unresolved unless ``allow_empty``."""
         lookup = self.route_map.lookups[call.name]
-        try:
-            async with asyncio.timeout(lookup.timeout_seconds):
-                values = await self._chain(call, effect)
-        except TimeoutError:
-            raise unresolved(f"lookup {call.name} took longer than its time cap") from None
+        # A cached answer with nothing to follow needs no time cap (the common read).
+        values = self._hit(lookup, call, effect) if lookup.then is None else None
+        if values is None:
+            try:
+                async with asyncio.timeout(lookup.timeout_seconds):
+                    values = await self._chain(call, effect)
+            except TimeoutError:
+                raise unresolved(f"lookup {call.name} took longer than its time cap") from None
         if not values and not allow_empty:
             raise unresolved(f"lookup {call.name} found nothing")
         return values
@@ -130,15 +133,18 @@ class EnvironmentResolver:
                 raise unresolved(f"lookup {call.name} found too many values")
         return tuple(dict.fromkeys(out))
 
-    async def _cached(self, lookup: Lookup, call: LookupCall, effect: str) -> tuple[str, ...]:
-        now = self._clock()
+    def _hit(self, lookup: Lookup, call: LookupCall, effect: str) -> tuple[str, ...] | None:
+        """The cached answer, when the look-up's cache policy lets this call use it."""
         cached = self._cache.get(call)
-        if (
-            cached is not None
-            and lookup.reusable(effect)
-            and now - cached[0] < lookup.cache_seconds
-        ):
-            return cached[1]
+        if cached is None or not lookup.reusable(effect):
+            return None
+        return cached[1] if self._clock() - cached[0] < lookup.cache_seconds else None
+
+    async def _cached(self, lookup: Lookup, call: LookupCall, effect: str) -> tuple[str, ...]:
+        hit = self._hit(lookup, call, effect)
+        if hit is not None:
+            return hit
+        now = self._clock()
         values = await self._pages(lookup, call.param_dict())
         if lookup.cache_seconds > 0:
             if len(self._cache) > MAX_CACHED:

@@ -175,7 +175,7 @@ def _classify_entry(
             args = _arguments(node, op, variables)
             call = call_spec.fill(partial(_arg, args), route_map)
             out.append(FieldCall(op_type, field, call, index, name))
-            nested = {**spec.nested, **call_spec.nested}
+            nested = {**spec.nested, **call_spec.nested} if call_spec.nested else spec.nested
             if nested and node.selection_set is not None:
                 for path, nested_call in _nested_calls(
                     route_map, nested, node.selection_set, fragments, op, variables, args

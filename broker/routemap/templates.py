@@ -57,6 +57,7 @@ class Placeholder:
 class Template:
     text: str
     parts: tuple[str | Placeholder, ...]
+    each: Placeholder | None = None  # the one placeholder with ``[*]``, if any
 
     @property
     def placeholders(self) -> tuple[Placeholder, ...]:
@@ -73,7 +74,7 @@ class Template:
 
     def fill_each(self, resolve: Resolver) -> tuple[str, ...]:
         """``fill``, or one value per list element when a placeholder has ``[*]``."""
-        each = next((p for p in self.placeholders if p.each), None)
+        each = self.each
         if each is None:
             return (self.fill(resolve),)
         at = each.ref.index(EACH)
@@ -128,7 +129,8 @@ def parse_template(text: str) -> Template:
         raise TemplateSyntaxError("has an unbalanced '{' or '}'")
     if rest:
         parts.append(rest)
-    return Template(text, tuple(parts))
+    each = next((p for p in parts if isinstance(p, Placeholder) and p.each), None)
+    return Template(text, tuple(parts), each)
 
 
 def _value(p: Placeholder, raw: object) -> str:

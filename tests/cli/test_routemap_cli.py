@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.cli_support import Run
+from tests.support.factories import REST_ONLY_MAP
 from tests.support.schemas import (
     GITHUB_OPERATIONS,
     RAILWAY_SCHEMA,
@@ -16,25 +17,6 @@ from tests.support.schemas import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-REST_ONLY = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "RouteMap",
-    "metadata": {"name": "rest-only"},
-    "spec": {
-        "provider": "rest-only",
-        "upstream": "http://127.0.0.1:1",
-        "auth": {"header": "Authorization", "format": "Bearer {key}"},
-        "actions": {"repo:read": {"effect": "read"}},
-        "rest": [
-            {
-                "method": "GET",
-                "path": "/repos/{o}/{r}",
-                "action": "repo:read",
-                "environment": {"unscoped": True},
-            }
-        ],
-    },
-}
 
 
 def test_the_demo_map_passes_against_the_demo_providers_schema(run: Run, tmp_path: Path) -> None:
@@ -119,7 +101,7 @@ def test_bad_input_exits_2_with_a_message(
         "github": str(GITHUB_OPERATIONS),
     }
     if map_ref == "rest-only":  # a map without a GraphQL part (github has one)
-        map_ref = bad(tmp_path, "rest-only.json", json.dumps(REST_ONLY))
+        map_ref = bad(tmp_path, "rest-only.json", json.dumps(REST_ONLY_MAP))
     result = run("routemap", "check", map_ref, "--schema", files[schema])
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -13,6 +13,7 @@ from broker.routemap import RouteMap, parse_route_map
 from broker.routemap.check import check_route_map, description_kind
 from broker.routemap.checkreport import CheckReport, Coverage
 from tests.routemap.support import demo
+from tests.support.factories import REST_ONLY_MAP
 from tests.support.schemas import demo_provider_introspection, introspection, railway_snapshot
 
 SDL = """
@@ -257,26 +258,7 @@ def test_any_malformed_introspection_is_refused_not_crashed(schema: object) -> N
 
 
 def test_a_description_of_the_other_kind_is_refused() -> None:
-    rest_only = {
-        "apiVersion": "capbroker.dev/v1",
-        "kind": "RouteMap",
-        "metadata": {"name": "rest-only"},
-        "spec": {
-            "provider": "rest-only",
-            "upstream": "http://127.0.0.1:1",
-            "auth": {"header": "Authorization", "format": "Bearer {key}"},
-            "actions": {"repo:read": {"effect": "read"}},
-            "rest": [
-                {
-                    "method": "GET",
-                    "path": "/repos/{o}/{r}",
-                    "action": "repo:read",
-                    "environment": {"unscoped": True},
-                }
-            ],
-        },
-    }
     with pytest.raises(InvalidRequest, match="has no GraphQL part"):
-        check_route_map(parse_route_map(rest_only, "rest-only"), introspection(SDL))
+        check_route_map(parse_route_map(REST_ONLY_MAP, "rest-only"), introspection(SDL))
     with pytest.raises(InvalidRequest, match="has no REST rules"):
         check_route_map(demo(), {"openapi": "3.0.3", "paths": {}})

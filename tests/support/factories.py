@@ -74,3 +74,25 @@ def held_volume_delete(provider: str) -> HeldCall:
         ("volume:vol-cache",),
         ("staging",),
     )
+
+
+# A route map with one REST rule and no GraphQL part (for checks of the wrong kind).
+REST_ONLY_MAP: dict[str, Any] = {
+    "apiVersion": "capbroker.dev/v1",
+    "kind": "RouteMap",
+    "metadata": {"name": "rest-only"},
+    "spec": {
+        "provider": "rest-only",
+        "upstream": "http://127.0.0.1:1",
+        "auth": {"header": "Authorization", "format": "Bearer {key}"},
+        "actions": {"repo:read": {"effect": "read"}},
+        "rest": [
+            {
+                "method": "GET",
+                "path": "/repos/{o}/{r}",
+                "action": "repo:read",
+                "environment": {"unscoped": True},
+            }
+        ],
+    },
+}

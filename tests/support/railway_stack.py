@@ -32,18 +32,35 @@ from tests.support.world import broker_settings, seeded_world
 TEMPLATE = "shop-staging-agent"
 
 
+class ReplicaSession:
+    """Tokens of the demo's template, and what reached the replica: for every stack that
+    puts the gateway (path mode or the forward proxy) in front of the Railway replica."""
+
+    services: Services
+    replica: ReplicaServer
+    agent: str
+
+    def token(self, environment: str = RAILWAY_STAGING) -> str:
+        issued = self.services.issuance.issue(self.agent, GrantRequest(TEMPLATE, environment))
+        return issued.access_token
+
+    def reset(self) -> None:
+        self.replica.state.reset()
+        self.replica.log.clear()
+
+    def seen(self) -> list[dict[str, Any]]:
+        """What reached the replica (requests as its log records them)."""
+        return [e.to_json() for e in self.replica.log.entries()]
+
+
 @dataclass
-class RailwayStack:
+class RailwayStack(ReplicaSession):
     services: Services
     gateway: Gateway
     url: str
     replica: ReplicaServer
     master_key: str = field(repr=False)
     agent: str = field(repr=False)
-
-    def token(self, environment: str = RAILWAY_STAGING) -> str:
-        issued = self.services.issuance.issue(self.agent, GrantRequest(TEMPLATE, environment))
-        return issued.access_token
 
     def call(
         self, token: str, query: str, variables: dict[str, Any] | None = None, **headers: str
@@ -54,14 +71,6 @@ class RailwayStack:
             headers={"Authorization": f"Bearer {token}", **headers},
             timeout=15,
         )
-
-    def reset(self) -> None:
-        self.replica.state.reset()
-        self.replica.log.clear()
-
-    def seen(self) -> list[dict[str, Any]]:
-        """What reached the replica (requests as its log records them)."""
-        return [e.to_json() for e in self.replica.log.entries()]
 
     def executed(self) -> list[str]:
         return [

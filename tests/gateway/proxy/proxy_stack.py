@@ -17,22 +17,21 @@ from broker.api.app import create_app
 from broker.clock import system_clock
 from broker.demo.provider.server import ServerThread
 from broker.demo.railway import ReplicaServer, serve_replica
-from broker.demo.world import RAILWAY, RAILWAY_STAGING, railway_demo_seed
-from broker.domain.grants import GrantRequest
+from broker.demo.world import RAILWAY, railway_demo_seed
 from broker.gateway.factory import build_gateway, load_providers
 from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
 from broker.gateway.proxy.serve import FrontEndsThread
 from broker.services.container import Services
+from tests.support.railway_stack import ReplicaSession
 from tests.support.servers import HOST
 from tests.support.world import broker_settings, seeded_world
 
 RAILWAY_HOST = "backboard.railway.com"
-TEMPLATE = "shop-staging-agent"
 TOKEN_ENV = ("RAILWAY_API_TOKEN", "RAILWAY_TOKEN")  # what the Railway CLI reads
 
 
 @dataclass
-class ProxyStack:
+class ProxyStack(ReplicaSession):
     services: Services
     url: str  # path mode
     proxy_port: int
@@ -43,20 +42,9 @@ class ProxyStack:
     master_key: str = field(repr=False)
     agent: str = field(repr=False)
 
-    def token(self, environment: str = RAILWAY_STAGING) -> str:
-        issued = self.services.issuance.issue(self.agent, GrantRequest(TEMPLATE, environment))
-        return issued.access_token
-
     def proxy_url(self, token: str | None) -> str:
         credentials = f"capbroker:{token}@" if token is not None else ""
         return f"http://{credentials}{HOST}:{self.proxy_port}"
-
-    def reset(self) -> None:
-        self.replica.state.reset()
-        self.replica.log.clear()
-
-    def seen(self) -> list[dict[str, Any]]:
-        return [e.to_json() for e in self.replica.log.entries()]
 
 
 def _providers(upstream: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from broker.demo.railway import IDS
 from broker.demo.world import RAILWAY_STAGING
-from tests.gateway.proxy.proxy_stack import RAILWAY_HOST, TEMPLATE, ProxyStack
+from tests.gateway.proxy.proxy_stack import RAILWAY_HOST, ProxyStack
+from tests.support.railway_stack import TEMPLATE
 from tests.support.servers import HOST
 
 ROOT = Path(__file__).resolve().parents[3]
