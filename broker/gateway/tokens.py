@@ -13,11 +13,9 @@ import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from broker.clock import Clock
 from broker.errors import Reason, Unavailable
-from broker.tokens import InvalidToken, TokenVerifier, VerifiedToken
+from broker.tokens import InvalidToken, PublicKey, TokenVerifier, VerifiedToken
 from broker.tokens.jwks import keys_from_jwks
 
 MAX_CACHED = 100_000
@@ -50,7 +48,7 @@ class GatewayKeys:
         self._fetch = fetch
         self._clock = clock
         self._min_refresh = min_refresh
-        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._keys: dict[str, PublicKey] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
 
@@ -63,7 +61,7 @@ class GatewayKeys:
             self._keys = keys_from_jwks(self._fetch())
             return True
 
-    def resolve(self, kid: str) -> Ed25519PublicKey | None:
+    def resolve(self, kid: str) -> PublicKey | None:
         return self._keys.get(kid)
 
     def known_any(self) -> bool:

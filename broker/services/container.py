@@ -127,6 +127,7 @@ def build_signing_keys(
             clock,
             propagation_delay=settings.key_propagation_delay,
             max_token_lifetime=lifetime,
+            algorithm=settings.signing_algorithm,
         )
     return LocalSigningKeys(
         db,
@@ -135,6 +136,7 @@ def build_signing_keys(
         clock,
         propagation_delay=settings.key_propagation_delay,
         max_token_lifetime=lifetime,
+        algorithm=settings.signing_algorithm,
     )
 
 
@@ -203,6 +205,7 @@ def build_services(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
     kills = KillService(db, audit, clock)

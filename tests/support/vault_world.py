@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -171,9 +172,9 @@ def watch_vault_traffic(leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) 
         leak_watch.add(value)
         return put(self, name, value)
 
-    def watched_sign(self: VaultTransit, signing_input: bytes, *, version: int) -> bytes:
+    def watched_sign(self: VaultTransit, signing_input: bytes, **options: Any) -> bytes:
         leak_watch.add(signing_input)
-        signature = sign(self, signing_input, version=version)
+        signature = sign(self, signing_input, **options)
         leak_watch.add(signature)
         return signature
 
