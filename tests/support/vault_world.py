@@ -105,13 +105,16 @@ def make_world(
     signer: str,
     clock: Clock = system_clock,
     extra_env: dict[str, str] | None = None,
+    transit_key_type: str = "ed25519",
 ) -> World:
     root = server.root_client()
     suffix = uuid.uuid4().hex[:10]
     kv_mount = server.new_kv_mount(f"kv-{suffix}")
     transit_mount = f"transit-{suffix}"
     root.sys.enable_secrets_engine("transit", path=transit_mount)
-    root.secrets.transit.create_key(TRANSIT_KEY, key_type="ed25519", mount_point=transit_mount)
+    root.secrets.transit.create_key(
+        TRANSIT_KEY, key_type=transit_key_type, mount_point=transit_mount
+    )
     policy_name = f"capbroker-{suffix}"
     root.sys.create_or_update_acl_policy(
         name=policy_name,
