@@ -59,6 +59,8 @@ class Reason(StrEnum):
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    # a trusted issuer's JWKS cannot be fetched (workload identity, broker.identity)
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 

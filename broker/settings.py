@@ -58,6 +58,9 @@ class Settings:
     # The algorithms verifiers accept, comma-separated (empty: all three); each only with a
     # key of its own type. Keep the old one listed while its tokens live after a change.
     token_algorithms: str = ""
+    # A YAML file of TrustedIssuer documents (workload identity, docs/identity.md); empty:
+    # agents authenticate only with capbroker credentials.
+    trusted_issuers_file: str = ""
     # Global ceiling on any token's lifetime; templates may not exceed it.
     max_token_ttl: int = 3600
     # Clock skew tolerated when verifying tokens.

@@ -6,6 +6,7 @@ RFC 6749 ``error``/``error_description`` members, so OAuth clients and our calle
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -13,8 +14,10 @@ from litestar import Controller, Request, Response, post
 
 from broker.api.agent import token_response
 from broker.api.wire import bearer, decode_form
+from broker.auth.authenticator import Caller
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
+from broker.identity import WORKLOAD_TOKEN_TYPES
 from broker.services.container import Services
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -77,7 +80,13 @@ class OAuthController(Controller):
                 reason=Reason.UNSUPPORTED_GRANT_TYPE,
                 extra={"error": "unsupported_grant_type"},
             )
-        if form.get("subject_token_type") != AGENT_CREDENTIAL or not form.get("subject_token"):
+        # Workload identity (broker.identity): a platform's JWT instead of a credential.
+        workload = (
+            services.identity if form.get("subject_token_type") in WORKLOAD_TOKEN_TYPES else None
+        )
+        if not form.get("subject_token") or (
+            workload is None and form.get("subject_token_type") != AGENT_CREDENTIAL
+        ):
             raise InvalidRequest(
                 f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential",
                 extra={"error": "invalid_request"},
@@ -89,9 +98,12 @@ class OAuthController(Controller):
             )
         grant_request, session_id = _exchange_request(form)
         try:
+            subject: str | Caller = form["subject_token"]
+            if workload is not None:
+                subject = await asyncio.to_thread(workload.authenticate, form["subject_token"])
             issued = await services.issuance.issue_grouped(
                 services.committer,
-                form["subject_token"],
+                subject,
                 grant_request,
                 session_id=session_id,
                 via="oauth",

@@ -18,6 +18,7 @@ from broker.auth.authenticator import Authenticator, Caller
 from broker.auth.credentials import Kind
 from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest, Unavailable
+from broker.identity import WorkloadExchange, load_issuers
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.approvals import ApprovalService
@@ -57,6 +58,8 @@ class Services:
     kills: KillService
     approvals: ApprovalService
     checkpointer: WalCheckpointer | None = None
+    # Workload identity (broker.identity): None unless trusted_issuers_file is set.
+    identity: WorkloadExchange | None = None
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -106,6 +109,16 @@ def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = N
 
         return VaultSecretStore(vault_config_from_env(os.environ if environ is None else environ))
     raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available")
+
+
+def build_workload_exchange(
+    settings: Settings, db: Database, audit: AuditWriter, clock: Clock
+) -> WorkloadExchange | None:
+    """Trusted issuers from ``trusted_issuers_file``; a file with any problem is refused."""
+    if not settings.trusted_issuers_file:
+        return None
+    issuers = load_issuers(Path(settings.trusted_issuers_file))
+    return WorkloadExchange(issuers, db, audit, clock)
 
 
 def build_signing_keys(
@@ -236,4 +249,5 @@ def build_services(
         committer=GroupCommit(db),
         kills=kills,
         approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
+        identity=build_workload_exchange(settings, db, audit, clock),
     )

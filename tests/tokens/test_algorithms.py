@@ -171,9 +171,7 @@ def test_the_kids_own_key_cannot_sign_under_another_name() -> None:
     assert isinstance(private, rsa.RSAPrivateKey)
 
     def pss(data: bytes) -> bytes:
-        return private.sign(
-            data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256()
-        )
+        return private.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
 
     for alg in ("PS256", "RS384", "RS512"):
         token = forge(header(key, alg), valid_claims(), pss)
