@@ -52,6 +52,9 @@ class Settings:
     signer: str = "local"
     transit_mount: str = "transit"
     transit_key: str = "capbroker"
+    # Transit keys that signed before transit_key (comma-separated; an algorithm change
+    # with signer "transit"): published verify-only until their tokens have expired.
+    transit_retired_keys: str = ""
     # What new signing keys sign with: "Ed25519" (published as JOSE "EdDSA"), "ES256" or
     # "RS256". With signer "transit" it must be the Transit key's type (docs/tokens.md).
     signing_algorithm: str = "Ed25519"

@@ -133,6 +133,11 @@ def build_signing_keys(
 
         if not isinstance(store, VaultSecretStore):
             raise InvalidRequest("signer 'transit' needs the vault secret backend")
+        retired = [
+            VaultTransit(store.session, mount=settings.transit_mount, key=name.strip())
+            for name in settings.transit_retired_keys.split(",")
+            if name.strip()
+        ]
         return TransitSigningKeys(
             VaultTransit(store.session, mount=settings.transit_mount, key=settings.transit_key),
             db,
@@ -141,6 +146,7 @@ def build_signing_keys(
             propagation_delay=settings.key_propagation_delay,
             max_token_lifetime=lifetime,
             algorithm=settings.signing_algorithm,
+            retired=retired,
         )
     return LocalSigningKeys(
         db,

@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 
@@ -241,6 +242,10 @@ class TransitSigningKeys(SigningKeys):
 
     If Vault cannot be read when the keyset is due for a reload, the last keyset read is
     kept (public keys only; signing needs Vault anyway and fails with 503).
+
+    ``retired`` are Transit keys that signed before ``transit`` (an algorithm change needs
+    a new key, since a Transit key's type is fixed): their versions are verify-only and
+    stay published until every token they signed has expired.
     """
 
     kind = "transit"
@@ -256,6 +261,7 @@ class TransitSigningKeys(SigningKeys):
         max_token_lifetime: float,
         refresh_interval: float = 5.0,
         algorithm: str = ED25519,
+        retired: Sequence[VaultTransit] = (),
     ) -> None:
         super().__init__(
             clock,
@@ -265,6 +271,7 @@ class TransitSigningKeys(SigningKeys):
             algorithm=algorithm,
         )
         self.transit, self.db, self.audit = transit, db, audit
+        self.retired = tuple(retired)
         self._version_of: dict[str, int] = {}
 
     def describe(self) -> str:
@@ -277,6 +284,7 @@ class TransitSigningKeys(SigningKeys):
     def _load(self) -> Keyset:
         try:
             versions = self.transit.versions()
+            retired = [v for t in self.retired for v in t.versions()]
         except SecretBackendUnavailable:
             if not self._keyset.keys:
                 raise
@@ -289,7 +297,10 @@ class TransitSigningKeys(SigningKeys):
                 f"{self.algorithm}"
             )
         now = self.clock()
-        keys = []
+        keys = [
+            SigningKey(thumbprint(v.public), None, v.public, v.created_at, v.created_at)
+            for v in retired
+        ]
         for index, v in enumerate(versions):
             kid = thumbprint(v.public)
             activates_at = min(v.created_at, now) if index == 0 else v.created_at

@@ -21,7 +21,7 @@ from broker.tokens import thumbprint
 from broker.tokens._b64 import b64url_decode
 from broker.tokens._jwk import public_key_from_jwk
 from tests.support.openbao import LeakWatch, OpenBaoServer
-from tests.support.vault_world import TRANSIT_KEY, World, make_world
+from tests.support.vault_world import REQUEST, TRANSIT_KEY, World, make_world
 from tests.support.world import AUDIENCE, ISSUER
 
 pytest_plugins = ["tests.support.openbao", "tests.support.vault_world"]
@@ -142,3 +142,53 @@ def test_local_keys_of_each_algorithm_keep_their_private_half_in_kv(
     assert _header(again.access_token)["kid"] == _header(issued.access_token)["kid"]
     assert _pyjwt(world, again.access_token, alg)["jti"] == again.jti
     assert not (world.data_dir / "secrets").exists()
+
+
+def test_transit_algorithm_change_keeps_the_old_key_verifying(
+    openbao_server: OpenBaoServer, tmp_path: Path, leak_watch: LeakWatch
+) -> None:
+    """Ed25519 -> ES256 with Transit: a new Transit key, the old one listed as retired."""
+    import dataclasses
+
+    from broker.secrets.vault.policy import transit_policy
+    from broker.services.container import build_services
+
+    clock = FrozenClock(time.time())
+    world = make_world(openbao_server, tmp_path, signer="transit", clock=clock)
+    old = world.issue()
+    _watch(leak_watch, world, old.access_token)
+    old_kid = _header(old.access_token)["kid"]
+    root = openbao_server.root_client()
+    root.secrets.transit.create_key(
+        "capbroker-es256", key_type="ecdsa-p256", mount_point=world.transit_mount
+    )
+    world.set_policy(world.policy() + transit_policy(world.transit_mount, "capbroker-es256"))
+    settings = dataclasses.replace(
+        world.services.settings,
+        transit_key="capbroker-es256",
+        transit_retired_keys=TRANSIT_KEY,
+        signing_algorithm="ES256",
+    )
+    clock.advance(5)
+    switched = build_services(settings, clock=clock, environ=world.environ, writer="switched")
+    try:
+        new = switched.issuance.issue(world.agent, REQUEST)
+        _watch(leak_watch, world, new.access_token)
+        assert _header(new.access_token)["alg"] == "ES256"
+        algs = sorted(k["alg"] for k in switched.keys.jwks()["keys"])  # type: ignore[index]
+        assert algs == ["ES256", "EdDSA"]
+        # The Ed25519 token still verifies with the switched broker's verifier.
+        assert switched.verifier.verify(old.access_token, now=clock()).kid == old_kid
+        # The retired key never signs again, and leaves once its tokens have expired.
+        assert switched.keys.signer().algorithm == "ES256"
+        clock.advance(switched.keys.max_token_lifetime + 1)
+        kids = [
+            k["kid"]
+            for k in switched.keys.keyset(force=True).jwks(
+                clock(), max_token_lifetime=switched.keys.max_token_lifetime
+            )["keys"]
+        ]
+        assert old_kid not in kids
+        assert kids == [_header(new.access_token)["kid"]]
+    finally:
+        switched.close()
