@@ -3,7 +3,15 @@
 The only package that touches JOSE. Everything a caller needs is re-exported here.
 """
 
-from broker.tokens._jwa import ALGORITHMS, ED25519, ES256, RS256, PublicKey, parse_algorithms
+from broker.tokens._jwa import (
+    ALGORITHMS,
+    ED25519,
+    ES256,
+    RS256,
+    PublicKey,
+    jose_names,
+    parse_algorithms,
+)
 from broker.tokens.claims import VerifiedToken
 from broker.tokens.errors import OPAQUE_DETAIL, InvalidKey, InvalidToken, NoSigningKey
 from broker.tokens.jwks import keys_from_jwks
@@ -39,6 +47,7 @@ __all__ = [
     "TokenVerifier",
     "VerifiedToken",
     "generate_signing_key",
+    "jose_names",
     "keys_from_jwks",
     "load_signing_key",
     "mint",

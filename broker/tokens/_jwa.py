@@ -66,6 +66,12 @@ def parse_algorithms(text: str, *, what: str) -> tuple[str, ...]:
     return names
 
 
+def jose_names(algorithms: tuple[str, ...] | list[str]) -> list[str]:
+    """The JWS ``alg`` values a verifier of ``algorithms`` accepts, for metadata lists
+    (``*_signing_alg_values_supported``): Ed25519 under both of its names."""
+    return [n for n, a in FROM_HEADER.items() if a in algorithms]
+
+
 def generate(algorithm: str) -> PrivateKey:
     if algorithm == ED25519:
         return Ed25519PrivateKey.generate()

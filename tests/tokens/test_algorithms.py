@@ -271,3 +271,11 @@ def _leading_zero(jwk: dict[str, str]) -> dict[str, str]:
 def test_public_key_from_jwk_refuses(bad: dict[str, object]) -> None:
     with pytest.raises(InvalidKey):
         public_key_from_jwk(bad, kid_is_thumbprint=False)
+
+
+def test_jose_names_for_metadata() -> None:
+    from broker.tokens import jose_names
+
+    assert jose_names(ALGORITHMS) == ["EdDSA", "Ed25519", "ES256", "RS256"]
+    assert jose_names((RS256,)) == ["RS256"]
+    assert jose_names([ED25519]) == ["EdDSA", "Ed25519"]
