@@ -256,3 +256,16 @@ def test_without_trusted_issuers_the_jwt_type_is_refused(tmp_path: Path) -> None
     finally:
         cluster.stop()
         ci.stop()
+
+
+def test_the_id_token_type_is_accepted_too(broker: IdentityBroker) -> None:
+    token = broker.ci.github_token(broker.clock())
+    r = broker.exchange(token, subject_token_type="urn:ietf:params:oauth:token-type:id_token")
+    assert r.status_code == 200, r.text
+    # A platform JWT presented as an agent credential is just a bad credential.
+    r = broker.exchange(
+        broker.ci.github_token(broker.clock()),
+        subject_token_type="urn:capbroker:params:oauth:token-type:agent-credential",
+    )
+    assert r.status_code in (400, 401), r.text
+    assert broker.count("SELECT count(*) FROM tokens") == 1

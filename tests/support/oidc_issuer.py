@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,7 @@ class LocalIssuer:
         self.keys: list[IssuerKey] = [new_key()]
         self.fetches = 0
         self.down = False
+        self.delay = 0.0  # seconds the JWKS endpoint waits before answering
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +65,7 @@ class LocalIssuer:
                     body = {"issuer": issuer.url, "jwks_uri": issuer.jwks_uri}
                 elif self.path == "/openid/v1/jwks":
                     issuer.fetches += 1
+                    time.sleep(issuer.delay)
                     body = {"keys": [k.jwk() for k in issuer.keys]}
                 else:
                     self.send_error(404)
@@ -78,6 +81,8 @@ class LocalIssuer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True  # stop() does not wait for a delayed answer
+        self._server.block_on_close = False
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
