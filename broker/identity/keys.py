@@ -11,10 +11,8 @@ exchanges fail closed with 503 ``issuer_unavailable``.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +20,7 @@ from broker.clock import Clock
 from broker.errors import Reason, Unavailable
 from broker.identity.issuers import TrustedIssuer, inline_keys
 from broker.tokens import InvalidKey, PublicKey
+from broker.tokens.jwks import fetch_jwks
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +29,14 @@ MAX_JWKS_BYTES = 512 * 1024
 
 
 def http_fetch(url: str, *, timeout: float = 3.0) -> Mapping[str, Any]:
-    """GET a JWKS document (blocking). Any failure is ``Unavailable``; nothing of the
-    answer goes into the message."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (http(s) URL from the issuer file)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            body = answer.read(MAX_JWKS_BYTES + 1)
-        if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("JWKS too large")
-        document = json.loads(body)
-    except (OSError, ValueError) as exc:
-        raise Unavailable(
-            f"a trusted issuer's JWKS cannot be read ({type(exc).__name__})",
-            reason=Reason.ISSUER_UNAVAILABLE,
-        ) from None
-    if not isinstance(document, dict):
-        raise Unavailable(
-            "a trusted issuer's JWKS is not a JSON object", reason=Reason.ISSUER_UNAVAILABLE
-        )
-    return document
+    """GET an issuer's JWKS (blocking); any failure is 503 ``issuer_unavailable``."""
+    return fetch_jwks(
+        url,
+        timeout=timeout,
+        what="a trusted issuer's JWKS",
+        reason=Reason.ISSUER_UNAVAILABLE,
+        max_bytes=MAX_JWKS_BYTES,
+    )
 
 
 class IssuerKeys:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Mapping
 
+from broker.errors import Reason, Unavailable
 from broker.tokens._jwa import PublicKey
 from broker.tokens.errors import InvalidKey
 from broker.tokens.keys import public_key_from_jwk
@@ -23,3 +26,18 @@ def keys_from_jwks(jwks: Mapping[str, object]) -> dict[str, PublicKey]:
             raise InvalidKey("a JWKS must not repeat a kid")
         found[kid] = public_key_from_jwk(entry)
     return found
+
+
+def fetch_jwks(
+    url: str, *, timeout: float, what: str, reason: Reason, max_bytes: int = 1_000_000
+) -> Mapping[str, object]:
+    """GET a JWKS document (blocking: call it off the event loop). Every failure is
+    ``Unavailable`` with ``reason``; the message names ``what``, never the answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (http(s) URL from settings)
+            document = json.loads(answer.read(max_bytes))
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"{what} is unavailable ({type(exc).__name__})", reason=reason) from None
+    if not isinstance(document, dict):
+        raise Unavailable(f"{what} is not a JSON object", reason=reason)
+    return document
