@@ -6,12 +6,12 @@ they signed has expired.
 
 - ``LocalSigningKeys`` (``signer: local``): the public half and schedule in the
   database, the private half in the secret store (the local file store, or Vault KV).
-Keys are Ed25519, ES256 or RS256 (``signing_algorithm``); a rotation may change the
-algorithm, and keys of the old one keep verifying until their tokens expire.
-
 - ``TransitSigningKeys`` (``signer: transit``): the key is a Vault Transit signing key;
   each Transit version is one ``kid``, its private half never leaves Vault, and every
   token is signed by a Transit ``sign`` call inside the issuing transaction.
+
+Keys are Ed25519, ES256 or RS256 (``signing_algorithm``); a rotation may change the
+algorithm, and keys of the old one keep verifying until their tokens expire.
 """
 
 from __future__ import annotations
