@@ -16,7 +16,7 @@ from broker.api.app import create_app
 from broker.clock import FrozenClock
 from broker.demo.world import Seed
 from broker.manifests import parse_manifest
-from broker.services.container import Services
+from broker.services.container import Services, build_services
 from tests.support.factories import template_doc
 from tests.support.oidc_issuer import LocalIssuer
 from tests.support.world import broker_settings, seeded_world
@@ -113,20 +113,29 @@ class IdentityBroker:
 
 
 def make_identity_broker(
-    tmp_path: Path, cluster: LocalIssuer, ci: LocalIssuer, docs: list[dict[str, Any]]
+    tmp_path: Path,
+    cluster: LocalIssuer,
+    ci: LocalIssuer,
+    docs: list[dict[str, Any]],
+    *,
+    database_url: str | None = None,
+    seed: bool = True,
 ) -> IdentityBroker:
     """``docs`` empty: no trusted_issuers_file at all (workload identity off)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "trusted-issuers.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     settings = dataclasses.replace(
-        broker_settings(tmp_path, f"sqlite:///{tmp_path / 'broker.db'}"),
+        broker_settings(tmp_path, database_url or f"sqlite:///{tmp_path / 'broker.db'}"),
         trusted_issuers_file=str(path) if docs else "",
     )
     clock = FrozenClock(NOW)
-    world = seeded_world(settings, Seed(manifests=[parse_manifest(TEMPLATE, "t#1")]), clock=clock)
-    return IdentityBroker(
-        world.services, TestClient(create_app(world.services)), clock, cluster, ci
-    )
+    if seed:
+        seeded = Seed(manifests=[parse_manifest(TEMPLATE, "t#1")])
+        services = seeded_world(settings, seeded, clock=clock).services
+    else:  # another replica on a store seeded already
+        services = build_services(settings, clock=clock, writer=f"replica-{id(settings)}")
+    return IdentityBroker(services, TestClient(create_app(services)), clock, cluster, ci)
 
 
 @pytest.fixture
