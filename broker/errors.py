@@ -59,6 +59,9 @@ class Reason(StrEnum):
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    # the gateway forwards a call only while its client waits (nothing was forwarded)
+    DECISION_TIMEOUT = "decision_timeout"
+    CLIENT_GONE = "client_gone"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -16,7 +16,7 @@ from broker.errors import InvalidRequest
 from broker.gateway.app import Gateway
 from broker.gateway.authenticate import Authenticator
 from broker.gateway.forward import Forwarder
-from broker.gateway.masterkeys import MasterKeys
+from broker.gateway.masterkeys import MasterKeys, secret_calls
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import Approvals, AuditStore, Recorder
@@ -36,7 +36,7 @@ from broker.settings import Settings
 from broker.store import migrate
 from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
-from broker.store.engine import make_engine
+from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
@@ -112,12 +112,12 @@ def build_gateway(
     clock: Clock = system_clock,
     secrets: SecretStore | None = None,
     jwks: JwksFetcher | None = None,
-    master_key_ttl: float = 60.0,
+    master_key_ttl: float | None = None,
     poll_interval: float = 1.0,
 ) -> Gateway:
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
     migrate.upgrade(engine)
-    db = Database(engine)
+    db = Database(engine, wait_seconds=settings.database_wait)
     audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)
     keys = GatewayKeys(
         jwks or http_jwks(f"{settings.effective_issuer}/.well-known/jwks.json"), clock=clock
@@ -133,7 +133,8 @@ def build_gateway(
     master_keys = MasterKeys(
         secrets if secrets is not None else build_secret_store(settings),
         clock=clock,
-        ttl=master_key_ttl,
+        ttl=settings.master_key_ttl if master_key_ttl is None else master_key_ttl,
+        calls=secret_calls(settings),
     )
     store = AuditStore(db, audit, GroupCommit(db), WalCheckpointer.for_engine(engine))
     approvals = Approvals(
@@ -150,6 +151,7 @@ def build_gateway(
             store, TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl), approvals
         ),
         Forwarder(upstream, master_keys),
+        decision_deadline=settings.decision_deadline,
     )
     return Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
 

@@ -8,6 +8,7 @@ forwarded calls' outcomes are batched into ``gateway.completed`` events.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken
+
+
+def _retrieved(read: asyncio.Future[None]) -> None:
+    if not read.cancelled():
+        read.exception()  # a failed read nobody awaited: the next request reads again
+
 
 # What the approvers' webhook repeats of the audit data.
 APPROVAL_EVENT_FIELDS = (
@@ -72,20 +79,44 @@ class Recorder:
         self._completions: dict[str, list[dict[str, Any]]] = {}
         self._completions_lock = threading.Lock()
         self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
+        self._floor_read: asyncio.Future[None] | None = None
+        self.wait_seconds = store.committer.wait_seconds
 
     # --- before the decision --------------------------------------------------------------
 
-    def floor(self) -> PolicyFloor:
+    async def current_floor(self) -> PolicyFloor:
         """The policy floor for the checks made before any look-up: as the last decision
-        read it, or read now when that is older than the templates' refresh time (the
-        decision itself reads it again in its transaction)."""
-        now = self.templates.clock()
+        read it, or read again (in a worker thread, one read at a time) when that is older
+        than the templates' refresh time. The decision itself reads it again in its
+        transaction, so an older floor is kept while a read is slow or failing."""
         known = self._floor
-        if known is None or now - known[0] >= self.templates.refresh_seconds:
-            with self.store.db.read() as conn:
-                floor, _ = self.templates.floor(conn)
-            known = self._floor = (now, floor)
-        return known[1]
+        if known is not None and self.templates.clock() - known[0] < self.templates.refresh_seconds:
+            return known[1]
+        read = self._floor_read
+        if read is None or read.done():
+            read = self._floor_read = asyncio.ensure_future(asyncio.to_thread(self._read_floor))
+            read.add_done_callback(_retrieved)
+        if known is not None:
+            return known[1]
+        try:
+            await asyncio.wait_for(asyncio.shield(read), self.wait_seconds)
+        except TimeoutError:
+            raise Unavailable(
+                "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
+            ) from None
+        return self.floor()
+
+    def _read_floor(self) -> None:
+        now = self.templates.clock()
+        with self.store.db.read() as conn:
+            floor, _ = self.templates.floor(conn)
+        self._floor = (now, floor)
+
+    def floor(self) -> PolicyFloor:
+        """The floor ``current_floor`` made sure of (the pipeline awaits it first)."""
+        if self._floor is None:
+            raise Unavailable("the policy floor cannot be read", reason=Reason.DATABASE_UNAVAILABLE)
+        return self._floor[1]
 
     def may_need_approval(self, grant: Grant) -> bool:
         """Cheap and conservative: could any call under this grant be held for approval?"""
@@ -253,6 +284,11 @@ class Recorder:
         except Exception:
             return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
         return refusal
+
+    def refusal_later(self, attempt: Attempt, refusal: BrokerError) -> None:
+        """Queue the refusal's record without waiting for it (the database may be what
+        failed); it runs after any unit of this attempt queued before it."""
+        self.store.committer.defer(lambda tx: self._record_refusal(tx, attempt, refusal))
 
     def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
         data = attempt.audit_data()

@@ -35,7 +35,7 @@ from broker.settings import Settings
 from broker.store import migrate
 from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
-from broker.store.engine import make_engine
+from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
@@ -153,7 +153,7 @@ def open_engine(settings: Settings, schema: Schema) -> Engine:
     missing = _missing_sqlite_file(settings.effective_database_url)
     if schema == "current" and missing:
         raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
     if schema == "upgrade":
         migrate.upgrade(engine)
         return engine
@@ -190,7 +190,7 @@ def build_services(
     """Every service over the configured store. Nothing is written here beyond what
     ``schema`` asks; the first signing key is the caller's to make (``keys.ensure_key``),
     as ``capbroker serve`` and ``capbroker migrate`` do."""
-    db = Database(open_engine(settings, schema))
+    db = Database(open_engine(settings, schema), wait_seconds=settings.database_wait)
     store = secrets if secrets is not None else build_secret_store(settings, environ)
     audit = AuditWriter(
         writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock

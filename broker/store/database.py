@@ -76,8 +76,11 @@ class Tx:
 
 
 class Database:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, wait_seconds: float = 5.0) -> None:
         self.engine = engine
+        # The most a request waits for its write or read before it is answered 503
+        # (group commit, the gateway's reads); a frozen server answers never.
+        self.wait_seconds = wait_seconds
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -20,6 +20,12 @@ On a networked database (PostgreSQL) the flush runs in a worker thread, one batc
 time: the loop keeps serving requests while the batch waits on round trips, and those
 requests form the next batch.
 
+A caller waits at most ``wait_seconds`` (the database's ``wait_seconds``) for its unit:
+past that it gets 503 ``database_unavailable`` while the unit stays queued, and may still
+commit once the database answers again (a frozen PostgreSQL holds the batch's thread);
+the gateway records that such a call was never forwarded. At most ``max_pending`` units
+wait; beyond that a new unit is refused at once instead of queueing behind a hung batch.
+
 ``defer`` queues a unit nobody waits for (a record of something already done): it rides
 along with the next batch, or is flushed on its own after ``defer_seconds``. A fault in
 its batch is logged, since there is no caller left to tell.
@@ -52,6 +58,10 @@ Batch = list[tuple[Unit, "asyncio.Future[Any] | None"]]
 log = logging.getLogger("capbroker.store")
 
 
+def _unavailable(detail: str) -> Unavailable:
+    return Unavailable(detail, reason=Reason.DATABASE_UNAVAILABLE)
+
+
 class _Locked:
     """``_commit``'s answer when another connection holds the write lock (nothing ran)."""
 
@@ -70,8 +80,12 @@ class GroupCommit:
         defer_seconds: float = 0.1,
         gather_rounds: int = 4,
         lock_wait_seconds: float = BUSY_TIMEOUT_MS / 1000,
+        wait_seconds: float | None = None,
+        max_pending: int = 8192,
     ) -> None:
         self.db = db
+        self.wait_seconds = db.wait_seconds if wait_seconds is None else wait_seconds
+        self.max_pending = max_pending
         self.max_batch = max_batch
         self.threaded = db.engine.dialect.name != "sqlite" if threaded is None else threaded
         self.defer_seconds = defer_seconds
@@ -88,13 +102,21 @@ class GroupCommit:
         self._running = False  # a threaded batch is in flight
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
+        self.timeouts = 0  # for tests and metrics: callers answered 503 at wait_seconds
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
+        if len(self._pending) >= self.max_pending:
+            raise _unavailable("the database is not keeping up")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((unit, future))
         self._start(loop)
-        return await future
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                return await future  # cancelled at the deadline: _settle skips it
+        except TimeoutError:
+            self.timeouts += 1
+            raise _unavailable("the database did not answer in time") from None
 
     def defer(self, unit: Unit) -> None:
         """Queue ``unit`` for a later batch; nobody awaits it (see the module docstring)."""
@@ -191,10 +213,7 @@ class GroupCommit:
             self._locked_since = now
         if now - self._locked_since > self.lock_wait_seconds:
             self._locked_since, self._lock_retries = None, 0
-            return Unavailable(
-                "another writer held the database for too long",
-                reason=Reason.DATABASE_UNAVAILABLE,
-            )
+            return _unavailable("another writer held the database for too long")
         self._pending[:0] = batch
         self.lock_waits += 1
         retry_in: float = min(FIRST_LOCK_RETRY_S * (1 << self._lock_retries), LAST_LOCK_RETRY_S)
