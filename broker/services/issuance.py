@@ -24,7 +24,7 @@ from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
-from broker.errors import BrokerError, Denied, NotFound, Reason
+from broker.errors import BrokerError, Denied, NotFound, Reason, Unavailable
 from broker.services.kills import KillService
 from broker.services.presign import Presigned, presign
 from broker.services.signing import SigningKeys
@@ -142,7 +142,13 @@ class IssuanceService:
         if not self.authenticator.recently_verified(credential):
             # The slow hash runs in a worker thread, outside the shared transaction: an
             # unknown or wrong credential must not stall everyone else's tokens.
-            await asyncio.to_thread(self.authenticator.check, credential, kind="agent")
+            checked = asyncio.to_thread(self.authenticator.check, credential, kind="agent")
+            try:
+                await asyncio.wait_for(checked, self.db.wait_seconds)
+            except TimeoutError:
+                raise Unavailable(
+                    "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
+                ) from None
         signer = self.keys.signer()
         presigned = None
         if signer.private is None:  # Transit: sign before the write lock, not under it

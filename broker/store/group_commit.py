@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from broker.errors import Reason, Unavailable
-from broker.store.database import Database, Tx
+from broker.store.database import Database, Tx, connection_lost
 from broker.store.engine import BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
@@ -103,6 +103,7 @@ class GroupCommit:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
         self.timeouts = 0  # for tests and metrics: callers answered 503 at wait_seconds
+        self.reconnects = 0  # for tests and metrics: batches run again on a new connection
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
         if len(self._pending) >= self.max_pending:
@@ -221,20 +222,29 @@ class GroupCommit:
         return retry_in
 
     def _commit(self, batch: Batch) -> list[Any] | Exception | _Locked:
-        # Batches run one at a time, so one held connection serves them all.
-        try:
-            if self._conn is None:
-                self._conn = self.db.write_connection()
-            if not self.db.try_write_lock(self._conn):
-                return LOCKED
-            self._locked_since, self._lock_retries = None, 0
-            with self.db.transaction_on(self._conn) as tx:
-                results = [unit(tx) for unit, _ in batch]
-        except Exception as fault:  # a unit, the commit or the database failed: no results
-            self.close()  # the next batch starts on a fresh connection
-            return fault
-        self.batches += 1
-        return results
+        # Batches run one at a time, so one held connection serves them all. A held
+        # connection the server dropped (a restart, pg_terminate_backend) fails the batch
+        # before its commit was sent: it is run once more on a fresh connection.
+        for attempt in (1, 2):
+            tx: Tx | None = None
+            try:
+                if self._conn is None:
+                    self._conn = self.db.write_connection()
+                if not self.db.try_write_lock(self._conn):
+                    return LOCKED
+                self._locked_since, self._lock_retries = None, 0
+                with self.db.transaction_on(self._conn) as tx:
+                    results = [unit(tx) for unit, _ in batch]
+            except Exception as fault:  # a unit, the commit or the database failed
+                self.close()  # the next batch starts on a fresh connection
+                lost_early = tx is not None and not tx.committing and connection_lost(fault)
+                if attempt == 1 and lost_early:
+                    self.reconnects += 1
+                    continue
+                return fault
+            self.batches += 1
+            return results
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Give the held connection back (the owner calls this when it stops)."""
