@@ -13,6 +13,7 @@ in milliseconds and readiness reports the slow dependency.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import threading
 import time
@@ -22,10 +23,14 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import text
 
 from broker.api.app import create_app
 from broker.secrets.vault.config import VaultConfig
 from broker.secrets.vault.kv import VaultSecretStore
+from broker.store.database import Database
+from broker.store.engine import make_engine
+from broker.store.group_commit import GroupCommit
 from tests.support.delay_proxy import DelayProxy
 from tests.support.fault_stack import FaultStack, fault_stack
 from tests.support.openbao import OpenBaoServer
@@ -196,3 +201,50 @@ def test_broker_issuance_and_probes_with_a_slow_vault(
     # Readiness tells the slow dependency apart, from the background checks.
     assert ready.status_code == 503
     assert ready.json()["checks"]["secret_backend"] == "unavailable (timeout)"
+
+
+def test_a_slow_transit_sign_holds_no_write_lock(
+    tmp_path: Path, openbao_server: OpenBaoServer, proxy: DelayProxy
+) -> None:
+    """Issuance waits for a slow Transit, but another writer on the same SQLite file (as
+    the gateway's decisions are) never waits for it: the token is signed before its
+    group-commit unit takes the write lock."""
+    world = make_world(
+        openbao_server, tmp_path, signer="transit", extra_env={"VAULT_ADDR": proxy.url}
+    )
+    body = {"template": REQUEST.template, "environment": REQUEST.environment}
+    auth = {"Authorization": f"Bearer {world.agent}"}
+    other = Database(make_engine(world.services.settings.effective_database_url))
+    writes: list[float] = []
+
+    async def other_writer(until: float) -> None:
+        committer = GroupCommit(other)
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            await committer.run(lambda tx: tx.conn.execute(text("SELECT 1")))
+            writes.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+        committer.close()
+
+    with TestClient(create_app(world.services)) as client:
+        assert client.post("/v1/tokens", json=body, headers=auth).status_code == 201
+        proxy.delay = 0.8  # each Transit answer late, within the deadline
+        answers: list[int] = []
+        issuers = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    client.post("/v1/tokens", json=body, headers=auth).status_code
+                )
+            )
+            for _ in range(3)
+        ]
+        for t in issuers:
+            t.start()
+        asyncio.run(other_writer(time.monotonic() + 2.0))
+        for t in issuers:
+            t.join(timeout=10)
+    other.engine.dispose()
+    assert answers == [201, 201, 201]
+    assert writes
+    print(f"\nslow transit: other writer's max wait {max(writes) * 1000:.1f} ms over {len(writes)}")
+    assert max(writes) < 0.3, writes  # a sign call takes 0.8 s: never waited for
