@@ -57,7 +57,7 @@ class Gateway:
             self.store.checkpointer.start()
         await self.upstream.start()
         self.keys.refresh()
-        self.feed.start()
+        await self.feed.start()
 
     async def stop(self) -> None:
         await self.store.committer.drain()
