@@ -92,14 +92,13 @@ class Pipeline:
         """The one entry point for every front end; a refusal at any stage is a value.
 
         A call is forwarded only while its client waits: its decision durable within
-        ``decision_deadline`` of its arrival and the client still connected. Otherwise
+        ``decision_deadline`` of its request being read and the client still connected. Otherwise
         nothing is forwarded and the audit log says why (``decision_timeout``,
         ``client_gone``), after the decision event if that was written."""
         attempt = Attempt(request.method, request.target, started=time.perf_counter())
-        loop = asyncio.get_running_loop()
         try:  # one frame for every stage: this runs for every request
-            async with asyncio.timeout_at(loop.time() + self.decision_deadline):
-                outcome = await self._decide(request, attempt)
+            async with asyncio.timeout(None) as window:  # set once the request is read
+                outcome = await self._decide(request, attempt, window)
         except TimeoutError:
             return self.abandon(attempt, _late())
         except BrokerError as error:
@@ -107,11 +106,13 @@ class Pipeline:
         if isinstance(outcome, Forward):
             if request.waiting is not None and request.waiting.gone():
                 return self.abandon(attempt, _gone())
-            if time.perf_counter() - attempt.started > self.decision_deadline:
+            if asyncio.get_running_loop().time() > (window.when() or float("inf")):
                 return self.abandon(attempt, _late())
         return outcome
 
-    async def _decide(self, request: GatewayRequest, attempt: Attempt) -> Outcome:
+    async def _decide(
+        self, request: GatewayRequest, attempt: Attempt, window: asyncio.Timeout
+    ) -> Outcome:
         route, rest = find_route(self.providers, request.target)  # 1
         attempt.provider = route.name
         token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
@@ -125,6 +126,8 @@ class Pipeline:
         body, stream, matched = await read_body(
             route.route_map, canonical, request.headers, request.body
         )
+        # The client waits from here (a slow upload is the servers' body timeout's business).
+        window.reschedule(asyncio.get_running_loop().time() + self.decision_deadline)
         if stream is None and request.waiting is not None:
             request.waiting.watch()  # the body is read: from now on, notice a client leaving
         classification = attempt.classification = classify(  # 5
