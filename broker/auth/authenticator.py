@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from broker.audit.writer import AuditWriter
 from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
 from broker.clock import Clock
-from broker.errors import Reason, Unauthenticated
+from broker.errors import Denied, Reason, Unauthenticated
 from broker.store.database import Database, Tx
 from broker.store.raw import RawStatement
 
@@ -44,6 +44,18 @@ class CredentialRefused(Unauthenticated):
         super().__init__(detail, reason=reason)
         self.principal = principal
         self.key_id = key_id
+
+
+class WrongRole(Denied):
+    """A valid credential of the wrong kind: RFC 6750's insufficient_scope, not a 401."""
+
+    def __init__(self, expected: Kind) -> None:
+        reason = Reason.ADMIN_REQUIRED if expected == "admin" else Reason.INSUFFICIENT_SCOPE
+        super().__init__(
+            f"an {expected} credential is required",
+            reason=reason,
+            extra={"error": "insufficient_scope"},
+        )
 
 
 @dataclass(frozen=True)
@@ -91,8 +103,9 @@ class Authenticator:
         )
 
     def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
-        """``kind=None`` accepts an admin or an agent credential."""
-        parsed = parse_credential(credential, expected=kind)
+        """``kind=None`` accepts any valid credential; one of another kind is ``WrongRole``
+        once it has proved valid (a wrong secret stays a 401 whatever its prefix)."""
+        parsed = parse_credential(credential)
         found = _CREDENTIAL_ROW.fetch_one(conn, {"key_id": parsed.key_id})
         row = _Row(*found) if found is not None else None
         fingerprint = hashlib.sha256(credential.encode()).digest()
@@ -110,6 +123,8 @@ class Authenticator:
             raise CredentialRefused(
                 "the credential is disabled", Reason.CREDENTIAL_DISABLED, known, parsed.key_id
             )
+        if kind is not None and parsed.kind != kind:
+            raise WrongRole(kind)
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
     def recently_verified(self, credential: str) -> bool:

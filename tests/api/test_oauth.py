@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.api_support import assert_problem, count_rows
+from tests.api.api_support import assert_oauth_error, assert_problem, count_rows
 from tests.support.broker_app import Broker
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -52,29 +52,119 @@ def test_token_exchange_with_authorization_details(broker: Broker) -> None:
     assert r.json()["authorization_details"][0]["environments"] == ["preview"]
 
 
+ADMIN_ONLY = "capb_adm_" + "0" * 24 + "_" + "A" * 43
+
+
 @pytest.mark.parametrize(
-    ("form", "status", "code"),
+    ("form", "status", "error", "code"),
     [
-        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type"),
-        ({"subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}, 400, "invalid_request"),
-        ({"subject_token": "capb_agt_" + "0" * 24 + "_" + "A" * 43}, 400, "invalid_grant"),
-        ({"environment": "production"}, 403, "environment_not_granted"),
-        ({"scope": "backup:delete"}, 403, "forbidden_verb"),
-        ({"expires_in": "-5"}, 400, "invalid_request"),
-        ({"authorization_details": "{nope"}, 400, "invalid_request"),
+        ({"grant_type": "client_credentials"}, 400, "unsupported_grant_type", None),
+        (
+            {"subject_token_type": "urn:ietf:params:oauth:token-type:jwt"},
+            400,
+            "invalid_request",
+            None,
+        ),
+        ({"subject_token": "capb_agt_" + "0" * 24 + "_" + "A" * 43}, 400, "invalid_grant", None),
+        ({"subject_token": ADMIN_ONLY}, 400, "invalid_grant", None),
+        (
+            {"environment": "production"},
+            400,
+            "invalid_authorization_details",
+            "environment_not_granted",
+        ),
+        ({"template": "nope"}, 400, "invalid_authorization_details", "unknown_template"),
+        ({"scope": "backup:delete"}, 400, "invalid_scope", "forbidden_verb"),
+        ({"scope": "cluster:nuke"}, 400, "invalid_scope", "verb_not_granted"),
+        ({"expires_in": "86400"}, 400, "invalid_request", "ttl_too_long"),
+        ({"expires_in": "-5"}, 400, "invalid_request", None),
+        ({"authorization_details": "{nope"}, 400, "invalid_authorization_details", None),
         (
             {"requested_token_type": "urn:ietf:params:oauth:token-type:refresh_token"},
             400,
             "invalid_request",
+            None,
         ),
+        ({"session_id": "f" * 32}, 400, "invalid_request", "session_not_found"),
     ],
 )
-def test_exchange_refusals(broker: Broker, form: dict[str, str], status: int, code: str) -> None:
+def test_exchange_refusals(
+    broker: Broker, form: dict[str, str], status: int, error: str, code: str | None
+) -> None:
+    # Issue 17: every refusal at /oauth/token is an RFC 6749 error, policy ones included.
     before = count_rows(broker, "tokens")
-    body = assert_problem(exchange(broker, **form), status, code)
-    if code in ("unsupported_grant_type", "invalid_grant"):
-        assert body["error"] == code
+    assert_oauth_error(exchange(broker, **form), status, error, code or error)
     assert count_rows(broker, "tokens") == before
+
+
+@pytest.mark.parametrize(
+    ("form", "error", "code"),
+    [
+        ({"audience": "https://elsewhere.example"}, "invalid_target", "invalid_target"),
+        ({"resource": "https://elsewhere.example/api"}, "invalid_target", "invalid_target"),
+        ({"actor_token": "x"}, "invalid_request", "invalid_request"),
+        (
+            {"actor_token_type": "urn:ietf:params:oauth:token-type:jwt"},
+            "invalid_request",
+            "invalid_request",
+        ),
+        (
+            {"actor_token": "x", "actor_token_type": "urn:ietf:params:oauth:token-type:jwt"},
+            "invalid_request",
+            "invalid_request",
+        ),
+        (
+            {
+                "authorization_details": json.dumps(
+                    [{"type": "capbroker_capability", "locations": ["https://x.example"]}]
+                )
+            },
+            "invalid_authorization_details",
+            "invalid_authorization_details",
+        ),
+        (
+            {"authorization_details": json.dumps([{"type": "payment_initiation"}])},
+            "invalid_authorization_details",
+            "invalid_authorization_details",
+        ),
+        ({"client_secret": "s", "client_id": "claude-code"}, "invalid_client", "invalid_client"),
+        ({"client_id": "someone-else"}, "invalid_client", "invalid_client"),
+    ],
+)
+def test_unsupported_parameters_are_refused(
+    broker: Broker, form: dict[str, str], error: str, code: str
+) -> None:
+    before = count_rows(broker, "tokens")
+    status = 401 if error == "invalid_client" else 400
+    assert_oauth_error(exchange(broker, **form), status, error, code)
+    assert count_rows(broker, "tokens") == before
+
+
+def test_matching_audience_and_client_id_are_accepted(broker: Broker) -> None:
+    audience = broker.services.issuance.audience
+    r = exchange(broker, audience=audience, resource=audience, client_id="claude-code")
+    assert r.status_code == 200, r.text
+
+
+def test_client_authentication_at_the_token_endpoint_is_refused(broker: Broker) -> None:
+    form = {"grant_type": EXCHANGE, "subject_token_type": AGENT_CRED, "subject_token": broker.agent}
+    r = broker.client.post(
+        "/oauth/token",
+        data={**form, "template": "staging-agent", "environment": "staging"},
+        headers={"Authorization": "Basic Y2xhdWRlLWNvZGU6eA=="},
+    )
+    assert_oauth_error(r, 401, "invalid_client", "invalid_client")
+    assert r.headers["www-authenticate"].startswith("Basic ")
+
+
+def test_kill_switch_refusal_is_invalid_grant(broker: Broker) -> None:
+    r = broker.client.post(
+        "/v1/admin/kills",
+        json={"scope": "agent", "name": "claude-code"},
+        headers=broker.admin_headers(),
+    )
+    assert r.status_code == 201
+    assert_oauth_error(exchange(broker), 400, "invalid_grant", "kill_switch_engaged")
 
 
 def test_repeated_parameter_and_wrong_content_type(broker: Broker) -> None:
@@ -83,9 +173,20 @@ def test_repeated_parameter_and_wrong_content_type(broker: Broker) -> None:
         content=f"grant_type={EXCHANGE}&grant_type=x",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert_problem(r, 400, "invalid_request")
+    assert_oauth_error(r, 400, "invalid_request", "invalid_request")
     r = broker.client.post("/oauth/token", json={"grant_type": EXCHANGE})
-    assert_problem(r, 415, "unsupported_media_type")
+    assert_oauth_error(r, 400, "invalid_request", "unsupported_media_type")
+
+
+def test_routing_refusals_under_oauth_are_oauth_errors(broker: Broker) -> None:
+    r = broker.client.get("/oauth/token")
+    assert_oauth_error(r, 405, "invalid_request", "invalid_request")
+    assert "POST" in r.headers["allow"].split(", ")
+    assert_oauth_error(broker.client.post("/oauth/nowhere"), 404, "invalid_request", "not_found")
+    # /v1/ stays problem+json, with Allow on a 405 too.
+    r = broker.client.get("/v1/tokens")
+    assert_problem(r, 405, "invalid_request")
+    assert "POST" in r.headers["allow"]
 
 
 def test_revocation(broker: Broker) -> None:
@@ -127,9 +228,13 @@ def test_agent_cannot_revoke_or_introspect_another_agents_token(broker: Broker) 
 
 
 def test_introspection_requires_a_credential(broker: Broker) -> None:
-    assert_problem(
-        broker.client.post("/oauth/introspect", data={"token": "x"}), 401, "unauthenticated"
+    r = broker.client.post("/oauth/introspect", data={"token": "x"})
+    assert_oauth_error(r, 401, "invalid_client", "invalid_client")
+    assert r.headers["www-authenticate"].startswith("Bearer ")
+    r = broker.client.post(
+        "/oauth/introspect", data={"token": "x"}, headers={"Authorization": "Bearer nope"}
     )
+    assert_oauth_error(r, 401, "invalid_client", "credential_invalid")
 
 
 def test_discovery_documents(broker: Broker) -> None:
