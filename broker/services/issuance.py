@@ -220,6 +220,7 @@ class IssuanceService:
             "template": grant.template_name,
             "template_version": grant.template_version,
             "authorization_details": details,
+            "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
         }
         tx.insert_later(
             _INSERT_TOKEN,

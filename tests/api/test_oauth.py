@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -286,3 +287,110 @@ def test_admin_can_end_any_session(broker: Broker) -> None:
     sid = broker.issue().json()["session_id"]
     r = broker.client.post(f"/v1/sessions/{sid}/end", headers=broker.admin_headers())
     assert r.json()["tokens_revoked"] == 1
+
+
+def _resource_server(broker: Broker, name: str = "billing-api") -> str:
+    r = broker.client.post(
+        "/v1/admin/resource-servers", json={"name": name}, headers=broker.admin_headers()
+    )
+    assert r.status_code == 201, r.text
+    credential: str = r.json()["credential"]
+    assert credential.startswith("capb_rs_")
+    broker.secrets.append(credential)
+    return credential
+
+
+def _basic(client_id: str, secret: str) -> dict[str, str]:
+    pair = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def test_resource_servers_introspect_with_client_secret_basic_and_post(broker: Broker) -> None:
+    secret = _resource_server(broker)
+    token = broker.issue().json()["access_token"]
+    by_basic = broker.client.post(
+        "/oauth/introspect", data={"token": token}, headers=_basic("billing-api", secret)
+    )
+    assert by_basic.status_code == 200, by_basic.text
+    assert by_basic.json()["active"] is True
+    by_post = broker.client.post(
+        "/oauth/introspect",
+        data={"token": token, "client_id": "billing-api", "client_secret": secret},
+    )
+    assert by_post.json()["active"] is True
+    assert by_post.json()["scope"]
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "error"),
+    [
+        ("wrong_id", 401, "invalid_client"),
+        ("wrong_secret", 401, "invalid_client"),
+        ("post_without_id", 401, "invalid_client"),
+        ("two_methods", 400, "invalid_request"),
+        ("assertion", 401, "invalid_client"),
+        ("public_client_id_only", 401, "invalid_client"),
+        ("digest", 401, "invalid_client"),
+    ],
+)
+def test_client_authentication_refusals(broker: Broker, how: str, status: int, error: str) -> None:
+    secret = _resource_server(broker)
+    token = broker.issue().json()["access_token"]
+    wrong = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
+    form: dict[str, str] = {"token": token}
+    headers: dict[str, str] = {}
+    if how == "wrong_id":
+        headers = _basic("claude-code", secret)
+    elif how == "wrong_secret":
+        headers = _basic("billing-api", wrong)
+    elif how == "post_without_id":
+        form["client_secret"] = secret
+    elif how == "two_methods":
+        headers = _basic("billing-api", secret)
+        form |= {"client_id": "billing-api", "client_secret": secret}
+    elif how == "assertion":
+        form |= {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": "a.b.c",
+        }
+    elif how == "public_client_id_only":
+        form["client_id"] = "billing-api"
+    else:
+        headers = {"Authorization": "Digest username=billing-api"}
+    for path in ("/oauth/introspect", "/oauth/revoke"):
+        r = broker.client.post(path, data=form, headers=headers)
+        body = assert_oauth_error(r, status, error, r.json()["code"])
+        if status == 401:
+            assert "www-authenticate" in r.headers, body
+    assert _active(broker, token)
+
+
+def _active(broker: Broker, token: str) -> bool:
+    r = broker.client.post(
+        "/oauth/introspect", data={"token": token}, headers=broker.admin_headers()
+    )
+    return bool(r.json()["active"])
+
+
+def test_resource_server_revokes_and_holds_no_other_power(broker: Broker) -> None:
+    secret = _resource_server(broker)
+    token = broker.issue().json()["access_token"]
+    r = broker.client.post(
+        "/oauth/revoke",
+        data={"token": token, "client_id": "billing-api", "client_secret": secret},
+    )
+    assert r.status_code == 200
+    assert not _active(broker, token)
+    r = broker.client.get("/v1/admin/templates", headers={"Authorization": f"Bearer {secret}"})
+    assert_problem(r, 403, "admin_required")
+    assert_oauth_error(
+        exchange(broker, subject_token=secret), 400, "invalid_grant", "invalid_grant"
+    )
+    # Disabled: refused at once.
+    broker.client.post(
+        "/v1/admin/resource-servers/billing-api/disable", headers=broker.admin_headers()
+    )
+    r = broker.client.post(
+        "/oauth/introspect", data={"token": "x"}, headers=_basic("billing-api", secret)
+    )
+    assert_oauth_error(r, 401, "invalid_client", "credential_disabled")
