@@ -17,6 +17,7 @@ from broker.api.agent import token_response
 from broker.api.client_auth import presented_client
 from broker.api.wire import decode_form
 from broker.auth.authenticator import Caller, WrongRole
+from broker.auth.credentials import Kind
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
 from broker.services.container import Services
@@ -26,6 +27,8 @@ AGENT_CREDENTIAL = "urn:capbroker:params:oauth:token-type:agent-credential"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 DETAILS_TYPE = "capbroker_capability"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Who may introspect and revoke: resource servers, agents (their own tokens) and admins.
+CLIENT_KINDS: tuple[Kind, ...] = ("resource_server", "agent", "admin")
 _DETAIL_FIELDS = frozenset({"type", "template", "environments", "actions"})
 
 
@@ -136,7 +139,7 @@ async def _check_client_id(services: Services, form: dict[str, str]) -> None:
 def _client(request: Request[Any, Any, Any], services: Services, form: dict[str, str]) -> Caller:
     """The authenticated caller of introspection or revocation (``broker.api.client_auth``)."""
     client = presented_client(request.headers.get("authorization", ""), form)
-    caller = services.authenticate(client.secret, kind=None)
+    caller = services.authenticator.check(client.secret, kind=CLIENT_KINDS)
     if client.client_id is not None and client.client_id != caller.name:
         raise Unauthenticated("the client_secret is not client_id's", reason=Reason.INVALID_CLIENT)
     return caller

@@ -46,13 +46,24 @@ class CredentialRefused(Unauthenticated):
         self.key_id = key_id
 
 
+# Which kinds a caller may be; None: an agent or an admin (a resource server only where
+# it is named, at introspection and revocation).
+Accepted = Kind | tuple[Kind, ...] | None
+
+
+def _accepted(kind: Accepted) -> tuple[Kind, ...]:
+    if kind is None:
+        return ("agent", "admin")
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
 class WrongRole(Denied):
     """A valid credential of the wrong kind: RFC 6750's insufficient_scope, not a 401."""
 
-    def __init__(self, expected: Kind) -> None:
-        reason = Reason.ADMIN_REQUIRED if expected == "admin" else Reason.INSUFFICIENT_SCOPE
+    def __init__(self, expected: tuple[Kind, ...]) -> None:
+        reason = Reason.ADMIN_REQUIRED if expected == ("admin",) else Reason.INSUFFICIENT_SCOPE
         super().__init__(
-            f"an {expected} credential is required",
+            f"an {' or '.join(expected)} credential is required",
             reason=reason,
             extra={"error": "insufficient_scope"},
         )
@@ -77,7 +88,7 @@ class Authenticator:
         self._verified: dict[bytes, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, credential: str, *, kind: Kind | None) -> Caller:
+    def check(self, credential: str, *, kind: Accepted) -> Caller:
         """Authenticate on a connection of its own; refusals of known keys are audited."""
         try:
             with self.db.read() as conn:
@@ -102,9 +113,9 @@ class Authenticator:
             reason=refused.reason.value,
         )
 
-    def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
-        """``kind=None`` accepts any valid credential; one of another kind is ``WrongRole``
-        once it has proved valid (a wrong secret stays a 401 whatever its prefix)."""
+    def authenticate(self, conn: Connection, credential: str, *, kind: Accepted) -> Caller:
+        """A credential of a kind not ``kind`` is ``WrongRole`` once it has proved valid (a
+        wrong secret stays a 401 whatever its prefix)."""
         parsed = parse_credential(credential)
         found = _CREDENTIAL_ROW.fetch_one(conn, {"key_id": parsed.key_id})
         row = _Row(*found) if found is not None else None
@@ -123,8 +134,8 @@ class Authenticator:
             raise CredentialRefused(
                 "the credential is disabled", Reason.CREDENTIAL_DISABLED, known, parsed.key_id
             )
-        if kind is not None and parsed.kind != kind:
-            raise WrongRole(kind)
+        if parsed.kind not in _accepted(kind):
+            raise WrongRole(_accepted(kind))
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
     def recently_verified(self, credential: str) -> bool:

@@ -381,8 +381,16 @@ def test_resource_server_revokes_and_holds_no_other_power(broker: Broker) -> Non
     )
     assert r.status_code == 200
     assert not _active(broker, token)
-    r = broker.client.get("/v1/admin/templates", headers={"Authorization": f"Bearer {secret}"})
+    as_rs = {"Authorization": f"Bearer {secret}"}
+    r = broker.client.get("/v1/admin/templates", headers=as_rs)
     assert_problem(r, 403, "admin_required")
+    sid = broker.issue().json()["session_id"]
+    r = broker.client.post(f"/v1/sessions/{sid}/end", headers=as_rs)
+    assert_problem(r, 403, "insufficient_scope")
+    r = broker.client.post(
+        "/v1/tokens", json={"template": "staging-agent", "environment": "staging"}, headers=as_rs
+    )
+    assert_problem(r, 403, "insufficient_scope")
     assert_oauth_error(
         exchange(broker, subject_token=secret), 400, "invalid_grant", "invalid_grant"
     )
