@@ -246,6 +246,7 @@ class IssuanceService:
             "template": grant.template_name,
             "template_version": grant.template_version,
             "authorization_details": authorization_details(grant, self.audience, dry_run=dry_run),
+            "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
         }
 
     def _write_token(
