@@ -72,6 +72,12 @@ class Settings:
     # HMAC key that signs each delivery (required with a URL).
     approval_webhook_url: str = ""
     approval_webhook_secret_file: str = ""
+    # Prometheus /metrics on a port of its own (0: off), bound to metrics_host; one process
+    # each (not with --workers). Keep it private: it tells how the gateway is used.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # "text" (one line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:
@@ -149,6 +155,8 @@ LIMITS: Final = {
     "secret_backend": Limit(choices=("local", "vault")),
     "signer": Limit(choices=("local", "transit")),
     "port": Limit(low=1, high=65535),
+    "metrics_port": Limit(low=0, high=65535),
+    "log_format": Limit(choices=("text", "json")),
     "max_body_bytes": Limit(low=1024),
 }
 

@@ -38,11 +38,14 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.metrics.broker import instrument_broker
+    from broker.metrics.endpoint import check_workers
     from broker.workers import BROKER_SERVER_OPTIONS, hand_on_settings, tune_gc
 
     with reported_errors():
         services = state.writer(host=host, port=port)
         settings = services.settings
+        check_workers(settings.metrics_port, workers)
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -60,6 +63,9 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
             return
         app = create_app(services)
         services.start_background_checkpoints()
+        metrics = instrument_broker(services)
+        if metrics is not None:
+            metrics.start()
     tune_gc()
     uvicorn.run(app, **options)
 
@@ -144,10 +150,12 @@ def gateway_serve(
 
     from broker.gateway.factory import build_gateway, load_providers
     from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         settings = state.settings()
+        check_workers(settings.metrics_port, workers)
         providers = load_providers(providers_file)
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)

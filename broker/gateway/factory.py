@@ -25,6 +25,7 @@ from broker.gateway.route import ProviderRoute
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
 from broker.gateway.upstream import Upstream
 from broker.manifests.schemas import schema_problems
+from broker.metrics.gateway import instrument_gateway
 from broker.routemap import load_route_map, shipped_map
 from broker.routemap.compile import SHIPPED_MAPS
 from broker.routemap.routemap import RouteMap
@@ -151,7 +152,9 @@ def build_gateway(
         ),
         Forwarder(upstream, master_keys),
     )
-    return Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+    gateway = Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+    instrument_gateway(gateway, settings)
+    return gateway
 
 
 def _approval_webhook(settings: Settings, clock: Clock) -> ApprovalWebhook | None:

@@ -9,6 +9,7 @@ forwarded calls' outcomes are batched into ``gateway.completed`` events.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from broker.gateway.decide import BUDGET_SPENT, Cost, Decision, cost_of, decide_
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
+from broker.metrics.gateway import GatewayMetrics, decision_outcome
 from broker.routemap.errors import refusal_code
 from broker.routemap.model import Call, Classification
 from broker.services.approvals import ApprovalService
@@ -72,6 +74,7 @@ class Recorder:
         self._completions: dict[str, list[dict[str, Any]]] = {}
         self._completions_lock = threading.Lock()
         self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
+        self.metrics: GatewayMetrics | None = None  # counted once committed
 
     # --- before the decision --------------------------------------------------------------
 
@@ -122,19 +125,27 @@ class Recorder:
 
     # --- the decision -----------------------------------------------------------------------
 
-    def decision(
+    async def decision(
         self,
         attempt: Attempt,
         grant: Grant,
         classification: Classification,
         early: Decision | None = None,
-    ) -> Awaitable[Decision]:
+    ) -> Decision:
         """Decide (or take ``early``, the refusal made before any look-up) and write the
-        decision in one transaction. The group commit's own awaitable, not a coroutine
-        around it: one frame fewer on every request."""
-        return self.store.committer.run(
+        decision in one transaction; counted once it is committed."""
+        decision = await self.store.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification, early)
         )
+        if self.metrics is not None:
+            attempt.decided = time.perf_counter()
+            reason = decision.reason.value if decision.reason else None
+            held = "approval_id" in decision.extra
+            outcome = decision_outcome(allowed=decision.allowed, held=held, dry_run=attempt.dry_run)
+            self.metrics.decided(attempt.provider, classification.effect, outcome, reason)
+            if decision.allowed and not attempt.dry_run:
+                self.metrics.forwarding(attempt.provider, attempt.decided - attempt.started)
+        return decision
 
     def announce(self, attempt: Attempt, decision: Decision) -> None:
         """Tell the approvers' webhook (if there is one) about a call just held."""
@@ -252,6 +263,10 @@ class Recorder:
             return audit_fault
         except Exception:
             return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
+        if self.metrics is not None:
+            effect = attempt.classification.effect if attempt.classification else None
+            outcome = "denied" if refusal.status < 500 else "error"
+            self.metrics.decided(attempt.provider, effect, outcome, refusal.reason.value)
         return refusal
 
     def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
@@ -287,6 +302,9 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if self.metrics is not None:
+            upstream_s = time.perf_counter() - (attempt.decided or attempt.started)
+            self.metrics.completed(attempt.provider, status, upstream_s)
         with self._completions_lock:
             asked = bool(self._completions)  # a write is already asked for until it takes them
             self._completions.setdefault(attempt.actor, []).append(call)

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -33,6 +33,9 @@ from broker.store.raw import RawStatement
 from broker.store.tables import AgentSession, IssuedToken
 from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
 from broker.tokens.grant import authorization_details
+
+if TYPE_CHECKING:
+    from broker.metrics.broker import BrokerMetrics
 
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
@@ -105,6 +108,7 @@ class IssuanceService:
         self.authenticator = authenticator
         self.kills = kills
         self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
+        self.metrics: BrokerMetrics | None = None  # counts what leaves (broker.metrics)
 
     def issue(
         self,
@@ -119,7 +123,7 @@ class IssuanceService:
         unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         with self.db.transaction() as tx:
             outcome = unit(tx)
-        return _raise_refusal(outcome)
+        return self._counted(outcome, via)
 
     async def issue_grouped(
         self,
@@ -135,9 +139,22 @@ class IssuanceService:
         if not self.authenticator.recently_verified(credential):
             # The slow hash runs in a worker thread, outside the shared transaction: an
             # unknown or wrong credential must not stall everyone else's tokens.
-            await asyncio.to_thread(self.authenticator.check, credential, kind="agent")
+            try:
+                await asyncio.to_thread(self.authenticator.check, credential, kind="agent")
+            except BrokerError as refused:
+                self._counted(refused, via)  # counts it and raises it
+                raise
         unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
-        return _raise_refusal(await committer.run(unit))
+        return self._counted(await committer.run(unit), via)
+
+    def _counted(self, outcome: IssuedCapability | BrokerError, via: str) -> IssuedCapability:
+        """Count what the caller gets (a token whose record committed, or a refusal)."""
+        if self.metrics is not None:
+            if isinstance(outcome, BrokerError):
+                self.metrics.refused(via, outcome.reason.value)
+            else:
+                self.metrics.issued(via)
+        return _raise_refusal(outcome)
 
     def issue_unit(
         self,

@@ -88,6 +88,8 @@ class GroupCommit:
         self._running = False  # a threaded batch is in flight
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
+        # Told (units, seconds) after each commit, from whichever thread committed it.
+        self.on_commit: Callable[[int, float], None] | None = None
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -203,6 +205,7 @@ class GroupCommit:
 
     def _commit(self, batch: Batch) -> list[Any] | Exception | _Locked:
         # Batches run one at a time, so one held connection serves them all.
+        started = time.perf_counter()
         try:
             if self._conn is None:
                 self._conn = self.db.write_connection()
@@ -215,6 +218,8 @@ class GroupCommit:
             self.close()  # the next batch starts on a fresh connection
             return fault
         self.batches += 1
+        if self.on_commit is not None:
+            self.on_commit(len(batch), time.perf_counter() - started)
         return results
 
     def close(self) -> None:
