@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,11 +33,10 @@ if TYPE_CHECKING:
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, workers: int) -> None:
     """Run the broker's HTTP API (embedded default: SQLite + local encrypted secrets)."""
-    import logging
-
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.logs import configure_logging
     from broker.metrics.broker import instrument_broker
     from broker.metrics.endpoint import check_workers
     from broker.workers import BROKER_SERVER_OPTIONS, hand_on_settings, tune_gc
@@ -46,14 +45,12 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
         services = state.writer(host=host, port=port)
         settings = services.settings
         check_workers(settings.metrics_port, workers)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+        log_options = configure_logging(settings.log_format, settings.log_level)
         services.keys.ensure_key(actor=BOOTSTRAP_ACTOR)
         _bootstrap_admin(services)
         _report_start(services)
         options = {"host": settings.host, "port": settings.port, **BROKER_SERVER_OPTIONS}
+        options.update(log_options)
         if workers > 1:
             hand_on_settings(settings, state.config)
             services.close()
@@ -150,12 +147,15 @@ def gateway_serve(
 
     from broker.gateway.factory import build_gateway, load_providers
     from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.logs import logging_config
     from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         settings = state.settings()
         check_workers(settings.metrics_port, workers)
+        log_config = logging_config(settings.log_format, settings.log_level)
+        log_options: dict[str, Any] = {} if log_config is None else {"log_config": log_config}
         providers = load_providers(providers_file)
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
@@ -179,10 +179,11 @@ def gateway_serve(
             host=host,
             port=port,
             **SERVER_OPTIONS,
+            **log_options,
         )
         return
     tune_gc()
-    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
+    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS, **log_options)
 
 
 def _serve_with_proxy(

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from broker.metrics.commits import CommitMetrics
-from broker.metrics.endpoint import MetricsEndpoint
+from broker.metrics.endpoint import MetricsEndpoint, new_registry
 from broker.metrics.labels import ISSUANCE_VIA, REASONS, Guard, label_sets
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ _PENDING = text("SELECT count(*) FROM approvals WHERE status = 'pending' AND exp
 
 class BrokerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else new_registry()
         self.guard = guard = Guard(self.registry)
         s = label_sets(via=ISSUANCE_VIA, reason=REASONS)
         self._issued = guard.counter(

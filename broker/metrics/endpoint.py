@@ -5,9 +5,24 @@ from __future__ import annotations
 
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    start_http_server,
+)
 
 from broker.errors import InvalidRequest
+
+
+def new_registry() -> CollectorRegistry:
+    """A process's own registry, with prometheus-client's process, platform and GC series
+    (stateless collectors, so sharing them between registries is safe)."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
 
 
 class MetricsEndpoint:

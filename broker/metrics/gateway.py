@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from broker.metrics.commits import CommitMetrics
-from broker.metrics.endpoint import MetricsEndpoint
+from broker.metrics.endpoint import MetricsEndpoint, new_registry
 from broker.metrics.labels import (
     EFFECTS,
     FAST_BUCKETS,
@@ -49,7 +49,7 @@ def decision_outcome(*, allowed: bool, held: bool, dry_run: bool) -> str:
 
 class GatewayMetrics:
     def __init__(self, providers: Iterable[str], registry: CollectorRegistry | None = None):
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else new_registry()
         self.guard = guard = Guard(self.registry)
         s = label_sets(
             provider=providers,
