@@ -11,6 +11,7 @@ import threading
 from broker.clock import Clock
 from broker.errors import BrokerError, Reason, Unavailable
 from broker.secrets.base import SecretStore
+from broker.secrets.location import KeyLocation, read_key
 
 
 class MasterKeys:
@@ -18,21 +19,21 @@ class MasterKeys:
         self._secrets = secrets
         self._clock = clock
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[KeyLocation, tuple[float, str]] = {}
         self._encoded: tuple[bytes, ...] = ()  # the cached values as bytes, kept in step
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"MasterKeys(providers={sorted(self._cache)!r}, ttl={self._ttl})"
+        return f"MasterKeys(keys={len(self._cache)}, ttl={self._ttl})"
 
-    def get(self, secret_name: str) -> str:
+    def get(self, location: KeyLocation) -> str:
         now = self._clock()
-        cached = self._cache.get(secret_name)
+        cached = self._cache.get(location)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
         with self._lock:
             try:
-                value = self._secrets.get(secret_name).decode("utf-8")
+                value = read_key(self._secrets, location).decode("utf-8")
             except BrokerError:
                 raise Unavailable(
                     "the provider's master key cannot be read",
@@ -43,7 +44,7 @@ class MasterKeys:
                     "the provider's master key is not text",
                     reason=Reason.SECRET_BACKEND_UNAVAILABLE,
                 ) from None
-            self._cache[secret_name] = (now, value)
+            self._cache[location] = (now, value)
             self._encoded = tuple(v.encode() for _, v in self._cache.values())
             return value
 
