@@ -65,11 +65,18 @@ def logging_config(log_format: str, level: str) -> dict[str, Any] | None:
     }
 
 
-def configure_logging(log_format: str, level: str) -> dict[str, Any]:
-    """Set up this process's logging; the options to hand uvicorn (its ``log_config``)."""
+def json_logging(log_format: str, level: str) -> dict[str, Any]:
+    """With ``json``: set up this process's logging now (records made before the server
+    starts come out as JSON too); the options to hand uvicorn (its ``log_config``)."""
     config = logging_config(log_format, level)
     if config is None:
-        logging.basicConfig(level=level.upper(), format=TEXT_FORMAT)
         return {}
     logging.config.dictConfig(config)
     return {"log_config": config}
+
+
+def configure_logging(log_format: str, level: str) -> dict[str, Any]:
+    """The broker's: text lines at ``level`` by default, or JSON; uvicorn's options."""
+    if log_format != "json":
+        logging.basicConfig(level=level.upper(), format=TEXT_FORMAT)
+    return json_logging(log_format, level)

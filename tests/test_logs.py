@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from broker.demo.world import PROVIDER
 from broker.logs import JsonFormatter, logging_config
 from tests.support.leakcheck import find_secrets
-from tests.support.processes import demo_stack
-from tests.support.servers import HOST
+from tests.support.processes import demo_stack, start_gateway
+from tests.support.servers import HOST, free_port
 
 CREDENTIAL = "capb_agt_" + "0" * 24 + "_" + "A" * 43
 
@@ -80,7 +81,19 @@ def test_a_served_broker_logs_json_lines_without_secrets(
         ask = {"template": "nope", "environment": "staging"}
         agent = {"Authorization": f"Bearer {stack.agent}"}
         assert httpx.post(tokens, headers=agent, json=ask, timeout=10).status_code == 404
+        gateway_log = tmp_path / "gateway.log"
+        port = free_port()
+        with start_gateway(stack.data, stack.providers, port, gateway_log, env=stack.env):
+            unauthenticated = httpx.get(f"http://{HOST}:{port}/{PROVIDER}/graphql", timeout=10)
+            assert unauthenticated.status_code == 401
         log = stack.log.read_text(encoding="utf-8")
+    # The gateway's output: JSON lines only (its start report aside), the migration's too.
+    gateway_lines = gateway_log.read_text(encoding="utf-8").splitlines()
+    gateway_records = [json.loads(line) for line in gateway_lines if line.startswith("{")]
+    assert any(r["logger"] == "alembic.runtime.migration" for r in gateway_records)
+    others = [line for line in gateway_lines if not line.startswith("{")]
+    assert all(line.startswith("capbroker gateway starting") for line in others), others
+    assert find_secrets("\n".join(gateway_lines)) == []
     lines = [line for line in log.splitlines() if line.startswith("{")]
     records = [json.loads(line) for line in lines]
     migrations = [r for r in records if r["logger"] == "alembic.runtime.migration"]

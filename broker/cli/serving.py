@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -147,15 +147,14 @@ def gateway_serve(
 
     from broker.gateway.factory import build_gateway, load_providers
     from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
-    from broker.logs import logging_config
+    from broker.logs import json_logging
     from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         settings = state.settings()
         check_workers(settings.metrics_port, workers)
-        log_config = logging_config(settings.log_format, settings.log_level)
-        log_options: dict[str, Any] = {} if log_config is None else {"log_config": log_config}
+        log_options = json_logging(settings.log_format, settings.log_level)
         providers = load_providers(providers_file)
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
