@@ -142,7 +142,7 @@ class Recorder:
             reason = decision.reason.value if decision.reason else None
             held = "approval_id" in decision.extra
             outcome = decision_outcome(allowed=decision.allowed, held=held, dry_run=attempt.dry_run)
-            self.metrics.decided(attempt.provider, classification.effect, outcome, reason)
+            self.metrics.decided(attempt.provider, _effect(classification), outcome, reason)
             if decision.allowed and not attempt.dry_run:
                 self.metrics.forwarding(attempt.provider, attempt.decided - attempt.started)
         return decision
@@ -264,8 +264,8 @@ class Recorder:
         except Exception:
             return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
         if self.metrics is not None:
-            effect = attempt.classification.effect if attempt.classification else None
             outcome = "denied" if refusal.status < 500 else "error"
+            effect = _effect(attempt.classification)
             self.metrics.decided(attempt.provider, effect, outcome, refusal.reason.value)
         return refusal
 
@@ -324,3 +324,8 @@ class Recorder:
                 subject=f"{len(calls)} call(s)",
                 data={"calls": calls},
             )
+
+
+def _effect(classification: Classification | None) -> str | None:
+    """The strongest effect, for metrics; none for a call that classified no operation."""
+    return classification.effect if classification is not None and classification.calls else None

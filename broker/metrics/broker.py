@@ -7,12 +7,10 @@ reports each commit; the approvals still pending are counted when scraped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from broker.metrics.commits import CommitMetrics
@@ -27,7 +25,12 @@ _PENDING = text("SELECT count(*) FROM approvals WHERE status = 'pending' AND exp
 
 
 class BrokerMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        pending_approvals: Callable[[], float] = lambda: 0,
+    ) -> None:
         self.registry = registry if registry is not None else new_registry()
         self.guard = guard = Guard(self.registry)
         s = label_sets(via=ISSUANCE_VIA, reason=REASONS)
@@ -43,7 +46,11 @@ class BrokerMetrics:
             s["reason"],
         )
         self.commits = CommitMetrics(guard)
-        guard.unlabelled(APPROVALS_PENDING)  # registered by instrument_broker
+        guard.gauge(
+            APPROVALS_PENDING,
+            "Held calls waiting for a human's decision (not yet expired).",
+            pending_approvals,
+        )
 
     def issued(self, via: str) -> None:
         self._issued.labels(via).inc()
@@ -52,29 +59,16 @@ class BrokerMetrics:
         self._refused.labels(via, reason).inc()
 
 
-class _PendingApprovals(Collector):
-    def __init__(self, count: Callable[[], int]) -> None:
-        self._count = count
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            APPROVALS_PENDING,
-            "Held calls waiting for a human's decision (not yet expired).",
-            value=self._count(),
-        )
-
-
 def instrument_broker(services: Services) -> MetricsEndpoint | None:
     """Attach metrics to ``services``; the endpoint to start when ``metrics_port`` is set."""
-    metrics = BrokerMetrics()
-    services.issuance.metrics = metrics
-    services.committer.on_commit = metrics.commits.observe
 
     def pending() -> int:
         with services.db.read() as conn:
             return int(conn.execute(_PENDING, {"now": services.clock()}).scalar_one())
 
-    metrics.registry.register(_PendingApprovals(pending))
+    metrics = BrokerMetrics(pending_approvals=pending)
+    services.issuance.metrics = metrics
+    services.committer.on_commit = metrics.commits.observe
     settings = services.settings
     if not settings.metrics_port:
         return None

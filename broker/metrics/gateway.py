@@ -9,12 +9,10 @@ the group commit. Revocation staleness is read when scraped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from broker.metrics.commits import CommitMetrics
 from broker.metrics.endpoint import MetricsEndpoint, new_registry
@@ -48,7 +46,13 @@ def decision_outcome(*, allowed: bool, held: bool, dry_run: bool) -> str:
 
 
 class GatewayMetrics:
-    def __init__(self, providers: Iterable[str], registry: CollectorRegistry | None = None):
+    def __init__(
+        self,
+        providers: Iterable[str],
+        registry: CollectorRegistry | None = None,
+        *,
+        revocations_age: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
         self.registry = registry if registry is not None else new_registry()
         self.guard = guard = Guard(self.registry)
         s = label_sets(
@@ -93,7 +97,11 @@ class GatewayMetrics:
             s["source"],
         )
         self.commits = CommitMetrics(guard)
-        guard.unlabelled(REVOCATIONS_AGE)  # registered by instrument_gateway
+        guard.gauge(
+            REVOCATIONS_AGE,
+            "Seconds since the last good read of revocations (calls are refused past its limit).",
+            revocations_age,
+        )
 
     def decided(self, provider: str, effect: str | None, outcome: str, reason: str | None) -> None:
         self._decisions.labels(provider, effect or NONE, outcome, reason or NONE).inc()
@@ -114,31 +122,19 @@ class GatewayMetrics:
         return count
 
 
-class _RevocationAge(Collector):
-    def __init__(self, age: Callable[[], float]) -> None:
-        self._age = age
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            REVOCATIONS_AGE,
-            "Seconds since the last good read of revocations (refuses past its limit).",
-            value=self._age(),
-        )
-
-
 def instrument_gateway(gateway: Gateway, settings: Settings) -> GatewayMetrics:
     """Attach metrics to ``gateway``; with ``metrics_port`` set, it serves them there
     from start to stop."""
-    pipeline = gateway.pipeline
-    metrics = GatewayMetrics(pipeline.providers)
+    pipeline, feed = gateway.pipeline, gateway.feed
+    # The feed's last good read (+inf before the first).
+    metrics = GatewayMetrics(
+        pipeline.providers, revocations_age=lambda: feed.clock() - feed._fresh_at
+    )
     pipeline.recorder.metrics = metrics
     gateway.store.committer.on_commit = metrics.commits.observe
     for name, route in pipeline.providers.items():
         if route.resolver is not None:
             route.resolver.on_lookup = metrics.lookup_counter(name)
-    feed = gateway.feed
-    # The feed's last good read; an age of +inf (never read) is reported as such.
-    metrics.registry.register(_RevocationAge(lambda: feed.clock() - feed._fresh_at))
     if settings.metrics_port:
         gateway.metrics = MetricsEndpoint(
             metrics.registry, settings.metrics_host, settings.metrics_port

@@ -9,11 +9,13 @@ code (reason codes, effects, outcomes, status classes) or by the operator's conf
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from broker.errors import Reason
 
@@ -89,9 +91,18 @@ class Guard:
         metric = Histogram(name, doc, names, buckets=tuple(buckets), registry=self.registry)
         return Guarded(metric, sets)
 
-    def unlabelled(self, name: str) -> None:
-        """Declare a metric made elsewhere (a gauge read at scrape time) as label-free."""
+    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """A label-free gauge whose value ``read()`` gives when scraped."""
         self.allowed[name] = {}
+        self.registry.register(_ScrapedGauge(name, doc, read))
+
+
+class _ScrapedGauge(Collector):
+    def __init__(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        self._name, self._doc, self._read = name, doc, read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self._name, self._doc, value=self._read())
 
 
 def label_sets(**sets: Iterable[str]) -> Mapping[str, LabelSet]:

@@ -53,6 +53,15 @@ def kv_put(server: OpenBaoServer, mount: str, path: str, **fields: str) -> None:
         )
 
 
+def capbroker(
+    data: Path, *args: str, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    argv = [*CAPBROKER, "--data-dir", str(data), *args]
+    return subprocess.run(
+        argv, input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def gateway_token(server: OpenBaoServer, store_mount: str, key: VaultLocation) -> str:
     """A token with only the generated read-only policy: the store and the chosen path."""
     root = server.root_client()
@@ -124,22 +133,7 @@ def test_the_gateway_injects_exactly_the_bytes_vault_kv_put_stored(
         assert injected == [f"Token {key}"]
         assert key not in answer.text  # the echo's copy was redacted on the way back
 
-        check = subprocess.run(
-            [
-                *CAPBROKER,
-                "--data-dir",
-                str(data),
-                "secrets",
-                "check",
-                "--providers",
-                str(providers),
-            ],
-            env=gateway_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        check = capbroker(data, "secrets", "check", "--providers", str(providers), env=gateway_env)
         assert check.returncode == 0, check.stdout + check.stderr
         assert (
             f"echo: readable (40 bytes, version 2) from vault kv-v2 {team_mount}/railway/prod"
@@ -170,15 +164,7 @@ def test_secrets_put_writes_the_plain_value_and_keeps_the_other_fields(
         "CAPBROKER_VAULT_MOUNT": kv_mount,
     }
     where = ("--providers", str(providers))
-    put = subprocess.run(
-        [*CAPBROKER, "--data-dir", str(tmp_path / "d"), "secrets", "put", "railway", *where],
-        input="rw-plain-key\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    put = capbroker(tmp_path, "secrets", "put", "railway", *where, env=env, stdin="rw-plain-key\n")
     assert put.returncode == 0, put.stderr
     assert f"at vault kv-v2 {kv_mount}/railway/prod field token (version 3)" in put.stdout
     stored = openbao_server.root_client().secrets.kv.v2.read_secret_version(
@@ -186,14 +172,7 @@ def test_secrets_put_writes_the_plain_value_and_keeps_the_other_fields(
     )["data"]["data"]
     assert stored == {"token": "rw-plain-key", "project": "p-123"}  # as `vault kv get` shows
 
-    policy = subprocess.run(
-        [*CAPBROKER, "secrets", "policy", "--read-only", "--providers", str(providers)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    policy = capbroker(tmp_path, "secrets", "policy", "--read-only", *where, env=env)
     assert policy.returncode == 0, policy.stderr
     assert f'path "{kv_mount}/data/railway/prod" {{\n  capabilities = ["read"]\n}}' in policy.stdout
 
