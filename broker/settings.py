@@ -86,6 +86,12 @@ class Settings:
     # Gateway: a call is forwarded only while its client waits: its decision durable within
     # this many seconds of its arrival, and the client still connected.
     decision_deadline: float = 10.0
+    # Prometheus /metrics on a port of its own (0: off), bound to metrics_host; one process
+    # each (not with --workers). Keep it private: it tells how the gateway is used.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # "text" (one line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:
@@ -163,6 +169,8 @@ LIMITS: Final = {
     "secret_backend": Limit(choices=("local", "vault")),
     "signer": Limit(choices=("local", "transit")),
     "port": Limit(low=1, high=65535),
+    "metrics_port": Limit(low=0, high=65535),
+    "log_format": Limit(choices=("text", "json")),
     "max_body_bytes": Limit(low=1024),
     "database_connect_timeout": Limit(low=2, high=300, unit=" seconds"),
     "database_statement_timeout": Limit(above=0, high=3600, unit=" seconds"),

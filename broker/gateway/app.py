@@ -29,6 +29,7 @@ from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.tokens import GatewayKeys
 from broker.gateway.upstream import Upstream
+from broker.metrics.endpoint import MetricsEndpoint
 from broker.problems import problem_body
 
 Scope = MutableMapping[str, Any]
@@ -49,6 +50,7 @@ class Gateway:
     ) -> None:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
         self.store, self.upstream = store, upstream
+        self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -58,6 +60,8 @@ class Gateway:
         await self.upstream.start()
         self.keys.refresh()
         await self.feed.start()
+        if self.metrics is not None:
+            self.metrics.start()
 
     async def stop(self) -> None:
         await self.store.committer.drain()
@@ -66,6 +70,8 @@ class Gateway:
             self.store.checkpointer.stop()
         await self.feed.stop()
         await self.upstream.close()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     # --- ASGI -----------------------------------------------------------------------------
 

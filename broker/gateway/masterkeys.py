@@ -19,6 +19,7 @@ from broker.blocking import BlockingCalls
 from broker.clock import Clock
 from broker.errors import BrokerError, Reason, Unavailable
 from broker.secrets.base import SecretStore
+from broker.secrets.location import KeyLocation, read_key
 
 log = logging.getLogger("capbroker.gateway")
 DEFAULT_DEADLINE_S = 3.0
@@ -52,57 +53,57 @@ class MasterKeys:
         self.calls = calls or BlockingCalls(
             "secret backend", Reason.SECRET_BACKEND_UNAVAILABLE, deadline=DEFAULT_DEADLINE_S
         )
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[KeyLocation, tuple[float, str]] = {}
         self._encoded: tuple[bytes, ...] = ()  # the cached values as bytes, kept in step
-        self._reads: dict[str, asyncio.Task[str]] = {}
+        self._reads: dict[KeyLocation, asyncio.Task[str]] = {}
 
     def __repr__(self) -> str:
-        return f"MasterKeys(providers={sorted(self._cache)!r}, ttl={self._ttl})"
+        return f"MasterKeys(keys={len(self._cache)}, ttl={self._ttl})"
 
-    async def load(self, secret_name: str) -> None:
-        """Make sure ``get`` can answer for ``secret_name`` (see the module docstring)."""
-        cached = self._cache.get(secret_name)
+    async def load(self, location: KeyLocation) -> None:
+        """Make sure ``get`` can answer for ``location`` (see the module docstring)."""
+        cached = self._cache.get(location)
         age = self._clock() - cached[0] if cached is not None else float("inf")
         if age < self._refresh_after:
             return
-        read = self._reads.get(secret_name) or self._start_read(secret_name)
+        read = self._reads.get(location) or self._start_read(location)
         if age < self._ttl:
             return  # the cached key serves while the read runs
         await asyncio.shield(read)
 
-    def get(self, secret_name: str) -> str:
+    def get(self, location: KeyLocation) -> str:
         """The cached key (``load`` first); past ``ttl`` it is refused, never read here."""
-        cached = self._cache.get(secret_name)
+        cached = self._cache.get(location)
         if cached is None or self._clock() - cached[0] >= self._ttl:
             raise _unreadable("the provider's master key cannot be read")
         return cached[1]
 
-    def _start_read(self, secret_name: str) -> asyncio.Task[str]:
-        task = asyncio.get_running_loop().create_task(self._read(secret_name))
-        self._reads[secret_name] = task
-        task.add_done_callback(lambda t: self._read_done(secret_name, t))
+    def _start_read(self, location: KeyLocation) -> asyncio.Task[str]:
+        task = asyncio.get_running_loop().create_task(self._read(location))
+        self._reads[location] = task
+        task.add_done_callback(lambda t: self._read_done(location, t))
         return task
 
-    async def _read(self, secret_name: str) -> str:
+    async def _read(self, location: KeyLocation) -> str:
         started = self._clock()
         try:
-            raw = await self.calls.call(self._secrets.get, secret_name)
+            raw = await self.calls.call(read_key, self._secrets, location)
         except BrokerError:
             raise _unreadable("the provider's master key cannot be read") from None
         try:
             value = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise _unreadable("the provider's master key is not text") from None
-        self._cache[secret_name] = (started, value)
+        self._cache[location] = (started, value)
         self._encoded = tuple(v.encode() for _, v in self._cache.values())
         return value
 
-    def _read_done(self, secret_name: str, task: asyncio.Task[str]) -> None:
-        self._reads.pop(secret_name, None)
+    def _read_done(self, location: KeyLocation, task: asyncio.Task[str]) -> None:
+        self._reads.pop(location, None)
         if not task.cancelled() and task.exception() is not None:
             # Retrieved here, so a background refresh nobody awaited is not an asyncio
             # warning; the calls that waited got the 503 themselves.
-            log.warning("master key %s could not be read", secret_name)
+            log.warning("master key %s could not be read", location.describe(self._secrets))
 
     def all_cached(self) -> tuple[bytes, ...]:
         """Every key value held now, encoded (for redacting upstream answers, on every

@@ -153,7 +153,7 @@ class Pipeline:
             early = await self.recorder.spent_approval(attempt)
         if early is None:
             # The master key, for look-ups and forwarding: read off the loop, or cached.
-            await self.forwarder.master_keys.load(route.master_key_secret)
+            await self.forwarder.master_keys.load(route.master_key)
             assert route.resolver is not None
             for call in calls:
                 attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))

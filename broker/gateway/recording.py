@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from broker.gateway.decide import BUDGET_SPENT, Cost, Decision, cost_of, decide_
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
+from broker.metrics.gateway import GatewayMetrics, decision_outcome
 from broker.routemap.errors import refusal_code
 from broker.routemap.model import Call, Classification
 from broker.services.approvals import ApprovalService
@@ -81,6 +83,7 @@ class Recorder:
         self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
         self._floor_read: asyncio.Future[None] | None = None
         self.wait_seconds = store.committer.wait_seconds
+        self.metrics: GatewayMetrics | None = None  # counted once committed
 
     # --- before the decision --------------------------------------------------------------
 
@@ -153,19 +156,27 @@ class Recorder:
 
     # --- the decision -----------------------------------------------------------------------
 
-    def decision(
+    async def decision(
         self,
         attempt: Attempt,
         grant: Grant,
         classification: Classification,
         early: Decision | None = None,
-    ) -> Awaitable[Decision]:
+    ) -> Decision:
         """Decide (or take ``early``, the refusal made before any look-up) and write the
-        decision in one transaction. The group commit's own awaitable, not a coroutine
-        around it: one frame fewer on every request."""
-        return self.store.committer.run(
+        decision in one transaction; counted once it is committed."""
+        decision = await self.store.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification, early)
         )
+        if self.metrics is not None:
+            attempt.decided = time.perf_counter()
+            reason = decision.reason.value if decision.reason else None
+            held = "approval_id" in decision.extra
+            outcome = decision_outcome(allowed=decision.allowed, held=held, dry_run=attempt.dry_run)
+            self.metrics.decided(attempt.provider, _effect(classification), outcome, reason)
+            if decision.allowed and not attempt.dry_run:
+                self.metrics.forwarding(attempt.provider, attempt.decided - attempt.started)
+        return decision
 
     def announce(self, attempt: Attempt, decision: Decision) -> None:
         """Tell the approvers' webhook (if there is one) about a call just held."""
@@ -283,6 +294,10 @@ class Recorder:
             return audit_fault
         except Exception:
             return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
+        if self.metrics is not None:
+            outcome = "denied" if refusal.status < 500 else "error"
+            effect = _effect(attempt.classification)
+            self.metrics.decided(attempt.provider, effect, outcome, refusal.reason.value)
         return refusal
 
     def refusal_later(self, attempt: Attempt, refusal: BrokerError) -> None:
@@ -323,6 +338,9 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if self.metrics is not None:
+            upstream_s = time.perf_counter() - (attempt.decided or attempt.started)
+            self.metrics.completed(attempt.provider, status, upstream_s)
         with self._completions_lock:
             asked = bool(self._completions)  # a write is already asked for until it takes them
             self._completions.setdefault(attempt.actor, []).append(call)
@@ -342,3 +360,8 @@ class Recorder:
                 subject=f"{len(calls)} call(s)",
                 data={"calls": calls},
             )
+
+
+def _effect(classification: Classification | None) -> str | None:
+    """The strongest effect, for metrics; none for a call that classified no operation."""
+    return classification.effect if classification is not None and classification.calls else None

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -35,6 +35,9 @@ from broker.store.raw import RawStatement
 from broker.store.tables import AgentSession, IssuedToken
 from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
 from broker.tokens.grant import authorization_details
+
+if TYPE_CHECKING:
+    from broker.metrics.broker import BrokerMetrics
 
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
@@ -112,6 +115,7 @@ class IssuanceService:
         self.authenticator = authenticator
         self.kills = kills
         self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
+        self.metrics: BrokerMetrics | None = None  # counts what leaves (broker.metrics)
 
     def issue(
         self,
@@ -126,7 +130,7 @@ class IssuanceService:
         unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         with self.db.transaction() as tx:
             outcome = unit(tx)
-        return _raise_refusal(outcome)
+        return self._counted(outcome, via)
 
     async def issue_grouped(
         self,
@@ -146,9 +150,13 @@ class IssuanceService:
             try:
                 await asyncio.wait_for(checked, self.db.wait_seconds)
             except TimeoutError:
-                raise Unavailable(
+                late = Unavailable(
                     "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
-                ) from None
+                )
+                self._counted(late, via)  # counts it and raises it
+            except BrokerError as refused:
+                self._counted(refused, via)  # counts it and raises it
+                raise
         signer = self.keys.signer()
         presigned = None
         if signer.private is None:  # Transit: sign before the write lock, not under it
@@ -162,7 +170,16 @@ class IssuanceService:
             signer=signer,
             presigned=presigned,
         )
-        return _raise_refusal(await committer.run(unit))
+        return self._counted(await committer.run(unit), via)
+
+    def _counted(self, outcome: IssuedCapability | BrokerError, via: str) -> IssuedCapability:
+        """Count what the caller gets (a token whose record committed, or a refusal)."""
+        if self.metrics is not None:
+            if isinstance(outcome, BrokerError):
+                self.metrics.refused(via, outcome.reason.value)
+            else:
+                self.metrics.issued(via)
+        return _raise_refusal(outcome)
 
     def issue_unit(
         self,

@@ -112,6 +112,8 @@ class GroupCommit:
         self._release: asyncio.TimerHandle | None = None
         self._hold_for = defer_seconds
         self._unanswered = False  # the last failed batch found no database to talk to
+        # Told (units, seconds) after each commit, from whichever thread committed it.
+        self.on_commit: Callable[[int, float], None] | None = None
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
         if len(self._pending) >= self.max_pending:
@@ -241,6 +243,7 @@ class GroupCommit:
         # Batches run one at a time, so one held connection serves them all. A held
         # connection the server dropped (a restart, pg_terminate_backend) fails the batch
         # before its commit was sent: it is run once more on a fresh connection.
+        started = time.perf_counter()
         for attempt in (1, 2):
             tx: Tx | None = None
             try:
@@ -262,6 +265,8 @@ class GroupCommit:
                 self._unanswered = tx is None or lost
                 return fault
             self.batches += 1
+            if self.on_commit is not None:
+                self.on_commit(len(batch), time.perf_counter() - started)
             return results
         raise AssertionError("unreachable")  # pragma: no cover
 
