@@ -38,6 +38,14 @@ class Settings:
     data_dir: Path = Path(".capbroker")
     # Empty means the embedded default: SQLite inside data_dir.
     database_url: str = ""
+    # A file holding the database URL (e.g. a mounted Kubernetes Secret), so its password is
+    # never in the environment; read when the engine is built. Exclusive with database_url.
+    database_url_file: str = ""
+    # Connections each process keeps open to PostgreSQL, and how many more it may open under
+    # load. Every replica and worker has its own pool: size them against max_connections
+    # (or put PgBouncer in front; docs/operations.md).
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
     host: str = "127.0.0.1"
     port: int = 8080
     # The token issuer; empty means derived from host and port.
@@ -75,11 +83,26 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
+        """The URL to connect to; with ``database_url_file``, read from that file now (the
+        error names the file, never its content)."""
+        if self.database_url_file:
+            return read_database_url_file(Path(self.database_url_file))
         return self.database_url or f"sqlite:///{(self.data_dir / 'capbroker.db').resolve()}"
 
     @property
     def effective_issuer(self) -> str:
         return self.issuer or f"http://{self.host}:{self.port}"
+
+
+def read_database_url_file(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise InvalidRequest(f"database_url_file {path}: cannot be read ({why})") from None
+    if not url:
+        raise InvalidRequest(f"database_url_file {path}: is empty")
+    return url
 
 
 def load_settings(
@@ -150,6 +173,8 @@ LIMITS: Final = {
     "signer": Limit(choices=("local", "transit")),
     "port": Limit(low=1, high=65535),
     "max_body_bytes": Limit(low=1024),
+    "database_pool_size": Limit(low=1, high=1000),
+    "database_max_overflow": Limit(low=0, high=1000),
 }
 
 
@@ -157,6 +182,8 @@ def _check(settings: Settings) -> None:
     problems = [f"{name} {message}" for name, message in limit_problems(settings, LIMITS)]
     if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
+    if settings.database_url and settings.database_url_file:
+        problems.append("database_url and database_url_file: set one, not both")
     if settings.approval_webhook_url and not settings.approval_webhook_secret_file:
         problems.append("approval_webhook_url needs approval_webhook_secret_file (the HMAC key)")
     if problems:

@@ -115,7 +115,11 @@ def build_gateway(
     master_key_ttl: float = 60.0,
     poll_interval: float = 1.0,
 ) -> Gateway:
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     migrate.upgrade(engine)
     db = Database(engine)
     audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)

@@ -153,7 +153,11 @@ def open_engine(settings: Settings, schema: Schema) -> Engine:
     missing = _missing_sqlite_file(settings.effective_database_url)
     if schema == "current" and missing:
         raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     if schema == "upgrade":
         migrate.upgrade(engine)
         return engine

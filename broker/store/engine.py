@@ -39,7 +39,9 @@ def _sqlite_begin(conn: Any) -> None:
     driver.execute("BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """SQLite keeps its own small pool (one writer at a time); PostgreSQL's is sized by
+    the ``database_pool_size`` and ``database_max_overflow`` settings."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -55,7 +57,7 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it costs a round trip per checkout on the hot path. A dead connection
     # fails its statement, is invalidated, and the next checkout reconnects.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
 
 
 def is_sqlite(engine: Engine) -> bool:
