@@ -53,9 +53,8 @@ class PublicController(Controller):
         secret backend and the signer (Vault KV, Vault Transit) answer live calls."""
         checks: dict[str, str] = {}
         try:
-            checks["database"] = (
-                "ok" if not migrate.pending(services.db.engine) else "migrations pending"
-            )
+            # One compatible step ahead is ready: expand-then-contract (broker.store.migrate).
+            checks["database"] = migrate.readiness(services.db.engine)
         except Exception as exc:  # any fault means not ready; the type is enough to report
             checks["database"] = f"unavailable ({type(exc).__name__})"
         try:
