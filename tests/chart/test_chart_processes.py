@@ -149,6 +149,8 @@ class Cluster:
                 (stamp / key).write_text(self._rewrite(value, mounts))
                 (mounts[path] / key).symlink_to(f"..data/{key}")
         env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        if "PYTHONPATH" in os.environ:  # a clone run with PYTHONPATH=$PWD: the same code
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for item in container.get("env", []):
             if "value" in item:
                 env[item["name"]] = self._rewrite(item["value"], mounts)
@@ -245,10 +247,11 @@ def _cluster(
     value_set: str, tmp_path: Path, vault: OpenBaoServer, jwts: dict[str, str], database_url: str
 ) -> Cluster:
     docs = render(value_set)
-    database = one(docs, "Deployment", f"{FULLNAME}-broker")
-    (container,) = pod_spec(database)["containers"]
-    ref = next(e for e in container["env"] if e["name"] == "CAPBROKER_DATABASE_URL")
-    ref = ref["valueFrom"]["secretKeyRef"]
+    broker = one(docs, "Deployment", f"{FULLNAME}-broker")
+    # The URL is a mounted Secret file (database_url_file), never an environment variable.
+    (volume,) = [v for v in pod_spec(broker)["volumes"] if v["name"] == "database-url"]
+    (item,) = volume["secret"]["items"]
+    ref = {"name": volume["secret"]["secretName"], "key": item["key"]}
     ca = {"kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.crt": any_ca_pem()}}
     docs = [*docs, ca]
     return Cluster(
