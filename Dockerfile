@@ -15,6 +15,9 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- build: the locked dependencies and a wheel of capbroker, into /opt/capbroker ----------
 FROM ${PYTHON_IMAGE} AS build
+# Set only for an offline build from a wheelhouse (make image WHEELHOUSE=build/wheels).
+ARG PIP_FIND_LINKS
+ARG PIP_NO_INDEX
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY requirements.lock ./

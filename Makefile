@@ -10,7 +10,7 @@ BUILDAH := buildah --storage-driver vfs
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps chart-tools chart-readme lock image image-base-local lint type-check routemaps test check bench demo
+.PHONY: help install system-deps chart-tools chart-readme lock image wheelhouse image-base-local lint type-check routemaps test check bench demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,13 @@ image: ## build $(IMAGE):$(VERSION) with docker or buildah (PYTHON_IMAGE=... for
 	else \
 		$(BUILDAH) bud --isolation chroot --network host --pull-never \
 			--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) --build-arg VERSION=$(VERSION) \
+			$(if $(WHEELHOUSE),--volume $(abspath $(WHEELHOUSE)):/wheels:ro \
+				--build-arg PIP_FIND_LINKS=/wheels --build-arg PIP_NO_INDEX=1) \
 			-t $(IMAGE):$(VERSION) . ; \
 	fi
+
+wheelhouse: ## the locked wheels (hash-checked) into build/wheels, for an offline `make image WHEELHOUSE=build/wheels` (buildah)
+	$(PYTHON) -m pip download -q --no-deps --require-hashes -r requirements.lock -d build/wheels
 
 image-base-local: ## no registry? a bookworm + Python 3.11 base from debootstrap, as localhost/python:3.11-bookworm
 	rm -rf build/rootfs && mkdir -p build

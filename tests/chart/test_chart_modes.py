@@ -3,11 +3,14 @@ chart renders for them, validated against the Kubernetes schemas."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.chart.chart_support import (
     CHART,
@@ -295,3 +298,98 @@ def test_pdb_of_one_or_a_percentage_is_accepted() -> None:
     assert (
         one(docs, "PodDisruptionBudget", f"{FULLNAME}-gateway")["spec"]["maxUnavailable"] == "50%"
     )
+
+
+# --- metrics: ports, ServiceMonitors, the dashboard ----------------------------------------
+
+# The series broker/metrics serves (helper "ops"); the dashboard may query only these.
+SERIES = {
+    "capbroker_gateway_decisions_total",
+    "capbroker_gateway_upstream_responses_total",
+    "capbroker_gateway_upstream_seconds_bucket",
+    "capbroker_gateway_overhead_seconds_bucket",
+    "capbroker_gateway_lookups_total",
+    "capbroker_gateway_revocations_age_seconds",
+    "capbroker_issuances_total",
+    "capbroker_issuance_refusals_total",
+    "capbroker_audit_commit_seconds_bucket",
+    "capbroker_approvals_pending",
+}
+METRICS = (
+    "metrics.enabled=true",
+    "metrics.serviceMonitor.enabled=true",
+    "metrics.serviceMonitor.labels.release=prometheus",
+    "metrics.dashboard.enabled=true",
+    "networkPolicy.metrics.from[0].namespaceSelector.kubernetes\\.io/metadata\\.name=monitoring",
+)
+
+
+def test_metrics_ports_service_monitors_and_the_dashboard(tmp_path: Path) -> None:
+    args = (*(f"{k}={v}" for k, v in PRODUCTION.items()), *METRICS)
+    docs = render(None, args)
+    without_crds = [d for d in docs if d["kind"] != "ServiceMonitor"]
+    validates(yaml.safe_dump_all(without_crds), tmp_path)
+    settings = one(docs, "ConfigMap", f"{FULLNAME}-settings")["data"]["config.yaml"]
+    assert "metrics_port: 9090" in settings
+    assert "metrics_host: 0.0.0.0" in settings
+    for component in ("broker", "gateway"):
+        name = f"{FULLNAME}-{component}"
+        (main,) = pod_spec(one(docs, "Deployment", name))["containers"]
+        assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in main["ports"]
+        ports = one(docs, "Service", name)["spec"]["ports"]
+        assert {
+            "name": "metrics",
+            "port": 9090,
+            "targetPort": "metrics",
+            "protocol": "TCP",
+        } in ports
+        monitor = one(docs, "ServiceMonitor", name)
+        assert monitor["metadata"]["labels"]["release"] == "prometheus"
+        assert monitor["spec"]["endpoints"] == [
+            {"port": "metrics", "path": "/metrics", "interval": "30s"}
+        ]
+        assert (
+            monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        )
+        ingress = one(docs, "NetworkPolicy", name)["spec"]["ingress"]
+        scrape = [r for r in ingress if {"protocol": "TCP", "port": 9090} in r["ports"]]
+        assert scrape == [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                        }
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 9090}],
+            }
+        ]
+    dashboard = json.loads(
+        one(docs, "ConfigMap", f"{FULLNAME}-dashboard")["data"]["capbroker.json"]
+    )
+    assert (
+        one(docs, "ConfigMap", f"{FULLNAME}-dashboard")["metadata"]["labels"]["grafana_dashboard"]
+        == "1"
+    )
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"capbroker_[a-z_]+", target["expr"])
+    }
+    assert queried
+    assert queried <= SERIES, queried - SERIES
+    # Off by default: no port, no monitor, no dashboard.
+    plain = production()
+    assert not find(plain, "ServiceMonitor")
+    assert (
+        "metrics_port" not in one(plain, "ConfigMap", f"{FULLNAME}-settings")["data"]["config.yaml"]
+    )
+
+
+def test_metrics_need_one_process_per_pod_and_production() -> None:
+    message = render_failure(None, *(f"{k}={v}" for k, v in PRODUCTION.items()), *METRICS,
+                             "gateway.workers=2")  # fmt: skip
+    assert "metrics.enabled needs gateway.workers=1" in message
+    assert "metrics.enabled needs mode=production" in render_failure(None, "metrics.enabled=true")

@@ -83,7 +83,7 @@ def test_templates_are_named_component_kind() -> None:
     for name in names:
         assert re.fullmatch(
             r"[a-z]+-(deployment|service|ingress|hpa|pdb|networkpolicy|"
-            r"configmap|serviceaccount|job|persistentvolumeclaim)\.yaml",
+            r"configmap|serviceaccount|job|persistentvolumeclaim|servicemonitor)\.yaml",
             name,
         ), name
 

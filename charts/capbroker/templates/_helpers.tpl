@@ -181,6 +181,10 @@ database_max_overflow: {{ .Values.database.maxOverflow }}
 {{- with .Values.settings.approvalWebhook.url }}
 approval_webhook_url: {{ . | quote }}
 {{- end }}
+{{- if .Values.metrics.enabled }}
+metrics_port: {{ .Values.metrics.port }}
+metrics_host: 0.0.0.0
+{{- end }}
 issuer: {{ include "capbroker.issuer" . | quote }}
 audience: {{ .Values.settings.audience | quote }}
 max_token_ttl: {{ .Values.settings.maxTokenTtl }}
@@ -244,7 +248,20 @@ settings ConfigMap, which every render contains.
 {{- if and (not $v.broker.enabled) (not $v.settings.issuer) (not $v.settings.existingConfigMap) -}}
 {{- $e = append $e "settings.issuer is required with broker.enabled=false: the URL of the broker these gateways trust (another release's)" -}}
 {{- end -}}
+{{- if $v.metrics.enabled -}}
+{{- if ne (int $v.broker.workers) 1 -}}
+{{- $e = append $e "metrics.enabled needs broker.workers=1: one metrics port serves one process" -}}
+{{- end -}}
+{{- range $g := include "capbroker.gatewayList" . | fromYamlArray -}}
+{{- if ne (int $g.workers) 1 -}}
+{{- $e = append $e (printf "metrics.enabled needs %s.workers=1: one metrics port serves one process" $g.valuesPath) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- else -}}
+{{- if $v.metrics.enabled -}}
+{{- $e = append $e "metrics.enabled needs mode=production (the dev pod's two processes would share one metrics port)" -}}
+{{- end -}}
 {{- if $v.gateways -}}
 {{- $e = append $e "gateways: several gateways need mode=production (dev mode runs one, beside the broker)" -}}
 {{- end -}}
@@ -622,6 +639,11 @@ the approval webhook. (dict "root" $ "gateway" <item>) */}}
     - name: {{ ternary "gateway" "http" (eq (include "capbroker.dev" $root) "true") }}
       containerPort: {{ $g.port }}
       protocol: TCP
+    {{- if $root.Values.metrics.enabled }}
+    - name: metrics
+      containerPort: {{ $root.Values.metrics.port }}
+      protocol: TCP
+    {{- end }}
   env:
     {{- include "capbroker.env" (dict "root" $root "role" (default $root.Values.vault.kubernetes.role $root.Values.vault.kubernetes.gatewayRole)) | nindent 4 }}
     {{- if or $g.providersCaBundle.secretName $g.providersCaBundle.configMapName }}
