@@ -38,6 +38,14 @@ class Settings:
     data_dir: Path = Path(".capbroker")
     # Empty means the embedded default: SQLite inside data_dir.
     database_url: str = ""
+    # A file holding the database URL (e.g. a mounted Kubernetes Secret), so its password is
+    # never in the environment; read when the engine is built. Exclusive with database_url.
+    database_url_file: str = ""
+    # Connections each process keeps open to PostgreSQL, and how many more it may open under
+    # load. Every replica and worker has its own pool: size them against max_connections
+    # (or put PgBouncer in front; docs/operations.md).
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
     host: str = "127.0.0.1"
     port: int = 8080
     # The token issuer; empty means derived from host and port.
@@ -107,6 +115,10 @@ class Settings:
 
     @property
     def effective_database_url(self) -> str:
+        """The URL to connect to; with ``database_url_file``, read from that file now (the
+        error names the file, never its content)."""
+        if self.database_url_file:
+            return read_database_url_file(Path(self.database_url_file))
         return self.database_url or f"sqlite:///{(self.data_dir / 'capbroker.db').resolve()}"
 
     @property
@@ -119,6 +131,17 @@ class Settings:
     @property
     def effective_issuer(self) -> str:
         return self.issuer or f"http://{self.host}:{self.port}"
+
+
+def read_database_url_file(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise InvalidRequest(f"database_url_file {path}: cannot be read ({why})") from None
+    if not url:
+        raise InvalidRequest(f"database_url_file {path}: is empty")
+    return url
 
 
 def load_settings(
@@ -192,6 +215,8 @@ LIMITS: Final = {
     "metrics_port": Limit(low=0, high=65535),
     "log_format": Limit(choices=("text", "json")),
     "max_body_bytes": Limit(low=1024),
+    "database_pool_size": Limit(low=1, high=1000),
+    "database_max_overflow": Limit(low=0, high=1000),
     "database_connect_timeout": Limit(low=2, high=300, unit=" seconds"),
     "database_statement_timeout": Limit(above=0, high=3600, unit=" seconds"),
     "database_wait": Limit(above=0, high=300, unit=" seconds"),
@@ -218,6 +243,8 @@ def _check(settings: Settings) -> None:
     if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
     problems.extend(_algorithm_problems(settings))
+    if settings.database_url and settings.database_url_file:
+        problems.append("database_url and database_url_file: set one, not both")
     if settings.approval_webhook_url and not settings.approval_webhook_secret_file:
         problems.append("approval_webhook_url needs approval_webhook_secret_file (the HMAC key)")
     if problems:

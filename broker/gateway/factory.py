@@ -124,7 +124,12 @@ def build_gateway(
     master_key_ttl: float | None = None,
     poll_interval: float = 1.0,
 ) -> Gateway:
-    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     migrate.upgrade(engine)
     db = Database(engine, wait_seconds=settings.database_wait)
     audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)

@@ -93,8 +93,10 @@ class Services:
         return {**checks, **self.reachability()}
 
     def _schema_current(self) -> None:
-        if migrate.pending(self.db.engine):
-            raise Unavailable("migrations pending", reason=Reason.DATABASE_UNAVAILABLE)
+        # One compatible step ahead is ready: expand-then-contract (broker.store.migrate).
+        verdict = migrate.readiness(self.db.engine)
+        if verdict != "ok":
+            raise Unavailable(verdict, reason=Reason.DATABASE_UNAVAILABLE)
 
     async def start_background(self) -> None:
         """For a server: the keyset reloads and the readiness checks run in worker threads
@@ -215,7 +217,12 @@ def open_engine(settings: Settings, schema: Schema) -> Engine:
     missing = _missing_sqlite_file(settings.effective_database_url)
     if schema == "current" and missing:
         raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
-    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     if schema == "upgrade":
         migrate.upgrade(engine)
         return engine
