@@ -40,10 +40,11 @@ class GatewayKeys:
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
 
-    def refresh(self) -> bool:
-        """Re-read the JWKS unless that happened moments ago; True if it was re-read."""
+    def refresh(self, *, force: bool = False) -> bool:
+        """Re-read the JWKS unless that happened moments ago (or ``force``: the start-up
+        wait, broker.gateway.startup, keeps its own pace); True if it was re-read."""
         with self._lock:
-            if self._clock() - self._fetched_at < self._min_refresh:
+            if not force and self._clock() - self._fetched_at < self._min_refresh:
                 return False
             self._fetched_at = self._clock()
             self._keys = keys_from_jwks(self._fetch())
