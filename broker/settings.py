@@ -72,6 +72,14 @@ class Settings:
     # HMAC key that signs each delivery (required with a URL).
     approval_webhook_url: str = ""
     approval_webhook_secret_file: str = ""
+    # Both servers (broker and gateway; broker/httpguard.py): a request's head must arrive
+    # within header_timeout of its first byte, its body within body_timeout of its head;
+    # an idle keep-alive connection closes after idle_timeout; one client address may hold
+    # max_connections_per_client open connections per process (0: no cap).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 20.0
+    max_connections_per_client: int = 64
 
     @property
     def effective_database_url(self) -> str:
@@ -150,6 +158,10 @@ LIMITS: Final = {
     "signer": Limit(choices=("local", "transit")),
     "port": Limit(low=1, high=65535),
     "max_body_bytes": Limit(low=1024),
+    "header_timeout": Limit(low=0.5, high=600, unit=" seconds"),
+    "body_timeout": Limit(low=0.5, high=3600, unit=" seconds"),
+    "idle_timeout": Limit(low=1, high=3600, unit=" seconds"),
+    "max_connections_per_client": Limit(low=0, high=100_000),
 }
 
 

@@ -38,6 +38,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.httpguard import GuardedHttpToolsProtocol, ServerLimits, guarded
     from broker.workers import BROKER_SERVER_OPTIONS, hand_on_settings, tune_gc
 
     with reported_errors():
@@ -61,7 +62,8 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
         app = create_app(services)
         services.start_background_checkpoints()
     tune_gc()
-    uvicorn.run(app, **options)
+    protocol = guarded(GuardedHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, **{**options, "http": protocol})
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -143,7 +145,8 @@ def gateway_serve(
     import uvicorn
 
     from broker.gateway.factory import build_gateway, load_providers
-    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS, ProblemHttpToolsProtocol
+    from broker.httpguard import ServerLimits, guarded
     from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
@@ -174,7 +177,8 @@ def gateway_serve(
         )
         return
     tune_gc()
-    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
+    protocol = guarded(ProblemHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, host=host, port=port, **{**SERVER_OPTIONS, "http": protocol})
 
 
 def _serve_with_proxy(

@@ -15,15 +15,20 @@ the server lacks it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from aiohttp import ClientError, ClientResponse
+
 from broker.errors import BrokerError
+from broker.gateway.forward import CLIENT_GONE, broken_off
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
+from broker.gateway.redact import StreamRedactor
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.tokens import GatewayKeys
@@ -95,7 +100,7 @@ class Gateway:
         )
         match await self.pipeline.run(request):
             case Forward() as forward:
-                await self._forward(forward, send)
+                await self._forward(forward, receive, send)
             case DryRun() as dry_run:
                 await _json(send, 200, dry_run.body())
             case Refusal() as refusal:
@@ -149,32 +154,84 @@ class Gateway:
 
     # --- rendering ----------------------------------------------------------------------------
 
-    async def _forward(self, forward: Forward, send: Send) -> None:
-        """Send the call and stream the answer back through the redactor; a failure on the
-        way is a refusal like any other (audited, problem+json)."""
+    async def _forward(self, forward: Forward, receive: Receive, send: Send) -> None:
+        """Send the call and stream the answer back through the redactor; a failure before
+        the answer starts is a refusal like any other (audited, problem+json). The answer's
+        headers go out as soon as the provider sends them; a client that goes away closes
+        the upstream connection at once; a provider that breaks off mid-answer breaks the
+        client's connection off too. Each of those is said in the completion event."""
         forwarder = self.pipeline.forwarder
+        watch = ClientWatch.of(receive, forward)
+        status, ended = 0, None
         try:
             response = await forwarder.send(forward)
             async with response:
+                status = response.status
                 headers, redactor = forwarder.answer(response)
-                await send(
-                    {"type": "http.response.start", "status": response.status, "headers": headers}
-                )
-                async for chunk in response.content.iter_any():
-                    cleaned = redactor.feed(chunk)
-                    if cleaned:
-                        await send(
-                            {"type": "http.response.body", "body": cleaned, "more_body": True}
-                        )
-                await send(
-                    {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
-                )
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                ended = await _relay(response, redactor, send, forward)
         except BrokerError as error:
+            watch.stop()  # the refusal is written whoever still listens
             # An aborted body stream is why the upstream request failed: record that.
             cause = _stream_failure(forward) or error
             await _problem(send, await self.pipeline.refuse(forward.attempt, cause))
             return
-        self.pipeline.completed(forward, response.status)
+        except asyncio.CancelledError:
+            if not watch.left:
+                raise  # not the client leaving: the server is stopping
+            ended = CLIENT_GONE
+        finally:
+            watch.stop()
+        self.pipeline.completed(forward, status, ended=ended)
+
+
+async def _relay(
+    response: ClientResponse, redactor: StreamRedactor, send: Send, forward: Forward
+) -> str | None:
+    """The answer's body through the redactor; how it ended if it did not end whole."""
+    sent = 0
+    try:
+        async for chunk in response.content.iter_any():
+            cleaned = redactor.feed(chunk)
+            if cleaned:
+                sent += len(cleaned)
+                await send({"type": "http.response.body", "body": cleaned, "more_body": True})
+    except (ClientError, TimeoutError) as exc:
+        response.close()
+        # Returning without the last body message breaks the client's connection off, so
+        # a truncated answer never looks whole.
+        return broken_off(exc, forward.attempt, sent)
+    await send({"type": "http.response.body", "body": redactor.finish(), "more_body": False})
+    return None
+
+
+class ClientWatch:
+    """Cancels a forwarded call's handler when its client goes away, so the upstream
+    connection closes at once instead of when the provider finishes."""
+
+    def __init__(self, receive: Receive | None) -> None:
+        self.left = False
+        self._handler = asyncio.current_task() if receive is not None else None
+        self._task = asyncio.ensure_future(self._wait(receive)) if receive is not None else None
+
+    @classmethod
+    def of(cls, receive: Receive, forward: Forward) -> ClientWatch:
+        """No watch while the request body still streams upstream: that stream reads
+        ``receive`` itself and fails the call when the client leaves."""
+        streaming = isinstance(forward.body, BodyStream) and not forward.body.done
+        return cls(None if streaming else receive)
+
+    async def _wait(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass  # an unread empty body
+        if self._handler is not None:
+            self.left = True
+            self._handler.cancel()
+
+    def stop(self) -> None:
+        self._handler = None
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _stream_failure(forward: Forward) -> BrokerError | None:

@@ -23,7 +23,7 @@ from broker.gateway.recording import Approvals, AuditStore, Recorder
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.route import ProviderRoute
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
-from broker.gateway.upstream import Upstream
+from broker.gateway.upstream import Upstream, UpstreamLimits
 from broker.manifests.schemas import schema_problems
 from broker.routemap import load_route_map, shipped_map
 from broker.routemap.compile import SHIPPED_MAPS
@@ -54,8 +54,9 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
     """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?,
-    hosts?, token_env?}]}``, checked against ``providers.schema.json``; then each route map
-    is loaded and matched, and no public host may be named by two providers."""
+    hosts?, token_env?, upstream_limits?}]}``, checked against ``providers.schema.json``;
+    then each route map is loaded and matched, and no public host may be named by two
+    providers."""
     problems = schema_problems("Providers", doc)
     if problems:
         raise InvalidRequest(
@@ -91,6 +92,7 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             auth=route_map.auth_for(auth),
             hosts=tuple(entry.get("hosts", ())),
             token_env=tuple(entry.get("token_env", ())),
+            limits=UpstreamLimits(**entry.get("upstream_limits", {})),
         )
     return routes
 
@@ -142,7 +144,7 @@ def build_gateway(
         webhook=webhook,
     )
     feed = RevocationFeed(db, clock=clock, interval=poll_interval)
-    upstream = Upstream()
+    upstream = Upstream({name: route.limits for name, route in providers.items()})
     pipeline = Pipeline(
         providers,
         Authenticator(VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway), feed),

@@ -133,9 +133,9 @@ class Pipeline:
         """A refusal at any step (forwarding too), written to the audit log."""
         return Refusal(await self.recorder.refusal(attempt, error), attempt)
 
-    def completed(self, forward: Forward, status: int) -> None:
+    def completed(self, forward: Forward, status: int, *, ended: str | None = None) -> None:
         """The forwarded call's outcome; it rides along with a later batch (the decision
-        is already durable)."""
+        is already durable). ``ended``: how an answer that did not end whole ended."""
         attempt = forward.attempt
         elapsed_ms = round((time.perf_counter() - attempt.started) * 1000, 2)
-        self.recorder.completed(attempt, status, elapsed_ms)
+        self.recorder.completed(attempt, status, elapsed_ms, ended=ended)

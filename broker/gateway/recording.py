@@ -275,7 +275,9 @@ class Recorder:
 
     # --- after forwarding -----------------------------------------------------------------
 
-    def completed(self, attempt: Attempt, status: int, elapsed_ms: float) -> None:
+    def completed(
+        self, attempt: Attempt, status: int, elapsed_ms: float, *, ended: str | None = None
+    ) -> None:
         """Queue a forwarded call's outcome; the first one queued since the last write asks
         for a write, and everything queued until then shares it."""
         call = {
@@ -287,6 +289,8 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if ended is not None:  # e.g. upstream_broke_off, client_gone (forward.py)
+            call["ended"] = ended
         with self._completions_lock:
             asked = bool(self._completions)  # a write is already asked for until it takes them
             self._completions.setdefault(attempt.actor, []).append(call)
