@@ -39,6 +39,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 HEALTH = ("/healthz", "/readyz")
+# How often what the gateway keeps per token is swept of expired tokens.
+SWEEP_INTERVAL = 5.0
 
 
 class Gateway:
@@ -53,6 +55,7 @@ class Gateway:
     ) -> None:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
         self.store, self.upstream = store, upstream
+        self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -62,14 +65,24 @@ class Gateway:
         await self.upstream.start()
         self.keys.refresh()
         self.feed.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.store.committer.drain()
         self.store.committer.close()
         if self.store.checkpointer is not None:
             self.store.checkpointer.stop()
         await self.feed.stop()
         await self.upstream.close()
+
+    async def _sweep_forever(self) -> None:
+        """Expired tokens' cache entries leave, so memory returns to its baseline."""
+        authenticator = self.pipeline.authenticator
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            authenticator.sweep(authenticator.tokens.clock())
 
     # --- ASGI -----------------------------------------------------------------------------
 
