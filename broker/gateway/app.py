@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import ClientError, ClientResponse
 
 from broker.errors import BrokerError
+from broker.gateway.expiring import release_free_memory
 from broker.gateway.forward import CLIENT_GONE, broken_off
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
@@ -39,8 +40,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 HEALTH = ("/healthz", "/readyz")
-# How often what the gateway keeps per token is swept of expired tokens.
+# How often what the gateway keeps per token is swept of expired tokens, and how many
+# entries a sweep must free before the freed memory is handed back to the system.
 SWEEP_INTERVAL = 5.0
+TRIM_AFTER = 500
 
 
 class Gateway:
@@ -82,7 +85,9 @@ class Gateway:
         authenticator = self.pipeline.authenticator
         while True:
             await asyncio.sleep(SWEEP_INTERVAL)
-            authenticator.sweep(authenticator.tokens.clock())
+            if authenticator.sweep(authenticator.tokens.clock()) >= TRIM_AFTER:
+                # off the loop: it takes the allocator's locks for a few milliseconds
+                await asyncio.to_thread(release_free_memory)
 
     # --- ASGI -----------------------------------------------------------------------------
 
