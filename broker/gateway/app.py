@@ -20,20 +20,19 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from aiohttp import ClientError, ClientResponse
-
 from broker.errors import BrokerError
 from broker.gateway.expiring import release_free_memory
-from broker.gateway.forward import CLIENT_GONE, broken_off
+from broker.gateway.forward import CLIENT_GONE
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
-from broker.gateway.redact import StreamRedactor
+from broker.gateway.relay import ClientWatch, relay
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.tokens import GatewayKeys
 from broker.gateway.upstream import Upstream
+from broker.metrics.endpoint import MetricsEndpoint
 from broker.problems import problem_body
 
 Scope = MutableMapping[str, Any]
@@ -58,6 +57,7 @@ class Gateway:
     ) -> None:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
         self.store, self.upstream = store, upstream
+        self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -67,8 +67,10 @@ class Gateway:
             self.store.checkpointer.start()
         await self.upstream.start()
         self.keys.refresh()
-        self.feed.start()
+        await self.feed.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        if self.metrics is not None:
+            self.metrics.start()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -79,6 +81,8 @@ class Gateway:
             self.store.checkpointer.stop()
         await self.feed.stop()
         await self.upstream.close()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     async def _sweep_forever(self) -> None:
         """Expired tokens' cache entries leave, so memory returns to its baseline."""
@@ -108,6 +112,7 @@ class Gateway:
         if upgrade_requested(scope["headers"]):
             await self._refuse_upgrade(scope, scope["method"], target, send)
             return
+        waiting = AsgiWaiting(receive)
         request = GatewayRequest(
             scope["method"],
             target,
@@ -115,14 +120,18 @@ class Gateway:
             scope["headers"],
             receive,
             scope.get("client"),
+            waiting,
         )
-        match await self.pipeline.run(request):
-            case Forward() as forward:
-                await self._forward(forward, receive, send)
-            case DryRun() as dry_run:
-                await _json(send, 200, dry_run.body())
-            case Refusal() as refusal:
-                await _problem(send, refusal)
+        try:
+            match await self.pipeline.run(request):
+                case Forward() as forward:
+                    await self._forward(forward, waiting, send)
+                case DryRun() as dry_run:
+                    await _json(send, 200, dry_run.body())
+                case Refusal() as refusal:
+                    await _problem(send, refusal)
+        finally:
+            waiting.stop()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -172,14 +181,14 @@ class Gateway:
 
     # --- rendering ----------------------------------------------------------------------------
 
-    async def _forward(self, forward: Forward, receive: Receive, send: Send) -> None:
+    async def _forward(self, forward: Forward, waiting: AsgiWaiting, send: Send) -> None:
         """Send the call and stream the answer back through the redactor; a failure before
         the answer starts is a refusal like any other (audited, problem+json). The answer's
         headers go out as soon as the provider sends them; a client that goes away closes
         the upstream connection at once; a provider that breaks off mid-answer breaks the
-        client's connection off too. Each of those is said in the completion event."""
+        client's connection off too (``relay.py``). The completion event says which."""
         forwarder = self.pipeline.forwarder
-        watch = ClientWatch.of(receive, forward)
+        watch = ClientWatch(waiting.left)
         status, ended = 0, None
         try:
             response = await forwarder.send(forward)
@@ -187,7 +196,7 @@ class Gateway:
                 status = response.status
                 headers, redactor = forwarder.answer(response)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                ended = await _relay(response, redactor, send, forward)
+                ended = await relay(response, redactor, send, forward.attempt)
         except BrokerError as error:
             watch.stop()  # the refusal is written whoever still listens
             # An aborted body stream is why the upstream request failed: record that.
@@ -203,51 +212,31 @@ class Gateway:
         self.pipeline.completed(forward, status, ended=ended)
 
 
-async def _relay(
-    response: ClientResponse, redactor: StreamRedactor, send: Send, forward: Forward
-) -> str | None:
-    """The answer's body through the redactor; how it ended if it did not end whole."""
-    sent = 0
-    try:
-        async for chunk in response.content.iter_any():
-            cleaned = redactor.feed(chunk)
-            if cleaned:
-                sent += len(cleaned)
-                await send({"type": "http.response.body", "body": cleaned, "more_body": True})
-    except (ClientError, TimeoutError) as exc:
-        response.close()
-        # Returning without the last body message breaks the client's connection off, so
-        # a truncated answer never looks whole.
-        return broken_off(exc, forward.attempt, sent)
-    await send({"type": "http.response.body", "body": redactor.finish(), "more_body": False})
-    return None
+class AsgiWaiting:
+    """``ClientWaiting`` for one ASGI request: once the pipeline has read the body, one
+    task waits on ``receive`` for ``http.disconnect`` (nothing else reads it any more) and
+    sets ``left``. Stopped when the request ends."""
 
+    __slots__ = ("_receive", "_task", "left")
 
-class ClientWatch:
-    """Cancels a forwarded call's handler when its client goes away, so the upstream
-    connection closes at once instead of when the provider finishes."""
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self.left = asyncio.Event()
 
-    def __init__(self, receive: Receive | None) -> None:
-        self.left = False
-        self._handler = asyncio.current_task() if receive is not None else None
-        self._task = asyncio.ensure_future(self._wait(receive)) if receive is not None else None
+    def watch(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._wait())
 
-    @classmethod
-    def of(cls, receive: Receive, forward: Forward) -> ClientWatch:
-        """No watch while the request body still streams upstream: that stream reads
-        ``receive`` itself and fails the call when the client leaves."""
-        streaming = isinstance(forward.body, BodyStream) and not forward.body.done
-        return cls(None if streaming else receive)
+    async def _wait(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass  # an empty body the pipeline never asked for
+        self.left.set()
 
-    async def _wait(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass  # an unread empty body
-        if self._handler is not None:
-            self.left = True
-            self._handler.cancel()
+    def gone(self) -> bool:
+        return self.left.is_set()
 
     def stop(self) -> None:
-        self._handler = None
         if self._task is not None:
             self._task.cancel()
 

@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support.fault_stack import SLOW_LIMITS, FaultStack, build_fault_stack
 from tests.support.faulty_upstream import HUGE_BYTES, RESET_SENT
+from tests.support.upstream_fault_stack import SLOW_LIMITS, FaultStack, build_fault_stack
 
 pytestmark = pytest.mark.faults
 

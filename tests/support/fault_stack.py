@@ -1,115 +1,158 @@
-"""A gateway over real sockets in front of two faulty upstreams (faulty_upstream.py): the
-``echo`` provider and the ``slow`` one, each with its own pool and deadline, both behind
-copies of echo-map.yaml. The fault tests make ``slow`` misbehave and watch ``echo``."""
+"""A broker store and a gateway for fault tests, with two providers whose calls are traced.
+
+The providers are ``echo`` (echo_upstream.py) and ``permissive`` (permissive_upstream.py),
+each with a staging template. Every call a test makes carries a unique name in its body
+(``{"name": ..., "environment": "staging"}``): the gateway's decision events list it as a
+resource, and what reached each upstream is read back from the upstream itself, so a test
+checks both sides: every call an upstream saw has an ``allow`` decision, and a call the
+gateway answered otherwise reached nothing.
+
+The gateway's master keys come from ``secrets`` (for example a Vault store behind a
+delaying proxy) or, by default, from the store the world was seeded into. Settings can
+be overridden (deadlines, waits) with ``overrides``.
+"""
 
 from __future__ import annotations
 
-import secrets
+import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.audit.reader import AuditQuery, query_events, verify_all
+import httpx
+
+from broker.audit.reader import AuditQuery, query_events
 from broker.demo.provider.server import ServerThread
-from broker.demo.world import Principal, Seed, serve_gateway
+from broker.demo.world import Principal, Seed, provider_route
 from broker.domain.grants import GrantRequest
-from broker.gateway.factory import master_key_secret_for
-from broker.gateway.route import ProviderRoute
-from broker.gateway.upstream import UpstreamLimits
+from broker.gateway.app import Gateway
+from broker.gateway.factory import build_gateway
+from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import parse_manifest
 from broker.routemap import load_route_map
+from broker.secrets.base import SecretStore
 from broker.services.container import Services
-from tests.support.factories import template_doc
-from tests.support.faulty_upstream import FaultyUpstream
+from tests.support import echo_upstream
+from tests.support.permissive_upstream import PermissiveUpstream
+from tests.support.stack import ECHO, ECHO_STAGING, PERMISSIVE, PERMISSIVE_STAGING
 from tests.support.world import broker_settings, seeded_world
 
-ECHO_MAP = Path(__file__).with_name("echo-map.yaml")
-PROVIDERS = ("echo", "slow")
-# ``slow``: a small pool and short deadlines, so its faults show within seconds.
-SLOW_LIMITS = UpstreamLimits(connections=4, connect=1.0, read=1.5, deadline=3.0)
+SUPPORT = Path(__file__).parent
+PATHS = {ECHO: "/echo", PERMISSIVE: "/items"}
+TEMPLATES = {ECHO: "echo-staging", PERMISSIVE: "permissive-staging"}
+
+
+def body_of(name: str) -> bytes:
+    return json.dumps({"name": name, "environment": "staging"}).encode()
 
 
 @dataclass
 class FaultStack:
     services: Services
+    gateway: Gateway
     url: str
-    upstreams: dict[str, FaultyUpstream]
-    credential: str = field(repr=False)
-    server: ServerThread = field(repr=False)
+    agent: str = dataclasses.field(repr=False)
+    permissive: PermissiveUpstream
+    keys: dict[str, str] = dataclasses.field(repr=False)
 
     def token(self, provider: str) -> str:
-        grant = GrantRequest(f"{provider}-staging", "staging")
-        return self.services.issuance.issue(self.credential, grant).access_token
+        grant = GrantRequest(TEMPLATES[provider], "staging")
+        return self.services.issuance.issue(self.agent, grant).access_token
 
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        with self.services.db.read() as conn:
-            assert all(r.ok for r in verify_all(conn))
-            return [e for e in query_events(conn, AuditQuery(limit=5000)) if e["type"] == kind]
-
-    def completions(self, *, at_least: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """The calls of every ``gateway.completed`` event, once ``at_least`` have landed."""
-        deadline = time.monotonic() + timeout
-        while True:
-            calls = [c for e in self.events("gateway.completed") for c in e["data"]["calls"]]
-            if len(calls) >= at_least or time.monotonic() > deadline:
-                return calls
-            time.sleep(0.05)
-
-
-def _map_for(provider: str, tmp: Path) -> Path:
-    text = ECHO_MAP.read_text(encoding="utf-8")
-    copy = tmp / f"{provider}-map.yaml"
-    copy.write_text(
-        text.replace("{name: echo}", f"{{name: {provider}}}").replace(
-            "provider: echo", f"provider: {provider}"
+    def call(
+        self, provider: str, token: str, name: str, *, timeout: float = 10.0
+    ) -> tuple[httpx.Response, float]:
+        """POST one traced call; the answer and how long it took (seconds)."""
+        started = time.perf_counter()
+        answer = httpx.post(
+            f"{self.url}/{provider}{PATHS[provider]}",
+            content=body_of(name),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=timeout,
         )
-    )
-    return copy
+        return answer, time.perf_counter() - started
+
+    def health(self, path: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        answer = httpx.get(f"{self.url}{path}", timeout=5)
+        return answer.status_code, time.perf_counter() - started
+
+    def reached(self, provider: str) -> set[str]:
+        """The names of the traced calls that reached ``provider``'s upstream."""
+        if provider == PERMISSIVE:
+            bodies = [r.body for r in self.permissive.received()]
+            return {json.loads(b)["name"] for b in bodies if b.startswith(b"{")}
+        digests = {r["body_sha256"] for r in echo_upstream.RECEIVED if "body_sha256" in r}
+        return {n for n in self._sent if hashlib.sha256(body_of(n)).hexdigest() in digests}
+
+    _sent: set[str] = dataclasses.field(default_factory=set, repr=False)
+
+    def name(self, prefix: str) -> str:
+        name = f"{prefix}-{len(self._sent)}-{time.monotonic_ns() % 10**9}"
+        self._sent.add(name)
+        return name
+
+    def decisions(self) -> list[dict[str, Any]]:
+        with self.gateway.store.db.read() as conn:
+            return query_events(conn, AuditQuery(type="gateway.decision", limit=10_000))
+
+    def outcomes_of(self, name: str) -> list[tuple[str, str]]:
+        """(decision, reason) of every decision event naming the traced call ``name``."""
+        resource = {f"thing:{name}", f"item:{name}"}
+        return [
+            (e["data"]["decision"], e["reason"])
+            for e in self.decisions()
+            if resource & set(e["data"].get("resources", ()))
+        ]
 
 
-def build_fault_stack(tmp: Path) -> Iterator[FaultStack]:
-    keys = {p: secrets.token_urlsafe(24) for p in PROVIDERS}
-    templates = [
-        parse_manifest(
-            template_doc(
-                f"{p}-staging",
-                provider=p,
-                environments=["staging"],
-                actions=["echo:read", "echo:write"],
-                ttl={"default": "10m", "max": "30m"},
-                agents=["claude-*"],
-            ),
-            f"t#{p}",
-        )
-        for p in PROVIDERS
-    ]
+@contextmanager
+def fault_stack(
+    tmp_path: Path,
+    database_url: str,
+    *,
+    secrets: SecretStore | None = None,
+    overrides: dict[str, Any] | None = None,
+    keys: dict[str, str] | None = None,
+) -> Iterator[FaultStack]:
+    keys = keys or {ECHO: "echo-key-" + "e" * 20, PERMISSIVE: "permissive-key-" + "p" * 20}
+    settings = dataclasses.replace(broker_settings(tmp_path, database_url), **(overrides or {}))
     seed = Seed(
-        manifests=templates, provider_keys=keys, principals=[Principal("agent", "claude-code")]
+        manifests=[parse_manifest(ECHO_STAGING, "t#1"), parse_manifest(PERMISSIVE_STAGING, "t#2")],
+        provider_keys=keys,
+        principals=[Principal("agent", "claude-code")],
     )
-    world = seeded_world(broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"), seed)
-    upstreams = {p: FaultyUpstream().start() for p in PROVIDERS}
+    world = seeded_world(settings, seed)
+    echo = ServerThread(echo_upstream.echo_app).start()
+    permissive = PermissiveUpstream().start()
     routes = {
-        p: ProviderRoute(
-            p,
-            load_route_map(_map_for(p, tmp)),
-            upstreams[p].url,
-            master_key_secret_for(p),
-            limits=SLOW_LIMITS if p == "slow" else UpstreamLimits(),
-        )
-        for p in PROVIDERS
+        ECHO: provider_route(ECHO, echo.url, load_route_map(SUPPORT / "echo-map.yaml")),
+        PERMISSIVE: provider_route(
+            PERMISSIVE, permissive.url, load_route_map(SUPPORT / "permissive-map.yaml")
+        ),
     }
-    gateway, server = serve_gateway(
-        world.services.settings, routes, jwks=world.services.keys.jwks, poll_interval=0.2
+    gateway = build_gateway(
+        settings, routes, jwks=world.services.keys.jwks, secrets=secrets, poll_interval=0.2
     )
+    server = ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
     try:
         yield FaultStack(
-            world.services, server.url, upstreams, world.credential("claude-code"), server
+            world.services,
+            gateway,
+            server.url,
+            world.credential("claude-code"),
+            permissive,
+            keys,
         )
     finally:
         server.stop()
-        for upstream in upstreams.values():
-            upstream.stop()
+        permissive.stop()
+        echo.stop()
+        gateway.pipeline.forwarder.master_keys.close()
         gateway.store.db.engine.dispose()
         world.services.close()
