@@ -14,6 +14,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -137,6 +138,18 @@ def test_connections_per_address_are_capped(base: str) -> None:
             sock.close()
     time.sleep(0.2)
     assert _ordinary(base) < ORDINARY_BOUND_S  # freed again
+
+
+def test_gateway_workers_read_the_timeouts_from_their_settings(tmp_path: Path) -> None:
+    """``--workers`` workers import the protocol by name: it reads the same settings."""
+    with process_stack(
+        tmp_path, ttl="10m", settings=SETTINGS, gateway_args=("--workers", "2")
+    ) as stack, _connect(stack.gateway_url) as sock:
+        started = time.monotonic()
+        data = _answer(sock)
+        took = time.monotonic() - started
+    assert _problem(data) == (408, "request_timeout")
+    assert took < HEADER_S + GRACE_S
 
 
 def test_the_server_still_answers_at_the_end(servers: ProcessStack) -> None:

@@ -49,8 +49,11 @@ class ProcessStack:
 
 
 @contextmanager
-def process_stack(tmp: Path, *, ttl: str, settings: Mapping[str, str]) -> Iterator[ProcessStack]:
-    """Both servers with ``settings`` (``CAPBROKER_*`` variables), tokens living ``ttl``."""
+def process_stack(
+    tmp: Path, *, ttl: str, settings: Mapping[str, str], gateway_args: tuple[str, ...] = ()
+) -> Iterator[ProcessStack]:
+    """Both servers with ``settings`` (``CAPBROKER_*`` variables), tokens living ``ttl``;
+    ``gateway_args`` go to ``gateway serve`` (e.g. ``--workers 2``)."""
     data = tmp / "data"
     template = template_doc(
         "echo-staging",
@@ -80,7 +83,7 @@ def process_stack(tmp: Path, *, ttl: str, settings: Mapping[str, str]) -> Iterat
     procs: list[ServerProcess] = []
     try:
         procs.append(start_broker(data, broker_port, log, env=env))
-        procs.append(start_gateway(data, providers, gateway_port, log, env=env))
+        procs.append(start_gateway(data, providers, gateway_port, log, *gateway_args, env=env))
         yield ProcessStack(
             world,
             f"http://{HOST}:{broker_port}",
