@@ -142,9 +142,12 @@ def test_connections_per_address_are_capped(base: str) -> None:
 
 def test_gateway_workers_read_the_timeouts_from_their_settings(tmp_path: Path) -> None:
     """``--workers`` workers import the protocol by name: it reads the same settings."""
-    with process_stack(
-        tmp_path, ttl="10m", settings=SETTINGS, gateway_args=("--workers", "2")
-    ) as stack, _connect(stack.gateway_url) as sock:
+    with (
+        process_stack(
+            tmp_path, ttl="10m", settings=SETTINGS, gateway_args=("--workers", "2")
+        ) as stack,
+        _connect(stack.gateway_url) as sock,
+    ):
         started = time.monotonic()
         data = _answer(sock)
         took = time.monotonic() - started

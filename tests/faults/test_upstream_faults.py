@@ -26,7 +26,7 @@ from tests.support.upstream_fault_stack import SLOW_LIMITS, FaultStack, build_fa
 
 pytestmark = pytest.mark.faults
 
-ECHO_BOUND_S = 1.5
+ECHO_BOUND_S = 2.0  # under slow's 3 s deadline: what a call queued behind it would take
 HEADERS_BOUND_S = 1.0
 FREED_BOUND_S = 1.0
 
@@ -78,7 +78,7 @@ def test_a_hanging_provider_leaves_another_providers_latency_alone(faults: Fault
         answers = [f.result() for f in stuck]
         took = time.monotonic() - started
     assert max(during) < ECHO_BOUND_S, (baseline, during)
-    assert statistics.median(during) < max(0.2, 3 * statistics.median(baseline)), (
+    assert statistics.median(during) < max(0.3, 3 * statistics.median(baseline)), (
         baseline,
         during,
     )
