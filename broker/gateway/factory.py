@@ -142,6 +142,7 @@ def build_gateway(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     webhook = _approval_webhook(settings, clock)
     master_keys = MasterKeys(
