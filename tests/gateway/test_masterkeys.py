@@ -13,16 +13,17 @@ from broker.blocking import BlockingCalls
 from broker.clock import FrozenClock
 from broker.errors import Reason, Unavailable
 from broker.gateway.masterkeys import MasterKeys
+from broker.secrets.location import KeyLocation
 from broker.secrets.memory import MemorySecretStore
 
-NAME = "providers/echo/master-key"
+NAME = KeyLocation(name="providers/echo/master-key")
 
 
 class GatedStore(MemorySecretStore):
     """Reads wait until ``gate`` is set (a hung backend while it is clear)."""
 
     def __init__(self) -> None:
-        super().__init__({NAME: b"key-one"})
+        super().__init__({NAME.name: b"key-one"})
         self.gate = threading.Event()
         self.gate.set()
         self.reads = 0
