@@ -73,6 +73,21 @@ def proxy_token(headers: RawHeaders) -> str:
     return token
 
 
+def repeated_length(head: bytes) -> bool:
+    """Whether a raw request head names Content-Length more than once, or as a list.
+
+    h11 takes ``Content-Length: 5`` twice (or ``5, 5``) as one length, as RFC 9112
+    section 6.3 lets a recipient; path mode's parser refuses both, and so must the
+    tunnel, or the two front ends would give different verdicts for the same bytes."""
+    block = head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    lengths = [
+        value
+        for name, _, value in (line.partition(b":") for line in block.split(b"\n")[1:])
+        if name.strip().lower() == b"content-length"
+    ]
+    return len(lengths) > 1 or any(b"," in value for value in lengths)
+
+
 def credential_headers(route: ProviderRoute) -> frozenset[bytes]:
     """Every header a credential may arrive in inside the tunnel."""
     names = {b"authorization", b"proxy-authorization"}

@@ -20,7 +20,7 @@ from broker.gateway.app import _encoded
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
-from broker.gateway.proxy.checks import credential_headers, tunnel_headers
+from broker.gateway.proxy.checks import credential_headers, repeated_length, tunnel_headers
 from broker.gateway.request import GatewayRequest
 from broker.gateway.route import ProviderRoute
 from broker.problems import problem_body
@@ -43,7 +43,11 @@ class Connection:
 
     async def next_event(self, timeout: float = IDLE_TIMEOUT_S) -> Any:
         while True:
+            # A request head is checked as sent, before h11 folds repeated lengths.
+            head = self.h11.trailing_data[0] if self.h11.their_state is h11.IDLE else b""
             event = self.h11.next_event()
+            if isinstance(event, h11.Request) and repeated_length(head):
+                raise h11.RemoteProtocolError("Content-Length named more than once")
             if event is not h11.NEED_DATA:
                 return event
             async with asyncio.timeout(timeout):
@@ -100,7 +104,9 @@ class Tunnel:
                 h.start_next_cycle()
         except h11.RemoteProtocolError:
             if h.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                await self.conn.answer_problem(_malformed(), close=True)
+                attempt = _attempt("?", f"/{self.route.name}", self)
+                refusal = await self.pipeline.refuse(attempt, _malformed())
+                await self.conn.answer_problem(refusal.error, close=True)
         except (TimeoutError, ConnectionError, BrokerError):
             return  # a broken answer or a dead peer: the tunnel just ends
 
