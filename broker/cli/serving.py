@@ -152,7 +152,7 @@ def gateway_serve(
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
         if proxy_port is not None:
-            _serve_with_proxy(state, app, host, port, proxy_port, workers)
+            _serve_with_proxy(state, app, host, port, proxy_port, workers, providers_file)
             return
     click.echo(
         f"capbroker gateway starting on http://{host}:{port} for "
@@ -178,11 +178,18 @@ def gateway_serve(
 
 
 def _serve_with_proxy(
-    state: CliState, app: Gateway, host: str, port: int, proxy_port: int, workers: int
+    state: CliState,
+    app: Gateway,
+    host: str,
+    port: int,
+    proxy_port: int,
+    workers: int,
+    providers_file: Path,
 ) -> None:
     from broker.clock import system_clock
     from broker.errors import InvalidRequest
     from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+    from broker.gateway.proxy.passthrough import load_passthrough
     from broker.gateway.proxy.serve import FrontEnds
     from broker.gateway.server import SERVER_OPTIONS
     from broker.services.container import build_secret_store
@@ -193,10 +200,12 @@ def _serve_with_proxy(
     hosts = sorted(h for route in app.pipeline.providers.values() for h in route.hosts)
     if not hosts:
         raise InvalidRequest("--proxy-port: no provider in the providers file names hosts")
+    passthrough = load_passthrough(providers_file, app.pipeline.providers)
     ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
+    untouched = f"; passthrough {', '.join(sorted(map(str, passthrough)))}" if passthrough else ""
     click.echo(
         f"capbroker gateway starting on http://{host}:{port}, forward proxy on"
-        f" {host}:{proxy_port} for {', '.join(hosts)}",
+        f" {host}:{proxy_port} for {', '.join(hosts)}{untouched}",
         err=True,
     )
     tune_gc()
@@ -205,6 +214,7 @@ def _serve_with_proxy(
         LeafCache(ca, system_clock),
         proxy_host=host,
         proxy_port=proxy_port,
+        passthrough=passthrough,
         host=host,
         port=port,
         **SERVER_OPTIONS,
