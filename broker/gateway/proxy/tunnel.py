@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -92,7 +93,7 @@ class Connection:
     ) -> None:
         headers, payload = _encoded(dict(body), problem=problem, close=close)  # as path mode
         await self.send(
-            h11.Response(status_code=status, headers=[*headers, *extra]),
+            h11.Response(status_code=status, headers=[*headers, *extra], reason=phrase(status)),
             h11.Data(data=payload),
             h11.EndOfMessage(),
         )
@@ -234,7 +235,10 @@ class Tunnel:
             async with response:
                 headers, redactor = forwarder.answer(response)
                 kept = [(k, v) for k, v in headers if k not in REFRAMED]
-                self.conn.queue(h11.Response(status_code=response.status, headers=kept))
+                status = response.status
+                self.conn.queue(
+                    h11.Response(status_code=status, headers=kept, reason=phrase(status))
+                )
                 async for chunk in response.content.iter_any():
                     cleaned = redactor.feed(chunk)
                     if cleaned:
@@ -251,6 +255,14 @@ class Tunnel:
             await self.conn.answer_problem(refusal.error)
             return
         self.pipeline.completed(forward, response.status)
+
+
+def phrase(status: int) -> bytes:
+    """The reason phrase: some clients show only it for a refused CONNECT (Go's gh)."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
 
 
 def _attempt(method: str, path: str, tunnel: Tunnel) -> Attempt:
