@@ -223,17 +223,29 @@ def _serve_with_proxy(
 
 
 @gateway.command("ca")
+@click.option("--prepare-next", is_flag=True, help="Publish a next CA (it does not sign yet).")
+@click.option("--promote-next", is_flag=True, help="The next CA signs; the old one retires.")
 @pass_state
-def gateway_ca(state: CliState) -> None:
-    """Print the forward proxy's CA certificate (PEM) for agents' trust stores; the CA is
-    made on first use, its key kept in the secret backend."""
+def gateway_ca(state: CliState, prepare_next: bool, promote_next: bool) -> None:
+    """Print the forward proxy's CA certificates (PEM: every CA a leaf may come from) for
+    agents' trust stores; the CA is made on first use, its key kept in the secret backend.
+    Rotate in two steps: --prepare-next, let agents take the new bundle, --promote-next,
+    then restart the gateways (the retired CA stays in the bundle for a day)."""
     from broker.clock import system_clock
-    from broker.gateway.proxy.ca import load_or_create_ca
+    from broker.gateway.proxy.ca import load_ring, rotate_ca
     from broker.services.container import build_secret_store
 
     with reported_errors():
-        ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
-    click.echo(ca.pem(), nl=False)
+        if prepare_next and promote_next:
+            raise click.UsageError("give --prepare-next or --promote-next, not both")
+        store = build_secret_store(state.settings())
+        if prepare_next or promote_next:
+            ring = rotate_ca(store, system_clock, promote=promote_next)
+            done = "the next CA now signs" if promote_next else "a next CA is published"
+            click.echo(f"capbroker: {done}; the bundle below is what agents trust", err=True)
+        else:
+            ring = load_ring(store, system_clock)
+    click.echo(ring.bundle(system_clock()), nl=False)
 
 
 @click.command()
