@@ -60,12 +60,17 @@ def record_path(explicit: Path | None, environ: dict[str, str] | os._Environ[str
     return Path(environ[RECORD_ENV]) if environ.get(RECORD_ENV) else DEFAULT_RECORD
 
 
-def save(path: Path, record: SessionRecord) -> None:
-    """Written whole with mode 0600 before it holds anything (the token is a secret); a
-    new directory gets a ``.gitignore`` so the record is never committed with the project."""
+def prepare_directory(path: Path) -> None:
+    """The record's directory; a new one gets a ``.gitignore`` so nothing in it (the
+    record, a session's CA bundle) is ever committed with the project."""
     if not path.parent.exists():
         path.parent.mkdir(parents=True)
         (path.parent / ".gitignore").write_text("*\n")
+
+
+def save(path: Path, record: SessionRecord) -> None:
+    """Written whole with mode 0600 before it holds anything (the token is a secret)."""
+    prepare_directory(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -113,6 +113,30 @@ def _covers(entry: str, hosts: Sequence[str]) -> bool:
     return any(h == domain or h.endswith("." + domain) for h in hosts)
 
 
+def proxy_variables(
+    address: str,
+    ca: Path,
+    token: str,
+    routes: Mapping[str, ProviderRoute],
+    provider: str,
+    *,
+    directory: Path,
+    inherited_no_proxy: str,
+) -> dict[str, str]:
+    """Every variable a session through the proxy needs, the CA bundle written into
+    ``directory`` (``exec``: a private temporary one; ``session start``: beside the
+    session record)."""
+    bundle = write_bundle(ca.read_bytes(), directory)
+    route = routes.get(provider)
+    token_vars = route.token_env if route is not None else ()
+    hosts = [h for r in routes.values() for h in r.hosts]
+    env = dict(
+        proxy_environment(address, token, ca=ca.resolve(), bundle=bundle, token_vars=token_vars)
+    )
+    env.update(dict.fromkeys(NO_PROXY_VARS, no_proxy(inherited_no_proxy, hosts)))
+    return env
+
+
 def proxy_session(
     env: dict[str, str],
     address: str,
@@ -124,11 +148,10 @@ def proxy_session(
     """Point ``env`` at the proxy for this session; the private directory holding the CA
     bundle (the caller removes it when the command ends)."""
     directory = Path(tempfile.mkdtemp(prefix="capbroker-exec-"))
-    bundle = write_bundle(ca.read_bytes(), directory)
-    route = routes.get(provider)
-    token_vars = route.token_env if route is not None else ()
     inherited = env.get("NO_PROXY") or env.get("no_proxy") or ""
-    hosts = [h for r in routes.values() for h in r.hosts]
-    env.update(proxy_environment(address, token, ca=ca, bundle=bundle, token_vars=token_vars))
-    env.update(dict.fromkeys(NO_PROXY_VARS, no_proxy(inherited, hosts)))
+    env.update(
+        proxy_variables(
+            address, ca, token, routes, provider, directory=directory, inherited_no_proxy=inherited
+        )
+    )
     return directory

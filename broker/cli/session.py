@@ -34,6 +34,8 @@ from broker.cli.agent import (
     provider_variables,
     request_token,
 )
+from broker.cli.proxy_env import checked_proxy, load_provider_routes, proxy_variables
+from broker.services.usage import BUDGETS_USED
 
 _credential_env = click.option(
     "--credential-env",
@@ -95,6 +97,24 @@ def session() -> None:
 @_credential_env
 @_credential_file
 @_record
+@click.option(
+    "--proxy",
+    envvar="CAPBROKER_PROXY_URL",
+    help="Also the gateway's forward proxy, http://HOST:PORT (also CAPBROKER_PROXY_URL): "
+    "the proxy and CA variables are printed too.",
+)
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CAPBROKER_PROXY_CA",
+    help="With --proxy: the proxy's CA bundle (capbroker gateway ca > ca.pem).",
+)
+@click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file naming the provider's token variables and hosts.",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="env", show_default=True)
 @click.option("--replace", is_flag=True, help="End the recorded session first, if any.")
 def start(
@@ -107,11 +127,17 @@ def start(
     credential_env: str,
     credential_file: Path | None,
     record_file: Path | None,
+    proxy: str | None,
+    ca: Path | None,
+    providers_file: Path | None,
     fmt: Format,
     replace: bool,
 ) -> None:
     """Request a token for a new session; print the provider's URL and token variables
-    (pointed at the gateway) and CAPBROKER_SESSION_ID. A refusal prints nothing on stdout."""
+    (pointed at the gateway), with --proxy the proxy and CA variables too, and
+    CAPBROKER_SESSION_ID. A refusal prints nothing on stdout."""
+    address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
+    routes = load_provider_routes(providers_file)
     credential = read_credential(credential_env, credential_file)
     path = sessions.record_path(record_file, os.environ)
     previous = sessions.load(path) if replace else None
@@ -120,6 +146,13 @@ def start(
     data = request_token(url, credential, template, environment, actions, ttl)
     variables = provider_variables(data, gateway_url, None, None)
     provider = data["authorization_details"][0]["provider"]
+    if address is not None and ca is not None:
+        sessions.prepare_directory(path)
+        inherited = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+        variables |= proxy_variables(
+            address, ca, data["access_token"], routes, provider,
+            directory=path.parent.resolve(), inherited_no_proxy=inherited,
+        )  # fmt: skip
     stem = provider.upper().replace("-", "_")
     record = SessionRecord(
         session_id=data["session_id"],
@@ -217,13 +250,17 @@ def summary(record: SessionRecord, claims: dict[str, Any], now: float) -> dict[s
     if not claims.get("active"):
         return {**base, "active": False, "next": "run `capbroker session start` again"}
     detail = (claims.get("authorization_details") or [{}])[0]
+    limits: dict[str, int] = detail.get("budgets", {})
+    used: dict[str, int] = claims.get(BUDGETS_USED, {})
     return {
         **base,
         "active": True,
         "environments": detail.get("environments", []),
         "actions": detail.get("actions", []),
         "resources": detail.get("resources", []),
-        "budgets": detail.get("budgets", {}),  # the limits; the broker does not expose use
+        "budgets": limits,  # the token's limits
+        "budgets_used": used,  # as the gateways counted them
+        "budgets_left": {k: max(0, v - used.get(k, 0)) for k, v in limits.items()},
         "approval": detail.get("approval"),
         "expires_in": max(0, int(claims.get("exp", now) - now)),
         "api_url": record.api_url,
@@ -238,9 +275,16 @@ def _human(s: dict[str, Any]) -> str:
             f"session {s['session_id'][:8]} for {s['provider']}, {s['expires_in']}s left",
             f"  environments: {', '.join(s['environments'])}",
             f"  actions: {', '.join(s['actions'])}",
-            f"  budgets: {s['budgets'] or 'none'} (limits; use is not reported)",
+            f"  budgets: {_budgets(s) or 'none'}",
             f"  calls go to {s['api_url']}",
         ]
+    )
+
+
+def _budgets(s: dict[str, Any]) -> str:
+    used = s["budgets_used"]
+    return ", ".join(
+        f"{name} {used.get(name, 0)} of {limit} used" for name, limit in s["budgets"].items()
     )
 
 
