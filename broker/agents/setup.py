@@ -57,6 +57,12 @@ class SetupOptions:
     capbroker: str = "capbroker"  # how the hooks run capbroker (a path or a command)
     provider: str = ""  # for the shell guard: whose real hosts are off limits
     hosts: tuple[str, ...] = field(default=())  # the provider's real API hosts
+    # The forward proxy (``--proxy``): its URL, the CA bundle and the providers file as
+    # the hooks' shell reads them; the provider's own token variables (its token_env).
+    proxy: str = ""
+    ca: str = ""
+    providers: str = ""
+    token_vars: tuple[str, ...] = field(default=())
 
     def _base(self) -> str:
         return self.capbroker  # a command line the user chose, used as written
@@ -70,18 +76,22 @@ class SetupOptions:
 
     def _grant(self) -> str:
         """The options every token request repeats: where, which template, which
-        environment, how long."""
+        environment, how long, and the proxy's when there is one."""
         q = shlex.quote
-        return (
+        grant = (
             f"--url {q(self.broker_url)} --gateway {q(self.gateway_url)}"
             f" --template {q(self.template)} --env {q(self.environment)} --ttl {self.ttl}"
         )
+        if self.proxy:
+            grant += f" --proxy {q(self.proxy)} --ca {q(self.ca)}"
+            grant += f" --providers {q(self.providers)}" if self.providers else ""
+        return grant
 
-    def start_command(self, fmt: str) -> str:
-        return (
-            f"{self._base()} session start {self._grant()} --replace"
-            f" --credential-file {self._credential()} --format {fmt}"
-        )
+    def start_command(self, fmt: str, *, credential_from_env: bool = False) -> str:
+        """``credential_from_env``: the agent credential comes from the environment
+        (``CAPBROKER_AGENT_CREDENTIAL``, a cloud agent's secret), not from a file."""
+        source = "" if credential_from_env else f" --credential-file {self._credential()}"
+        return f"{self._base()} session start {self._grant()} --replace{source} --format {fmt}"
 
     def end_command(self) -> str:
         return (
@@ -94,7 +104,8 @@ class SetupOptions:
         # The credential file by its last two parts (~, $HOME or a full path before them).
         tail = "/".join(self.credential_file.rstrip("/").split("/")[-2:])
         protect = f" --protect {shlex.quote(tail)} --protect CAPBROKER_AGENT_CREDENTIAL"
-        return f"{self._base()} session guard-shell --for {tool}{hosts}{protect}"
+        proxied = " --proxied" if self.proxy else ""
+        return f"{self._base()} session guard-shell --for {tool}{hosts}{protect}{proxied}"
 
     def exec_command(self, agent: str) -> str:
         return f"{self._base()} exec {self._grant()} -- {agent}"

@@ -17,15 +17,10 @@ from urllib.parse import urlsplit
 
 import click
 
+from broker.agents.variables import BUNDLE_VARS, EXTRA_CA_VARS, NO_PROXY_VARS, PROXY_VARS
 from broker.gateway.route import ProviderRoute
 
-PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 LOCAL = "localhost,127.0.0.1,::1"
-# Read as the whole trust store: they get the system's CAs and capbroker's.
-BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
-# Read as extra CAs on top of the tool's own store (Node).
-EXTRA_CA_VARS = ("NODE_EXTRA_CA_CERTS",)
 PROXY_USER = "capbroker"
 
 

@@ -292,11 +292,12 @@ def _budgets(s: dict[str, Any]) -> str:
 @click.option("--host", "hosts", multiple=True, help="A provider host to keep calls away from.")
 @click.option("--protect", multiple=True, help="Text no command may name (repeatable).")
 @click.option("--for", "tool", type=click.Choice(["cursor", "claude-code"]), default="cursor")
-def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str) -> None:
+@click.option("--proxied", is_flag=True, help="The session goes through the forward proxy.")
+def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str, proxied: bool) -> None:
     """A shell-command hook (Cursor ``beforeShellExecution``, Claude Code ``PreToolUse`` on
     Bash): reads the hook's JSON on stdin and allows the command, or refuses it with the
     reason (a literal credential, the provider's own host, the agent credential)."""
-    verdict = judge_hook_input(sys.stdin.read(), hosts, protect)
+    verdict = judge_hook_input(sys.stdin.read(), hosts, protect, proxied=proxied)
     message = f"capbroker refused this command: it {verdict.reason}"
     if tool == "claude-code":  # exit 2 blocks the tool call; stderr goes to the agent
         if not verdict.allowed:
@@ -309,7 +310,9 @@ def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str) -> 
     click.echo(json.dumps(answer))
 
 
-def judge_hook_input(raw: str, hosts: tuple[str, ...], protect: tuple[str, ...]) -> Verdict:
+def judge_hook_input(
+    raw: str, hosts: tuple[str, ...], protect: tuple[str, ...], *, proxied: bool = False
+) -> Verdict:
     """Cursor sends ``command``; Claude Code ``tool_input.command``. Input that is not such
     JSON is refused: a hook that cannot read its input lets nothing run."""
     try:
@@ -317,4 +320,4 @@ def judge_hook_input(raw: str, hosts: tuple[str, ...], protect: tuple[str, ...])
         command = data.get("command", (data.get("tool_input") or {}).get("command", ""))
     except (ValueError, AttributeError):
         return Verdict(False, "came as hook input that is not JSON")
-    return judge(str(command), hosts, protect)
+    return judge(str(command), hosts, protect, proxied=proxied)
