@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 
 import click
 
-from broker.agents.variables import BUNDLE_VARS, EXTRA_CA_VARS, NO_PROXY_VARS, PROXY_VARS
+from broker.agents.variables import (
+    BUNDLE_VARS,
+    EXTRA_CA_VARS,
+    NO_PROXY_VARS,
+    PROXY_VARS,
+    SWITCHES,
+)
 from broker.gateway.route import ProviderRoute
 
 LOCAL = "localhost,127.0.0.1,::1"
@@ -73,6 +79,7 @@ def proxy_environment(
     env = dict.fromkeys(PROXY_VARS, proxy)
     env.update(dict.fromkeys(BUNDLE_VARS, str(bundle)))
     env.update(dict.fromkeys(EXTRA_CA_VARS, str(ca)))
+    env.update(SWITCHES)
     env.update(dict.fromkeys(token_vars, token))
     return env
 
