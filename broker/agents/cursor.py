@@ -32,9 +32,9 @@ HooksError = MergeError
 
 def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
     return {
-        "sessionStart": [{"command": options.start_command("cursor")}],
+        "sessionStart": [{"command": options.start_command("cursor", hook_input=True)}],
         "beforeShellExecution": [{"command": options.guard_command("cursor")}],
-        "sessionEnd": [{"command": options.end_command()}],
+        "sessionEnd": [{"command": options.end_command(hook_input=True)}],
     }
 
 
@@ -72,14 +72,7 @@ def cloud_start(options: SetupOptions) -> str:
 def merge_environment(existing: str | None, options: SetupOptions) -> str:
     """environment.json with capbroker's ``start``; another ``start`` already there is
     refused (merge by hand: capbroker's must run first, and quickly)."""
-    doc: Any = {}
-    if existing and existing.strip():
-        try:
-            doc = json.loads(existing)
-        except ValueError as exc:
-            raise HooksError(f"not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise HooksError("not a JSON object")
+    doc = json_object(existing, None)
     current = doc.get("start")
     if current is not None and not is_ours(current):
         raise HooksError(

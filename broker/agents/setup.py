@@ -32,16 +32,18 @@ class MergeError(ValueError):
     """An existing file capbroker cannot merge into (it writes nothing then)."""
 
 
-def json_object(existing: str | None, member: str) -> dict[str, Any]:
-    """The existing JSON file as an object whose ``member`` is an object (both made empty
-    when the file is absent or blank)."""
+def json_object(existing: str | None, member: str | None) -> dict[str, Any]:
+    """The existing JSON file as an object whose ``member`` (if one is named) is an object
+    (both made empty when the file is absent or blank)."""
     doc: Any = {}
     if existing and existing.strip():
         try:
             doc = json.loads(existing)
         except ValueError as exc:
             raise MergeError(f"not valid JSON ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.setdefault(member, {}), dict):
+    if not isinstance(doc, dict):
+        raise MergeError("not a JSON object")
+    if member is not None and not isinstance(doc.setdefault(member, {}), dict):
         raise MergeError(f"not an object with a {member} object")
     return doc
 
@@ -87,15 +89,23 @@ class SetupOptions:
             grant += f" --providers {q(self.providers)}" if self.providers else ""
         return grant
 
-    def start_command(self, fmt: str, *, credential_from_env: bool = False) -> str:
+    def start_command(
+        self, fmt: str, *, credential_from_env: bool = False, hook_input: bool = False
+    ) -> str:
         """``credential_from_env``: the agent credential comes from the environment
-        (``CAPBROKER_AGENT_CREDENTIAL``, a cloud agent's secret), not from a file."""
+        (``CAPBROKER_AGENT_CREDENTIAL``, a cloud agent's secret), not from a file.
+        ``hook_input``: the tool pipes its hook JSON, whose session id keys the record (two
+        sessions in one project keep theirs apart)."""
         source = "" if credential_from_env else f" --credential-file {self._credential()}"
-        return f"{self._base()} session start {self._grant()} --replace{source} --format {fmt}"
-
-    def end_command(self) -> str:
+        keyed = " --hook-input" if hook_input else ""
         return (
-            f"{self._base()} session end --url {shlex.quote(self.broker_url)}"
+            f"{self._base()} session start {self._grant()} --replace{keyed}{source} --format {fmt}"
+        )
+
+    def end_command(self, *, hook_input: bool = False) -> str:
+        keyed = " --hook-input" if hook_input else ""
+        return (
+            f"{self._base()} session end --url {shlex.quote(self.broker_url)}{keyed}"
             f" --credential-file {self._credential()}"
         )
 

@@ -13,6 +13,7 @@ import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
@@ -24,10 +25,26 @@ from broker.agents.variables import (
     PROXY_VARS,
     SWITCHES,
 )
-from broker.gateway.route import ProviderRoute
 
 LOCAL = "localhost,127.0.0.1,::1"
+if TYPE_CHECKING:
+    from broker.gateway.route import ProviderRoute
+
 PROXY_USER = "capbroker"
+
+ca_option = click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CAPBROKER_PROXY_CA",
+    help="With --proxy: the proxy's CA certificates (capbroker gateway ca > ca.pem; also "
+    "CAPBROKER_PROXY_CA).",
+)
+providers_option = click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file naming the provider's token variables and hosts.",
+)
 
 
 def proxy_address(url: str) -> str:

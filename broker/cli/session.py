@@ -34,7 +34,13 @@ from broker.cli.agent import (
     provider_variables,
     request_token,
 )
-from broker.cli.proxy_env import checked_proxy, load_provider_routes, proxy_variables
+from broker.cli.proxy_env import (
+    ca_option,
+    checked_proxy,
+    load_provider_routes,
+    providers_option,
+    proxy_variables,
+)
 from broker.services.usage import BUDGETS_USED
 
 _credential_env = click.option(
@@ -51,6 +57,23 @@ _credential_file = click.option(
     "(also CAPBROKER_AGENT_CREDENTIAL_FILE; wins over --credential-env).",
 )
 _DEFAULT_URL = "http://127.0.0.1:8080"
+_hook_input = click.option(
+    "--hook-input",
+    is_flag=True,
+    help="Read the agent tool's hook JSON on stdin and keep this tool session's own record "
+    "(several sessions in one project).",
+)
+
+
+def _own_record(record_file: Path | None, hook_input: bool) -> Path:
+    """The record this command writes or ends: an explicit one, else the tool session's
+    own (``--hook-input`` with a session id in it), else the project's default."""
+    base = sessions.record_path(record_file, os.environ)
+    explicit = record_file is not None or bool(os.environ.get(sessions.RECORD_ENV))
+    key = sessions.hook_key(sys.stdin.read()) if hook_input else None
+    return sessions.keyed_path(base, key) if key and not explicit else base
+
+
 _record = click.option(
     "--record",
     "record_file",
@@ -103,20 +126,11 @@ def session() -> None:
     help="Also the gateway's forward proxy, http://HOST:PORT (also CAPBROKER_PROXY_URL): "
     "the proxy and CA variables are printed too.",
 )
-@click.option(
-    "--ca",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="CAPBROKER_PROXY_CA",
-    help="With --proxy: the proxy's CA bundle (capbroker gateway ca > ca.pem).",
-)
-@click.option(
-    "--providers",
-    "providers_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --proxy: the providers file naming the provider's token variables and hosts.",
-)
+@ca_option
+@providers_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="env", show_default=True)
 @click.option("--replace", is_flag=True, help="End the recorded session first, if any.")
+@_hook_input
 def start(
     url: str,
     gateway_url: str,
@@ -132,6 +146,7 @@ def start(
     providers_file: Path | None,
     fmt: Format,
     replace: bool,
+    hook_input: bool,
 ) -> None:
     """Request a token for a new session; print the provider's URL and token variables
     (pointed at the gateway), with --proxy the proxy and CA variables too, and
@@ -139,7 +154,7 @@ def start(
     address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
     routes = load_provider_routes(providers_file)
     credential = read_credential(credential_env, credential_file)
-    path = sessions.record_path(record_file, os.environ)
+    path = _own_record(record_file, hook_input)
     previous = sessions.load(path) if replace else None
     if previous is not None:
         end_session(previous.broker_url, credential, previous.session_id)
@@ -183,21 +198,23 @@ def start(
 @_credential_env
 @_credential_file
 @_record
+@_hook_input
 def end(
     url: str | None,
     session_id: str | None,
     credential_env: str,
     credential_file: Path | None,
     record_file: Path | None,
+    hook_input: bool,
 ) -> None:
     """End a session: every token issued in it is revoked at once."""
-    path = sessions.record_path(record_file, os.environ)
-    record = sessions.load(path)
-    chosen = (
-        session_id
-        or os.environ.get("CAPBROKER_SESSION_ID")
-        or (record.session_id if record else None)
-    )
+    path = _own_record(record_file, hook_input)
+    if path == sessions.record_path(record_file, os.environ):  # not a tool session's own
+        path, record = sessions.locate(path, os.environ, session_id)
+    else:
+        record = sessions.load(path)
+    chosen = session_id or (record.session_id if record else None)
+    chosen = chosen or os.environ.get(sessions.SESSION_ENV)
     if not chosen:
         raise click.UsageError("no session to end: pass --session or start one first")
     broker_url = url or (record.broker_url if record else _DEFAULT_URL)
@@ -219,7 +236,7 @@ def status(
 ) -> None:
     """What the recorded session's token allows and how long it has left (exit 1 if none
     is active)."""
-    record = sessions.load(sessions.record_path(record_file, os.environ))
+    _, record = sessions.locate(sessions.record_path(record_file, os.environ), os.environ)
     if record is None:
         click.echo("capbroker: no session: run `capbroker session start`", err=True)
         sys.exit(1)

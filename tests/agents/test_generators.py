@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import tomllib
@@ -165,13 +166,8 @@ def test_the_shell_guard_keeps_the_agent_credential_out_of_commands() -> None:
     assert judge("capbroker session status", (), protected).allowed
 
 
-PROXIED = SetupOptions(
-    "shop-staging-agent",
-    "proj-shop/staging",
-    "http://127.0.0.1:8080",
-    "http://127.0.0.1:8081",
-    provider="railway",
-    hosts=("backboard.railway.com",),
+PROXIED = dataclasses.replace(
+    OPTIONS,
     proxy="http://127.0.0.1:8443",
     ca="/etc/capbroker/ca.pem",
     providers="/etc/capbroker/providers.yaml",

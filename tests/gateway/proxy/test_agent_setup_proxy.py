@@ -17,6 +17,7 @@ from pathlib import Path
 from broker.demo.world import RAILWAY_STAGING
 from tests.gateway.proxy.proxy_stack import ProxyStack
 from tests.gateway.proxy.test_exec_proxy import READ, ROOT, URL
+from tests.gateway.proxy.test_session_proxy import bash
 from tests.support.railway_stack import TEMPLATE
 from tests.support.servers import HOST
 
@@ -50,21 +51,6 @@ def setup(px: ProxyStack, project: Path, tool: str, *extra: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-
-
-def bash(
-    command: str, project: Path, env: dict[str, str], stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", "-c", command],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=project,
-        env=env,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_claude_code_with_the_proxy_reaches_railways_real_host(

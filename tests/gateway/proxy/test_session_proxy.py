@@ -45,17 +45,25 @@ def start(px: ProxyStack, project: Path, fmt: str) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-def shell(project: Path, env_file: Path, command: str) -> subprocess.CompletedProcess[str]:
-    """A fresh shell that sources the session's variables, as Claude Code's Bash does."""
+def bash(
+    command: str, cwd: Path, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-c", f". {env_file} && {command}"],
+        ["bash", "-c", command],
+        input=stdin,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(project)},
-        cwd=project,
+        cwd=cwd,
+        env=env,
         timeout=60,
         check=False,
     )
+
+
+def shell(project: Path, env_file: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """A fresh shell that sources the session's variables, as Claude Code's Bash does."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(project)}
+    return bash(f". {env_file} && {command}", project, env)
 
 
 def test_session_start_proxy_prints_the_proxy_and_ca_variables(
