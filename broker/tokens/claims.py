@@ -79,6 +79,8 @@ def _check_shapes(claims: Mapping[str, Any]) -> None:
         # RFC 9396 section 2: every entry is an object with a string "type".
         if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
             raise InvalidToken("claim authorization_details holds an entry without type")
+    if not isinstance(claims.get("scope", ""), str):
+        raise InvalidToken("claim scope is not a string")
     cnf = claims.get("cnf")
     if cnf is not None and (not isinstance(cnf, dict) or not isinstance(cnf.get("jkt", ""), str)):
         raise InvalidToken("claim cnf is malformed")

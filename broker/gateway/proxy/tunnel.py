@@ -34,7 +34,7 @@ from broker.gateway.proxy.checks import (
     repeated_length,
     tunnel_headers,
 )
-from broker.gateway.request import GatewayRequest
+from broker.gateway.request import GatewayRequest, StreamWaiting
 from broker.gateway.route import ProviderRoute
 from broker.problems import problem_body
 
@@ -168,7 +168,8 @@ class Tunnel:
             refusal = await self.pipeline.refuse(_attempt(method, gateway_path, self), error)
             await self.conn.answer_problem(refusal.error, close=True, proxy=self.plain)
             return
-        request = GatewayRequest(method, gateway_path, query, headers, self._receive)
+        waiting = StreamWaiting(self.conn.reader, self.conn.writer)
+        request = GatewayRequest(method, gateway_path, query, headers, self._receive, None, waiting)
         match await self.pipeline.run(request):
             case Forward() as forward:
                 await self._forward(forward)
