@@ -34,6 +34,7 @@ chart-readme: ## regenerate charts/capbroker/README.md (helm show readme) from v
 	$(PYTHON) tools/chart-readme.py
 
 lock: ## re-pin the runtime dependencies with hashes (requirements.lock, used by the Dockerfile)
+	@$(PYTHON) -m piptools --help >/dev/null 2>&1 || $(PYTHON) -m pip install -q pip-tools
 	$(PYTHON) -m piptools compile -q --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 

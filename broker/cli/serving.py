@@ -36,6 +36,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.httpguard import GuardedHttpToolsProtocol, ServerLimits, guarded
     from broker.logs import configure_logging
     from broker.metrics.broker import instrument_broker
     from broker.metrics.endpoint import check_workers
@@ -64,7 +65,8 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
         if metrics is not None:
             metrics.start()
     tune_gc()
-    uvicorn.run(app, **options)
+    protocol = guarded(GuardedHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, **{**options, "http": protocol})
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -146,7 +148,8 @@ def gateway_serve(
     import uvicorn
 
     from broker.gateway.factory import build_gateway, load_providers
-    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS, ProblemHttpToolsProtocol
+    from broker.httpguard import ServerLimits, guarded
     from broker.logs import json_logging
     from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
@@ -182,7 +185,8 @@ def gateway_serve(
         )
         return
     tune_gc()
-    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS, **log_options)
+    protocol = guarded(ProblemHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, host=host, port=port, **{**SERVER_OPTIONS, "http": protocol}, **log_options)
 
 
 def _serve_with_proxy(

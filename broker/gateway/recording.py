@@ -326,7 +326,9 @@ class Recorder:
 
     # --- after forwarding -----------------------------------------------------------------
 
-    def completed(self, attempt: Attempt, status: int, elapsed_ms: float) -> None:
+    def completed(
+        self, attempt: Attempt, status: int, elapsed_ms: float, *, ended: str | None = None
+    ) -> None:
         """Queue a forwarded call's outcome; the first one queued since the last write asks
         for a write, and everything queued until then shares it."""
         call = {
@@ -338,6 +340,8 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if ended is not None:  # e.g. upstream_broke_off, client_gone (forward.py)
+            call["ended"] = ended
         if self.metrics is not None:
             upstream_s = time.perf_counter() - (attempt.decided or attempt.started)
             self.metrics.completed(attempt.provider, status, upstream_s)
