@@ -6,7 +6,6 @@ RFC 6749 ``error``/``error_description`` members, so OAuth clients and our calle
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -15,6 +14,7 @@ from broker.api.agent import token_response
 from broker.api.wire import bearer, decode_form
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
+from broker.limits import InputProblem, parse_json
 from broker.services.container import Services
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -29,7 +29,9 @@ def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
     actions: tuple[str, ...] | None = tuple(form["scope"].split()) if "scope" in form else None
     if "authorization_details" in form:
         try:
-            details = json.loads(form["authorization_details"])
+            details = parse_json(form["authorization_details"])
+        except InputProblem as exc:
+            raise InvalidRequest(f"authorization_details is refused: {exc}") from None
         except ValueError:
             raise InvalidRequest("authorization_details is not valid JSON") from None
         if not (isinstance(details, list) and len(details) == 1 and isinstance(details[0], dict)):

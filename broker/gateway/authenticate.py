@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from broker.domain.following import Lapse, follow_template
 from broker.domain.grants import Grant
-from broker.errors import Denied, Reason, Unavailable
+from broker.errors import Denied, InvalidRequest, Reason, Unavailable
 from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt
 from broker.gateway.revocations import RevocationFeed
@@ -33,6 +33,15 @@ def bearer_token(headers: RawHeaders) -> str:
     return token.strip()
 
 
+def _grant(token: VerifiedToken) -> Grant:
+    """The token's grant; a signed token without our capability entry is refused as a
+    token (401, audited), like any other malformed claim (``tokens/claims.py``)."""
+    try:
+        return grant_from_token(token)
+    except InvalidRequest:
+        raise InvalidToken("claim authorization_details holds no capability") from None
+
+
 class Authenticator:
     def __init__(self, tokens: VerifiedTokens, feed: RevocationFeed) -> None:
         self.tokens, self.feed = tokens, feed
@@ -48,7 +57,7 @@ class Authenticator:
         if grant is None:
             if len(self._grants) > MAX_GRANTS:
                 self._grants.clear()
-            grant = self._grants[token.jti] = grant_from_token(token)
+            grant = self._grants[token.jti] = _grant(token)
         if grant.provider != route.name:
             raise Denied("the token is for another provider", reason=Reason.AUDIENCE_MISMATCH)
         if self.feed.stale():
