@@ -58,6 +58,7 @@ class Reason(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    DISK_FULL = "disk_full"  # the database's disk or file system is full (a 503)
     AUDIT_UNAVAILABLE = "audit_unavailable"
     INTERNAL_ERROR = "internal_error"
 
