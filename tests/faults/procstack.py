@@ -41,6 +41,7 @@ class ProcStack:
     database_url: str = ""  # "" for the data dir's SQLite file
     data: Path = field(init=False)
     agent: str = field(default="", repr=False)
+    root: str = field(default="", repr=False)  # an admin credential at the broker
     admin: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     broker_port: int = field(default_factory=free_port)
     gateway_port: int = field(default_factory=free_port)
@@ -70,10 +71,10 @@ class ProcStack:
         seed = Seed(
             manifests=[parse_manifest(FLOOR, "f#floor"), parse_manifest(TEMPLATE, "f#t")],
             provider_keys={PROVIDER: self.env["MASTER"]},
-            principals=[Principal("agent", "claude-faults")],
+            principals=[Principal("agent", "claude-faults"), Principal("admin", "root")],
         )
         world = build_world(self.settings, seed, writer="faults-seed")
-        self.agent = world.credential("claude-faults")
+        self.agent, self.root = world.credential("claude-faults"), world.credential("root")
         world.close()
         route = {
             "name": PROVIDER,
@@ -147,6 +148,25 @@ class ProcStack:
         return entries
 
     # --- what the store kept --------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        return f"http://{HOST}:{self.broker_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.gateway_port}/{PROVIDER}/graphql"
+
+    def row_counts(self, tables: tuple[str, ...]) -> dict[str, int]:
+        engine = make_engine(self.engine_url())
+        try:
+            with engine.connect() as conn:
+                return {
+                    t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                    for t in tables
+                }
+        finally:
+            engine.dispose()
 
     def engine_url(self) -> str:
         return self.settings.effective_database_url
