@@ -53,6 +53,10 @@ class Reason(StrEnum):
     # OAuth (RFC 6749 section 5.2 / RFC 8693)
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
     INVALID_GRANT = "invalid_grant"
+    INVALID_CLIENT = "invalid_client"  # a resource server's client authentication failed
+    INVALID_TARGET = "invalid_target"  # RFC 8707 / RFC 8693: audience, resource
+    INVALID_AUTHORIZATION_DETAILS = "invalid_authorization_details"  # RFC 9396
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750: a valid credential, the wrong role
     # availability
     SECRET_BACKEND_UNAVAILABLE = "secret_backend_unavailable"
     BROKER_UNAVAILABLE = "broker_unavailable"
@@ -60,6 +64,9 @@ class Reason(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     DISK_FULL = "disk_full"  # the database's disk or file system is full (a 503)
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    # the gateway forwards a call only while its client waits (nothing was forwarded)
+    DECISION_TIMEOUT = "decision_timeout"
+    CLIENT_GONE = "client_gone"
     INTERNAL_ERROR = "internal_error"
 
 

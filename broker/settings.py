@@ -72,6 +72,26 @@ class Settings:
     # HMAC key that signs each delivery (required with a URL).
     approval_webhook_url: str = ""
     approval_webhook_secret_file: str = ""
+    # Bounds on waiting for the database (docs/operations.md, failure modes): opening a
+    # PostgreSQL connection, one statement (PostgreSQL's statement_timeout), and the most a
+    # request waits for its write to commit before it is answered 503 database_unavailable.
+    database_connect_timeout: float = 5.0
+    database_statement_timeout: float = 10.0
+    database_wait: float = 5.0
+    # The most one secret-backend (Vault) operation may take, its retry included.
+    secret_deadline: float = 3.0
+    # Gateway: how long a provider's master key is used after it was read (it is read again
+    # in the background after half of that).
+    master_key_ttl: float = 60.0
+    # Gateway: a call is forwarded only while its client waits: its decision durable within
+    # this many seconds of its arrival, and the client still connected.
+    decision_deadline: float = 10.0
+    # Prometheus /metrics on a port of its own (0: off), bound to metrics_host; one process
+    # each (not with --workers). Keep it private: it tells how the gateway is used.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # "text" (one line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:
@@ -149,7 +169,15 @@ LIMITS: Final = {
     "secret_backend": Limit(choices=("local", "vault")),
     "signer": Limit(choices=("local", "transit")),
     "port": Limit(low=1, high=65535),
+    "metrics_port": Limit(low=0, high=65535),
+    "log_format": Limit(choices=("text", "json")),
     "max_body_bytes": Limit(low=1024),
+    "database_connect_timeout": Limit(low=2, high=300, unit=" seconds"),
+    "database_statement_timeout": Limit(above=0, high=3600, unit=" seconds"),
+    "database_wait": Limit(above=0, high=300, unit=" seconds"),
+    "secret_deadline": Limit(above=0, high=300, unit=" seconds"),
+    "master_key_ttl": Limit(above=0, high=86400, unit=" seconds"),
+    "decision_deadline": Limit(above=0, high=3600, unit=" seconds"),
 }
 
 

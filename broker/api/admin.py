@@ -13,6 +13,7 @@ from broker.api.schemas import ExplainRequest, KillEngage, ManifestApply, Princi
 from broker.api.wire import bearer, decode_json
 from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.auth.authenticator import Caller
+from broker.auth.credentials import Kind
 from broker.manifests import parse_manifest
 from broker.services.container import Services
 from broker.services.explain import ExplainQuery
@@ -20,7 +21,10 @@ from broker.services.kills import KillRecord
 from broker.services.principals import PrincipalView
 from broker.services.templates import TemplateRecord
 
-PrincipalKind = Literal["agents", "admins"]
+PrincipalKind = Literal["agents", "admins", "resource-servers"]
+# Bounds every store can hold (a 64-bit column; SQLite overflows at 2^63).
+MAX_VERSION = 2**31 - 1
+MAX_TIME = 1e11  # epoch seconds, year ~5138
 
 
 def _admin(request: Request[Any, Any, Any], services: Services) -> Caller:
@@ -55,8 +59,15 @@ def _principal(p: PrincipalView) -> dict[str, Any]:
     return dataclasses.asdict(p)
 
 
-def _kind(kind: PrincipalKind) -> Literal["agent", "admin"]:
-    return "agent" if kind == "agents" else "admin"
+_KINDS: dict[str, Kind] = {
+    "agents": "agent",
+    "admins": "admin",
+    "resource-servers": "resource_server",
+}
+
+
+def _kind(kind: PrincipalKind) -> Kind:
+    return _KINDS[kind]
 
 
 class AdminController(Controller):
@@ -83,7 +94,11 @@ class AdminController(Controller):
 
     @get("/templates/{name:str}/versions/{version:int}", sync_to_thread=False)
     def get_template_version(
-        self, request: Request[Any, Any, Any], name: str, version: int, services: Services
+        self,
+        request: Request[Any, Any, Any],
+        name: str,
+        services: Services,
+        version: int = Parameter(ge=1, le=MAX_VERSION),
     ) -> dict[str, Any]:
         _admin(request, services)
         with services.db.read() as conn:
@@ -154,8 +169,8 @@ class AdminController(Controller):
         actor: str | None = None,
         subject: str | None = None,
         outcome: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
+        since: float | None = Parameter(default=None, ge=0, le=MAX_TIME),
+        until: float | None = Parameter(default=None, ge=0, le=MAX_TIME),
         limit: int = Parameter(default=100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         """Audit events, newest first."""

@@ -1,17 +1,22 @@
 """OAuth 2.0 surface: token exchange (RFC 8693), revocation (RFC 7009), introspection (RFC 7662).
 
-Bodies are form-encoded as the RFCs require. Refusals are problem+json that also carry the
-RFC 6749 ``error``/``error_description`` members, so OAuth clients and our callers both read them.
+Bodies are form-encoded as the RFCs require. Every refusal here is an RFC 6749 error
+(``broker.api.oauth_errors``); parameters capbroker does not support are refused, not
+ignored (RFC 6749 3.2 asks to ignore only unrecognised ones).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Controller, Request, Response, post
 
 from broker.api.agent import token_response
-from broker.api.wire import bearer, decode_form
+from broker.api.client_auth import presented_client
+from broker.api.wire import decode_form
+from broker.auth.authenticator import Caller, WrongRole
+from broker.auth.credentials import Kind
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
 from broker.limits import InputProblem, parse_json
@@ -20,7 +25,47 @@ from broker.services.container import Services
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AGENT_CREDENTIAL = "urn:capbroker:params:oauth:token-type:agent-credential"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+DETAILS_TYPE = "capbroker_capability"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Who may introspect and revoke: resource servers, agents (their own tokens) and admins.
+CLIENT_KINDS: tuple[Kind, ...] = ("resource_server", "agent", "admin")
+_DETAIL_FIELDS = frozenset({"type", "template", "environments", "actions"})
+
+
+def _bad_details(detail: str) -> InvalidRequest:
+    return InvalidRequest(detail, reason=Reason.INVALID_AUTHORIZATION_DETAILS)
+
+
+def _details(text: str) -> dict[str, Any]:
+    """RFC 9396: one ``capbroker_capability`` object; members it does not define (such as
+    ``locations``: the gateway is the only location) are refused."""
+    try:
+        details = parse_json(text)  # held to broker/limits.py: depth, NUL, surrogates
+    except InputProblem as exc:
+        raise _bad_details(f"authorization_details is refused: {exc}") from None
+    except ValueError:
+        raise _bad_details("authorization_details is not valid JSON") from None
+    if not (isinstance(details, list) and len(details) == 1 and isinstance(details[0], dict)):
+        raise _bad_details("authorization_details must hold exactly one object")
+    d: dict[str, Any] = details[0]
+    if d.get("type") != DETAILS_TYPE:
+        raise _bad_details(f"authorization_details type must be {DETAILS_TYPE}")
+    unknown = sorted(set(d) - _DETAIL_FIELDS)
+    if unknown:
+        raise _bad_details(f"authorization_details members not supported: {', '.join(unknown)}")
+    envs = d.get("environments")
+    if envs is not None and not (
+        isinstance(envs, list) and len(envs) == 1 and isinstance(envs[0], str)
+    ):
+        raise _bad_details("authorization_details.environments must name one environment")
+    actions = d.get("actions")
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(a, str) for a in actions)
+    ):
+        raise _bad_details("authorization_details.actions must be a list of strings")
+    if "template" in d and not isinstance(d["template"], str):
+        raise _bad_details("authorization_details.template must be a string")
+    return d
 
 
 def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
@@ -28,28 +73,11 @@ def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
     template, environment = form.get("template"), form.get("environment")
     actions: tuple[str, ...] | None = tuple(form["scope"].split()) if "scope" in form else None
     if "authorization_details" in form:
-        try:
-            details = parse_json(form["authorization_details"])
-        except InputProblem as exc:
-            raise InvalidRequest(f"authorization_details is refused: {exc}") from None
-        except ValueError:
-            raise InvalidRequest("authorization_details is not valid JSON") from None
-        if not (isinstance(details, list) and len(details) == 1 and isinstance(details[0], dict)):
-            raise InvalidRequest("authorization_details must hold exactly one object")
-        d = details[0]
-        if d.get("type") != "capbroker_capability":
-            raise InvalidRequest("authorization_details type must be capbroker_capability")
+        d = _details(form["authorization_details"])
         template = d.get("template", template)
-        envs = d.get("environments")
-        if envs is not None:
-            if not (isinstance(envs, list) and len(envs) == 1 and isinstance(envs[0], str)):
-                raise InvalidRequest("authorization_details.environments must name one environment")
-            environment = envs[0]
+        if d.get("environments") is not None:
+            environment = d["environments"][0]
         if "actions" in d:
-            if not (
-                isinstance(d["actions"], list) and all(isinstance(a, str) for a in d["actions"])
-            ):
-                raise InvalidRequest("authorization_details.actions must be a list of strings")
             actions = tuple(d["actions"])
     if not isinstance(template, str) or not template:
         raise InvalidRequest("name the template (parameter template or authorization_details)")
@@ -65,6 +93,60 @@ def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
     return GrantRequest(template, environment, actions, ttl), form.get("session_id")
 
 
+def _refuse_unsupported(form: dict[str, str], authorization: str, audience: str) -> None:
+    """What the exchange does not do is refused, so a client never believes it happened."""
+    if form.get("grant_type") != TOKEN_EXCHANGE:
+        raise InvalidRequest(
+            f"grant_type must be {TOKEN_EXCHANGE}", reason=Reason.UNSUPPORTED_GRANT_TYPE
+        )
+    if form.get("subject_token_type") != AGENT_CREDENTIAL or not form.get("subject_token"):
+        raise InvalidRequest(
+            f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential"
+        )
+    if form.get("requested_token_type", ACCESS_TOKEN) != ACCESS_TOKEN:
+        raise InvalidRequest(f"only {ACCESS_TOKEN} can be issued")
+    for name in ("audience", "resource"):
+        # RFC 8693 2.2.2 / RFC 8707: the only target is the gateway.
+        if name in form and form[name] != audience:
+            raise InvalidRequest(
+                f"{name}: tokens are issued only for {audience}", reason=Reason.INVALID_TARGET
+            )
+    if "actor_token" in form or "actor_token_type" in form:
+        if not (form.get("actor_token") and form.get("actor_token_type")):
+            raise InvalidRequest("actor_token and actor_token_type go together (RFC 8693 2.1)")
+        raise InvalidRequest("delegation (actor_token) is not supported")
+    # The agent authenticates with subject_token (token_endpoint_auth_methods: none).
+    if authorization or "client_secret" in form or "client_assertion" in form:
+        raise Unauthenticated(
+            "the token endpoint takes no client authentication: the agent credential is the"
+            " subject_token",
+            reason=Reason.INVALID_CLIENT,
+        )
+
+
+async def _check_client_id(services: Services, form: dict[str, str]) -> None:
+    """A public client's ``client_id`` must name the agent whose credential is presented."""
+    if "client_id" not in form:
+        return
+    try:
+        agent = await asyncio.to_thread(services.authenticate, form["subject_token"], kind="agent")
+    except (Unauthenticated, WrongRole) as exc:
+        raise InvalidRequest(exc.detail, reason=Reason.INVALID_GRANT) from None
+    if agent.name != form["client_id"]:
+        raise Unauthenticated(
+            "client_id does not name the agent of the subject_token", reason=Reason.INVALID_CLIENT
+        )
+
+
+def _client(request: Request[Any, Any, Any], services: Services, form: dict[str, str]) -> Caller:
+    """The authenticated caller of introspection or revocation (``broker.api.client_auth``)."""
+    client = presented_client(request.headers.get("authorization", ""), form)
+    caller = services.authenticator.check(client.secret, kind=CLIENT_KINDS)
+    if client.client_id is not None and client.client_id != caller.name:
+        raise Unauthenticated("the client_secret is not client_id's", reason=Reason.INVALID_CLIENT)
+    return caller
+
+
 class OAuthController(Controller):
     path = "/oauth"
     tags = ["oauth"]
@@ -73,23 +155,10 @@ class OAuthController(Controller):
     async def token(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:
         """Exchange the agent's credential (``subject_token``) for a capability token."""
         form = decode_form(request, await request.body())
-        if form.get("grant_type") != TOKEN_EXCHANGE:
-            raise InvalidRequest(
-                f"grant_type must be {TOKEN_EXCHANGE}",
-                reason=Reason.UNSUPPORTED_GRANT_TYPE,
-                extra={"error": "unsupported_grant_type"},
-            )
-        if form.get("subject_token_type") != AGENT_CREDENTIAL or not form.get("subject_token"):
-            raise InvalidRequest(
-                f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential",
-                extra={"error": "invalid_request"},
-            )
-        requested = form.get("requested_token_type", ACCESS_TOKEN)
-        if requested != ACCESS_TOKEN:
-            raise InvalidRequest(
-                f"only {ACCESS_TOKEN} can be issued", extra={"error": "invalid_request"}
-            )
+        audience = services.issuance.audience
+        _refuse_unsupported(form, request.headers.get("authorization", ""), audience)
         grant_request, session_id = _exchange_request(form)
+        await _check_client_id(services, form)
         try:
             issued = await services.issuance.issue_grouped(
                 services.committer,
@@ -98,11 +167,9 @@ class OAuthController(Controller):
                 session_id=session_id,
                 via="oauth",
             )
-        except Unauthenticated as exc:
+        except (Unauthenticated, WrongRole) as exc:
             # RFC 8693: a subject token that does not authenticate is an invalid grant.
-            raise InvalidRequest(
-                exc.detail, reason=Reason.INVALID_GRANT, extra={"error": "invalid_grant"}
-            ) from None
+            raise InvalidRequest(exc.detail, reason=Reason.INVALID_GRANT) from None
         body = token_response(issued)
         return Response(
             {
@@ -120,10 +187,10 @@ class OAuthController(Controller):
     @post("/revoke", status_code=200, summary="RFC 7009 revocation")
     async def revoke(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:
         """Revoke a capability token. Answers 200 for unknown tokens too, as RFC 7009 asks."""
-        caller = services.authenticate(bearer(request), kind=None)
         form = decode_form(request, await request.body())
+        caller = _client(request, services, form)
         if not form.get("token"):
-            raise InvalidRequest("parameter token is required", extra={"error": "invalid_request"})
+            raise InvalidRequest("parameter token is required")
         services.issuance.revoke(caller, form["token"])
         return Response({}, headers=NO_STORE)
 
@@ -131,8 +198,8 @@ class OAuthController(Controller):
     async def introspect(
         self, request: Request[Any, Any, Any], services: Services
     ) -> Response[Any]:
-        caller = services.authenticate(bearer(request), kind=None)
         form = decode_form(request, await request.body())
+        caller = _client(request, services, form)
         if not form.get("token"):
-            raise InvalidRequest("parameter token is required", extra={"error": "invalid_request"})
+            raise InvalidRequest("parameter token is required")
         return Response(services.issuance.introspect(caller, form["token"]), headers=NO_STORE)

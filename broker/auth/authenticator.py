@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from broker.audit.writer import AuditWriter
 from broker.auth.credentials import DUMMY_HASH, Kind, parse_credential, verify_secret
 from broker.clock import Clock
-from broker.errors import Reason, Unauthenticated
+from broker.errors import Denied, Reason, Unauthenticated
 from broker.store.database import Database, Tx
 from broker.store.raw import RawStatement
 
@@ -46,6 +46,29 @@ class CredentialRefused(Unauthenticated):
         self.key_id = key_id
 
 
+# Which kinds a caller may be; None: an agent or an admin (a resource server only where
+# it is named, at introspection and revocation).
+Accepted = Kind | tuple[Kind, ...] | None
+
+
+def _accepted(kind: Accepted) -> tuple[Kind, ...]:
+    if kind is None:
+        return ("agent", "admin")
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+class WrongRole(Denied):
+    """A valid credential of the wrong kind: RFC 6750's insufficient_scope, not a 401."""
+
+    def __init__(self, expected: tuple[Kind, ...]) -> None:
+        reason = Reason.ADMIN_REQUIRED if expected == ("admin",) else Reason.INSUFFICIENT_SCOPE
+        super().__init__(
+            f"an {' or '.join(expected)} credential is required",
+            reason=reason,
+            extra={"error": "insufficient_scope"},
+        )
+
+
 @dataclass(frozen=True)
 class Caller:
     principal_id: str
@@ -65,7 +88,7 @@ class Authenticator:
         self._verified: dict[bytes, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, credential: str, *, kind: Kind | None) -> Caller:
+    def check(self, credential: str, *, kind: Accepted) -> Caller:
         """Authenticate on a connection of its own; refusals of known keys are audited."""
         try:
             with self.db.read() as conn:
@@ -90,9 +113,10 @@ class Authenticator:
             reason=refused.reason.value,
         )
 
-    def authenticate(self, conn: Connection, credential: str, *, kind: Kind | None) -> Caller:
-        """``kind=None`` accepts an admin or an agent credential."""
-        parsed = parse_credential(credential, expected=kind)
+    def authenticate(self, conn: Connection, credential: str, *, kind: Accepted) -> Caller:
+        """A credential of a kind not ``kind`` is ``WrongRole`` once it has proved valid (a
+        wrong secret stays a 401 whatever its prefix)."""
+        parsed = parse_credential(credential)
         found = _CREDENTIAL_ROW.fetch_one(conn, {"key_id": parsed.key_id})
         row = _Row(*found) if found is not None else None
         fingerprint = hashlib.sha256(credential.encode()).digest()
@@ -110,6 +134,8 @@ class Authenticator:
             raise CredentialRefused(
                 "the credential is disabled", Reason.CREDENTIAL_DISABLED, known, parsed.key_id
             )
+        if parsed.kind not in _accepted(kind):
+            raise WrongRole(_accepted(kind))
         return Caller(row.id, parsed.kind, row.name, parsed.key_id)
 
     def recently_verified(self, credential: str) -> bool:

@@ -1,6 +1,7 @@
 """The credential format and its slow salted hash (scrypt). Pure: no storage here.
 
-A credential reads ``capb_agt_<key id>_<secret>`` (``adm`` for admins): the prefix lets
+A credential reads ``capb_agt_<key id>_<secret>`` (``adm`` for admins, ``rs`` for resource
+servers, which present it as their OAuth client secret): the prefix lets
 secret scanners spot a leaked one, the key id finds its row without a scan.
 """
 
@@ -16,9 +17,14 @@ from typing import Literal
 
 from broker.errors import Reason, Unauthenticated
 
-Kind = Literal["agent", "admin"]
-_PREFIX: dict[Kind, str] = {"agent": "capb_agt_", "admin": "capb_adm_"}
-_FORMAT = re.compile(r"capb_(agt|adm)_([0-9a-f]{24})_([A-Za-z0-9_-]{43})")
+Kind = Literal["agent", "admin", "resource_server"]
+_PREFIX: dict[Kind, str] = {
+    "agent": "capb_agt_",
+    "admin": "capb_adm_",
+    "resource_server": "capb_rs_",
+}
+_KINDS: dict[str, Kind] = {"agt": "agent", "adm": "admin", "rs": "resource_server"}
+_FORMAT = re.compile(r"capb_(agt|adm|rs)_([0-9a-f]{24})_([A-Za-z0-9_-]{43})")
 # scrypt cost: ~50 ms and 16 MiB per check; the cache in auth/authenticator.py keeps it off
 # the hot path. Parameters travel with each hash so they can be raised later.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -52,7 +58,7 @@ def parse_credential(value: str, *, expected: Kind | None = None) -> ParsedCrede
     match = _FORMAT.fullmatch(value)
     if match is None:
         raise Unauthenticated("the credential is not valid", reason=Reason.CREDENTIAL_INVALID)
-    kind: Kind = "agent" if match.group(1) == "agt" else "admin"
+    kind = _KINDS[match.group(1)]
     if expected is not None and kind != expected:
         reason = Reason.ADMIN_REQUIRED if expected == "admin" else Reason.CREDENTIAL_INVALID
         raise Unauthenticated(f"an {expected} credential is required", reason=reason)

@@ -1,4 +1,4 @@
-"""Admins and agents: created with a secret shown once, listed, disabled."""
+"""Admins, agents and resource servers: created with a secret shown once, listed, disabled."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from broker.auth.credentials import Kind, NewCredential, new_credential, parse_c
 from broker.auth.credentials import hash_secret as slow_hash
 from broker.clock import Clock
 from broker.errors import Conflict, InvalidRequest, NotFound
-from broker.store.database import Database
+from broker.store.database import Database, Tx
 from broker.store.tables import AgentSession, Credential, IssuedToken, Principal
 
 _principals = Principal.__table__  # type: ignore[attr-defined]
@@ -133,6 +133,9 @@ class PrincipalService:
             ).first()
             if row is None:
                 raise NotFound(f"{kind} {name!r} does not exist")
+            if disabled and kind == "admin" and not self._other_enabled_admin(tx, row.id):
+                # Over the API nobody could undo it: only the CLI on the database could.
+                raise Conflict(f"admin {name!r} is the last enabled admin; enable another first")
             tx.conn.execute(
                 update(_principals)
                 .where(_principals.c.id == row.id)
@@ -164,6 +167,21 @@ class PrincipalService:
             )
         return PrincipalView(
             row.id, row.kind, row.name, row.description, row.created_at, now if disabled else None
+        )
+
+    @staticmethod
+    def _other_enabled_admin(tx: Tx, admin_id: str) -> bool:
+        return (
+            tx.conn.execute(
+                select(_principals.c.id)
+                .where(
+                    _principals.c.kind == "admin",
+                    _principals.c.id != admin_id,
+                    _principals.c.disabled_at.is_(None),
+                )
+                .limit(1)
+            ).first()
+            is not None
         )
 
 

@@ -72,16 +72,37 @@ class SigningKeys(ABC):
         self.refresh_interval = refresh_interval
         self._keyset = Keyset([])
         self._loaded_at = float("-inf")
+        self._load_error: BrokerError | None = None
         self._lock = threading.Lock()
+        # A server reloads in the background (``reload`` in a worker thread, see
+        # broker.services.health): ``keyset`` then never reads the database or Vault on
+        # the event loop; until a first load succeeds it raises the last load's fault.
+        self.reloads_in_background = False
 
     def keyset(self, *, force: bool = False) -> Keyset:
         """The current keyset; reloaded every few seconds so keys rotated elsewhere appear."""
-        now = self.clock()
-        if force or now - self._loaded_at >= self.refresh_interval:
-            with self._lock:
-                self._keyset = self._load()
-                self._loaded_at = now
+        if force:
+            return self.reload()
+        if self.reloads_in_background and self._loaded_at > float("-inf"):
+            return self._keyset
+        if self.reloads_in_background and self._load_error is not None:
+            raise self._load_error
+        if self.clock() - self._loaded_at >= self.refresh_interval:
+            return self.reload()
         return self._keyset
+
+    def reload(self) -> Keyset:
+        """Read the keyset now (blocking)."""
+        now = self.clock()
+        with self._lock:
+            try:
+                self._keyset = self._load()
+            except BrokerError as fault:
+                self._load_error = fault
+                raise
+            self._load_error = None
+            self._loaded_at = now
+            return self._keyset
 
     @abstractmethod
     def _load(self) -> Keyset: ...

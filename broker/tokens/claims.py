@@ -144,6 +144,8 @@ def _check_shapes(claims: Mapping[str, Any]) -> None:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InvalidToken("claim template_version is not a positive integer")
     _check_details(claims["authorization_details"])
+    if not isinstance(claims.get("scope", ""), str):
+        raise InvalidToken("claim scope is not a string")
     cnf = claims.get("cnf")
     if cnf is not None and (not isinstance(cnf, dict) or not isinstance(cnf.get("jkt", ""), str)):
         raise InvalidToken("claim cnf is malformed")

@@ -33,3 +33,20 @@ def count_rows(broker: Any, table: str) -> int:
 
     with broker.services.db.read() as conn:
         return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def assert_oauth_error(response: Any, status: int, error: str, code: str) -> dict[str, Any]:
+    """An RFC 6749 5.2 error: application/json, ``error``, ``error_description`` in the
+    allowed characters, capbroker's ``code`` beside them, never cached."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].split(";")[0] == "application/json", response.headers
+    assert response.headers["cache-control"] == "no-store"
+    body: dict[str, Any] = response.json()
+    assert body["error"] == error, body
+    assert body["code"] == code, body
+    text = body["error_description"]
+    assert text
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in text), text
+    assert "type" not in body
+    assert "status" not in body
+    return body

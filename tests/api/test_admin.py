@@ -31,7 +31,14 @@ def apply(broker: Broker, manifests: list[dict[str, Any]], dry_run: bool = False
 )
 def test_admin_routes_refuse_agents_and_anonymous(broker: Broker, path: str) -> None:
     assert_problem(broker.client.get(path), 401, "unauthenticated")
-    assert_problem(broker.client.get(path, headers=broker.agent_headers()), 401, "admin_required")
+    # Issue 17: a valid credential without the role is 403 insufficient_scope (RFC 6750 3.1).
+    r = broker.client.get(path, headers=broker.agent_headers())
+    assert assert_problem(r, 403, "admin_required")["error"] == "insufficient_scope"
+    assert 'error="insufficient_scope"' in r.headers["www-authenticate"]
+    # A wrong secret behind an agent's prefix stays a 401.
+    forged = broker.agent[:-4] + ("AAAA" if not broker.agent.endswith("AAAA") else "BBBB")
+    r = broker.client.get(path, headers=broker.agent_headers(forged))
+    assert_problem(r, 401, "credential_invalid")
 
 
 def test_template_versions(broker: Broker) -> None:

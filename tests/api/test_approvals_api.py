@@ -34,7 +34,7 @@ def test_admins_see_the_blast_radius_and_decide(broker: Broker) -> None:
     r = broker.client.post(
         f"/v1/admin/approvals/{approval}/approve", headers=broker.agent_headers()
     )
-    assert_problem(r, 401, "admin_required")
+    assert_problem(r, 403, "admin_required")  # issue 17: insufficient_scope
     r = broker.client.post(
         f"/v1/admin/approvals/{approval}/approve", headers=broker.admin_headers()
     )

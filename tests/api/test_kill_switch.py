@@ -70,4 +70,4 @@ def test_bad_kill_requests(broker: Broker, body: dict, status: int, code: str) -
 
 def test_agents_cannot_pull_the_switch(broker: Broker) -> None:
     r = broker.client.post("/v1/admin/kills", json={"scope": "all"}, headers=broker.agent_headers())
-    assert_problem(r, 401, "admin_required")
+    assert_problem(r, 403, "admin_required")  # issue 17: insufficient_scope

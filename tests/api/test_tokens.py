@@ -112,7 +112,8 @@ def test_admin_credential_cannot_request_tokens(broker: Broker) -> None:
         json={"template": "staging-agent", "environment": "staging"},
         headers=broker.admin_headers(),
     )
-    assert_problem(r, 401, "credential_invalid")
+    # Issue 17: a valid credential of the wrong role is 403 insufficient_scope, not 401.
+    assert assert_problem(r, 403, "insufficient_scope")["error"] == "insufficient_scope"
 
 
 def test_disabled_agent_gets_no_new_tokens(broker: Broker) -> None:
