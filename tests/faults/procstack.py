@@ -24,6 +24,7 @@ from broker.settings import Settings
 from broker.store.engine import make_engine
 from tests.support.processes import start_broker, start_gateway, start_provider
 from tests.support.servers import HOST, ServerProcess, free_port
+from tests.support.stack import demo_request_log
 
 PROJECTS = "{ projects { id } }"
 
@@ -139,13 +140,7 @@ class ProcStack:
         )
 
     def upstream_log(self) -> list[dict[str, Any]]:
-        answer = httpx.get(
-            f"http://{HOST}:{self.provider_port}/_demo/requests",
-            headers={"Authorization": f"Bearer {self.admin}"},
-            timeout=5,
-        )
-        entries: list[dict[str, Any]] = answer.json()["requests"]
-        return entries
+        return demo_request_log(f"http://{HOST}:{self.provider_port}", self.admin)
 
     # --- what the store kept --------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from broker.errors import Reason
 from broker.services.container import build_services
 from broker.tokens._b64 import b64url_decode
 from tests.faults.procstack import ProcStack
+from tests.support.factories import template_doc
 from tests.tokens.token_builders import forge
 
 pytestmark = pytest.mark.faults
@@ -62,14 +63,19 @@ class Campaign:
         self.sent += 1
         where = f"{answer.request.method} {answer.request.url.path}"
         assert answer.status_code < 500, (where, answer.status_code, answer.text[:300])
-        if answer.status_code >= 400:
-            media = answer.headers.get("content-type", "")
-            assert media.startswith("application/problem+json"), (where, media, answer.text[:200])
-            problem = answer.json()
-            code = problem.get("code")
-            assert isinstance(code, str), problem
-            assert code in REASONS if broker else CODE.match(code), problem
-            assert problem["type"].endswith("/" + code), problem
+        if answer.status_code < 400:
+            return
+        media = answer.headers.get("content-type", "")
+        problem = answer.json()
+        code = problem.get("code")
+        assert isinstance(code, str), problem
+        assert code in REASONS if broker else CODE.match(code), problem
+        if answer.request.url.path.startswith("/oauth/"):  # RFC 6749 section 5.2 errors
+            assert media.startswith("application/json"), (where, media)
+            assert isinstance(problem.get("error"), str), problem
+            return
+        assert media.startswith("application/problem+json"), (where, media, answer.text[:200])
+        assert problem["type"].endswith("/" + code), problem
 
     def broker(self, path: str, body: bytes, credential: str | None, media: str) -> None:
         headers = {"content-type": media}
@@ -237,18 +243,9 @@ def test_generated_oauth_forms(unchanged: Campaign, fields: dict[str, str], deta
     c.broker("/oauth/introspect", encoded, c.stack.root, "application/x-www-form-urlencoded")
 
 
-VALID_TEMPLATE: dict[str, Any] = {
-    "apiVersion": "capbroker.dev/v1",
-    "kind": "CapabilityTemplate",
-    "metadata": {"name": "fuzzed"},
-    "spec": {
-        "provider": "railway-demo",
-        "environments": ["staging"],
-        "actions": ["project:read"],
-        "ttl": {"default": "5m", "max": "10m"},
-        "agents": ["claude-*"],
-    },
-}
+VALID_TEMPLATE = template_doc(
+    "fuzzed", provider="railway-demo", actions=["project:read"], agents=["claude-*"]
+)
 # Each place a manifest can be broken, and values that break it there.
 BREAKS = {
     ("kind",): st.one_of(st.lists(texts), st.dictionaries(texts, texts), st.integers(), texts),
