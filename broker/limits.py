@@ -17,7 +17,9 @@ A caller turns ``InputProblem`` into its own refusal (a problem+json, a CLI line
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any
 
 MAX_DEPTH = 32  # our own documents nest 5 deep; provider bodies get PROVIDER_BODY_DEPTH
@@ -40,6 +42,24 @@ def may_be_deep(data: bytes | str, limit: int = MAX_DEPTH) -> bool:
     return data.count("[") + data.count("{") > limit
 
 
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # linear on valid JSON
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+_DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _bracket_depth(text: str) -> int:
+    return max(accumulate(map(_DELTA.__getitem__, _NOT_BRACKET.sub("", text))), default=0)
+
+
+def json_deeper_than(text: str, limit: int) -> bool:
+    """Whether valid JSON ``text`` nests deeper than ``limit``, from the text alone: its
+    strings taken out, then its brackets counted (no walk of the parsed value, which
+    for large bodies cost several times more)."""
+    return _bracket_depth(_JSON_STRING.sub("", text)) > limit
+
+
 def _bad_text(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL character"
@@ -55,10 +75,20 @@ def _surrogate(text: str) -> str | None:
     return None
 
 
-def _child(path: str, key: object) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
+# Where a node is: (its key, where its parent is), built only when a problem is found, so
+# a large provider body costs no string per node.
+Trail = tuple[object, "Trail"] | None
+
+
+def _path(trail: Trail) -> str:
+    keys: list[object] = []
+    while trail is not None:
+        key, trail = trail
+        keys.append(key)
+    path = ""
+    for key in reversed(keys):
+        path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+    return path
 
 
 def check_document(value: Any, *, max_depth: int = MAX_DEPTH, refuse_nul: bool = True) -> None:
@@ -67,21 +97,21 @@ def check_document(value: Any, *, max_depth: int = MAX_DEPTH, refuse_nul: bool =
     ``refuse_nul`` is false: a provider's body is the provider's business) a NUL.
     Iterative, so it never recurses itself."""
     bad_text = _bad_text if refuse_nul else _surrogate
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    stack: list[tuple[Any, int, Trail]] = [(value, 0, None)]
     while stack:
-        item, path, depth = stack.pop()
+        item, depth, trail = stack.pop()
         if isinstance(item, str):
             bad = bad_text(item)
             if bad is not None:
-                raise InputProblem(path, f"the text {bad}")
+                raise InputProblem(_path(trail), f"the text {bad}")
         elif isinstance(item, Mapping | list | tuple):
             if depth >= max_depth:
-                raise InputProblem(path, f"nested more than {max_depth} levels deep")
+                raise InputProblem(_path(trail), f"nested more than {max_depth} levels deep")
             pairs = item.items() if isinstance(item, Mapping) else enumerate(item)
             for key, child in pairs:
                 if isinstance(key, str) and (bad := bad_text(key)) is not None:
-                    raise InputProblem(path, f"a key {bad}")
-                stack.append((child, _child(path, key), depth + 1))
+                    raise InputProblem(_path(trail), f"a key {bad}")
+                stack.append((child, depth + 1, (key, trail)))
 
 
 def parse_json(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.limits import MAX_DEPTH, InputProblem, check_document, may_be_deep, parse_json
+from broker.limits import (
+    MAX_DEPTH,
+    InputProblem,
+    check_document,
+    json_deeper_than,
+    may_be_deep,
+    parse_json,
+)
 
 
 def nested(depth: int) -> Any:
@@ -103,3 +110,15 @@ def test_refused_exactly_when_too_deep_or_holding_nul(value: Any, limit: int) ->
     # the cheap pre-test never says "shallow" of a document that is deep
     if _depth(value) > limit:
         assert may_be_deep(json.dumps(value), limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_values, limit=st.integers(0, 6), ascii_only=st.booleans())
+def test_text_depth_agrees_with_the_parsed_depth(value: Any, limit: int, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert json_deeper_than(text, limit) is (_depth(value) > limit)
+
+
+def test_brackets_and_escapes_inside_strings_do_not_count() -> None:
+    assert not json_deeper_than(json.dumps(["[[[[{{{{", '\\"[[', "]]]"]), 1)
+    assert json_deeper_than(json.dumps([["\\"]]), 1)

@@ -16,7 +16,13 @@ import json
 import math
 from typing import Any
 
-from broker.limits import PROVIDER_BODY_DEPTH, InputProblem, check_document, may_be_deep
+from broker.limits import (
+    PROVIDER_BODY_DEPTH,
+    InputProblem,
+    check_document,
+    json_deeper_than,
+    may_be_deep,
+)
 from broker.routemap.errors import INVALID_JSON, METHOD_OVERRIDE, bad_request
 from broker.routemap.overrides import is_override_field
 
@@ -76,7 +82,10 @@ def strict_json(data: bytes | str, what: str = "the body") -> Any:
         raise bad_request(INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
     # Only a \\u escape can make a lone surrogate (the text itself is strict UTF-8), and
     # only as many brackets as the limit can nest that deep: otherwise nothing to walk.
-    if "\\u" in text or may_be_deep(text, PROVIDER_BODY_DEPTH):
+    if may_be_deep(text, PROVIDER_BODY_DEPTH) and json_deeper_than(text, PROVIDER_BODY_DEPTH):
+        depth = f"nested more than {PROVIDER_BODY_DEPTH} levels deep"
+        raise bad_request(INVALID_JSON, f"{what} is {depth}")
+    if "\\u" in text:
         try:
             check_document(value, max_depth=PROVIDER_BODY_DEPTH, refuse_nul=False)
         except InputProblem as exc:
