@@ -78,18 +78,17 @@ def test_a_full_disk_says_disk_full_and_recovers_when_space_is_freed(tmp_path: P
             seen_before = len(stack.upstream_log())
             filler = fill(stack.data)
 
-            # Writes first use the WAL's free pages; within a bounded number all refuse.
+            # Writes first use the WAL's free pages, then refuse. A page freed now and then
+            # (a WAL truncated after a checkpoint) may let one more through: still durable.
             answers = [stack.call(kept, client=client) for _ in range(300)]
-            statuses = [a.status_code for a in answers]
-            assert 503 in statuses, statuses
-            first_full = statuses.index(503)
-            full = answers[first_full:]
-            assert all(a.status_code == 503 for a in full), [a.status_code for a in full]
+            full = [a for a in answers if a.status_code != 200]
+            assert len(full) >= 200, [a.status_code for a in answers]
             for a in full:
+                assert a.status_code == 503, a.text[:200]
                 assert a.headers["content-type"] == "application/problem+json"
                 assert a.json()["code"] == "disk_full"
             # Nothing refused reached the provider: only the calls that got their 200.
-            assert len(stack.upstream_log()) - seen_before == first_full
+            assert len(stack.upstream_log()) - seen_before == len(answers) - len(full)
             issued = [stack.issue(client) for _ in range(50)]
             refused = [a for a in issued if a.status_code == 503]
             assert refused, [a.status_code for a in issued]
@@ -109,9 +108,11 @@ def test_a_full_disk_says_disk_full_and_recovers_when_space_is_freed(tmp_path: P
             stack.stop()
         log = (tmp_path / "log").read_text(errors="replace")
         assert "Traceback" not in log
-        # One line per process when the disk filled, and one when it had space again.
-        assert log.count("the database's disk is full: writes are refused") == 2, log[-3000:]
-        assert log.count("the database's disk has space again") == 2
+        # One line per process when the disk filled, one when it had space again (again
+        # if a freed page let a write through meanwhile), never one per request.
+        full_lines = log.count("the database's disk is full: writes are refused")
+        assert 2 <= full_lines <= 6, log[-3000:]
+        assert full_lines == log.count("the database's disk has space again")
         assert stack.chains_intact() == []
         # Every token a client received has its row (those refused were never sent).
         received = {jti_of(r.json()["access_token"]) for r in issued if r.status_code == 201}
