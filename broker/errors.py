@@ -64,6 +64,7 @@ class Reason(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    DISK_FULL = "disk_full"  # the database's disk or file system is full (a 503)
     AUDIT_UNAVAILABLE = "audit_unavailable"
     # the gateway forwards a call only while its client waits (nothing was forwarded)
     DECISION_TIMEOUT = "decision_timeout"

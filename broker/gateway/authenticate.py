@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from broker.domain.following import Lapse, follow_template
 from broker.domain.grants import Grant
-from broker.errors import Denied, Reason, Unavailable
+from broker.errors import Denied, InvalidRequest, Reason, Unavailable
 from broker.gateway.expiring import ExpiringCache
 from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt
@@ -34,6 +34,15 @@ def bearer_token(headers: RawHeaders) -> str:
     return token.strip()
 
 
+def _grant(token: VerifiedToken) -> Grant:
+    """The token's grant; a signed token without our capability entry is refused as a
+    token (401, audited), like any other malformed claim (``tokens/claims.py``)."""
+    try:
+        return grant_from_token(token)
+    except InvalidRequest:
+        raise InvalidToken("claim authorization_details holds no capability") from None
+
+
 class Authenticator:
     def __init__(self, tokens: VerifiedTokens, feed: RevocationFeed) -> None:
         self.tokens, self.feed = tokens, feed
@@ -52,7 +61,7 @@ class Authenticator:
         token = attempt.token = self.tokens.verify(bearer_token(headers))
         grant = self._grants.get(token.jti, self.tokens.clock())
         if grant is None:
-            grant = grant_from_token(token)
+            grant = _grant(token)
             self._grants.put(token.jti, grant, self.tokens.expiry(token))
         if grant.provider != route.name:
             raise Denied("the token is for another provider", reason=Reason.AUDIENCE_MISMATCH)
