@@ -8,6 +8,7 @@ import pytest
 import uvicorn
 
 import broker.workers
+from broker.httpguard import GuardedHttpToolsProtocol
 from broker.services.container import Services
 from broker.services.signing import LocalSigningKeys
 from broker.workers import BROKER_SERVER_OPTIONS
@@ -33,6 +34,11 @@ def test_serve_makes_the_first_key_once_and_runs_with_the_broker_options(
     result = run("serve", "--port", "18080")
     assert result.exit_code == 0, result.output
     assert ensured == ["system:bootstrap"]
-    assert served == [{"host": "127.0.0.1", "port": 18080, **BROKER_SERVER_OPTIONS}]
+    # One process serves with the guarded protocol built for the configured limits.
+    (options,) = served
+    assert issubclass(options.pop("http"), GuardedHttpToolsProtocol)
+    expected = {"host": "127.0.0.1", "port": 18080, **BROKER_SERVER_OPTIONS}
+    del expected["http"]
+    assert options == expected
     assert "listening on http://127.0.0.1:18080" in result.output
     assert run("keys", "list").output.count("signing") == 1
