@@ -30,8 +30,8 @@ from tests.support.stack import ECHO
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
 
-PROBE_S = 0.2
-MARGIN_S = 1.0  # scheduling slack on a shared 2-core machine
+PROBE_S = 0.5
+MARGIN_S = 1.5  # scheduling slack on a shared 2-core machine (load 16 seen)
 RECOVERY_S = 5.0
 
 
