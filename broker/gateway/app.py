@@ -15,7 +15,6 @@ the server lacks it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -92,7 +91,6 @@ class Gateway:
         if upgrade_requested(scope["headers"]):
             await self._refuse_upgrade(scope, scope["method"], target, send)
             return
-        waiting = AsgiWaiting(receive)
         request = GatewayRequest(
             scope["method"],
             target,
@@ -100,18 +98,15 @@ class Gateway:
             scope["headers"],
             receive,
             scope.get("client"),
-            waiting,
+            AsgiWaiting(receive),
         )
-        try:
-            match await self.pipeline.run(request):
-                case Forward() as forward:
-                    await self._forward(forward, send)
-                case DryRun() as dry_run:
-                    await _json(send, 200, dry_run.body())
-                case Refusal() as refusal:
-                    await _problem(send, refusal)
-        finally:
-            waiting.stop()
+        match await self.pipeline.run(request):
+            case Forward() as forward:
+                await self._forward(forward, send)
+            case DryRun() as dry_run:
+                await _json(send, 200, dry_run.body())
+            case Refusal() as refusal:
+                await _problem(send, refusal)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -190,32 +185,44 @@ class Gateway:
 
 
 class AsgiWaiting:
-    """``ClientWaiting`` for one ASGI request: once the pipeline has read the body, one
-    task waits on ``receive`` for ``http.disconnect`` (nothing else reads it any more) and
-    sets ``left``. Stopped when the request ends."""
+    """``ClientWaiting`` for one ASGI request. Once the pipeline has read the body, nothing
+    else reads ``receive``, and a server answers it at once only with what has already
+    happened: ``gone`` steps one call of it without waiting (no task per request). An
+    ``http.disconnect`` means the client left; a pending call is closed again."""
 
-    __slots__ = ("_receive", "_task", "left")
+    __slots__ = ("_left", "_receive", "_watching")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._task: asyncio.Task[None] | None = None
-        self.left = asyncio.Event()
+        self._watching = self._left = False
 
     def watch(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._wait())
-
-    async def _wait(self) -> None:
-        while (await self._receive())["type"] != "http.disconnect":
-            pass  # an empty body the pipeline never asked for
-        self.left.set()
+        self._watching = True
 
     def gone(self) -> bool:
-        return self.left.is_set()
+        if self._watching and not self._left:
+            for _ in range(2):  # first, maybe, the empty body the pipeline never asked for
+                message = _ready(self._receive)
+                if message is None:
+                    break
+                if message.get("type") == "http.disconnect":
+                    self._left = True
+        return self._left
 
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+
+def _ready(receive: Receive) -> MutableMapping[str, Any] | None:
+    """What ``receive()`` answers without waiting, or None (the pending call is closed)."""
+    call = receive()
+    step = getattr(call, "send", None)
+    if step is None:  # not a coroutine: cannot be asked without waiting
+        return None
+    try:
+        step(None)
+    except StopIteration as answered:
+        message: MutableMapping[str, Any] = answered.value
+        return message
+    call.close()  # type: ignore[attr-defined]
+    return None
 
 
 def _stream_failure(forward: Forward) -> BrokerError | None:
