@@ -66,6 +66,8 @@ class Reason(StrEnum):
     # the gateway forwards a call only while its client waits (nothing was forwarded)
     DECISION_TIMEOUT = "decision_timeout"
     CLIENT_GONE = "client_gone"
+    # a trusted issuer's JWKS cannot be fetched (workload identity, broker.identity)
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 

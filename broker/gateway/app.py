@@ -15,6 +15,7 @@ the server lacks it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -26,6 +27,7 @@ from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
+from broker.gateway.startup import start_waiting_for_keys
 from broker.gateway.tokens import GatewayKeys
 from broker.gateway.upstream import Upstream
 from broker.metrics.endpoint import MetricsEndpoint
@@ -50,6 +52,7 @@ class Gateway:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
         self.store, self.upstream = store, upstream
         self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
+        self._keys_wait: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -57,12 +60,15 @@ class Gateway:
         if self.store.checkpointer is not None:
             self.store.checkpointer.start()
         await self.upstream.start()
-        self.keys.refresh()
+        # The broker may not be up yet: wait for its JWKS in the background, not ready.
+        self._keys_wait = start_waiting_for_keys(self.keys)
         await self.feed.start()
         if self.metrics is not None:
             self.metrics.start()
 
     async def stop(self) -> None:
+        if self._keys_wait is not None:
+            self._keys_wait.cancel()
         await self.store.committer.drain()
         self.store.committer.close()
         if self.store.checkpointer is not None:

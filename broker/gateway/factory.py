@@ -124,7 +124,12 @@ def build_gateway(
     master_key_ttl: float | None = None,
     poll_interval: float = 1.0,
 ) -> Gateway:
-    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     migrate.upgrade(engine)
     db = Database(engine, wait_seconds=settings.database_wait)
     audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)
@@ -137,6 +142,7 @@ def build_gateway(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     webhook = _approval_webhook(settings, clock)
     master_keys = MasterKeys(

@@ -19,6 +19,7 @@ from broker.auth.credentials import Kind
 from broker.blocking import BlockingCalls
 from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest, Reason, Unavailable
+from broker.identity import WorkloadExchange, load_issuers
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.approvals import ApprovalService
@@ -60,6 +61,8 @@ class Services:
     approvals: ApprovalService
     checkpointer: WalCheckpointer | None = None
     monitor: Monitor | None = None
+    # Workload identity (broker.identity): None unless trusted_issuers_file is set.
+    identity: WorkloadExchange | None = None
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -90,8 +93,10 @@ class Services:
         return {**checks, **self.reachability()}
 
     def _schema_current(self) -> None:
-        if migrate.pending(self.db.engine):
-            raise Unavailable("migrations pending", reason=Reason.DATABASE_UNAVAILABLE)
+        # One compatible step ahead is ready: expand-then-contract (broker.store.migrate).
+        verdict = migrate.readiness(self.db.engine)
+        if verdict != "ok":
+            raise Unavailable(verdict, reason=Reason.DATABASE_UNAVAILABLE)
 
     async def start_background(self) -> None:
         """For a server: the keyset reloads and the readiness checks run in worker threads
@@ -149,6 +154,16 @@ def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = N
     raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available")
 
 
+def build_workload_exchange(
+    settings: Settings, db: Database, audit: AuditWriter, clock: Clock
+) -> WorkloadExchange | None:
+    """Trusted issuers from ``trusted_issuers_file``; a file with any problem is refused."""
+    if not settings.trusted_issuers_file:
+        return None
+    issuers = load_issuers(Path(settings.trusted_issuers_file))
+    return WorkloadExchange(issuers, db, audit, clock)
+
+
 def build_signing_keys(
     settings: Settings, db: Database, store: SecretStore, audit: AuditWriter, clock: Clock
 ) -> SigningKeys:
@@ -161,6 +176,11 @@ def build_signing_keys(
 
         if not isinstance(store, VaultSecretStore):
             raise InvalidRequest("signer 'transit' needs the vault secret backend")
+        retired = [
+            VaultTransit(store.session, mount=settings.transit_mount, key=name.strip())
+            for name in settings.transit_retired_keys.split(",")
+            if name.strip()
+        ]
         return TransitSigningKeys(
             VaultTransit(store.session, mount=settings.transit_mount, key=settings.transit_key),
             db,
@@ -168,6 +188,8 @@ def build_signing_keys(
             clock,
             propagation_delay=settings.key_propagation_delay,
             max_token_lifetime=lifetime,
+            algorithm=settings.signing_algorithm,
+            retired=retired,
         )
     return LocalSigningKeys(
         db,
@@ -176,6 +198,7 @@ def build_signing_keys(
         clock,
         propagation_delay=settings.key_propagation_delay,
         max_token_lifetime=lifetime,
+        algorithm=settings.signing_algorithm,
     )
 
 
@@ -194,7 +217,12 @@ def open_engine(settings: Settings, schema: Schema) -> Engine:
     missing = _missing_sqlite_file(settings.effective_database_url)
     if schema == "current" and missing:
         raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
-    engine = make_engine(settings.effective_database_url, Timeouts.of(settings))
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     if schema == "upgrade":
         migrate.upgrade(engine)
         return engine
@@ -244,6 +272,7 @@ def build_services(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
     kills = KillService(db, audit, clock)
@@ -277,4 +306,5 @@ def build_services(
         committer=GroupCommit(db),
         kills=kills,
         approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
+        identity=build_workload_exchange(settings, db, audit, clock),
     )

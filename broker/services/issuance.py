@@ -135,15 +135,16 @@ class IssuanceService:
     async def issue_grouped(
         self,
         committer: GroupCommit,
-        credential: str,
+        credential: str | Caller,
         request: GrantRequest,
         *,
         session_id: str | None = None,
         via: str = "tokens",
         dry_run: bool = False,
     ) -> IssuedCapability:
-        """The same, sharing a commit with concurrent requests (the HTTP path)."""
-        if not self.authenticator.recently_verified(credential):
+        """The same, sharing a commit with concurrent requests (the HTTP path). ``credential``
+        may be a ``Caller`` that broker.identity already authenticated."""
+        if isinstance(credential, str) and not self.authenticator.recently_verified(credential):
             # The slow hash runs in a worker thread, outside the shared transaction: an
             # unknown or wrong credential must not stall everyone else's tokens.
             checked = asyncio.to_thread(self.authenticator.check, credential, kind="agent")
@@ -183,7 +184,7 @@ class IssuanceService:
 
     def issue_unit(
         self,
-        credential: str,
+        credential: str | Caller,
         request: GrantRequest,
         *,
         session_id: str | None,
@@ -200,7 +201,11 @@ class IssuanceService:
 
         def unit(tx: Tx) -> IssuedCapability | BrokerError:
             try:
-                agent = self.authenticator.authenticate(tx.conn, credential, kind="agent")
+                agent = (
+                    credential
+                    if isinstance(credential, Caller)
+                    else self.authenticator.authenticate(tx.conn, credential, kind="agent")
+                )
             except CredentialRefused as refused:
                 self.authenticator.record_refusal_in(tx, refused)
                 return refused

@@ -49,7 +49,7 @@ class Presigned:
 
 async def presign(
     service: IssuanceService,
-    credential: str,
+    credential: str | Caller,
     request: GrantRequest,
     session_id: str | None,
     signer: SigningKey,
@@ -74,11 +74,18 @@ async def presign(
 
 
 def _plan(
-    service: IssuanceService, credential: str, request: GrantRequest, session_id: str | None
+    service: IssuanceService,
+    credential: str | Caller,
+    request: GrantRequest,
+    session_id: str | None,
 ) -> Plan | None:
     with service.db.read() as conn:
         try:
-            agent = service.authenticator.authenticate(conn, credential, kind="agent")
+            agent = (
+                credential  # a workload identity, already authenticated (broker.identity)
+                if isinstance(credential, Caller)
+                else service.authenticator.authenticate(conn, credential, kind="agent")
+            )
             grant, floor_version = service.grant(conn, agent, request)
             if session_id is None:
                 sid = uuid.uuid4().hex

@@ -68,7 +68,11 @@ class Timeouts:
         }
 
 
-def make_engine(url: str, timeouts: Timeouts = Timeouts()) -> Engine:
+def make_engine(
+    url: str, timeouts: Timeouts = Timeouts(), *, pool_size: int = 10, max_overflow: int = 20
+) -> Engine:
+    """SQLite keeps its own small pool (one writer at a time); PostgreSQL's is sized by
+    the ``database_pool_size`` and ``database_max_overflow`` settings."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -86,8 +90,8 @@ def make_engine(url: str, timeouts: Timeouts = Timeouts()) -> Engine:
     # fails its statement, is invalidated, and the next checkout reconnects.
     return create_engine(
         url,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_recycle=1800,
         pool_timeout=timeouts.pool,
         connect_args=timeouts.postgres_connect_args(),

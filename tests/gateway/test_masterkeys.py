@@ -17,7 +17,7 @@ from broker.secrets.location import KeyLocation
 from broker.secrets.memory import MemorySecretStore
 
 NAME = "providers/echo/master-key"
-KEY = KeyLocation(name=NAME)
+LOCATION = KeyLocation(name=NAME)
 
 
 class GatedStore(MemorySecretStore):
@@ -47,12 +47,12 @@ def test_a_key_is_read_once_then_served_from_the_cache() -> None:
     keys = keys_over(store, clock)
 
     async def run() -> None:
-        await asyncio.gather(*(keys.load(KEY) for _ in range(10)))  # one read for all
+        await asyncio.gather(*(keys.load(LOCATION) for _ in range(10)))  # one read for all
         clock.advance(4.9)
-        await keys.load(KEY)
+        await keys.load(LOCATION)
 
     asyncio.run(run())
-    assert keys.get(KEY) == "key-one"
+    assert keys.get(LOCATION) == "key-one"
     assert store.reads == 1
     assert keys.all_cached() == (b"key-one",)
     assert "key-one" not in repr(keys)
@@ -64,20 +64,20 @@ def test_a_due_refresh_does_not_delay_calls_and_a_key_past_its_ttl_is_refused() 
     keys = keys_over(store, clock)
 
     async def run() -> tuple[float, float]:
-        await keys.load(KEY)
+        await keys.load(LOCATION)
         store.gate.clear()  # the backend hangs from now on
         clock.advance(6.0)  # past refresh_after (5 s), within the ttl (10 s)
         started = time.perf_counter()
-        await keys.load(KEY)  # starts the refresh, does not wait for it
+        await keys.load(LOCATION)  # starts the refresh, does not wait for it
         served = time.perf_counter() - started
-        assert keys.get(KEY) == "key-one"
+        assert keys.get(LOCATION) == "key-one"
         clock.advance(4.5)  # past the ttl: the key is not used any more
         with pytest.raises(Unavailable) as refused:
-            keys.get(KEY)
+            keys.get(LOCATION)
         assert refused.value.reason is Reason.SECRET_BACKEND_UNAVAILABLE
         started = time.perf_counter()
         with pytest.raises(Unavailable):
-            await keys.load(KEY)  # waits for the read, at most the deadline
+            await keys.load(LOCATION)  # waits for the read, at most the deadline
         return served, time.perf_counter() - started
 
     served, refused_in = asyncio.run(run())
