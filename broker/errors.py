@@ -19,6 +19,8 @@ class Reason(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_MANIFEST = "invalid_manifest"
+    REQUEST_TIMEOUT = "request_timeout"  # a request's head or body did not arrive in time
+    TOO_MANY_CONNECTIONS = "too_many_connections"  # one client address's connection cap
     # authentication
     UNAUTHENTICATED = "unauthenticated"
     CREDENTIAL_INVALID = "credential_invalid"
@@ -62,6 +64,7 @@ class Reason(StrEnum):
     BROKER_UNAVAILABLE = "broker_unavailable"
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    DISK_FULL = "disk_full"  # the database's disk or file system is full (a 503)
     AUDIT_UNAVAILABLE = "audit_unavailable"
     # the gateway forwards a call only while its client waits (nothing was forwarded)
     DECISION_TIMEOUT = "decision_timeout"

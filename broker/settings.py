@@ -112,6 +112,14 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     # "text" (one line per record) or "json" (one JSON object per line).
     log_format: str = "text"
+    # Both servers (broker and gateway; broker/httpguard.py): a request's head must arrive
+    # within header_timeout of its first byte, its body within body_timeout of its head;
+    # an idle keep-alive connection closes after idle_timeout; one client address may hold
+    # max_connections_per_client open connections per process (0: no cap).
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 20.0
+    max_connections_per_client: int = 64
 
     @property
     def effective_database_url(self) -> str:
@@ -223,6 +231,10 @@ LIMITS: Final = {
     "secret_deadline": Limit(above=0, high=300, unit=" seconds"),
     "master_key_ttl": Limit(above=0, high=86400, unit=" seconds"),
     "decision_deadline": Limit(above=0, high=3600, unit=" seconds"),
+    "header_timeout": Limit(low=0.5, high=600, unit=" seconds"),
+    "body_timeout": Limit(low=0.5, high=3600, unit=" seconds"),
+    "idle_timeout": Limit(low=1, high=3600, unit=" seconds"),
+    "max_connections_per_client": Limit(low=0, high=100_000),
 }
 
 

@@ -19,8 +19,13 @@ from broker.settings import ENV_PREFIX, Settings
 # uvloop. Each server adds its protocol and lifespan: the broker's below, the gateway's in
 # broker/gateway/server.py (SERVER_OPTIONS).
 SERVER_BASE: dict[str, Any] = {"log_level": "warning", "access_log": False, "loop": "uvloop"}
-# The broker's API: uvicorn's httptools protocol; nothing runs at lifespan events.
-BROKER_SERVER_OPTIONS: dict[str, Any] = {**SERVER_BASE, "http": "httptools", "lifespan": "off"}
+# The broker's API: uvicorn's httptools protocol with the servers' timeouts and connection
+# cap (broker/httpguard.py); nothing runs at lifespan events.
+BROKER_SERVER_OPTIONS: dict[str, Any] = {
+    **SERVER_BASE,
+    "http": "broker.httpguard:GuardedHttpToolsProtocol",
+    "lifespan": "off",
+}
 
 
 def hand_on_settings(settings: Settings, config: Path | None) -> None:

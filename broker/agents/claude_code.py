@@ -27,10 +27,10 @@ SettingsError = MergeError
 
 def hooks(options: SetupOptions) -> dict[str, list[dict[str, Any]]]:
     fallback = f"echo {shlex.quote(NO_SESSION)}"
-    start = f'{options.start_command("env")} >> "$CLAUDE_ENV_FILE" || {fallback}'
+    start = f'{options.start_command("env", hook_input=True)} >> "$CLAUDE_ENV_FILE" || {fallback}'
     return {
         "SessionStart": [_entry(start)],
-        "SessionEnd": [_entry(options.end_command())],
+        "SessionEnd": [_entry(options.end_command(hook_input=True))],
         "PreToolUse": [{"matcher": "Bash", **_entry(options.guard_command("claude-code"))}],
     }
 

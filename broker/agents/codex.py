@@ -18,6 +18,7 @@ from typing import Any
 
 from broker.agents import mcp_config
 from broker.agents.setup import SetupOptions
+from broker.agents.variables import ALL_PROXY_VARS
 
 PATH = ".codex/config.toml"
 CORE = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TERM", "LANG", "LC_*")
@@ -27,14 +28,21 @@ class ConfigError(ValueError):
     """The existing config holds a section capbroker would have to change."""
 
 
-def session_variables(provider: str) -> tuple[str, ...]:
+def session_variables(provider: str, proxy: SetupOptions | None = None) -> tuple[str, ...]:
+    """The session's variables; through the forward proxy (``proxy`` given), also the
+    proxy, CA and provider token variables ``exec --proxy`` sets."""
     stem = provider.upper().replace("-", "_")
-    return (f"{stem}_API_URL", f"{stem}_TOKEN", "CAPBROKER_SESSION_ID")
+    names = (f"{stem}_API_URL", f"{stem}_TOKEN", "CAPBROKER_SESSION_ID")
+    if proxy is None or not proxy.proxy:
+        return names
+    extra = (*ALL_PROXY_VARS, *proxy.token_vars)
+    return (*names, *dict.fromkeys(n for n in extra if n not in names))
 
 
 def sections(options: SetupOptions) -> dict[str, str]:
     """capbroker's tables, by dotted name, as TOML text."""
-    names = ", ".join(f'"{n}"' for n in (*CORE, *session_variables(options.provider)))
+    variables = session_variables(options.provider, options)
+    names = ", ".join(f'"{n}"' for n in (*CORE, *variables))
     mcp = mcp_config.server(options)
     args = ", ".join(json.dumps(a) for a in mcp["args"])
     return {

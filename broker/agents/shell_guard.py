@@ -23,6 +23,18 @@ _LITERAL = re.compile(
     ["']? (?P<value>[^\s"'$`][^\s"'`]{7,})
     """
 )
+# Steering around the forward proxy: clearing or setting the proxy variables, curl's and
+# git's own proxy switches, a trust store or TLS check of the command's own choosing.
+_AROUND_PROXY = re.compile(
+    r"""(?x)
+    (?i:\b(?:https?_proxy|all_proxy|no_proxy|ssl_cert_file|requests_ca_bundle|curl_ca_bundle
+        |node_extra_ca_certs|git_ssl_cainfo|node_tls_reject_unauthorized)\s*=)
+    | \bunset\b[^;&|]*(?i:\b(?:https?_proxy|all_proxy)\b)
+    | \benv\b[^;&|]*\s(?:-u\s*|--unset[= ])(?i:(?:https?_proxy|all_proxy)\b)
+    | \bcurl\b[^;&|]*\s(?:--noproxy|--proxy|-x|--insecure|-k|--cacert|--capath)(?:[\s=]|$)
+    | (?i:\bhttp\.(?:proxy|sslverify|sslcainfo)\b)
+    """
+)
 # capbroker's own tokens are JWTs: three base64url parts.
 _JWT = re.compile(r"^eyJ[\w-]+\.[\w-]+\.[\w-]+$")
 
@@ -33,13 +45,27 @@ class Verdict:
     reason: str = ""
 
 
-def judge(command: str, hosts: tuple[str, ...], protected: tuple[str, ...] = ()) -> Verdict:
-    """``protected``: text no command may name (the agent credential's file and variable)."""
+def judge(
+    command: str,
+    hosts: tuple[str, ...],
+    protected: tuple[str, ...] = (),
+    *,
+    proxied: bool = False,
+) -> Verdict:
+    """``protected``: text no command may name (the agent credential's file and variable).
+    ``proxied``: the session goes through the forward proxy, so the provider's real host
+    is how calls are made; a command that steers around the proxy is refused instead."""
     for text in protected:
         if text in command:
             return Verdict(False, "reads the agent credential, which is not the agent's to use")
     lowered = command.lower()
-    for host in hosts:
+    if proxied and _AROUND_PROXY.search(command):
+        return Verdict(
+            False,
+            "changes or bypasses the proxy settings; the session's calls go through "
+            "capbroker's proxy as they are",
+        )
+    for host in () if proxied else hosts:
         if host.lower() in lowered:
             return Verdict(
                 False,

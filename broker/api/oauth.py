@@ -8,7 +8,6 @@ ignored (RFC 6749 3.2 asks to ignore only unrecognised ones).
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from litestar import Controller, Request, Response, post
@@ -21,6 +20,7 @@ from broker.auth.credentials import Kind
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
 from broker.identity import WORKLOAD_TOKEN_TYPES
+from broker.limits import InputProblem, parse_json
 from broker.services.container import Services
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -41,7 +41,9 @@ def _details(text: str) -> dict[str, Any]:
     """RFC 9396: one ``capbroker_capability`` object; members it does not define (such as
     ``locations``: the gateway is the only location) are refused."""
     try:
-        details = json.loads(text)
+        details = parse_json(text)  # held to broker/limits.py: depth, NUL, surrogates
+    except InputProblem as exc:
+        raise _bad_details(f"authorization_details is refused: {exc}") from None
     except ValueError:
         raise _bad_details("authorization_details is not valid JSON") from None
     if not (isinstance(details, list) and len(details) == 1 and isinstance(details[0], dict)):

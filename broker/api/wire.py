@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request
 
 from broker.errors import InvalidRequest, UnsupportedMediaType
+from broker.limits import MAX_DEPTH, InputProblem, check_document, may_be_deep
 
 T = TypeVar("T")
 MAX_FORM_FIELDS = 32
@@ -22,11 +23,19 @@ def decode_json(request: Request[Any, Any, Any], body: bytes, kind: type[T]) -> 
     if _media_type(request) != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        return msgspec.json.decode(body, type=kind, strict=True)
+        if not may_be_deep(body) and b"\\u" not in body:  # nothing the limits could refuse
+            return msgspec.json.decode(body, type=kind, strict=True)
+        value = msgspec.json.decode(body)
+        check_document(value)
+        return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"the body does not match the schema: {exc}") from None
     except msgspec.DecodeError:
         raise InvalidRequest("the body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequest(f"the body is nested more than {MAX_DEPTH} levels deep") from None
+    except InputProblem as exc:
+        raise InvalidRequest(f"the body is refused: {exc}") from None
 
 
 def decode_form(request: Request[Any, Any, Any], body: bytes) -> dict[str, str]:
@@ -48,6 +57,10 @@ def decode_form(request: Request[Any, Any, Any], body: bytes) -> dict[str, str]:
         if key in form:
             raise InvalidRequest(f"parameter {key!r} appears more than once")
         form[key] = value
+    try:
+        check_document(form)  # a NUL (%00) would reach the database
+    except InputProblem as exc:
+        raise InvalidRequest(f"the form body is refused: {exc}") from None
     return form
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import click
 import httpx
 
+from broker.cli.proxy_env import ca_option, providers_option
+
 CREDENTIAL_ENV = "CAPBROKER_AGENT_CREDENTIAL"
 
 
@@ -148,17 +150,8 @@ def token_request(
 @_url
 @click.option("--gateway", "gateway_url", help="The gateway's URL (path mode).")
 @click.option("--proxy", help="The gateway's forward proxy, http://HOST:PORT (--proxy-port).")
-@click.option(
-    "--ca",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --proxy: the proxy's CA certificate (capbroker gateway ca > ca.pem).",
-)
-@click.option(
-    "--providers",
-    "providers_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="With --proxy: the providers file naming the provider's token variables.",
-)
+@ca_option
+@providers_option
 @_template
 @_env
 @_actions

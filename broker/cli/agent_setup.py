@@ -16,6 +16,7 @@ import click
 
 from broker.agents import claude_code, codex, cursor, mcp_config
 from broker.agents.setup import SetupOptions
+from broker.cli.proxy_env import load_provider_routes
 
 Merge = Callable[[str | None, SetupOptions], str]
 TOOLS: dict[str, tuple[tuple[str, Merge], ...]] = {
@@ -56,6 +57,21 @@ def provider_hosts(provider: str) -> tuple[str, ...]:
 @click.option("--capbroker", "capbroker_cmd", default="capbroker", show_default=True)
 @click.option("--host", "hosts", multiple=True, help="Another provider host to guard.")
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--proxy",
+    default="",
+    envvar="CAPBROKER_PROXY_URL",
+    help="Also the gateway's forward proxy, http://HOST:PORT: sessions get the proxy and CA "
+    "variables, so the agent's unmodified tools go through it.",
+)
+@click.option("--ca", default="", help="With --proxy: the CA bundle's path, as the hooks see it.")
+@click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file (the provider's token variables and hosts).",
+)
+@click.option("--cloud", is_flag=True, help="cursor: also .cursor/environment.json's start.")
 @click.option("--dry-run", is_flag=True, help="Print what would be written; write nothing.")
 def agent_setup(
     tool: str,
@@ -69,11 +85,21 @@ def agent_setup(
     capbroker_cmd: str,
     hosts: tuple[str, ...],
     project: Path,
+    proxy: str,
+    ca: str,
+    providers_file: Path | None,
+    cloud: bool,
     dry_run: bool,
 ) -> None:
     """Set up TOOL (claude-code, cursor, codex, generic) to start a capbroker session."""
     if tool == "codex" and not provider:
         raise click.UsageError("codex needs --provider (its variables are named after it)")
+    if proxy and not ca:
+        raise click.UsageError("--proxy needs --ca (capbroker gateway ca > ca.pem)")
+    if cloud and tool != "cursor":
+        raise click.UsageError("--cloud is for cursor (its cloud agents' environment.json)")
+    routes = load_provider_routes(providers_file)
+    route = routes.get(provider)
     options = SetupOptions(
         template,
         environment,
@@ -83,15 +109,18 @@ def agent_setup(
         ttl=ttl,
         capbroker=capbroker_cmd,
         provider=provider,
-        hosts=(*provider_hosts(provider), *hosts),
+        hosts=(*provider_hosts(provider), *(route.hosts if route else ()), *hosts),
+        proxy=proxy,
+        ca=str(Path(ca).resolve()) if ca else "",
+        providers=str(providers_file.resolve()) if providers_file else "",
+        token_vars=route.token_env if route else (),
     )
     if not TOOLS[tool]:
         click.echo(options.exec_command("<agent>"))
         return
+    files = (*TOOLS[tool], *((cursor.ENVIRONMENT_PATH, cursor.merge_environment),) * cloud)
     # Every file is merged before any is written: one that cannot be merged changes nothing.
-    planned = [
-        (project / rel, _merged(project / rel, merge, options)) for rel, merge in TOOLS[tool]
-    ]
+    planned = [(project / rel, _merged(project / rel, merge, options)) for rel, merge in files]
     for path, content in planned:
         if dry_run:
             click.echo(f"# {path}\n{content}", nl=False)

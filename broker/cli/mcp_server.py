@@ -26,4 +26,5 @@ def mcp(record_file: Path | None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # stderr is the agent tool's log
 
     path = sessions.record_path(record_file, os.environ).absolute()
-    build_server(path).run("stdio")
+    explicit = record_file is not None or bool(os.environ.get(sessions.RECORD_ENV))
+    build_server(path, explicit=explicit).run("stdio")

@@ -13,20 +13,38 @@ import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from broker.gateway.route import ProviderRoute
+from broker.agents.variables import (
+    BUNDLE_VARS,
+    EXTRA_CA_VARS,
+    NO_PROXY_VARS,
+    PROXY_VARS,
+    SWITCHES,
+)
 
-PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
 LOCAL = "localhost,127.0.0.1,::1"
-# Read as the whole trust store: they get the system's CAs and capbroker's.
-BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO")
-# Read as extra CAs on top of the tool's own store (Node).
-EXTRA_CA_VARS = ("NODE_EXTRA_CA_CERTS",)
+if TYPE_CHECKING:
+    from broker.gateway.route import ProviderRoute
+
 PROXY_USER = "capbroker"
+
+ca_option = click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="CAPBROKER_PROXY_CA",
+    help="With --proxy: the proxy's CA certificates (capbroker gateway ca > ca.pem; also "
+    "CAPBROKER_PROXY_CA).",
+)
+providers_option = click.option(
+    "--providers",
+    "providers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --proxy: the providers file naming the provider's token variables and hosts.",
+)
 
 
 def proxy_address(url: str) -> str:
@@ -78,6 +96,7 @@ def proxy_environment(
     env = dict.fromkeys(PROXY_VARS, proxy)
     env.update(dict.fromkeys(BUNDLE_VARS, str(bundle)))
     env.update(dict.fromkeys(EXTRA_CA_VARS, str(ca)))
+    env.update(SWITCHES)
     env.update(dict.fromkeys(token_vars, token))
     return env
 
@@ -113,6 +132,30 @@ def _covers(entry: str, hosts: Sequence[str]) -> bool:
     return any(h == domain or h.endswith("." + domain) for h in hosts)
 
 
+def proxy_variables(
+    address: str,
+    ca: Path,
+    token: str,
+    routes: Mapping[str, ProviderRoute],
+    provider: str,
+    *,
+    directory: Path,
+    inherited_no_proxy: str,
+) -> dict[str, str]:
+    """Every variable a session through the proxy needs, the CA bundle written into
+    ``directory`` (``exec``: a private temporary one; ``session start``: beside the
+    session record)."""
+    bundle = write_bundle(ca.read_bytes(), directory)
+    route = routes.get(provider)
+    token_vars = route.token_env if route is not None else ()
+    hosts = [h for r in routes.values() for h in r.hosts]
+    env = dict(
+        proxy_environment(address, token, ca=ca.resolve(), bundle=bundle, token_vars=token_vars)
+    )
+    env.update(dict.fromkeys(NO_PROXY_VARS, no_proxy(inherited_no_proxy, hosts)))
+    return env
+
+
 def proxy_session(
     env: dict[str, str],
     address: str,
@@ -124,11 +167,10 @@ def proxy_session(
     """Point ``env`` at the proxy for this session; the private directory holding the CA
     bundle (the caller removes it when the command ends)."""
     directory = Path(tempfile.mkdtemp(prefix="capbroker-exec-"))
-    bundle = write_bundle(ca.read_bytes(), directory)
-    route = routes.get(provider)
-    token_vars = route.token_env if route is not None else ()
     inherited = env.get("NO_PROXY") or env.get("no_proxy") or ""
-    hosts = [h for r in routes.values() for h in r.hosts]
-    env.update(proxy_environment(address, token, ca=ca, bundle=bundle, token_vars=token_vars))
-    env.update(dict.fromkeys(NO_PROXY_VARS, no_proxy(inherited, hosts)))
+    env.update(
+        proxy_variables(
+            address, ca, token, routes, provider, directory=directory, inherited_no_proxy=inherited
+        )
+    )
     return directory

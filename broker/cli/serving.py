@@ -36,6 +36,7 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.httpguard import GuardedHttpToolsProtocol, ServerLimits, guarded
     from broker.logs import configure_logging
     from broker.metrics.broker import instrument_broker
     from broker.metrics.endpoint import check_workers
@@ -64,7 +65,8 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
         if metrics is not None:
             metrics.start()
     tune_gc()
-    uvicorn.run(app, **options)
+    protocol = guarded(GuardedHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, **{**options, "http": protocol})
 
 
 def _bootstrap_admin(services: Services) -> None:
@@ -146,7 +148,8 @@ def gateway_serve(
     import uvicorn
 
     from broker.gateway.factory import build_gateway, load_providers
-    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS, ProblemHttpToolsProtocol
+    from broker.httpguard import ServerLimits, guarded
     from broker.logs import json_logging
     from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
@@ -159,7 +162,7 @@ def gateway_serve(
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
         if proxy_port is not None:
-            _serve_with_proxy(state, app, host, port, proxy_port, workers)
+            _serve_with_proxy(state, app, host, port, proxy_port, workers, providers_file)
             return
     click.echo(
         f"capbroker gateway starting on http://{host}:{port} for "
@@ -182,15 +185,23 @@ def gateway_serve(
         )
         return
     tune_gc()
-    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS, **log_options)
+    protocol = guarded(ProblemHttpToolsProtocol, ServerLimits.of(settings))
+    uvicorn.run(app, host=host, port=port, **{**SERVER_OPTIONS, "http": protocol}, **log_options)
 
 
 def _serve_with_proxy(
-    state: CliState, app: Gateway, host: str, port: int, proxy_port: int, workers: int
+    state: CliState,
+    app: Gateway,
+    host: str,
+    port: int,
+    proxy_port: int,
+    workers: int,
+    providers_file: Path,
 ) -> None:
     from broker.clock import system_clock
     from broker.errors import InvalidRequest
     from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+    from broker.gateway.proxy.passthrough import load_passthrough
     from broker.gateway.proxy.serve import FrontEnds
     from broker.gateway.server import SERVER_OPTIONS
     from broker.services.container import build_secret_store
@@ -201,10 +212,12 @@ def _serve_with_proxy(
     hosts = sorted(h for route in app.pipeline.providers.values() for h in route.hosts)
     if not hosts:
         raise InvalidRequest("--proxy-port: no provider in the providers file names hosts")
+    passthrough = load_passthrough(providers_file, app.pipeline.providers)
     ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
+    untouched = f"; passthrough {', '.join(sorted(map(str, passthrough)))}" if passthrough else ""
     click.echo(
         f"capbroker gateway starting on http://{host}:{port}, forward proxy on"
-        f" {host}:{proxy_port} for {', '.join(hosts)}",
+        f" {host}:{proxy_port} for {', '.join(hosts)}{untouched}",
         err=True,
     )
     tune_gc()
@@ -213,6 +226,7 @@ def _serve_with_proxy(
         LeafCache(ca, system_clock),
         proxy_host=host,
         proxy_port=proxy_port,
+        passthrough=passthrough,
         host=host,
         port=port,
         **SERVER_OPTIONS,
@@ -221,17 +235,29 @@ def _serve_with_proxy(
 
 
 @gateway.command("ca")
+@click.option("--prepare-next", is_flag=True, help="Publish a next CA (it does not sign yet).")
+@click.option("--promote-next", is_flag=True, help="The next CA signs; the old one retires.")
 @pass_state
-def gateway_ca(state: CliState) -> None:
-    """Print the forward proxy's CA certificate (PEM) for agents' trust stores; the CA is
-    made on first use, its key kept in the secret backend."""
+def gateway_ca(state: CliState, prepare_next: bool, promote_next: bool) -> None:
+    """Print the forward proxy's CA certificates (PEM: every CA a leaf may come from) for
+    agents' trust stores; the CA is made on first use, its key kept in the secret backend.
+    Rotate in two steps: --prepare-next, let agents take the new bundle, --promote-next,
+    then restart the gateways (the retired CA stays in the bundle for a day)."""
     from broker.clock import system_clock
-    from broker.gateway.proxy.ca import load_or_create_ca
+    from broker.gateway.proxy.ca import load_ring, rotate_ca
     from broker.services.container import build_secret_store
 
     with reported_errors():
-        ca = load_or_create_ca(build_secret_store(state.settings()), system_clock)
-    click.echo(ca.pem(), nl=False)
+        if prepare_next and promote_next:
+            raise click.UsageError("give --prepare-next or --promote-next, not both")
+        store = build_secret_store(state.settings())
+        if prepare_next or promote_next:
+            ring = rotate_ca(store, system_clock, promote=promote_next)
+            done = "the next CA now signs" if promote_next else "a next CA is published"
+            click.echo(f"capbroker: {done}; the bundle below is what agents trust", err=True)
+        else:
+            ring = load_ring(store, system_clock)
+    click.echo(ring.bundle(system_clock()), nl=False)
 
 
 @click.command()

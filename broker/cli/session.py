@@ -34,6 +34,14 @@ from broker.cli.agent import (
     provider_variables,
     request_token,
 )
+from broker.cli.proxy_env import (
+    ca_option,
+    checked_proxy,
+    load_provider_routes,
+    providers_option,
+    proxy_variables,
+)
+from broker.services.usage import BUDGETS_USED
 
 _credential_env = click.option(
     "--credential-env",
@@ -49,6 +57,23 @@ _credential_file = click.option(
     "(also CAPBROKER_AGENT_CREDENTIAL_FILE; wins over --credential-env).",
 )
 _DEFAULT_URL = "http://127.0.0.1:8080"
+_hook_input = click.option(
+    "--hook-input",
+    is_flag=True,
+    help="Read the agent tool's hook JSON on stdin and keep this tool session's own record "
+    "(several sessions in one project).",
+)
+
+
+def _own_record(record_file: Path | None, hook_input: bool) -> Path:
+    """The record this command writes or ends: an explicit one, else the tool session's
+    own (``--hook-input`` with a session id in it), else the project's default."""
+    base = sessions.record_path(record_file, os.environ)
+    explicit = record_file is not None or bool(os.environ.get(sessions.RECORD_ENV))
+    key = sessions.hook_key(sys.stdin.read()) if hook_input else None
+    return sessions.keyed_path(base, key) if key and not explicit else base
+
+
 _record = click.option(
     "--record",
     "record_file",
@@ -95,8 +120,17 @@ def session() -> None:
 @_credential_env
 @_credential_file
 @_record
+@click.option(
+    "--proxy",
+    envvar="CAPBROKER_PROXY_URL",
+    help="Also the gateway's forward proxy, http://HOST:PORT (also CAPBROKER_PROXY_URL): "
+    "the proxy and CA variables are printed too.",
+)
+@ca_option
+@providers_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="env", show_default=True)
 @click.option("--replace", is_flag=True, help="End the recorded session first, if any.")
+@_hook_input
 def start(
     url: str,
     gateway_url: str,
@@ -107,19 +141,33 @@ def start(
     credential_env: str,
     credential_file: Path | None,
     record_file: Path | None,
+    proxy: str | None,
+    ca: Path | None,
+    providers_file: Path | None,
     fmt: Format,
     replace: bool,
+    hook_input: bool,
 ) -> None:
     """Request a token for a new session; print the provider's URL and token variables
-    (pointed at the gateway) and CAPBROKER_SESSION_ID. A refusal prints nothing on stdout."""
+    (pointed at the gateway), with --proxy the proxy and CA variables too, and
+    CAPBROKER_SESSION_ID. A refusal prints nothing on stdout."""
+    address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
+    routes = load_provider_routes(providers_file)
     credential = read_credential(credential_env, credential_file)
-    path = sessions.record_path(record_file, os.environ)
+    path = _own_record(record_file, hook_input)
     previous = sessions.load(path) if replace else None
     if previous is not None:
         end_session(previous.broker_url, credential, previous.session_id)
     data = request_token(url, credential, template, environment, actions, ttl)
     variables = provider_variables(data, gateway_url, None, None)
     provider = data["authorization_details"][0]["provider"]
+    if address is not None and ca is not None:
+        sessions.prepare_directory(path)
+        inherited = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
+        variables |= proxy_variables(
+            address, ca, data["access_token"], routes, provider,
+            directory=path.parent.resolve(), inherited_no_proxy=inherited,
+        )  # fmt: skip
     stem = provider.upper().replace("-", "_")
     record = SessionRecord(
         session_id=data["session_id"],
@@ -150,21 +198,23 @@ def start(
 @_credential_env
 @_credential_file
 @_record
+@_hook_input
 def end(
     url: str | None,
     session_id: str | None,
     credential_env: str,
     credential_file: Path | None,
     record_file: Path | None,
+    hook_input: bool,
 ) -> None:
     """End a session: every token issued in it is revoked at once."""
-    path = sessions.record_path(record_file, os.environ)
-    record = sessions.load(path)
-    chosen = (
-        session_id
-        or os.environ.get("CAPBROKER_SESSION_ID")
-        or (record.session_id if record else None)
-    )
+    path = _own_record(record_file, hook_input)
+    if path == sessions.record_path(record_file, os.environ):  # not a tool session's own
+        path, record = sessions.locate(path, os.environ, session_id)
+    else:
+        record = sessions.load(path)
+    chosen = session_id or (record.session_id if record else None)
+    chosen = chosen or os.environ.get(sessions.SESSION_ENV)
     if not chosen:
         raise click.UsageError("no session to end: pass --session or start one first")
     broker_url = url or (record.broker_url if record else _DEFAULT_URL)
@@ -186,7 +236,7 @@ def status(
 ) -> None:
     """What the recorded session's token allows and how long it has left (exit 1 if none
     is active)."""
-    record = sessions.load(sessions.record_path(record_file, os.environ))
+    _, record = sessions.locate(sessions.record_path(record_file, os.environ), os.environ)
     if record is None:
         click.echo("capbroker: no session: run `capbroker session start`", err=True)
         sys.exit(1)
@@ -217,13 +267,17 @@ def summary(record: SessionRecord, claims: dict[str, Any], now: float) -> dict[s
     if not claims.get("active"):
         return {**base, "active": False, "next": "run `capbroker session start` again"}
     detail = (claims.get("authorization_details") or [{}])[0]
+    limits: dict[str, int] = detail.get("budgets", {})
+    used: dict[str, int] = claims.get(BUDGETS_USED, {})
     return {
         **base,
         "active": True,
         "environments": detail.get("environments", []),
         "actions": detail.get("actions", []),
         "resources": detail.get("resources", []),
-        "budgets": detail.get("budgets", {}),  # the limits; the broker does not expose use
+        "budgets": limits,  # the token's limits
+        "budgets_used": used,  # as the gateways counted them
+        "budgets_left": {k: max(0, v - used.get(k, 0)) for k, v in limits.items()},
         "approval": detail.get("approval"),
         "expires_in": max(0, int(claims.get("exp", now) - now)),
         "api_url": record.api_url,
@@ -238,9 +292,16 @@ def _human(s: dict[str, Any]) -> str:
             f"session {s['session_id'][:8]} for {s['provider']}, {s['expires_in']}s left",
             f"  environments: {', '.join(s['environments'])}",
             f"  actions: {', '.join(s['actions'])}",
-            f"  budgets: {s['budgets'] or 'none'} (limits; use is not reported)",
+            f"  budgets: {_budgets(s) or 'none'}",
             f"  calls go to {s['api_url']}",
         ]
+    )
+
+
+def _budgets(s: dict[str, Any]) -> str:
+    used = s["budgets_used"]
+    return ", ".join(
+        f"{name} {used.get(name, 0)} of {limit} used" for name, limit in s["budgets"].items()
     )
 
 
@@ -248,11 +309,12 @@ def _human(s: dict[str, Any]) -> str:
 @click.option("--host", "hosts", multiple=True, help="A provider host to keep calls away from.")
 @click.option("--protect", multiple=True, help="Text no command may name (repeatable).")
 @click.option("--for", "tool", type=click.Choice(["cursor", "claude-code"]), default="cursor")
-def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str) -> None:
+@click.option("--proxied", is_flag=True, help="The session goes through the forward proxy.")
+def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str, proxied: bool) -> None:
     """A shell-command hook (Cursor ``beforeShellExecution``, Claude Code ``PreToolUse`` on
     Bash): reads the hook's JSON on stdin and allows the command, or refuses it with the
     reason (a literal credential, the provider's own host, the agent credential)."""
-    verdict = judge_hook_input(sys.stdin.read(), hosts, protect)
+    verdict = judge_hook_input(sys.stdin.read(), hosts, protect, proxied=proxied)
     message = f"capbroker refused this command: it {verdict.reason}"
     if tool == "claude-code":  # exit 2 blocks the tool call; stderr goes to the agent
         if not verdict.allowed:
@@ -265,7 +327,9 @@ def guard_shell(hosts: tuple[str, ...], protect: tuple[str, ...], tool: str) -> 
     click.echo(json.dumps(answer))
 
 
-def judge_hook_input(raw: str, hosts: tuple[str, ...], protect: tuple[str, ...]) -> Verdict:
+def judge_hook_input(
+    raw: str, hosts: tuple[str, ...], protect: tuple[str, ...], *, proxied: bool = False
+) -> Verdict:
     """Cursor sends ``command``; Claude Code ``tool_input.command``. Input that is not such
     JSON is refused: a hook that cannot read its input lets nothing run."""
     try:
@@ -273,4 +337,4 @@ def judge_hook_input(raw: str, hosts: tuple[str, ...], protect: tuple[str, ...])
         command = data.get("command", (data.get("tool_input") or {}).get("command", ""))
     except (ValueError, AttributeError):
         return Verdict(False, "came as hook input that is not JSON")
-    return judge(str(command), hosts, protect)
+    return judge(str(command), hosts, protect, proxied=proxied)

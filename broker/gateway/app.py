@@ -21,10 +21,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from broker.errors import BrokerError
+from broker.gateway.expiring import release_free_memory
+from broker.gateway.forward import CLIENT_GONE
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
+from broker.gateway.relay import ClientWatch, relay
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.startup import start_waiting_for_keys
@@ -37,6 +40,10 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 HEALTH = ("/healthz", "/readyz")
+# How often what the gateway keeps per token is swept of expired tokens, and how many
+# entries a sweep must free before the freed memory is handed back to the system.
+SWEEP_INTERVAL = 5.0
+TRIM_AFTER = 500
 
 
 class Gateway:
@@ -53,6 +60,7 @@ class Gateway:
         self.store, self.upstream = store, upstream
         self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
         self._keys_wait: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -63,12 +71,15 @@ class Gateway:
         # The broker may not be up yet: wait for its JWKS in the background, not ready.
         self._keys_wait = start_waiting_for_keys(self.keys)
         await self.feed.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         if self.metrics is not None:
             self.metrics.start()
 
     async def stop(self) -> None:
         if self._keys_wait is not None:
             self._keys_wait.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.store.committer.drain()
         self.store.committer.close()
         if self.store.checkpointer is not None:
@@ -77,6 +88,15 @@ class Gateway:
         await self.upstream.close()
         if self.metrics is not None:
             self.metrics.stop()
+
+    async def _sweep_forever(self) -> None:
+        """Expired tokens' cache entries leave, so memory returns to its baseline."""
+        authenticator = self.pipeline.authenticator
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            if authenticator.sweep(authenticator.tokens.clock()) >= TRIM_AFTER:
+                # off the loop: it takes the allocator's locks for a few milliseconds
+                await asyncio.to_thread(release_free_memory)
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -97,6 +117,7 @@ class Gateway:
         if upgrade_requested(scope["headers"]):
             await self._refuse_upgrade(scope, scope["method"], target, send)
             return
+        waiting = AsgiWaiting(receive)
         request = GatewayRequest(
             scope["method"],
             target,
@@ -104,15 +125,18 @@ class Gateway:
             scope["headers"],
             receive,
             scope.get("client"),
-            AsgiWaiting(receive),
+            waiting,
         )
-        match await self.pipeline.run(request):
-            case Forward() as forward:
-                await self._forward(forward, send)
-            case DryRun() as dry_run:
-                await _json(send, 200, dry_run.body())
-            case Refusal() as refusal:
-                await _problem(send, refusal)
+        try:
+            match await self.pipeline.run(request):
+                case Forward() as forward:
+                    await self._forward(forward, waiting, send)
+                case DryRun() as dry_run:
+                    await _json(send, 200, dry_run.body())
+                case Refusal() as refusal:
+                    await _problem(send, refusal)
+        finally:
+            waiting.stop()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -162,73 +186,64 @@ class Gateway:
 
     # --- rendering ----------------------------------------------------------------------------
 
-    async def _forward(self, forward: Forward, send: Send) -> None:
-        """Send the call and stream the answer back through the redactor; a failure on the
-        way is a refusal like any other (audited, problem+json)."""
+    async def _forward(self, forward: Forward, waiting: AsgiWaiting, send: Send) -> None:
+        """Send the call and stream the answer back through the redactor; a failure before
+        the answer starts is a refusal like any other (audited, problem+json). The answer's
+        headers go out as soon as the provider sends them; a client that goes away closes
+        the upstream connection at once; a provider that breaks off mid-answer breaks the
+        client's connection off too (``relay.py``). The completion event says which."""
         forwarder = self.pipeline.forwarder
+        watch = ClientWatch(waiting.left)
+        status, ended = 0, None
         try:
             response = await forwarder.send(forward)
             async with response:
+                status = response.status
                 headers, redactor = forwarder.answer(response)
-                await send(
-                    {"type": "http.response.start", "status": response.status, "headers": headers}
-                )
-                async for chunk in response.content.iter_any():
-                    cleaned = redactor.feed(chunk)
-                    if cleaned:
-                        await send(
-                            {"type": "http.response.body", "body": cleaned, "more_body": True}
-                        )
-                await send(
-                    {"type": "http.response.body", "body": redactor.finish(), "more_body": False}
-                )
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                ended = await relay(response, redactor, send, forward.attempt)
         except BrokerError as error:
+            watch.stop()  # the refusal is written whoever still listens
             # An aborted body stream is why the upstream request failed: record that.
             cause = _stream_failure(forward) or error
             await _problem(send, await self.pipeline.refuse(forward.attempt, cause))
             return
-        self.pipeline.completed(forward, response.status)
+        except asyncio.CancelledError:
+            if not watch.left:
+                raise  # not the client leaving: the server is stopping
+            ended = CLIENT_GONE
+        finally:
+            watch.stop()
+        self.pipeline.completed(forward, status, ended=ended)
 
 
 class AsgiWaiting:
-    """``ClientWaiting`` for one ASGI request. Once the pipeline has read the body, nothing
-    else reads ``receive``, and a server answers it at once only with what has already
-    happened: ``gone`` steps one call of it without waiting (no task per request). An
-    ``http.disconnect`` means the client left; a pending call is closed again."""
+    """``ClientWaiting`` for one ASGI request: once the pipeline has read the body, one
+    task waits on ``receive`` for ``http.disconnect`` (nothing else reads it any more) and
+    sets ``left``. Stopped when the request ends."""
 
-    __slots__ = ("_left", "_receive", "_watching")
+    __slots__ = ("_receive", "_task", "left")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._watching = self._left = False
+        self._task: asyncio.Task[None] | None = None
+        self.left = asyncio.Event()
 
     def watch(self) -> None:
-        self._watching = True
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._wait())
+
+    async def _wait(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass  # an empty body the pipeline never asked for
+        self.left.set()
 
     def gone(self) -> bool:
-        if self._watching and not self._left:
-            for _ in range(2):  # first, maybe, the empty body the pipeline never asked for
-                message = _ready(self._receive)
-                if message is None:
-                    break
-                if message.get("type") == "http.disconnect":
-                    self._left = True
-        return self._left
+        return self.left.is_set()
 
-
-def _ready(receive: Receive) -> MutableMapping[str, Any] | None:
-    """What ``receive()`` answers without waiting, or None (the pending call is closed)."""
-    call = receive()
-    step = getattr(call, "send", None)
-    if step is None:  # not a coroutine: cannot be asked without waiting
-        return None
-    try:
-        step(None)
-    except StopIteration as answered:
-        message: MutableMapping[str, Any] = answered.value
-        return message
-    call.close()  # type: ignore[attr-defined]
-    return None
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _stream_failure(forward: Forward) -> BrokerError | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from broker.domain.following import Lapse, follow_template
 from broker.domain.grants import Grant
-from broker.errors import Denied, Reason, Unavailable
+from broker.errors import Denied, InvalidRequest, Reason, Unavailable
+from broker.gateway.expiring import ExpiringCache
 from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt
 from broker.gateway.revocations import RevocationFeed
@@ -19,7 +20,7 @@ from broker.gateway.tokens import VerifiedTokens
 from broker.tokens import InvalidToken, VerifiedToken
 from broker.tokens.grant import grant_from_token
 
-MAX_GRANTS = 100_000
+MAX_GRANTS = 20_000
 
 
 def bearer_token(headers: RawHeaders) -> str:
@@ -33,22 +34,35 @@ def bearer_token(headers: RawHeaders) -> str:
     return token.strip()
 
 
+def _grant(token: VerifiedToken) -> Grant:
+    """The token's grant; a signed token without our capability entry is refused as a
+    token (401, audited), like any other malformed claim (``tokens/claims.py``)."""
+    try:
+        return grant_from_token(token)
+    except InvalidRequest:
+        raise InvalidToken("claim authorization_details holds no capability") from None
+
+
 class Authenticator:
     def __init__(self, tokens: VerifiedTokens, feed: RevocationFeed) -> None:
         self.tokens, self.feed = tokens, feed
-        self._grants: dict[str, Grant] = {}  # jti -> its grant, parsed once
+        # Per token, kept until it expires (swept, and bounded: ``expiring.py``).
+        self._grants: ExpiringCache[str, Grant] = ExpiringCache(MAX_GRANTS)  # jti -> grant
         # jti -> (template version met, what it gave): met again only when a version lands
-        self._followed: dict[str, tuple[int, Grant | Lapse]] = {}
+        self._followed: ExpiringCache[str, tuple[int, Grant | Lapse]] = ExpiringCache(MAX_GRANTS)
+
+    def sweep(self, now: float) -> int:
+        """Forget what was kept about tokens expired by ``now``."""
+        return self.tokens.sweep(now) + self._grants.sweep(now) + self._followed.sweep(now)
 
     def authenticate(
         self, headers: RawHeaders, route: ProviderRoute, attempt: Attempt
     ) -> tuple[VerifiedToken, Grant]:
         token = attempt.token = self.tokens.verify(bearer_token(headers))
-        grant = self._grants.get(token.jti)
+        grant = self._grants.get(token.jti, self.tokens.clock())
         if grant is None:
-            if len(self._grants) > MAX_GRANTS:
-                self._grants.clear()
-            grant = self._grants[token.jti] = grant_from_token(token)
+            grant = _grant(token)
+            self._grants.put(token.jti, grant, self.tokens.expiry(token))
         if grant.provider != route.name:
             raise Denied("the token is for another provider", reason=Reason.AUDIENCE_MISMATCH)
         if self.feed.stale():
@@ -81,11 +95,10 @@ class Authenticator:
             return grant
         if current.version == token.template_version:
             return grant
-        met = self._followed.get(token.jti)
+        met = self._followed.get(token.jti, self.tokens.clock())
         if met is None or met[0] != current.version:
-            if len(self._followed) > MAX_GRANTS:
-                self._followed.clear()
-            met = self._followed[token.jti] = (current.version, follow_template(grant, current))
+            met = (current.version, follow_template(grant, current))
+            self._followed.put(token.jti, met, self.tokens.expiry(token))
         if isinstance(met[1], Lapse):
             raise Denied(met[1].detail, reason=met[1].reason)
         return met[1]

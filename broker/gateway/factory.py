@@ -23,7 +23,7 @@ from broker.gateway.recording import Approvals, AuditStore, Recorder
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.route import ProviderRoute
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
-from broker.gateway.upstream import Upstream
+from broker.gateway.upstream import Upstream, UpstreamLimits
 from broker.manifests.schemas import schema_problems
 from broker.metrics.gateway import instrument_gateway
 from broker.routemap import load_route_map, shipped_map
@@ -56,8 +56,9 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
     """``{providers: [{name, route_map, upstream?, master_key_secret? or master_key?, auth?,
-    inventory?, hosts?, token_env?}]}``, checked against ``providers.schema.json``; then
-    each route map is loaded and matched, and no public host may be named by two providers."""
+    inventory?, hosts?, token_env?, upstream_limits?}]}``, checked against
+    ``providers.schema.json``; then each route map is loaded and matched, and no public
+    host may be named by two providers."""
     problems = schema_problems("Providers", doc)
     if problems:
         raise InvalidRequest(
@@ -93,6 +94,7 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             auth=route_map.auth_for(auth),
             hosts=tuple(entry.get("hosts", ())),
             token_env=tuple(entry.get("token_env", ())),
+            limits=UpstreamLimits(**entry.get("upstream_limits", {})),
         )
     return routes
 
@@ -158,7 +160,7 @@ def build_gateway(
         webhook=webhook,
     )
     feed = RevocationFeed(db, clock=clock, interval=poll_interval)
-    upstream = Upstream()
+    upstream = Upstream({name: route.limits for name, route in providers.items()})
     pipeline = Pipeline(
         providers,
         Authenticator(VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway), feed),

@@ -3,6 +3,7 @@ pass back (no compressed body the redactor could not read; echoed keys redacted)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,8 +18,30 @@ from broker.gateway.route import ProviderRoute
 from broker.gateway.upstream import Upstream
 from broker.routemap.canonical import CanonicalRequest
 
+log = logging.getLogger("capbroker.gateway")
+
 # A compressed answer would hide an echoed master key from the redactor.
 IDENTITY = ("Accept-Encoding", "identity")
+# How a forwarded call's answer ended when it did not end whole (its completion event says).
+UPSTREAM_DEADLINE = "upstream_deadline"  # the provider's deadline or read timeout passed
+UPSTREAM_BROKE_OFF = "upstream_broke_off"  # the provider reset or closed mid-answer
+CLIENT_GONE = "client_gone"  # the client went away; the upstream connection was closed
+
+
+def broken_off(exc: BaseException, attempt: Attempt, sent: int) -> str:
+    """What a failure while relaying an answer means, logged in one line (no traceback:
+    the provider's fault, not ours)."""
+    ended = UPSTREAM_DEADLINE if isinstance(exc, TimeoutError) else UPSTREAM_BROKE_OFF
+    log.warning(
+        "%s %s %s: %s after %d bytes of the answer (%s)",
+        attempt.provider,
+        attempt.method,
+        attempt.path,
+        ended,
+        sent,
+        type(exc).__name__,
+    )
+    return ended
 
 
 class Forwarder:
@@ -37,7 +60,9 @@ class Forwarder:
 
         async def fetch(request: Any) -> tuple[int, object]:
             try:
-                return await self.upstream.lookup(route.upstream, request, self.auth_header(route))
+                return await self.upstream.lookup(
+                    route.upstream, request, self.auth_header(route), provider=route.name
+                )
             except Unavailable:
                 return 503, None  # unresolvable: the look-up's extract turns it into a denial
 
@@ -65,7 +90,13 @@ class Forwarder:
 
     def send(self, forward: Forward) -> Awaitable[aiohttp.ClientResponse]:
         # Not a coroutine of its own: one frame fewer per forwarded call.
-        return self.upstream.request(forward.method, forward.url, forward.headers, forward.body)
+        return self.upstream.request(
+            forward.method,
+            forward.url,
+            forward.headers,
+            forward.body,
+            provider=forward.attempt.provider,
+        )
 
     def answer(
         self, response: aiohttp.ClientResponse

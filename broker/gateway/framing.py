@@ -125,6 +125,11 @@ class BodyStream:
     def __aiter__(self) -> BodyStream:
         return self
 
+    @property
+    def done(self) -> bool:
+        """Whether the whole body has been read from the client."""
+        return self._done
+
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration

@@ -183,9 +183,9 @@ class Pipeline:
         self.recorder.refusal_later(attempt, error)
         return Refusal(error, attempt)
 
-    def completed(self, forward: Forward, status: int) -> None:
+    def completed(self, forward: Forward, status: int, *, ended: str | None = None) -> None:
         """The forwarded call's outcome; it rides along with a later batch (the decision
-        is already durable)."""
+        is already durable). ``ended``: how an answer that did not end whole ended."""
         attempt = forward.attempt
         elapsed_ms = round((time.perf_counter() - attempt.started) * 1000, 2)
-        self.recorder.completed(attempt, status, elapsed_ms)
+        self.recorder.completed(attempt, status, elapsed_ms, ended=ended)

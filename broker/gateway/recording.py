@@ -288,22 +288,27 @@ class Recorder:
 
     async def refusal(self, attempt: Attempt, refusal: BrokerError) -> BrokerError:
         """Write the refusal; what to answer (the audit's own fault if it cannot be written)."""
+        answer = refusal
         try:
             await self.store.committer.run(lambda tx: self._record_refusal(tx, attempt, refusal))
         except BrokerError as audit_fault:  # cannot audit: still refuse, and say why
-            return audit_fault
+            answer = audit_fault
         except Exception:
-            return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
-        if self.metrics is not None:
-            outcome = "denied" if refusal.status < 500 else "error"
-            effect = _effect(attempt.classification)
-            self.metrics.decided(attempt.provider, effect, outcome, refusal.reason.value)
-        return refusal
+            answer = Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
+        self._count_refusal(attempt, answer)
+        return answer
 
     def refusal_later(self, attempt: Attempt, refusal: BrokerError) -> None:
         """Queue the refusal's record without waiting for it (the database may be what
         failed); it runs after any unit of this attempt queued before it."""
         self.store.committer.defer(lambda tx: self._record_refusal(tx, attempt, refusal))
+        self._count_refusal(attempt, refusal)
+
+    def _count_refusal(self, attempt: Attempt, answer: BrokerError) -> None:
+        if self.metrics is not None:
+            outcome = "denied" if answer.status < 500 else "error"
+            effect = _effect(attempt.classification)
+            self.metrics.decided(attempt.provider, effect, outcome, answer.reason.value)
 
     def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
         data = attempt.audit_data()
@@ -326,7 +331,9 @@ class Recorder:
 
     # --- after forwarding -----------------------------------------------------------------
 
-    def completed(self, attempt: Attempt, status: int, elapsed_ms: float) -> None:
+    def completed(
+        self, attempt: Attempt, status: int, elapsed_ms: float, *, ended: str | None = None
+    ) -> None:
         """Queue a forwarded call's outcome; the first one queued since the last write asks
         for a write, and everything queued until then shares it."""
         call = {
@@ -338,6 +345,8 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if ended is not None:  # e.g. upstream_broke_off, client_gone (forward.py)
+            call["ended"] = ended
         if self.metrics is not None:
             upstream_s = time.perf_counter() - (attempt.decided or attempt.started)
             self.metrics.completed(attempt.provider, status, upstream_s)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from broker.errors import Denied, Reason
 from broker.gateway.resolve import EnvironmentResolver
+from broker.gateway.upstream import DEFAULT_LIMITS, UpstreamLimits
 from broker.routemap.routemap import AuthSpec, RouteMap
 from broker.secrets.location import KeyLocation
 
@@ -22,6 +23,7 @@ class ProviderRoute:
     auth: AuthSpec | None = None  # how the key is injected; None: the map's default
     hosts: tuple[str, ...] = ()  # public host names the forward proxy answers for
     token_env: tuple[str, ...] = ()  # variables its tools read a token from (exec --proxy)
+    limits: UpstreamLimits = DEFAULT_LIMITS  # its own pool and deadlines (providers file)
 
     @property
     def key_auth(self) -> AuthSpec:

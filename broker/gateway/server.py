@@ -6,6 +6,11 @@ lower-case method) before any app code runs, and uvicorn answers in plain text. 
 contract says every refusal is problem+json with a reason code, so this protocol answers
 those too. Nothing is forwarded either way.
 
+It is the guarded protocol of both servers (``broker.httpguard``: header, body and idle
+timeouts, connections per client address). A forwarded answer the provider broke off
+mid-body is broken off to the client too (the app returns without its last body
+message); the gateway has logged that in one line, so uvicorn's own line is dropped.
+
 It never switches to WebSocket either: a handshake stays an HTTP request, which the app
 refuses as problem+json (``upgrade_not_supported``). Left to uvicorn's WebSocket protocol,
 a malformed handshake would be answered in plain text by the WebSocket library.
@@ -14,15 +19,15 @@ a malformed handshake would be answered in plain text by the WebSocket library.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from broker.errors import InvalidRequest
 from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, load_providers
+from broker.httpguard import GuardedHttpToolsProtocol
 from broker.problems import problem_body
 from broker.settings import load_settings
 from broker.workers import SERVER_BASE, tune_gc
@@ -56,7 +61,22 @@ _BODY = json.dumps(
 ).encode()
 
 
-class ProblemHttpToolsProtocol(HttpToolsProtocol):
+class _BrokenOffSaidOnce(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "ASGI callable returned without completing response."
+
+
+_LOG = logging.getLogger("uvicorn.error").getChild("gateway")
+_LOG.addFilter(_BrokenOffSaidOnce())
+
+
+class ProblemHttpToolsProtocol(GuardedHttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if _LOG.level == logging.NOTSET:  # uvicorn's own level, set once: its checks read it
+            _LOG.setLevel(self.logger.getEffectiveLevel())
+        self.logger = _LOG
+
     def _should_upgrade_to_ws(self) -> bool:
         return False  # whatever ``ws`` says: the app refuses the handshake as a problem
 

@@ -1,17 +1,21 @@
 """Workload identity at the token endpoint: a platform's JWT in, an agent ``Caller`` out.
 
-Steps, each refusal one opaque ``InvalidToken`` (an ``invalid_grant`` at /oauth/token)
-with its cause in the audit log: size cap; the unverified ``iss`` picks the trusted
-issuer (unknown issuer: refused); header and signature against that issuer's keys and
-algorithms (broker.tokens.foreign); claims (broker.identity.claims); the agent rule; the
-``jti`` once, when the issuer's tokens are single-use. The agent principal is created on
-first use (no credential: it can only ever authenticate this way or by one an admin adds).
+Steps, each refusal one opaque ``InvalidToken`` (an ``invalid_grant`` at /oauth/token):
+size cap; the unverified ``iss`` picks the trusted issuer (unknown issuer: refused);
+header and signature against that issuer's keys and algorithms (broker.tokens.foreign);
+claims (broker.identity.claims); the agent rule; the ``jti`` once, when the issuer's
+tokens are single-use. The agent principal is created on first use (no credential: it
+can only ever authenticate this way or by one an admin adds).
+
+A refusal's cause goes to the audit log once the issuer's signature verified; before that
+(anyone can send such a token) only to the log, so garbage cannot flood the audit log.
 
 ``authenticate`` blocks (JWKS fetch, database): the HTTP edge runs it in a worker thread.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +41,7 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 WORKLOAD_TOKEN_TYPES = (JWT_TOKEN_TYPE, ID_TOKEN_TYPE)
 
 _principals = Principal.__table__  # type: ignore[attr-defined]
+log = logging.getLogger(__name__)
 
 
 class WorkloadExchange:
@@ -64,6 +69,12 @@ class WorkloadExchange:
             raise InvalidToken("unknown issuer")
         try:
             _, claims = verify_foreign(token, keys.resolve, algorithms=keys.issuer.algorithms)
+        except InvalidToken as exc:
+            # Anyone can send a token naming a trusted iss: not audited, so garbage cannot
+            # flood the audit log; logged with the fixed-vocabulary cause only.
+            log.info("workload token for issuer %s refused: %s", keys.issuer.name, exc.audit_detail)
+            raise
+        try:
             now = self.clock()
             identity = check_workload_claims(claims, keys.issuer, now=now)
             if keys.issuer.single_use and identity.jti is not None:
@@ -119,7 +130,7 @@ class WorkloadExchange:
             return conn.execute(self._lookup(identity.agent)).one()
 
     def _record_refusal(self, issuer: str, detail: str) -> None:
-        # Only for issuers we trust, so anonymous garbage cannot flood the audit log.
+        # Only for tokens the trusted issuer signed (expired, wrong audience, no rule, replay).
         with self.db.transaction() as tx:
             self.audit.append(
                 tx,

@@ -1,7 +1,9 @@
 """Reading manifest files into plain documents: YAML (safely) or JSON.
 
 Duplicate keys are refused (a silently shadowed key can widen a grant), and so
-are YAML aliases (they allow exponential expansion of a small file).
+are YAML aliases (they allow exponential expansion of a small file). Every document is
+held to the limits in ``broker/limits.py`` (nesting depth while YAML is composed, so
+the recursive composer never gets deep; NUL and lone surrogates in any string).
 """
 
 from __future__ import annotations
@@ -13,19 +15,30 @@ from typing import Any
 
 import yaml
 
+from broker.limits import MAX_DEPTH, MAX_JSON_BYTES, InputProblem, check_document
 from broker.manifests.errors import ManifestProblem
 
-MAX_FILE_BYTES = 1 << 20  # manifests are small; anything bigger is a mistake or an attack
+MAX_FILE_BYTES = MAX_JSON_BYTES  # manifests are small; anything bigger is a mistake or an attack
 
 
 class _StrictLoader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.composer.ComposerError(
                 None, None, "YAML aliases (*name) are not allowed", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:  # the composer recurses: stop long before Python does
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[object] = set()
@@ -74,28 +87,51 @@ def read_documents(file: Path, display: str) -> Iterator[tuple[str, object] | Ma
 def _json_documents(text: str, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
     if not text.strip():
         return
+    source = f"{display}#1"
     try:
-        yield f"{display}#1", json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+        doc = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
+    except RecursionError:
+        yield ManifestProblem(source, "", f"nested more than {MAX_DEPTH} levels deep")
+        return
     except ValueError as exc:
-        yield ManifestProblem(f"{display}#1", "", f"not valid JSON: {exc}")
+        yield ManifestProblem(source, "", f"not valid JSON: {exc}")
+        return
+    yield _held_to_limits(source, doc)
+
+
+def _held_to_limits(source: str, doc: object) -> tuple[str, object] | ManifestProblem:
+    try:
+        check_document(doc)
+    except InputProblem as exc:
+        return ManifestProblem(source, exc.path, exc.message)
+    return source, doc
 
 
 def _yaml_documents(text: str, display: str) -> Iterator[tuple[str, object] | ManifestProblem]:
-    loader = _StrictLoader(text)
     index = 0  # documents read so far; the next one (index + 1) is the one that can fail
+    try:
+        loader = _StrictLoader(text)  # its reader refuses NUL and other control characters
+    except yaml.YAMLError as exc:
+        yield ManifestProblem(f"{display}#1", "", f"not valid YAML: {_yaml_message(exc, text)}")
+        return
     try:
         while loader.check_data():  # type: ignore[no-untyped-call]
             doc = loader.get_data()
             index += 1
             if doc is not None:
-                yield f"{display}#{index}", doc
+                yield _held_to_limits(f"{display}#{index}", doc)
     except yaml.YAMLError as exc:
-        yield ManifestProblem(f"{display}#{index + 1}", "", f"not valid YAML: {_yaml_message(exc)}")
+        problem = f"not valid YAML: {_yaml_message(exc, text)}"
+        yield ManifestProblem(f"{display}#{index + 1}", "", problem)
     finally:
         loader.dispose()
 
 
-def _yaml_message(exc: yaml.YAMLError) -> str:
+def _yaml_message(exc: yaml.YAMLError, text: str) -> str:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return f"character #x{exc.character:04x} is not allowed (line {line}, column {column})"
     if isinstance(exc, yaml.MarkedYAMLError):
         where = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "syntax error"

@@ -44,10 +44,12 @@ def _problems(doc: object) -> list[tuple[str, str]]:
     found = []
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if api_version != API_VERSION:
-        found.append(("apiVersion", f"unknown apiVersion {api_version!r} (expected {API_VERSION})"))
-    if kind not in SCHEMA_FILES:
+        shown = repr(api_version)[:80]
+        found.append(("apiVersion", f"unknown apiVersion {shown} (expected {API_VERSION})"))
+    if not isinstance(kind, str) or kind not in SCHEMA_FILES:
         kinds = " or ".join(SCHEMA_FILES)
-        found.append(("kind", f"unknown kind {kind!r} (expected {kinds})"))
+        shown = repr(kind) if isinstance(kind, str) else f"of type {type(kind).__name__}"
+        found.append(("kind", f"unknown kind {shown[:80]} (expected {kinds})"))
     if found:  # without a known version and kind there is no schema to check against
         return found
     assert isinstance(kind, str)

@@ -7,6 +7,7 @@ tool's parameters are its input schema, so the request tools spell theirs out.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,12 @@ DESCRIPTIONS = {
 }
 
 
-def build_server(record_path: Path) -> MCPServer[Any]:
+def build_server(record_path: Path, *, explicit: bool = True) -> MCPServer[Any]:
+    """``explicit``: ``record_path`` is the one record to read; otherwise it is the
+    project's default, and the session is looked up among the project's records
+    (``CAPBROKER_SESSION_ID`` if the server has it, else the newest)."""
     server: MCPServer[Any] = MCPServer("capbroker", instructions=INSTRUCTIONS)
-    tools = Tools(record_path)
+    tools = Tools(record_path, explicit)
     for name, description in DESCRIPTIONS.items():
         server.add_tool(getattr(tools, name), name=name, description=description)
     return server
@@ -53,9 +57,12 @@ def build_server(record_path: Path) -> MCPServer[Any]:
 @dataclass(frozen=True)
 class Tools:
     record_path: Path
+    explicit: bool = True
 
     def _session(self) -> SessionRecord | None:
-        return sessions.load(self.record_path)
+        if self.explicit:
+            return sessions.load(self.record_path)
+        return sessions.locate(self.record_path, os.environ)[1]
 
     def capabilities(self) -> Answer:
         record = self._session()

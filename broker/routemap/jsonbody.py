@@ -5,7 +5,8 @@ last wins there; a case-insensitive decoder merges keys; a C decoder stops at NU
 JavaScript one rounds big integers): duplicate keys, keys that differ only in case (or
 Unicode case folding, as Go's ``encoding/json`` matches them), control characters in
 keys, lone surrogates, a byte order mark, NaN and Infinity, numbers beyond an IEEE double
-(I-JSON, RFC 7493), non-UTF-8 text and nesting deeper than Python can follow.
+(I-JSON, RFC 7493), non-UTF-8 text and nesting deeper than ``PROVIDER_BODY_DEPTH``
+(``broker/limits.py``: the classifier and the audit walk what is parsed).
 ``body_json`` adds the one rule for whole request bodies: no method-override key.
 """
 
@@ -15,6 +16,13 @@ import json
 import math
 from typing import Any
 
+from broker.limits import (
+    PROVIDER_BODY_DEPTH,
+    InputProblem,
+    check_document,
+    json_deeper_than,
+    may_be_deep,
+)
 from broker.routemap.errors import INVALID_JSON, METHOD_OVERRIDE, bad_request
 from broker.routemap.overrides import is_override_field
 
@@ -55,20 +63,6 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _has_surrogate(value: object) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_surrogate(v) for v in value)
-    return False
-
-
 def strict_json(data: bytes | str, what: str = "the body") -> Any:
     try:
         text = data.decode("utf-8", errors="strict") if isinstance(data, bytes) else data
@@ -82,12 +76,20 @@ def strict_json(data: bytes | str, what: str = "the body") -> Any:
     except UnicodeDecodeError:
         raise bad_request(INVALID_JSON, f"{what} is not UTF-8") from None
     except RecursionError:
-        raise bad_request(INVALID_JSON, f"{what} is nested too deeply") from None
+        depth = f"nested more than {PROVIDER_BODY_DEPTH} levels deep"
+        raise bad_request(INVALID_JSON, f"{what} is {depth}") from None
     except ValueError as exc:
         raise bad_request(INVALID_JSON, f"{what} is not valid JSON: {exc}") from None
-    # Only a \\u escape can make a lone surrogate (the text itself is strict UTF-8).
-    if "\\u" in text and _has_surrogate(value):
-        raise bad_request(INVALID_JSON, f"{what} contains a lone surrogate")
+    # Only a \\u escape can make a lone surrogate (the text itself is strict UTF-8), and
+    # only as many brackets as the limit can nest that deep: otherwise nothing to walk.
+    if may_be_deep(text, PROVIDER_BODY_DEPTH) and json_deeper_than(text, PROVIDER_BODY_DEPTH):
+        depth = f"nested more than {PROVIDER_BODY_DEPTH} levels deep"
+        raise bad_request(INVALID_JSON, f"{what} is {depth}")
+    if "\\u" in text:
+        try:
+            check_document(value, max_depth=PROVIDER_BODY_DEPTH, refuse_nul=False)
+        except InputProblem as exc:
+            raise bad_request(INVALID_JSON, f"{what} is refused: {exc.message}") from None
     return value
 
 

@@ -29,6 +29,7 @@ from broker.services.kills import KillService
 from broker.services.presign import Presigned, presign
 from broker.services.signing import SigningKeys
 from broker.services.templates import TemplateService
+from broker.services.usage import BUDGETS_USED, budgets_used
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.store.raw import RawStatement
@@ -449,7 +450,8 @@ class IssuanceService:
             return {"active": False}
         if self.introspect_status(verified.jti) != "active":
             return {"active": False}
-        return {"active": True, "token_type": "Bearer", **verified.claims}
+        used = budgets_used(self.db, verified.jti)  # an extension member (RFC 7662 s. 2.2)
+        return {"active": True, "token_type": "Bearer", **verified.claims, BUDGETS_USED: used}
 
     def introspect_status(self, jti: str) -> str:
         """'active', 'revoked' or 'unknown' (no record: never honoured)."""

@@ -15,6 +15,16 @@ every writer, and so the event loop of every process committing there, for 5 s a
 (measured). It waits ``restart_wait_ms`` instead, then gives up until the next round;
 the WAL just grows while such a reader lasts.
 
+The WAL *file* stays at its largest size after a restart unless told otherwise, so the
+server's connections also set ``journal_size_limit``: the first write after a restart
+truncates the file to ``WAL_SIZE_LIMIT`` bytes. Bounded either way: at most about
+``restart_above_frames`` pages between restarts, then back to the limit.
+
+A full disk: a write that cannot grow the WAL fails with ``disk_full``
+(``store/faults.py``), and a checkpoint cannot grow the database file. The checkpoint
+failure is logged once, not every round, and once again when a checkpoint succeeds;
+each round keeps trying, so space freed is used at the next round (``interval``).
+
 A crash changes nothing: committed transactions are in the WAL and are checkpointed
 when the database is next opened.
 """
@@ -27,12 +37,16 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from broker.store.faults import is_disk_full
+
 log = logging.getLogger("capbroker.store")
+WAL_SIZE_LIMIT = 4 << 20  # bytes the WAL file is truncated to when it starts over
 
 
 def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -52,6 +66,7 @@ class WalCheckpointer:
         self.checkpoints = 0  # for tests and metrics
         self.restarts = 0
         self.restarts_given_up = 0  # a reader on an older snapshot outlasted restart_wait_ms
+        self.failing = ""  # why the last round failed ("" when it did not), logged once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -93,8 +108,18 @@ class WalCheckpointer:
             finally:
                 conn.close()
             self.checkpoints += 1
-        except Exception as exc:  # busy or gone: the next round tries again
-            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+        except Exception as exc:  # busy, gone or a full disk: the next round tries again
+            self._failed(exc)
+        else:
+            if self.failing:
+                log.warning("WAL checkpoints succeed again")
+            self.failing = ""
+
+    def _failed(self, exc: Exception) -> None:
+        why = "the disk is full" if is_disk_full(exc) else type(exc).__name__
+        if why != self.failing:
+            log.warning("WAL checkpoint failed (%s); retrying every %.2f s", why, self.interval)
+        self.failing = why
 
     def _restart(self, cursor: Any) -> None:
         """Writers kept the WAL from ever being fully copied, so it is never reused and only

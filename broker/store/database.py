@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from broker.errors import Reason, Unavailable
+from broker.errors import Unavailable
 from broker.store.engine import BUSY_TIMEOUT_MS, LOCKS_ITSELF, WRITE
+from broker.store.faults import is_disk_full, store_unavailable, wrote
 from broker.store.raw import RawStatement
 
 
@@ -20,15 +21,12 @@ def _faults_mapped() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        # Connection refused, database locked past busy_timeout, server gone: fail closed.
-        raise Unavailable(
-            "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-        ) from exc
+        # Connection refused, database locked past busy_timeout, server gone, disk full:
+        # fail closed (store/faults.py says which).
+        raise store_unavailable(exc) from exc
     except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise Unavailable(
-                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-            ) from exc
+        if exc.connection_invalidated or is_disk_full(exc):
+            raise store_unavailable(exc) from exc
         raise
 
 
@@ -126,9 +124,7 @@ class Database:
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
                 return False
-            raise Unavailable(
-                "the database is unavailable", reason=Reason.DATABASE_UNAVAILABLE
-            ) from exc
+            raise store_unavailable(exc) from exc
         return True
 
     @staticmethod
@@ -155,6 +151,7 @@ class Database:
                     fn()
                 tx.committing = True
             tx.committed = True
+            wrote()
             for fn in tx._after_commit:
                 fn()
         finally:

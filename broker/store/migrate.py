@@ -102,6 +102,10 @@ def read_state(engine: Engine) -> SchemaState:
 
 
 def _record(engine: Engine, scripts: Path) -> None:
+    state = read_state(engine)
+    wanted = None if state.revision is None else oldest_compatible_code(scripts, state.revision)
+    if wanted is not None and state.oldest_code == wanted:
+        return  # already recorded: a plain restart takes no write lock (several processes start)
     with engine.begin() as conn:
         _meta.create_all(conn)
         conn.execute(COMPAT.delete())

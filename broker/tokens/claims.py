@@ -1,4 +1,11 @@
-"""Claim checks (RFC 9068 / RFC 7519) on a payload whose signature already verified. Pure."""
+"""Claim checks (RFC 9068 / RFC 7519) on a payload whose signature already verified. Pure.
+
+A correctly signed token is still checked member by member: its claims go on to the
+grant, the decision and the audit event, all inside a group-commit batch, where a wrong
+type would fail every request of the batch rather than this one. So every member the
+gateway reads of our own ``capbroker_capability`` entry has its type checked here, and
+the whole payload is held to ``broker/limits.py`` (depth, NUL, lone surrogates).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,10 @@ from types import MappingProxyType
 from typing import Any
 
 from broker.errors import Reason
+from broker.limits import InputProblem, check_document
 from broker.tokens.errors import InvalidToken
+
+CAPABILITY_TYPE = "capbroker_capability"  # our RFC 9396 type (tokens/grant.py writes it)
 
 STRING_CLAIMS = ("iss", "sub", "jti", "sid", "client_id", "template")
 TIME_CLAIMS = ("iat", "nbf", "exp")
@@ -53,7 +63,68 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _strings(value: object, *, non_empty: bool = False) -> bool:
+    return (
+        isinstance(value, list)
+        and all(isinstance(v, str) and v for v in value)
+        and (bool(value) or not non_empty)
+    )
+
+
+def _count(value: object, *, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _capability_problem(detail: Mapping[str, Any]) -> str | None:
+    """The first member of a ``capbroker_capability`` entry the gateway cannot read."""
+    if not isinstance(detail.get("provider"), str) or not detail["provider"]:
+        return "provider"
+    for name in ("environments", "actions"):
+        if not _strings(detail.get(name), non_empty=name == "environments"):
+            return name
+    for name in ("resources", "locations"):
+        if name in detail and not _strings(detail[name]):
+            return name
+    budgets = detail.get("budgets", {})
+    if not isinstance(budgets, dict) or any(
+        budgets.get(k) is not None and not _count(budgets[k], least=0)
+        for k in ("calls", "destructive_calls")
+    ):
+        return "budgets"
+    approval = detail.get("approval", {})
+    if not isinstance(approval, dict) or not (
+        _strings(approval.get("actions", [])) and _count(approval.get("approvers", 1), least=1)
+    ):
+        return "approval"
+    if not isinstance(detail.get("dry_run", False), bool):
+        return "dry_run"
+    return None
+
+
+def _check_details(details: object) -> None:
+    if not isinstance(details, list) or not details:
+        raise InvalidToken("claim authorization_details is not a non-empty list")
+    ours = 0
+    for detail in details:
+        # RFC 9396 section 2: every entry is an object with a string "type".
+        if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
+            raise InvalidToken("claim authorization_details holds an entry without type")
+        if detail["type"] == CAPABILITY_TYPE:
+            ours += 1
+            member = _capability_problem(detail)
+            if member is not None:
+                raise InvalidToken(f"claim authorization_details has a malformed {member}")
+    if ours > 1:
+        raise InvalidToken("claim authorization_details holds more than one capability")
+
+
 def _check_shapes(claims: Mapping[str, Any]) -> None:
+    try:
+        check_document(claims)
+    except InputProblem as exc:
+        name = exc.path.split(".", 1)[0].split("[", 1)[0]
+        shown = name if name in REQUIRED_CLAIMS or name == "cnf" else "a claim"
+        raise InvalidToken(f"{shown} nests too deeply or holds text no store can keep") from None
     for name in REQUIRED_CLAIMS:
         if name not in claims:
             raise InvalidToken(f"missing claim {name}")
@@ -72,13 +143,7 @@ def _check_shapes(claims: Mapping[str, Any]) -> None:
     version = claims["template_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InvalidToken("claim template_version is not a positive integer")
-    details = claims["authorization_details"]
-    if not isinstance(details, list) or not details:
-        raise InvalidToken("claim authorization_details is not a non-empty list")
-    for detail in details:
-        # RFC 9396 section 2: every entry is an object with a string "type".
-        if not isinstance(detail, dict) or not isinstance(detail.get("type"), str):
-            raise InvalidToken("claim authorization_details holds an entry without type")
+    _check_details(claims["authorization_details"])
     if not isinstance(claims.get("scope", ""), str):
         raise InvalidToken("claim scope is not a string")
     cnf = claims.get("cnf")

@@ -8,9 +8,9 @@ from typing import Any, cast
 from broker.domain.grants import Grant
 from broker.domain.templates import Budgets
 from broker.errors import InvalidRequest
-from broker.tokens.claims import VerifiedToken
+from broker.tokens.claims import CAPABILITY_TYPE, VerifiedToken
 
-AUTHORIZATION_DETAILS_TYPE = "capbroker_capability"
+AUTHORIZATION_DETAILS_TYPE = CAPABILITY_TYPE
 
 
 def authorization_details(

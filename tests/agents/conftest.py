@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -68,9 +69,5 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentWorld]:
 @pytest.fixture
 def world(_world: AgentWorld) -> AgentWorld:
     _world.rw.reset()
-    records = _world.project / ".capbroker"
-    for path in records.glob("*"):
-        path.unlink()
-    if records.exists():
-        records.rmdir()
+    shutil.rmtree(_world.project / ".capbroker", ignore_errors=True)
     return _world

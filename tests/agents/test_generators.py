@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import tomllib
@@ -163,3 +164,62 @@ def test_the_shell_guard_keeps_the_agent_credential_out_of_commands() -> None:
     ):
         assert not judge(command, (), protected).allowed
     assert judge("capbroker session status", (), protected).allowed
+
+
+PROXIED = dataclasses.replace(
+    OPTIONS,
+    proxy="http://127.0.0.1:8443",
+    ca="/etc/capbroker/ca.pem",
+    providers="/etc/capbroker/providers.yaml",
+    token_vars=("RAILWAY_API_TOKEN", "RAILWAY_TOKEN"),
+)
+
+
+def test_with_the_proxy_every_command_carries_its_options_and_the_guard_its_mode() -> None:
+    start = PROXIED.start_command("env")
+    assert "--proxy http://127.0.0.1:8443 --ca /etc/capbroker/ca.pem" in start
+    assert "--providers /etc/capbroker/providers.yaml" in start
+    assert "--proxy http://127.0.0.1:8443" in PROXIED.exec_command("codex")
+    assert PROXIED.guard_command("cursor").endswith(" --proxied")
+    assert "--proxied" not in OPTIONS.guard_command("cursor")
+    assert "--credential-file" not in PROXIED.start_command("env", credential_from_env=True)
+
+
+@pytest.mark.parametrize(
+    ("command", "allowed"),
+    [
+        ("curl https://backboard.railway.com/graphql/v2 -X POST -d @q.json", True),
+        ("railway status", True),
+        ("bash -x build.sh && sort -k2 out.txt", True),
+        ("curl --noproxy '*' https://backboard.railway.com/", False),
+        ("HTTPS_PROXY= railway status", False),
+        ("unset https_proxy; railway up", False),
+        ("env -u HTTPS_PROXY railway status", False),
+        ("curl -k https://backboard.railway.com/", False),
+        ("git -c http.sslVerify=false push", False),
+        ("export NODE_TLS_REJECT_UNAUTHORIZED=0", False),
+    ],
+)
+def test_the_shell_guard_in_proxy_mode(command: str, allowed: bool) -> None:
+    assert judge(command, ("backboard.railway.com",), proxied=True).allowed is allowed
+
+
+def test_cursor_environment_json_gets_capbrokers_start_and_keeps_the_rest() -> None:
+    once = json.loads(cursor.merge_environment('{"install": "npm ci"}', PROXIED))
+    assert once["install"] == "npm ci"
+    assert "session start" in once["start"]
+    assert "--credential-file" not in once["start"]  # a cloud secret, from the environment
+    assert '> "$HOME/.capbroker-session.env"' in once["start"]
+    assert json.loads(cursor.merge_environment(json.dumps(once), PROXIED)) == once
+    with pytest.raises(cursor.HooksError, match="merge by hand"):
+        cursor.merge_environment('{"start": "docker compose up"}', PROXIED)
+    with pytest.raises(cursor.HooksError):
+        cursor.merge_environment("[]", PROXIED)
+
+
+def test_codex_lets_the_proxy_variables_through_only_with_the_proxy() -> None:
+    proxied = tomllib.loads(codex.merge(None, PROXIED))["shell_environment_policy"]
+    plain = tomllib.loads(codex.merge(None, OPTIONS))["shell_environment_policy"]
+    extra = set(proxied["include_only"]) - set(plain["include_only"])
+    assert {"HTTPS_PROXY", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "RAILWAY_API_TOKEN"} <= extra
+    assert "HTTPS_PROXY" not in plain["include_only"]

@@ -200,3 +200,36 @@ def test_claude_code_pre_tool_use_guard_blocks_as_claude_code_reads_it(world: Ag
         assert refused.returncode == 2, command  # Claude Code blocks the call on exit 2
         assert "capbroker refused this command" in refused.stderr
         assert world.rw.master_key not in refused.stderr
+
+
+def test_two_claude_code_sessions_in_one_project_keep_their_own_records(
+    world: AgentWorld, tmp_path: Path
+) -> None:
+    _setup(world, "claude-code")
+    hooks = _claude_hooks(world)
+    files = {name: tmp_path / f"{name}.sh" for name in ("cc-1", "cc-2")}
+    for name, env_file in files.items():
+        event = {**_event("SessionStart", source="startup"), "session_id": name}
+        _hook(world, hooks["SessionStart"], event, CLAUDE_ENV_FILE=str(env_file))
+    records = world.project / ".capbroker" / "sessions"
+    assert sorted(p.name for p in records.glob("*.json")) == ["cc-1.json", "cc-2.json"]
+    assert all(_bash_tool(world, f, CURL) == "200" for f in files.values())
+    # cc-1 resumes: --replace ends cc-1's old session only
+    resumed = {**_event("SessionStart", source="resume"), "session_id": "cc-1"}
+    again = tmp_path / "cc-1-again.sh"
+    _hook(world, hooks["SessionStart"], resumed, CLAUDE_ENV_FILE=str(again))
+    assert _bash_tool(world, files["cc-1"], CURL) == "403"
+    assert _bash_tool(world, again, CURL) == "200"
+    assert _bash_tool(world, files["cc-2"], CURL) == "200"
+    # each shell's status is its own session's, found by CAPBROKER_SESSION_ID
+    status = f"{CAPBROKER_CMD} session status --json --credential-file {world.credential_file}"
+    shells = {"cc-1": again, "cc-2": files["cc-2"]}
+    ids = {n: json.loads(_bash_tool(world, f, status))["session_id"] for n, f in shells.items()}
+    assert ids["cc-2"] in files["cc-2"].read_text()
+    assert ids["cc-1"] in again.read_text()
+    assert _bash_tool(world, files["cc-1"], status) == ""  # the ended one is nobody's now
+    # cc-2 ends: cc-1 keeps working
+    _hook(world, hooks["SessionEnd"], {**_event("SessionEnd"), "session_id": "cc-2"})
+    assert _bash_tool(world, files["cc-2"], CURL) == "403"
+    assert _bash_tool(world, again, CURL) == "200"
+    assert sorted(p.name for p in records.glob("*.json")) == ["cc-1.json"]

@@ -58,6 +58,20 @@ def tool(name: str) -> str:
     return found
 
 
+def validate_strict(text: str, workdir: Path) -> None:
+    """The rendered text passes `kubernetes-validate --strict` against Kubernetes 1.30."""
+    rendered = workdir / "rendered.yaml"
+    rendered.write_text(text)
+    done = subprocess.run(
+        [tool("kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", str(rendered)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def helm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm_binary(), *args], capture_output=True, text=True, timeout=timeout, check=False

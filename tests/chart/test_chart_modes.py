@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,23 +24,14 @@ from tests.chart.chart_support import (
     render,
     render_failure,
     render_text,
-    tool,
+    validate_strict,
 )
 
 BROKER = f"{FULLNAME}-broker"
 
 
 def validates(text: str, tmp_path: Path) -> None:
-    rendered = tmp_path / "rendered.yaml"
-    rendered.write_text(text)
-    done = subprocess.run(
-        [tool("kubernetes-validate"), "--strict", "-k", "1.30.0", "--quiet", str(rendered)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    validate_strict(text, tmp_path)
 
 
 def containers(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -8,6 +8,7 @@ import pytest
 
 from broker.errors import InvalidRequest
 from broker.gateway.factory import load_providers, parse_providers
+from broker.gateway.upstream import UpstreamLimits
 from broker.secrets.location import KeyLocation
 
 
@@ -114,3 +115,39 @@ def test_a_provider_picks_one_of_its_maps_key_headers(tmp_path: Path) -> None:
             source="p.yaml",
             base=tmp_path,
         )
+
+
+def test_upstream_limits_per_provider_with_defaults(tmp_path: Path) -> None:
+    doc = {
+        "providers": [
+            {
+                "name": "github",
+                "route_map": "github",
+                "upstream_limits": {"connections": 8, "deadline": 2.5, "read": 1},
+            },
+            {"name": "railway-demo", "route_map": "railway-demo"},
+        ]
+    }
+    routes = parse_providers(doc, source="p.yaml", base=tmp_path)
+    limits = routes["github"].limits
+    assert (limits.connections, limits.deadline, limits.read) == (8, 2.5, 1)
+    assert limits.connect == UpstreamLimits().connect  # the keys not named keep defaults
+    assert routes["railway-demo"].limits == UpstreamLimits()
+
+
+@pytest.mark.parametrize(
+    ("limits", "fragment"),
+    [
+        ({"connections": 0}, "from 1 to 4096"),
+        ({"connections": 1.5}, "from 1 to 4096"),
+        ({"deadline": -1}, "from 0.1 to 86400"),
+        ({"deadline": "soon"}, "from 0.1 to 86400"),
+        ({"total": 3}, "upstream_limits: allowed keys"),
+        ([], "upstream_limits: allowed keys"),
+    ],
+)
+def test_bad_upstream_limits_are_named(limits: object, fragment: str, tmp_path: Path) -> None:
+    doc = {"providers": [{"name": "github", "route_map": "github", "upstream_limits": limits}]}
+    with pytest.raises(InvalidRequest) as err:
+        parse_providers(doc, source="p.yaml", base=tmp_path)
+    assert fragment in err.value.detail

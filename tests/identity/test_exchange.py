@@ -158,7 +158,8 @@ def test_disallowed_algorithm_and_confusion(broker: IdentityBroker) -> None:
         _refused(broker, forged)
     # alg none with the real kid.
     _refused(broker, _unsigned(claims, rsa_key.kid))
-    assert all("refused" in d or "does not match" in d for d in _refusal_details(broker))
+    # Forgeries anyone could send are not audited (no flooding); nothing was issued.
+    assert _refusal_details(broker) == []
 
 
 def _hs256(claims: dict[str, object], secret: bytes, kid: str) -> str:

@@ -46,11 +46,12 @@ class LiveBroker:
         }
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
-    tmp: Path = tmp_path_factory.mktemp("interop")
+def live_broker(tmp: Path, *, signing_algorithm: str = "Ed25519") -> Iterator[LiveBroker]:
+    """A broker on a loopback socket, signing with ``signing_algorithm``."""
     settings = dataclasses.replace(
-        broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"), issuer=ISSUER
+        broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"),
+        issuer=ISSUER,
+        signing_algorithm=signing_algorithm,
     )
     seed = Seed(
         manifests=[parse_manifest(STAGING_TEMPLATE, "t#1"), parse_manifest(FLOOR, "t#2")],
@@ -70,3 +71,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
     finally:
         server.stop()
         world.services.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+    yield from live_broker(tmp_path_factory.mktemp("interop"))

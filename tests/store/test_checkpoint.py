@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
-from broker.store.checkpoint import WalCheckpointer
+from broker.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from broker.store.engine import make_engine
 
 ROW = "x" * 3000  # about one page per row
@@ -118,4 +121,43 @@ def test_a_long_reader_never_holds_writers_for_the_busy_timeout(tmp_path: Path) 
     assert _wal_frames(engine) < 10
     with engine.connect() as conn:  # the pooled connection got its own busy timeout back
         assert conn.execute(text("PRAGMA busy_timeout")).scalar_one() == 5000
+    engine.dispose()
+
+
+def test_the_wal_file_shrinks_back_to_its_limit_after_a_restart(tmp_path: Path) -> None:
+    """Without journal_size_limit the WAL file keeps its largest size for good; a burst
+    that grew it to 6 MB would hold that space on a small volume until a restart."""
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    checkpointer = WalCheckpointer.for_engine(engine, restart_above_frames=64)
+    assert checkpointer is not None
+    wal = Path(f"{tmp_path}/x.db-wal")
+    _write(engine, 1500)  # about 6 MB of WAL, no checkpoint yet
+    assert wal.stat().st_size > WAL_SIZE_LIMIT
+    checkpointer.checkpoint()  # copied back and started over
+    assert checkpointer.restarts == 1
+    _write(engine, 1)  # the first write after the restart truncates the file
+    assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    checkpointer.stop()
+    engine.dispose()
+
+
+def test_a_failing_checkpoint_is_logged_once_and_its_end_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/x.db")
+    checkpointer = WalCheckpointer.for_engine(engine)
+    assert checkpointer is not None
+    _write(engine, 1)
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = sqlite3.SQLITE_FULL
+    with caplog.at_level(logging.WARNING, "capbroker.store"):
+        for _ in range(5):
+            checkpointer._failed(full)
+        checkpointer.checkpoint()  # succeeds: said once
+        checkpointer.checkpoint()
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "WAL checkpoint failed (the disk is full); retrying every 0.25 s",
+        "WAL checkpoints succeed again",
+    ]
     engine.dispose()

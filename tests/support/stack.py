@@ -131,13 +131,7 @@ class Stack:
         )
 
     def upstream_log(self) -> list[dict[str, Any]]:
-        r = httpx.get(
-            f"{self.provider_url}/_demo/requests",
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            timeout=5,
-        )
-        entries: list[dict[str, Any]] = r.json()["requests"]
-        return entries
+        return demo_request_log(self.provider_url, self.admin_token)
 
     def executed_fields(self) -> list[str]:
         return [
@@ -147,6 +141,17 @@ class Stack:
             if op["executed"]
             for f in op["root_fields"]
         ]
+
+
+def demo_request_log(provider_url: str, admin_token: str) -> list[dict[str, Any]]:
+    """What the demo provider at ``provider_url`` has received, oldest first."""
+    r = httpx.get(
+        f"{provider_url}/_demo/requests",
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=5,
+    )
+    entries: list[dict[str, Any]] = r.json()["requests"]
+    return entries
 
 
 def build_stack(

@@ -12,6 +12,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.tokens import (
     ALGORITHMS,
@@ -279,3 +281,25 @@ def test_jose_names_for_metadata() -> None:
     assert jose_names(ALGORITHMS) == ["EdDSA", "Ed25519", "ES256", "RS256"]
     assert jose_names((RS256,)) == ["RS256"]
     assert jose_names([ED25519]) == ["EdDSA", "Ed25519"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(ALGORITHMS),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=16), max_size=4),
+    st.integers(min_value=0, max_value=255),
+    st.integers(min_value=1, max_value=255),
+)
+def test_round_trip_and_any_flipped_signature_byte(
+    algorithm: str, extra: dict[str, str], position: int, flip: int
+) -> None:
+    key = KEYS[algorithm]
+    claims = {**extra, **valid_claims()}
+    token = mint(claims, key)
+    assert dict(verifier_of(key).verify(token, now=NOW).claims) == claims
+    head, payload, sig = token.split(".")
+    raw = bytearray(b64url_decode(sig))
+    raw[position % len(raw)] ^= flip
+    assert refused(verifier_of(key), f"{head}.{payload}.{b64url_encode(bytes(raw))}") == (
+        "signature does not verify"
+    )

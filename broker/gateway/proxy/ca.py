@@ -1,15 +1,18 @@
 """capbroker's proxy CA and the leaf certificates it issues per host.
 
-The CA is made once and kept as one secret (certificate and private key together, so a
+The CA is made once and kept as one secret (certificates and private keys together, so a
 race between two creators can never pair one's key with the other's certificate) in the
 secret backend, like the signing keys: the local encrypted store or Vault, never a file in
-the clear. Leaf certificates are short-lived, issued per host on first use and kept in
-memory only, as ready ``ssl.SSLContext`` objects.
+the clear. It rotates like the signing keys (``CARing``): a next CA is published before
+it signs, a retired one stays trusted until its leaves have expired. Leaf certificates
+are short-lived, issued per host on first use and kept in memory only, as ready
+``ssl.SSLContext`` objects.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import secrets
 import ssl
@@ -17,6 +20,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from broker.clock import Clock
-from broker.errors import Reason, Unavailable
+from broker.errors import InvalidRequest, Reason, Unavailable
 from broker.secrets.base import SecretNotFound, SecretStore
 
 CA_SECRET = "gateway/proxy-ca"
@@ -86,39 +90,114 @@ def _ca_usage() -> x509.KeyUsage:
     )
 
 
-def _encode(ca: ProxyCA) -> bytes:
-    key = ca.key.private_bytes(
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),  # the secret backend encrypts it (local store, Vault)
-    )
-    return ca.pem().encode("ascii") + key
+    ).decode("ascii")
 
 
-def _decode(value: bytes) -> ProxyCA:
+def _cert_pem(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+@dataclass(frozen=True)
+class CARing:
+    """The CAs of one gateway fleet, ordered as signing keys are: ``current`` signs
+    leaves; ``next`` is published (trusted) before it signs; ``retired`` ones (certificate,
+    when retired) stay trusted until every leaf they signed has expired."""
+
+    current: ProxyCA
+    next: ProxyCA | None = None
+    retired: tuple[tuple[x509.Certificate, float], ...] = ()
+
+    def trusted(self, now: float) -> list[x509.Certificate]:
+        kept = [c for c, at in self.retired if now - at < LEAF_VALIDITY.total_seconds()]
+        upcoming = [self.next.certificate] if self.next is not None else []
+        return [self.current.certificate, *upcoming, *kept]
+
+    def bundle(self, now: float) -> str:
+        """What agents' trust stores take: every CA a gateway's leaf may come from."""
+        return "".join(_cert_pem(c) for c in self.trusted(now))
+
+    def prepared(self, new: ProxyCA) -> CARing:
+        if self.next is not None:
+            raise InvalidRequest("a next CA is already published: promote it first")
+        return CARing(self.current, new, self.retired)
+
+    def promoted(self, now: float) -> CARing:
+        if self.next is None:
+            raise InvalidRequest("no next CA is published: prepare one first")
+        live = tuple((c, at) for c, at in self.retired if c in self.trusted(now))
+        return CARing(self.next, None, ((self.current.certificate, now), *live))
+
+
+def _encode(ring: CARing) -> bytes:
+    def pair(ca: ProxyCA) -> dict[str, str]:
+        return {"certificate": _cert_pem(ca.certificate), "key": _key_pem(ca.key)}
+
+    doc: dict[str, Any] = {"current": pair(ring.current)}
+    if ring.next is not None:
+        doc["next"] = pair(ring.next)
+    doc["retired"] = [{"certificate": _cert_pem(c), "retired_at": at} for c, at in ring.retired]
+    return json.dumps(doc).encode("ascii")
+
+
+def _decode(value: bytes) -> CARing:
     try:
-        certificate = x509.load_pem_x509_certificate(value)
-        key = serialization.load_pem_private_key(value, password=None)
-    except ValueError:
+        if not value.lstrip().startswith(b"{"):  # the first format: one certificate and key
+            return CARing(_pair(value, value))
+        doc = json.loads(value)
+        pair = doc.get("next")
+        retired = tuple(
+            (x509.load_pem_x509_certificate(r["certificate"].encode()), float(r["retired_at"]))
+            for r in doc.get("retired", [])
+        )
+        current = _pair(doc["current"]["certificate"].encode(), doc["current"]["key"].encode())
+        upcoming = _pair(pair["certificate"].encode(), pair["key"].encode()) if pair else None
+        return CARing(current, upcoming, retired)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise Unavailable(
             "the proxy CA in the secret backend cannot be read",
             reason=Reason.SECRET_BACKEND_UNAVAILABLE,
         ) from None
+
+
+def _pair(certificate_pem: bytes, key_pem: bytes) -> ProxyCA:
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    key = serialization.load_pem_private_key(key_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise Unavailable(
-            "the proxy CA's key is not an EC key", reason=Reason.SECRET_BACKEND_UNAVAILABLE
-        )
+        raise ValueError("the proxy CA's key is not an EC key")
+    if key.public_key() != certificate.public_key():
+        raise ValueError("the proxy CA's key does not match its certificate")
     return ProxyCA(certificate, key)
 
 
-def load_or_create_ca(store: SecretStore, clock: Clock) -> ProxyCA:
-    """The CA from the secret backend, made and stored first if there is none yet (read
-    back after storing, so two creators at once end up using the same one)."""
+def load_ring(store: SecretStore, clock: Clock) -> CARing:
+    """The CAs from the secret backend, the first made and stored if there is none yet
+    (read back after storing, so two creators at once end up using the same one)."""
     try:
         return _decode(store.get(CA_SECRET))
     except SecretNotFound:
-        store.put(CA_SECRET, _encode(new_ca(clock)))
+        store.put(CA_SECRET, _encode(CARing(new_ca(clock))))
         return _decode(store.get(CA_SECRET))
+
+
+def load_or_create_ca(store: SecretStore, clock: Clock) -> ProxyCA:
+    """The CA that signs leaves now."""
+    return load_ring(store, clock).current
+
+
+def rotate_ca(store: SecretStore, clock: Clock, *, promote: bool) -> CARing:
+    """Rotation in two steps, as for signing keys: publish a next CA (gateways keep
+    signing with the current one while agents' trust stores take the new bundle), then
+    promote it (the old one stays trusted until its leaves have expired). Gateways read
+    the ring when they start."""
+    ring = load_ring(store, clock)
+    changed = ring.promoted(clock()) if promote else ring.prepared(new_ca(clock))
+    store.put(CA_SECRET, _encode(changed))
+    return changed
 
 
 def issue_leaf(

@@ -15,6 +15,7 @@ from broker.gateway.headers import RawHeaders
 from broker.gateway.route import ProviderRoute
 
 HTTPS_PORT = 443
+HTTP_PORT = 80
 PROXY_USER = "capbroker"  # the user name tools put before the token (any is accepted)
 
 
@@ -36,16 +37,43 @@ def parse_authority(target: bytes) -> Authority:
     return Authority(host.lower().rstrip("."), int(port))
 
 
+def parse_absolute(target: bytes) -> tuple[Authority, str]:
+    """The authority and origin-form target of a plain-HTTP proxy request
+    (``http://host[:port]/path?query``, RFC 9112 section 3.2.2). Only ``http``, and no
+    user info: ``http://a@b/`` names two hosts to two readers."""
+    text = target.decode("ascii", "replace")
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() != "http":
+        raise InvalidRequest(
+            "this proxy takes CONNECT for HTTPS, and absolute-form http:// URLs",
+            extra={"refusal": "proxy_method_not_supported"},
+        )
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, origin = rest[:end], rest[end:]
+    if not authority or "@" in authority or "\\" in authority or origin.startswith("#"):
+        raise InvalidRequest("not a plain http:// URL", extra={"refusal": "malformed_http"})
+    host, sep, port = authority.rpartition(":")
+    if not sep:
+        host, port = authority, str(HTTP_PORT)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InvalidRequest("not a plain http:// URL", extra={"refusal": "malformed_http"})
+    if not origin.startswith("/"):
+        origin = "/" + origin
+    return Authority(host.lower().rstrip("."), int(port)), origin
+
+
 def host_index(providers: Mapping[str, ProviderRoute]) -> dict[str, ProviderRoute]:
     """Public host name -> the provider that answers for it."""
     return {host: route for route in providers.values() for host in route.hosts}
 
 
-def named_route(index: Mapping[str, ProviderRoute], authority: Authority) -> ProviderRoute:
-    """The provider for a CONNECT's host; any other host, or another port, is refused:
-    the proxy is an egress allowlist, not an open relay."""
+def named_route(
+    index: Mapping[str, ProviderRoute], authority: Authority, port: int = HTTPS_PORT
+) -> ProviderRoute:
+    """The provider for a CONNECT's host (or a plain request's, on ``port`` 80); any other
+    host, or another port, is refused: the proxy is an egress allowlist, not an open relay."""
     route = index.get(authority.host)
-    if route is None or authority.port != HTTPS_PORT:
+    if route is None or authority.port != port:
         raise Denied(
             f"{authority} is not a host this gateway answers for",
             reason=Reason.UNKNOWN_ROUTE,
@@ -73,6 +101,21 @@ def proxy_token(headers: RawHeaders) -> str:
     return token
 
 
+def repeated_length(head: bytes) -> bool:
+    """Whether a raw request head names Content-Length more than once, or as a list.
+
+    h11 takes ``Content-Length: 5`` twice (or ``5, 5``) as one length, as RFC 9112
+    section 6.3 lets a recipient; path mode's parser refuses both, and so must the
+    tunnel, or the two front ends would give different verdicts for the same bytes."""
+    block = head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    lengths = [
+        value
+        for name, _, value in (line.partition(b":") for line in block.split(b"\n")[1:])
+        if name.strip().lower() == b"content-length"
+    ]
+    return len(lengths) > 1 or any(b"," in value for value in lengths)
+
+
 def credential_headers(route: ProviderRoute) -> frozenset[bytes]:
     """Every header a credential may arrive in inside the tunnel."""
     names = {b"authorization", b"proxy-authorization"}
@@ -94,10 +137,21 @@ def tunnel_headers(
             continue
         parts = value.strip().split(None, 1)
         if not parts or not hmac.compare_digest(parts[-1].strip(), expected):
-            raise Denied(
-                "a request in this tunnel carries a credential other than the tunnel's token",
-                reason=Reason.TOKEN_INVALID,
-                extra={"refusal": "foreign_credential"},
-            )
+            raise foreign_credential()
     kept.append((b"authorization", b"Bearer " + expected))
     return kept
+
+
+def foreign_credential() -> Denied:
+    return Denied(
+        "a request in this tunnel carries a credential other than the tunnel's token",
+        reason=Reason.TOKEN_INVALID,
+        extra={"refusal": "foreign_credential"},
+    )
+
+
+def host_mismatch() -> InvalidRequest:
+    return InvalidRequest(
+        "the request names another host than its connection's",
+        extra={"refusal": "host_mismatch"},
+    )

@@ -1,46 +1,54 @@
 """The forward proxy's listener: CONNECT, checked, then TLS with the host's leaf certificate,
 then the tunnel (``tunnel.py``) runs each request through the pipeline.
 
-A CONNECT is answered in this order: a malformed one 400; one without proxy credentials
-407 (with ``Proxy-Authenticate``); a host no provider names 403 (the proxy is an egress
-allowlist); a token the gateway's authenticator refuses 407 (or 403 when it is valid but
-not for this provider, revoked or stopped). Every refusal is audited through the
-pipeline's recorder. Requests that are not CONNECT (absolute-form plain HTTP) are refused
-for now.
+A CONNECT (or an absolute-form ``http://`` request) is answered in this order: one without
+proxy credentials 407 (with ``Proxy-Authenticate``); a malformed one 400; a passthrough
+host (``passthrough.py``) is tunnelled untouched once the token is checked; a host no
+provider names 403 (the proxy is an egress allowlist); a token the gateway's
+authenticator refuses 407 (or 403 when it is valid but not for this provider, revoked or
+stopped). A plain-HTTP request to a provider's host runs through the pipeline like a
+tunnel's (``Tunnel(plain=True)``). Every decision is audited through the pipeline's
+recorder.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import h11
 
-from broker.errors import BrokerError, InvalidRequest
+from broker.errors import BrokerError, Denied, Reason, Unavailable
 from broker.gateway.outcome import Attempt
 from broker.gateway.pipeline import Pipeline
+from broker.gateway.proxy import passthrough
 from broker.gateway.proxy.ca import LeafCache
 from broker.gateway.proxy.checks import (
+    HTTP_PORT,
     Authority,
     host_index,
     named_route,
+    parse_absolute,
     parse_authority,
     proxy_token,
 )
 from broker.gateway.proxy.tunnel import Connection, Tunnel
 from broker.gateway.route import ProviderRoute
-from broker.problems import problem_body
+from broker.tokens.grant import grant_from_token
 
 log = logging.getLogger(__name__)
 HEAD_TIMEOUT_S = 10.0
 HANDSHAKE_TIMEOUT_S = 10.0
-PROXY_AUTHENTICATE = (b"proxy-authenticate", b'Basic realm="capbroker"')
 
 
 class ProxyListener:
-    def __init__(self, pipeline: Pipeline, leaves: LeafCache) -> None:
-        self.pipeline, self.leaves = pipeline, leaves
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        leaves: LeafCache,
+        passthrough: frozenset[Authority] = frozenset(),
+    ) -> None:
+        self.pipeline, self.leaves, self.passthrough = pipeline, leaves, passthrough
         self.hosts = host_index(pipeline.providers)
         self._server: asyncio.Server | None = None
 
@@ -69,43 +77,66 @@ class ProxyListener:
         event = await conn.next_event(HEAD_TIMEOUT_S)
         if not isinstance(event, h11.Request):
             return
-        method = event.method.decode("ascii")
-        target = event.target.decode("latin-1")[:300]
-        if method != "CONNECT":
-            error = InvalidRequest(
-                "this proxy tunnels HTTPS only: use CONNECT (plain-HTTP proxying is not offered)",
-                extra={"refusal": "proxy_method_not_supported"},
-            )
-            await self._refuse(conn, Attempt(method, target), error)
-            return
+        attempt = Attempt(event.method.decode("ascii"), event.target.decode("latin-1")[:300])
         try:
             token = proxy_token(event.headers)
+            if event.method != b"CONNECT":
+                authority = parse_absolute(event.target)[0]
+                route = named_route(self.hosts, authority, HTTP_PORT)
+                self._authenticate(token, route, attempt)
+            else:
+                authority = parse_authority(event.target)
+                if authority in self.passthrough:
+                    self._authenticate(token, None, attempt)
+                    await passthrough.record_passage(self.pipeline.recorder, attempt, authority)
+                    return await self._pass(conn, authority)
+                route = named_route(self.hosts, authority)
+                self._authenticate(token, route, attempt)
         except BrokerError as error:
-            await self._refuse(conn, Attempt(method, target), error)
+            refusal = await self.pipeline.refuse(attempt, error)
+            await conn.answer_problem(refusal.error, close=True, proxy=True)
             return
-        tunnel = await self._authorised(conn, event, token)
-        if tunnel is None:
+        if event.method != b"CONNECT":
+            plain = Tunnel(self.pipeline, route, token, authority.host, conn, plain=True)
+            await plain.run(event)
             return
         if not isinstance(await conn.next_event(HEAD_TIMEOUT_S), h11.EndOfMessage):
             return  # a CONNECT with a body: h11 would not switch; nothing sane to serve
-        await self._open(conn, *tunnel, token)
+        await self._open(conn, route, authority, token)
 
-    async def _authorised(
-        self, conn: Connection, event: h11.Request, token: str
-    ) -> tuple[ProviderRoute, Authority] | None:
-        """The provider and host for an authenticated CONNECT to a named host, or None
-        once the refusal is answered."""
-        attempt = Attempt("CONNECT", event.target.decode("latin-1")[:300])
+    def _authenticate(self, token: str, route: ProviderRoute | None, attempt: Attempt) -> None:
+        """The token as the gateway's authenticator takes it, for ``route`` (for a
+        passthrough host: for the provider its own grant names, which must be one here)."""
+        authenticator = self.pipeline.authenticator
+        if route is None:
+            grant = grant_from_token(authenticator.tokens.verify(token))
+            route = self.pipeline.providers.get(grant.provider)
+            if route is None:
+                raise Denied(
+                    "the token is for a provider this gateway does not front",
+                    reason=Reason.AUDIENCE_MISMATCH,
+                )
+        attempt.provider = route.name
+        bearer = [(b"authorization", b"Bearer " + token.encode("latin-1"))]
+        authenticator.authenticate(bearer, route, attempt)
+
+    async def _pass(self, conn: Connection, authority: Authority) -> None:
+        """A passthrough host: connect, say 200, then copy bytes both ways, untouched."""
+        if not isinstance(await conn.next_event(HEAD_TIMEOUT_S), h11.EndOfMessage):
+            return
         try:
-            authority = parse_authority(event.target)
-            route = named_route(self.hosts, authority)
-            attempt.provider = route.name
-            bearer = [(b"authorization", b"Bearer " + token.encode("latin-1"))]
-            self.pipeline.authenticator.authenticate(bearer, route, attempt)
-        except BrokerError as error:
-            await self._refuse(conn, attempt, error)
-            return None
-        return route, authority
+            upstream = await passthrough.open_upstream(authority)
+        except (OSError, TimeoutError):
+            error = Unavailable(
+                f"{authority} cannot be reached", reason=Reason.UPSTREAM_UNAVAILABLE
+            )
+            await conn.answer_problem(error, close=True, proxy=True)
+            return
+        await conn.send(h11.Response(status_code=200, headers=[], reason=b"Connection Established"))
+        leftover, _ = conn.h11.trailing_data
+        if leftover:
+            upstream[1].write(leftover)  # a client that did not wait for our answer
+        await passthrough.splice((conn.reader, conn.writer), upstream)
 
     async def _open(
         self, conn: Connection, route: ProviderRoute, authority: Authority, token: str
@@ -118,21 +149,3 @@ class ProxyListener:
         await conn.writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S)
         inner = Connection(conn.reader, conn.writer)
         await Tunnel(self.pipeline, route, token, authority.host, inner).run()
-
-    async def _refuse(self, conn: Connection, attempt: Attempt, error: BrokerError) -> None:
-        refusal = await self.pipeline.refuse(attempt, error)
-        answered = refusal.error
-        headers: list[tuple[bytes, bytes]] = [
-            (b"content-type", b"application/problem+json"),
-            (b"cache-control", b"no-store"),
-            (b"connection", b"close"),
-        ]
-        status, body = answered.status, problem_body(answered)
-        if status == 401:  # a proxy asks for its own credentials with 407
-            status = 407
-            body = problem_body(answered, status=407, title="Proxy authentication required")
-            headers.append(PROXY_AUTHENTICATE)
-        payload = json.dumps(body).encode()
-        headers.append((b"content-length", str(len(payload)).encode()))
-        response = h11.Response(status_code=status, headers=headers)
-        await conn.send(response, h11.Data(data=payload), h11.EndOfMessage())

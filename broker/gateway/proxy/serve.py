@@ -14,6 +14,7 @@ import uvicorn
 
 from broker.gateway.app import Gateway
 from broker.gateway.proxy.ca import LeafCache
+from broker.gateway.proxy.checks import Authority
 from broker.gateway.proxy.listener import ProxyListener
 
 
@@ -25,10 +26,11 @@ class FrontEnds:
         *,
         proxy_host: str,
         proxy_port: int,
+        passthrough: frozenset[Authority] = frozenset(),
         **server_options: Any,
     ) -> None:
         self.server = uvicorn.Server(uvicorn.Config(gateway, **server_options))
-        self.listener = ProxyListener(gateway.pipeline, leaves)
+        self.listener = ProxyListener(gateway.pipeline, leaves, passthrough)
         self.proxy_host, self.proxy_port = proxy_host, proxy_port
         self.proxy_started = False
 
@@ -50,7 +52,14 @@ class FrontEndsThread:
     """Both front ends of one gateway on free loopback ports, in a thread of their own
     (the demo and the tests; ``gateway serve --proxy-port`` runs ``FrontEnds`` itself)."""
 
-    def __init__(self, gateway: Gateway, leaves: LeafCache, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        leaves: LeafCache,
+        *,
+        host: str = "127.0.0.1",
+        passthrough: frozenset[Authority] = frozenset(),
+    ) -> None:
         from broker.gateway.server import ProblemHttpToolsProtocol
 
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -62,6 +71,7 @@ class FrontEndsThread:
             leaves,
             proxy_host=host,
             proxy_port=0,
+            passthrough=passthrough,
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -10,7 +10,9 @@ same token, which is dropped before the master key goes in.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import h11
@@ -18,9 +20,20 @@ import h11
 from broker.errors import BrokerError, InvalidRequest
 from broker.gateway.app import _encoded
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
+from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
-from broker.gateway.proxy.checks import credential_headers, tunnel_headers
+from broker.gateway.proxy.checks import (
+    HTTP_PORT,
+    Authority,
+    credential_headers,
+    foreign_credential,
+    host_mismatch,
+    parse_absolute,
+    proxy_token,
+    repeated_length,
+    tunnel_headers,
+)
 from broker.gateway.request import GatewayRequest, StreamWaiting
 from broker.gateway.route import ProviderRoute
 from broker.problems import problem_body
@@ -31,6 +44,7 @@ IDLE_TIMEOUT_S = 60.0
 DRAIN_LIMIT = 1 << 20  # an unread body beyond this closes the tunnel instead
 # The redactor may change an answer's length: the tunnel frames it itself.
 REFRAMED = frozenset({b"content-length", b"transfer-encoding"})
+PROXY_AUTHENTICATE = (b"proxy-authenticate", b'Basic realm="capbroker"')
 
 
 class Connection:
@@ -43,7 +57,11 @@ class Connection:
 
     async def next_event(self, timeout: float = IDLE_TIMEOUT_S) -> Any:
         while True:
+            # A request head is checked as sent, before h11 folds repeated lengths.
+            head = self.h11.trailing_data[0] if self.h11.their_state is h11.IDLE else b""
             event = self.h11.next_event()
+            if isinstance(event, h11.Request) and repeated_length(head):
+                raise h11.RemoteProtocolError("Content-Length named more than once")
             if event is not h11.NEED_DATA:
                 return event
             async with asyncio.timeout(timeout):
@@ -65,33 +83,63 @@ class Connection:
         await self.writer.drain()
 
     async def answer_json(
-        self, status: int, body: Mapping[str, Any], *, problem: bool, close: bool = False
+        self,
+        status: int,
+        body: Mapping[str, Any],
+        *,
+        problem: bool,
+        close: bool = False,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
         headers, payload = _encoded(dict(body), problem=problem, close=close)  # as path mode
         await self.send(
-            h11.Response(status_code=status, headers=headers),
+            h11.Response(status_code=status, headers=[*headers, *extra], reason=phrase(status)),
             h11.Data(data=payload),
             h11.EndOfMessage(),
         )
 
-    async def answer_problem(self, error: BrokerError, *, close: bool = False) -> None:
+    async def answer_problem(
+        self, error: BrokerError, *, close: bool = False, proxy: bool = False
+    ) -> None:
+        """``proxy``: answered as the proxy itself (not inside a tunnel), which asks for its
+        own credentials with 407 and ``Proxy-Authenticate`` where path mode says 401."""
+        if proxy and error.status == 401:
+            body = problem_body(error, status=407, title="Proxy authentication required")
+            await self.answer_json(
+                407, body, problem=True, close=close, extra=(PROXY_AUTHENTICATE,)
+            )
+            return
         await self.answer_json(error.status, problem_body(error), problem=True, close=close)
 
 
 class Tunnel:
+    """The requests of one client connection for one provider host: inside a CONNECT's
+    TLS tunnel (origin-form targets), or ``plain``: absolute-form ``http://host/...``
+    requests to the proxy itself, each carrying the connection's token as its proxy
+    credentials."""
+
     def __init__(
-        self, pipeline: Pipeline, route: ProviderRoute, token: str, host: str, conn: Connection
+        self,
+        pipeline: Pipeline,
+        route: ProviderRoute,
+        token: str,
+        host: str,
+        conn: Connection,
+        *,
+        plain: bool = False,
     ) -> None:
         self.pipeline, self.route, self.token, self.host = pipeline, route, token, host
-        self.conn = conn
+        self.conn, self.plain = conn, plain
         self.credentials = credential_headers(route)
 
-    async def run(self) -> None:
-        """Serve requests until the client closes, goes idle or breaks the framing."""
+    async def run(self, first: h11.Request | None = None) -> None:
+        """Serve requests (``first`` already read) until the client closes, goes idle or
+        breaks the framing."""
         h = self.conn.h11
         try:
             while True:
-                event = await self.conn.next_event()
+                event = first if first is not None else await self.conn.next_event()
+                first = None
                 if not isinstance(event, h11.Request):
                     return  # ConnectionClosed, or the peer's EOF
                 await self.handle(event)
@@ -100,23 +148,25 @@ class Tunnel:
                 h.start_next_cycle()
         except h11.RemoteProtocolError:
             if h.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                await self.conn.answer_problem(_malformed(), close=True)
+                attempt = _attempt("?", f"/{self.route.name}", self)
+                refusal = await self.pipeline.refuse(attempt, _malformed())
+                await self.conn.answer_problem(refusal.error, close=True)
         except (TimeoutError, ConnectionError, BrokerError):
             return  # a broken answer or a dead peer: the tunnel just ends
 
     async def handle(self, event: h11.Request) -> None:
         method = event.method.decode("ascii")
         target = event.target.decode("latin-1")
-        path, _, query = target.partition("?")
-        gateway_path = f"/{self.route.name}{path}"
+        gateway_path = f"/{self.route.name}{target.partition('?')[0]}"
         try:
-            self._check_request(event, path)
+            path, query = self._target(event, target)
+            gateway_path = f"/{self.route.name}{path}"
             if upgrade_requested(event.headers):
                 raise upgrade_refusal()
-            headers = tunnel_headers(event.headers, self.token, self.credentials)
+            headers = tunnel_headers(self._own(event.headers), self.token, self.credentials)
         except BrokerError as error:
             refusal = await self.pipeline.refuse(_attempt(method, gateway_path, self), error)
-            await self.conn.answer_problem(refusal.error, close=True)
+            await self.conn.answer_problem(refusal.error, close=True, proxy=self.plain)
             return
         waiting = StreamWaiting(self.conn.reader, self.conn.writer)
         request = GatewayRequest(method, gateway_path, query, headers, self._receive, None, waiting)
@@ -128,19 +178,33 @@ class Tunnel:
             case Refusal() as refusal:
                 await self.conn.answer_problem(refusal.error)
 
-    def _check_request(self, event: h11.Request, path: str) -> None:
-        if not path.startswith("/"):
+    def _target(self, event: h11.Request, target: str) -> tuple[str, str]:
+        """The path and query, after checking the request names this connection's host."""
+        hosts = [v for k, v in event.headers if k == b"host"]
+        named = hosts[0].decode("latin-1").lower() if hosts else ""
+        if self.plain:
+            authority, target = parse_absolute(event.target)
+            if authority != Authority(self.host, HTTP_PORT):
+                raise host_mismatch()
+            named = named.removesuffix(":80") if hosts else self.host  # Host may be left out
+        elif not target.startswith("/"):
             raise InvalidRequest(
                 "send origin-form requests in the tunnel (a path, not a URL)",
                 extra={"refusal": "malformed_http"},
             )
-        hosts = [v for k, v in event.headers if k == b"host"]
-        named = hosts[0].decode("latin-1").lower().removesuffix(":443") if hosts else ""
-        if named != self.host:
-            raise InvalidRequest(
-                "the Host header names another host than the tunnel's",
-                extra={"refusal": "host_mismatch"},
-            )
+        if named.removesuffix(":443") != self.host:
+            raise host_mismatch()
+        path, _, query = target.partition("?")
+        return path, query
+
+    def _own(self, headers: RawHeaders) -> RawHeaders:
+        """A plain request's headers without its proxy credentials, which must be the
+        connection's token (a tunnel's requests carry none: they went with the CONNECT)."""
+        if not self.plain:
+            return headers
+        if not hmac.compare_digest(proxy_token(headers).encode(), self.token.encode()):
+            raise foreign_credential()
+        return [(k, v) for k, v in headers if k.lower() != b"proxy-authorization"]
 
     async def _receive(self) -> Mapping[str, Any]:
         """The body, shaped like ASGI receive (what the pipeline reads)."""
@@ -172,7 +236,10 @@ class Tunnel:
             async with response:
                 headers, redactor = forwarder.answer(response)
                 kept = [(k, v) for k, v in headers if k not in REFRAMED]
-                self.conn.queue(h11.Response(status_code=response.status, headers=kept))
+                status = response.status
+                self.conn.queue(
+                    h11.Response(status_code=status, headers=kept, reason=phrase(status))
+                )
                 async for chunk in response.content.iter_any():
                     cleaned = redactor.feed(chunk)
                     if cleaned:
@@ -189,6 +256,14 @@ class Tunnel:
             await self.conn.answer_problem(refusal.error)
             return
         self.pipeline.completed(forward, response.status)
+
+
+def phrase(status: int) -> bytes:
+    """The reason phrase: some clients show only it for a refused CONNECT (Go's gh)."""
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
 
 
 def _attempt(method: str, path: str, tunnel: Tunnel) -> Attempt:

@@ -20,8 +20,10 @@ from broker.demo.railway import ReplicaServer, serve_replica
 from broker.demo.world import RAILWAY, railway_demo_seed
 from broker.gateway.factory import build_gateway, load_providers
 from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.passthrough import load_passthrough
 from broker.gateway.proxy.serve import FrontEndsThread
 from broker.services.container import Services
+from tests.gateway.proxy.tls_standin import STANDIN_HOST, TlsStandIn
 from tests.support.railway_stack import ReplicaSession
 from tests.support.servers import HOST
 from tests.support.world import broker_settings, seeded_world
@@ -39,6 +41,7 @@ class ProxyStack(ReplicaSession):
     providers_file: Path
     broker_url: str  # the broker's API, for capbroker exec
     replica: ReplicaServer
+    standin: TlsStandIn  # a passthrough host's own server (its own CA)
     master_key: str = field(repr=False)
     agent: str = field(repr=False)
 
@@ -47,7 +50,7 @@ class ProxyStack(ReplicaSession):
         return f"http://{credentials}{HOST}:{self.proxy_port}"
 
 
-def _providers(upstream: str) -> dict[str, Any]:
+def _providers(upstream: str, passthrough: str) -> dict[str, Any]:
     entry = {
         "name": RAILWAY,
         "route_map": RAILWAY,
@@ -55,7 +58,7 @@ def _providers(upstream: str) -> dict[str, Any]:
         "hosts": [RAILWAY_HOST],
         "token_env": list(TOKEN_ENV),
     }
-    return {"providers": [entry]}
+    return {"providers": [entry], "proxy": {"passthrough": [passthrough]}}
 
 
 def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]:
@@ -65,9 +68,11 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
     with (
         serve_replica(master_key, secrets.token_urlsafe(24)) as replica,
         ServerThread(create_app(services)) as broker,
+        TlsStandIn(tmp_path / "standin-ca.pem") as standin,
     ):
         providers_file = tmp_path / "providers.yaml"
-        providers_file.write_text(yaml.safe_dump(_providers(replica.url)))
+        passthrough = f"{STANDIN_HOST}:{standin.port}"
+        providers_file.write_text(yaml.safe_dump(_providers(replica.url, passthrough)))
         routes = load_providers(providers_file)
         gateway = build_gateway(
             services.settings, routes, jwks=services.keys.jwks, poll_interval=0.2
@@ -75,7 +80,11 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
         ca = load_or_create_ca(services.secrets, system_clock)
         ca_file = tmp_path / "ca.pem"
         ca_file.write_text(ca.pem())
-        front = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
+        front = FrontEndsThread(
+            gateway,
+            LeafCache(ca, system_clock),
+            passthrough=load_passthrough(providers_file, routes),
+        ).start()
         try:
             yield ProxyStack(
                 services,
@@ -85,6 +94,7 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
                 providers_file,
                 broker.url,
                 replica,
+                standin,
                 master_key,
                 world.credential("claude-code"),
             )

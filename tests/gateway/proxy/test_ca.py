@@ -6,15 +6,20 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from broker.errors import InvalidRequest, Unavailable
 from broker.gateway.proxy.ca import (
     CA_SECRET,
     LEAF_VALIDITY,
     LeafCache,
     issue_leaf,
     load_or_create_ca,
+    load_ring,
+    new_ca,
+    rotate_ca,
 )
 from broker.secrets.local import LocalFileStore
 from broker.secrets.memory import MemorySecretStore
@@ -98,3 +103,66 @@ def test_gateway_serve_refuses_a_proxy_port_it_cannot_serve(tmp_path: Path) -> N
     )
     assert workers.exit_code != 0
     assert "--proxy-port runs in one worker" in workers.output
+
+
+def test_the_ca_rotates_in_two_steps_like_the_signing_keys(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path / "secrets")
+    first = load_ring(store, lambda: NOW)
+    with pytest.raises(InvalidRequest, match="no next CA"):
+        rotate_ca(store, lambda: NOW, promote=True)
+    prepared = rotate_ca(store, lambda: NOW + 10, promote=False)
+    # published before it signs: the current one still signs, both are trusted
+    assert prepared.current.pem() == first.current.pem()
+    assert prepared.next is not None
+    assert prepared.trusted(NOW + 10) == [first.current.certificate, prepared.next.certificate]
+    with pytest.raises(InvalidRequest, match="already published"):
+        rotate_ca(store, lambda: NOW + 20, promote=False)
+    promoted = rotate_ca(store, lambda: NOW + 100, promote=True)
+    assert promoted.current.pem() == prepared.next.pem()
+    assert load_or_create_ca(store, lambda: NOW + 100).pem() == prepared.next.pem()
+    # the retired CA stays trusted while leaves it signed may live, then leaves the bundle
+    day = LEAF_VALIDITY.total_seconds()
+    assert first.current.certificate in promoted.trusted(NOW + 100 + day - 1)
+    assert promoted.trusted(NOW + 100 + day) == [promoted.current.certificate]
+    # and the keys are still never in the clear on disk
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+
+
+def test_a_ca_stored_in_the_first_format_still_loads() -> None:
+    store = MemorySecretStore()
+    ca = new_ca(lambda: NOW)
+    key = ca.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    store.put(CA_SECRET, ca.pem().encode() + key)
+    assert load_or_create_ca(store, lambda: NOW).pem() == ca.pem()
+
+
+def test_a_ca_whose_key_is_not_its_own_is_refused() -> None:
+    store = MemorySecretStore()
+    one, other = new_ca(lambda: NOW), new_ca(lambda: NOW)
+    key = other.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    store.put(CA_SECRET, one.pem().encode() + key)
+    with pytest.raises(Unavailable):
+        load_or_create_ca(store, lambda: NOW)
+
+
+def test_gateway_ca_rotation_from_the_cli(tmp_path: Path) -> None:
+    run = runner_on(tmp_path)
+    before = run("gateway", "ca").output
+    prepared = run("gateway", "ca", "--prepare-next")
+    assert prepared.exit_code == 0, prepared.output
+    bundle = x509.load_pem_x509_certificates(prepared.output.split("\n", 1)[1].encode())
+    assert len(bundle) == 2
+    assert run("gateway", "ca", "--prepare-next").exit_code == 2  # one next at a time
+    promoted = run("gateway", "ca", "--promote-next")
+    assert promoted.exit_code == 0, promoted.output
+    after = run("gateway", "ca").output
+    assert after != before
+    assert len(x509.load_pem_x509_certificates(after.encode())) == 2  # new, and the retired
+    assert after.startswith(bundle[1].public_bytes(serialization.Encoding.PEM).decode())
+    assert "PRIVATE" not in after

@@ -45,17 +45,6 @@ CASES = [
     if "provider_path" not in c and c.get("auth", "token") == "token"
 ]
 PORTS: dict[str, tuple[int, str]] = {}  # the module's proxy port and CA file
-# Known gap: h11 takes repeated identical Content-Length headers as one (RFC 9112 section
-# 6.3 lets a recipient), where path mode's httptools refuses them. Harmless for framing
-# (the gateway re-frames every upstream request), but a verdict that differs from path
-# mode: closed when the tunnel parses with httptools too (decision 0020).
-H11_GAPS = {"two Content-Length headers"}
-
-
-def _marked(case: dict[str, Any]) -> Any:
-    if case["name"] in H11_GAPS:
-        return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason="h11 gap"))
-    return case
 
 
 def _serve_both(
@@ -124,7 +113,7 @@ def through_tunnel(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[
     return r.status, r.headers, r.body
 
 
-@pytest.mark.parametrize("case", [_marked(c) for c in CASES], ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_the_corpus_gets_the_same_verdicts_through_the_proxy(
     proxied: Stack, case: dict[str, Any]
 ) -> None:

@@ -136,12 +136,13 @@ def test_an_absolute_form_target_in_the_tunnel_is_refused(px: ProxyStack) -> Non
     assert px.seen() == []
 
 
-def test_plain_http_proxying_is_refused_and_audited(px: ProxyStack) -> None:
+def test_an_https_url_sent_to_the_proxy_itself_is_refused_and_audited(px: ProxyStack) -> None:
+    # plain http:// URLs are proxied (test_passthrough_and_plain.py); https:// needs CONNECT
     conn = http.client.HTTPConnection(HOST, px.proxy_port, timeout=15)
     basic = base64.b64encode(f"capbroker:{px.token()}".encode()).decode()
     conn.request(
         "POST",
-        f"http://{RAILWAY_HOST}/graphql/v2",
+        f"https://{RAILWAY_HOST}/graphql/v2",
         body=READ,
         headers={**JSON, "Proxy-Authorization": f"Basic {basic}"},
     )

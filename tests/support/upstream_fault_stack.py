@@ -1,0 +1,115 @@
+"""A gateway over real sockets in front of two faulty upstreams (faulty_upstream.py): the
+``echo`` provider and the ``slow`` one, each with its own pool and deadline, both behind
+copies of echo-map.yaml. The fault tests make ``slow`` misbehave and watch ``echo``."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broker.audit.reader import AuditQuery, query_events, verify_all
+from broker.demo.provider.server import ServerThread
+from broker.demo.world import Principal, Seed, serve_gateway
+from broker.domain.grants import GrantRequest
+from broker.gateway.route import ProviderRoute
+from broker.gateway.upstream import UpstreamLimits
+from broker.manifests import parse_manifest
+from broker.routemap import load_route_map
+from broker.secrets.location import KeyLocation
+from broker.services.container import Services
+from tests.support.factories import template_doc
+from tests.support.faulty_upstream import FaultyUpstream
+from tests.support.world import broker_settings, seeded_world
+
+ECHO_MAP = Path(__file__).with_name("echo-map.yaml")
+PROVIDERS = ("echo", "slow")
+# ``slow``: a small pool and short deadlines, so its faults show within seconds.
+SLOW_LIMITS = UpstreamLimits(connections=4, connect=1.0, read=1.5, deadline=3.0)
+
+
+@dataclass
+class FaultStack:
+    services: Services
+    url: str
+    upstreams: dict[str, FaultyUpstream]
+    credential: str = field(repr=False)
+    server: ServerThread = field(repr=False)
+
+    def token(self, provider: str) -> str:
+        grant = GrantRequest(f"{provider}-staging", "staging")
+        return self.services.issuance.issue(self.credential, grant).access_token
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        with self.services.db.read() as conn:
+            assert all(r.ok for r in verify_all(conn))
+            return [e for e in query_events(conn, AuditQuery(limit=5000)) if e["type"] == kind]
+
+    def completions(self, *, at_least: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The calls of every ``gateway.completed`` event, once ``at_least`` have landed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = [c for e in self.events("gateway.completed") for c in e["data"]["calls"]]
+            if len(calls) >= at_least or time.monotonic() > deadline:
+                return calls
+            time.sleep(0.05)
+
+
+def _map_for(provider: str, tmp: Path) -> Path:
+    text = ECHO_MAP.read_text(encoding="utf-8")
+    copy = tmp / f"{provider}-map.yaml"
+    copy.write_text(
+        text.replace("{name: echo}", f"{{name: {provider}}}").replace(
+            "provider: echo", f"provider: {provider}"
+        )
+    )
+    return copy
+
+
+def build_fault_stack(tmp: Path) -> Iterator[FaultStack]:
+    keys = {p: secrets.token_urlsafe(24) for p in PROVIDERS}
+    templates = [
+        parse_manifest(
+            template_doc(
+                f"{p}-staging",
+                provider=p,
+                environments=["staging"],
+                actions=["echo:read", "echo:write"],
+                ttl={"default": "10m", "max": "30m"},
+                agents=["claude-*"],
+            ),
+            f"t#{p}",
+        )
+        for p in PROVIDERS
+    ]
+    seed = Seed(
+        manifests=templates, provider_keys=keys, principals=[Principal("agent", "claude-code")]
+    )
+    world = seeded_world(broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"), seed)
+    upstreams = {p: FaultyUpstream().start() for p in PROVIDERS}
+    routes = {
+        p: ProviderRoute(
+            p,
+            load_route_map(_map_for(p, tmp)),
+            upstreams[p].url,
+            KeyLocation.default(p),
+            limits=SLOW_LIMITS if p == "slow" else UpstreamLimits(),
+        )
+        for p in PROVIDERS
+    }
+    gateway, server = serve_gateway(
+        world.services.settings, routes, jwks=world.services.keys.jwks, poll_interval=0.2
+    )
+    try:
+        yield FaultStack(
+            world.services, server.url, upstreams, world.credential("claude-code"), server
+        )
+    finally:
+        server.stop()
+        for upstream in upstreams.values():
+            upstream.stop()
+        gateway.store.db.engine.dispose()
+        world.services.close()
