@@ -98,6 +98,7 @@ async def _forward_only(self: Pipeline, request: GatewayRequest) -> Outcome:
     outbound = outbound_headers(request.headers, route.route_map.headers)
     canonical = canonicalise(request.method, rest, request.query, request.headers, route.route_map)
     body, stream, _ = await read_body(route.route_map, canonical, request.headers, request.body)
+    await self.forwarder.master_keys.load(route.master_key)  # cached after the first
     return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)
 
 

@@ -46,7 +46,12 @@ async def _one(app: App, scope: Scope, body: bytes) -> int:
     status = 0
 
     async def receive() -> dict[str, Any]:
-        return pending.pop() if pending else {"type": "http.disconnect"}
+        if pending:
+            return pending.pop()
+        # As a server does: after the body, receive waits until the client disconnects
+        # (the gateway watches for that while it decides).
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status

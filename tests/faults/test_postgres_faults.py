@@ -30,8 +30,8 @@ from tests.support.stack import ECHO
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres]
 
-PROBE_S = 0.2
-MARGIN_S = 1.0  # scheduling slack on a shared 2-core machine
+PROBE_S = 0.5
+MARGIN_S = 1.5  # scheduling slack on a shared 2-core machine (load 16 seen)
 RECOVERY_S = 5.0
 
 
@@ -182,17 +182,24 @@ def test_clients_that_left_during_a_freeze_get_nothing_forwarded(
 def test_a_decision_later_than_the_deadline_forwards_nothing(
     cluster: PostgresServer, pg_stack_of: Callable[..., FaultStack]
 ) -> None:
+    # The client waits longer than the gateway does: the decision, made once the
+    # database resumes (within database_wait), is too late to forward on.
     stack = pg_stack_of(database_wait=8.0, decision_deadline=1.0)
     token = stack.token(ECHO)
     assert stack.call(ECHO, token, stack.name("warm"))[0].status_code == 200
     late = stack.name("late")
+    results: list[Any] = []
     with frozen(cluster):
-        answer, took = stack.call(ECHO, token, late)
-        time.sleep(0.5)
+        caller = threading.Thread(target=lambda: results.append(stack.call(ECHO, token, late)))
+        caller.start()
+        time.sleep(2.0)
+    caller.join(timeout=10)
+    [(answer, took)] = results
     assert answer.status_code == 503, answer.text
     assert answer.json()["code"] == "decision_timeout"
-    assert took < 1.0 + MARGIN_S, took
+    assert took < 2.0 + MARGIN_S, took
     settled(stack, [late], lambda o: ("deny", "decision_timeout") in o)
+    assert ("allow", "") in stack.outcomes_of(late)  # decided, then not forwarded
     assert late not in stack.reached(ECHO)
     assert_traced(stack)
 

@@ -26,9 +26,9 @@ pytestmark = pytest.mark.faults
 pytest_plugins = ["tests.support.openbao"]
 
 FAULTS = ["stopped", "sealed"]
-UNAFFECTED_S = 0.5
-PROBE_S = 0.2
-REFUSED_WITHIN_S = 1.5
+UNAFFECTED_S = 1.0
+PROBE_S = 0.5
+REFUSED_WITHIN_S = 2.0
 READY_FOLLOWS_S = 5.0  # a background round every 2 s, each within the deadline
 
 

@@ -44,9 +44,9 @@ pytest_plugins = ["tests.support.openbao"]
 DEADLINE = 1.0  # secret_deadline in these tests
 SLOW = 4.0  # seconds Vault takes per answer once slowed
 # Bounds: a call that needs no Vault, and a probe, on a shared 2-core machine.
-UNAFFECTED_S = 0.5
-PROBE_S = 0.2
-REFUSED_WITHIN_S = DEADLINE + 1.0
+UNAFFECTED_S = 1.0
+PROBE_S = 0.5
+REFUSED_WITHIN_S = DEADLINE + 1.5
 
 
 @pytest.fixture
@@ -247,4 +247,4 @@ def test_a_slow_transit_sign_holds_no_write_lock(
     assert answers == [201, 201, 201]
     assert writes
     print(f"\nslow transit: other writer's max wait {max(writes) * 1000:.1f} ms over {len(writes)}")
-    assert max(writes) < 0.3, writes  # a sign call takes 0.8 s: never waited for
+    assert max(writes) < 0.5, writes  # a sign call takes 0.8 s: never waited for

@@ -78,8 +78,11 @@ class FaultStack:
         return answer, time.perf_counter() - started
 
     def health(self, path: str) -> tuple[int, float]:
+        """A probe over a kept-alive connection, as a kubelet's would be, and its time."""
+        if self._probe is None:
+            self._probe = httpx.Client(base_url=self.url, timeout=5)
         started = time.perf_counter()
-        answer = httpx.get(f"{self.url}{path}", timeout=5)
+        answer = self._probe.get(path)
         return answer.status_code, time.perf_counter() - started
 
     def reached(self, provider: str) -> set[str]:
@@ -91,6 +94,7 @@ class FaultStack:
         return {n for n in self._sent if hashlib.sha256(body_of(n)).hexdigest() in digests}
 
     _sent: set[str] = dataclasses.field(default_factory=set, repr=False)
+    _probe: httpx.Client | None = dataclasses.field(default=None, repr=False)
 
     def name(self, prefix: str) -> str:
         name = f"{prefix}-{len(self._sent)}-{time.monotonic_ns() % 10**9}"
@@ -140,16 +144,14 @@ def fault_stack(
         settings, routes, jwks=world.services.keys.jwks, secrets=secrets, poll_interval=0.2
     )
     server = ServerThread(gateway, http=ProblemHttpToolsProtocol).start()
+    stack = FaultStack(
+        world.services, gateway, server.url, world.credential("claude-code"), permissive, keys
+    )
     try:
-        yield FaultStack(
-            world.services,
-            gateway,
-            server.url,
-            world.credential("claude-code"),
-            permissive,
-            keys,
-        )
+        yield stack
     finally:
+        if stack._probe is not None:
+            stack._probe.close()
         server.stop()
         permissive.stop()
         echo.stop()

@@ -61,6 +61,9 @@ class VaultConfig:
     tls_server_name: str | None = None
     # behaviour
     timeout: float = 5.0
+    # Opening a connection: short, so an unreachable Vault is known quickly (the read
+    # timeout, ``timeout``, applies to each answer).
+    connect_timeout: float = 2.0
     cache_ttl: float = 30.0
 
     def __post_init__(self) -> None:
@@ -83,6 +86,7 @@ _AUTH_LIMIT: Final = {
 }
 _TIME_LIMITS: Final = {
     "timeout": Limit(above=0, unit=" seconds"),
+    "connect_timeout": Limit(above=0, unit=" seconds"),
     "cache_ttl": Limit(low=0, says="must be 0 (no cache) or more seconds"),
 }
 
@@ -154,6 +158,7 @@ ENV_VARIABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "client_key": ("CAPBROKER_VAULT_CLIENT_KEY", "VAULT_CLIENT_KEY"),
     "tls_server_name": ("CAPBROKER_VAULT_TLS_SERVER_NAME", "VAULT_TLS_SERVER_NAME"),
     "timeout": ("CAPBROKER_VAULT_TIMEOUT",),
+    "connect_timeout": ("CAPBROKER_VAULT_CONNECT_TIMEOUT",),
     "cache_ttl": ("CAPBROKER_VAULT_CACHE_TTL",),
 }
 # A problem reported on the key is fixed by setting any of these.

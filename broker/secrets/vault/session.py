@@ -74,7 +74,7 @@ class VaultSession:
             namespace=config.namespace or None,
             verify=verify,
             cert=cert,
-            timeout=config.timeout,
+            timeout=(config.connect_timeout, config.timeout),  # requests: (connect, read)
             session=self._http,
         )
         self._auth_lock = threading.RLock()
