@@ -375,7 +375,7 @@ def _approval_scene(
         f"{broker}/v1/admin/approvals/{approval}/approve",
         headers={"Authorization": f"Bearer {credential}"},
     )
-    agent_refused = by_agent.status_code == 401
+    agent_refused = by_agent.status_code == 403  # insufficient_scope (RFC 6750)
     say(
         f"   [{'ok ' if agent_refused else 'FAIL'}] the agent tries to approve it itself"
         f" -> {by_agent.json().get('code')}"
