@@ -63,6 +63,11 @@ class Reason(StrEnum):
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     DATABASE_UNAVAILABLE = "database_unavailable"
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    # the gateway forwards a call only while its client waits (nothing was forwarded)
+    DECISION_TIMEOUT = "decision_timeout"
+    CLIENT_GONE = "client_gone"
+    # a trusted issuer's JWKS cannot be fetched (workload identity, broker.identity)
+    ISSUER_UNAVAILABLE = "issuer_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -38,6 +38,14 @@ class Settings:
     data_dir: Path = Path(".capbroker")
     # Empty means the embedded default: SQLite inside data_dir.
     database_url: str = ""
+    # A file holding the database URL (e.g. a mounted Kubernetes Secret), so its password is
+    # never in the environment; read when the engine is built. Exclusive with database_url.
+    database_url_file: str = ""
+    # Connections each process keeps open to PostgreSQL, and how many more it may open under
+    # load. Every replica and worker has its own pool: size them against max_connections
+    # (or put PgBouncer in front; docs/operations.md).
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
     host: str = "127.0.0.1"
     port: int = 8080
     # The token issuer; empty means derived from host and port.
@@ -52,6 +60,18 @@ class Settings:
     signer: str = "local"
     transit_mount: str = "transit"
     transit_key: str = "capbroker"
+    # Transit keys that signed before transit_key (comma-separated; an algorithm change
+    # with signer "transit"): published verify-only until their tokens have expired.
+    transit_retired_keys: str = ""
+    # What new signing keys sign with: "Ed25519" (published as JOSE "EdDSA"), "ES256" or
+    # "RS256". With signer "transit" it must be the Transit key's type (docs/tokens.md).
+    signing_algorithm: str = "Ed25519"
+    # The algorithms verifiers accept, comma-separated (empty: all three); each only with a
+    # key of its own type. Keep the old one listed while its tokens live after a change.
+    token_algorithms: str = ""
+    # A YAML file of TrustedIssuer documents (workload identity, docs/identity.md); empty:
+    # agents authenticate only with capbroker credentials.
+    trusted_issuers_file: str = ""
     # Global ceiling on any token's lifetime; templates may not exceed it.
     max_token_ttl: int = 3600
     # Clock skew tolerated when verifying tokens.
@@ -72,14 +92,56 @@ class Settings:
     # HMAC key that signs each delivery (required with a URL).
     approval_webhook_url: str = ""
     approval_webhook_secret_file: str = ""
+    # Bounds on waiting for the database (docs/operations.md, failure modes): opening a
+    # PostgreSQL connection, one statement (PostgreSQL's statement_timeout), and the most a
+    # request waits for its write to commit before it is answered 503 database_unavailable.
+    database_connect_timeout: float = 5.0
+    database_statement_timeout: float = 10.0
+    database_wait: float = 5.0
+    # The most one secret-backend (Vault) operation may take, its retry included.
+    secret_deadline: float = 3.0
+    # Gateway: how long a provider's master key is used after it was read (it is read again
+    # in the background after half of that).
+    master_key_ttl: float = 60.0
+    # Gateway: a call is forwarded only while its client waits: its decision durable within
+    # this many seconds of its arrival, and the client still connected.
+    decision_deadline: float = 10.0
+    # Prometheus /metrics on a port of its own (0: off), bound to metrics_host; one process
+    # each (not with --workers). Keep it private: it tells how the gateway is used.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # "text" (one line per record) or "json" (one JSON object per line).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:
+        """The URL to connect to; with ``database_url_file``, read from that file now (the
+        error names the file, never its content)."""
+        if self.database_url_file:
+            return read_database_url_file(Path(self.database_url_file))
         return self.database_url or f"sqlite:///{(self.data_dir / 'capbroker.db').resolve()}"
+
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        """``token_algorithms`` as a list (checked when the settings were built)."""
+        from broker.tokens import parse_algorithms
+
+        return parse_algorithms(self.token_algorithms, what="token_algorithms")
 
     @property
     def effective_issuer(self) -> str:
         return self.issuer or f"http://{self.host}:{self.port}"
+
+
+def read_database_url_file(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise InvalidRequest(f"database_url_file {path}: cannot be read ({why})") from None
+    if not url:
+        raise InvalidRequest(f"database_url_file {path}: is empty")
+    return url
 
 
 def load_settings(
@@ -148,15 +210,41 @@ LIMITS: Final = {
     "leeway": Limit(low=0, high=300, unit=" seconds"),
     "secret_backend": Limit(choices=("local", "vault")),
     "signer": Limit(choices=("local", "transit")),
+    "signing_algorithm": Limit(choices=("Ed25519", "ES256", "RS256")),
     "port": Limit(low=1, high=65535),
+    "metrics_port": Limit(low=0, high=65535),
+    "log_format": Limit(choices=("text", "json")),
     "max_body_bytes": Limit(low=1024),
+    "database_pool_size": Limit(low=1, high=1000),
+    "database_max_overflow": Limit(low=0, high=1000),
+    "database_connect_timeout": Limit(low=2, high=300, unit=" seconds"),
+    "database_statement_timeout": Limit(above=0, high=3600, unit=" seconds"),
+    "database_wait": Limit(above=0, high=300, unit=" seconds"),
+    "secret_deadline": Limit(above=0, high=300, unit=" seconds"),
+    "master_key_ttl": Limit(above=0, high=86400, unit=" seconds"),
+    "decision_deadline": Limit(above=0, high=3600, unit=" seconds"),
 }
+
+
+def _algorithm_problems(settings: Settings) -> list[str]:
+    from broker.tokens import InvalidKey, parse_algorithms
+
+    try:
+        accepted = parse_algorithms(settings.token_algorithms, what="token_algorithms")
+    except InvalidKey as exc:
+        return [str(exc)]
+    if settings.signing_algorithm not in accepted:
+        return [f"token_algorithms must include signing_algorithm {settings.signing_algorithm}"]
+    return []
 
 
 def _check(settings: Settings) -> None:
     problems = [f"{name} {message}" for name, message in limit_problems(settings, LIMITS)]
     if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
+    problems.extend(_algorithm_problems(settings))
+    if settings.database_url and settings.database_url_file:
+        problems.append("database_url and database_url_file: set one, not both")
     if settings.approval_webhook_url and not settings.approval_webhook_secret_file:
         problems.append("approval_webhook_url needs approval_webhook_secret_file (the HMAC key)")
     if problems:

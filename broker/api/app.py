@@ -51,4 +51,6 @@ def create_app(services: Services) -> Litestar:
         ),
         debug=False,
         logging_config=None,
+        on_startup=[services.start_background],
+        on_shutdown=[services.stop_background],
     )

@@ -20,6 +20,7 @@ from broker.auth.authenticator import Caller, WrongRole
 from broker.auth.credentials import Kind
 from broker.domain.grants import GrantRequest
 from broker.errors import InvalidRequest, Reason, Unauthenticated
+from broker.identity import WORKLOAD_TOKEN_TYPES
 from broker.services.container import Services
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -91,13 +92,19 @@ def _exchange_request(form: dict[str, str]) -> tuple[GrantRequest, str | None]:
     return GrantRequest(template, environment, actions, ttl), form.get("session_id")
 
 
-def _refuse_unsupported(form: dict[str, str], authorization: str, audience: str) -> None:
-    """What the exchange does not do is refused, so a client never believes it happened."""
+def _refuse_unsupported(
+    form: dict[str, str], authorization: str, audience: str, workload_types: tuple[str, ...]
+) -> None:
+    """What the exchange does not do is refused, so a client never believes it happened.
+    ``workload_types``: the platform token types accepted (none without trusted issuers)."""
     if form.get("grant_type") != TOKEN_EXCHANGE:
         raise InvalidRequest(
             f"grant_type must be {TOKEN_EXCHANGE}", reason=Reason.UNSUPPORTED_GRANT_TYPE
         )
-    if form.get("subject_token_type") != AGENT_CREDENTIAL or not form.get("subject_token"):
+    subject_type = form.get("subject_token_type")
+    if (subject_type != AGENT_CREDENTIAL and subject_type not in workload_types) or not form.get(
+        "subject_token"
+    ):
         raise InvalidRequest(
             f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential"
         )
@@ -124,7 +131,7 @@ def _refuse_unsupported(form: dict[str, str], authorization: str, audience: str)
 
 async def _check_client_id(services: Services, form: dict[str, str]) -> None:
     """A public client's ``client_id`` must name the agent whose credential is presented."""
-    if "client_id" not in form:
+    if "client_id" not in form or form["subject_token_type"] != AGENT_CREDENTIAL:
         return
     try:
         agent = await asyncio.to_thread(services.authenticate, form["subject_token"], kind="agent")
@@ -154,13 +161,21 @@ class OAuthController(Controller):
         """Exchange the agent's credential (``subject_token``) for a capability token."""
         form = decode_form(request, await request.body())
         audience = services.issuance.audience
-        _refuse_unsupported(form, request.headers.get("authorization", ""), audience)
+        workload_types = WORKLOAD_TOKEN_TYPES if services.identity is not None else ()
+        _refuse_unsupported(
+            form, request.headers.get("authorization", ""), audience, workload_types
+        )
+        # Workload identity (broker.identity): a platform's JWT instead of a credential.
+        workload = services.identity if form["subject_token_type"] in workload_types else None
         grant_request, session_id = _exchange_request(form)
         await _check_client_id(services, form)
         try:
+            subject: str | Caller = form["subject_token"]
+            if workload is not None:
+                subject = await asyncio.to_thread(workload.authenticate, form["subject_token"])
             issued = await services.issuance.issue_grouped(
                 services.committer,
-                form["subject_token"],
+                subject,
                 grant_request,
                 session_id=session_id,
                 via="oauth",

@@ -33,24 +33,24 @@ if TYPE_CHECKING:
 @pass_state
 def serve(state: CliState, host: str | None, port: int | None, workers: int) -> None:
     """Run the broker's HTTP API (embedded default: SQLite + local encrypted secrets)."""
-    import logging
-
     import uvicorn
 
     from broker.api.app import create_app
+    from broker.logs import configure_logging
+    from broker.metrics.broker import instrument_broker
+    from broker.metrics.endpoint import check_workers
     from broker.workers import BROKER_SERVER_OPTIONS, hand_on_settings, tune_gc
 
     with reported_errors():
         services = state.writer(host=host, port=port)
         settings = services.settings
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+        check_workers(settings.metrics_port, workers)
+        log_options = configure_logging(settings.log_format, settings.log_level)
         services.keys.ensure_key(actor=BOOTSTRAP_ACTOR)
         _bootstrap_admin(services)
         _report_start(services)
         options = {"host": settings.host, "port": settings.port, **BROKER_SERVER_OPTIONS}
+        options.update(log_options)
         if workers > 1:
             hand_on_settings(settings, state.config)
             services.close()
@@ -60,6 +60,9 @@ def serve(state: CliState, host: str | None, port: int | None, workers: int) -> 
             return
         app = create_app(services)
         services.start_background_checkpoints()
+        metrics = instrument_broker(services)
+        if metrics is not None:
+            metrics.start()
     tune_gc()
     uvicorn.run(app, **options)
 
@@ -144,10 +147,14 @@ def gateway_serve(
 
     from broker.gateway.factory import build_gateway, load_providers
     from broker.gateway.server import PROVIDERS_ENV, SERVER_OPTIONS
+    from broker.logs import json_logging
+    from broker.metrics.endpoint import check_workers
     from broker.workers import hand_on_settings, tune_gc
 
     with reported_errors():
         settings = state.settings()
+        check_workers(settings.metrics_port, workers)
+        log_options = json_logging(settings.log_format, settings.log_level)
         providers = load_providers(providers_file)
         # Built in the parent even for workers: a bad setting or map fails here, once.
         app = build_gateway(settings, providers)
@@ -171,10 +178,11 @@ def gateway_serve(
             host=host,
             port=port,
             **SERVER_OPTIONS,
+            **log_options,
         )
         return
     tune_gc()
-    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS)
+    uvicorn.run(app, host=host, port=port, **SERVER_OPTIONS, **log_options)
 
 
 def _serve_with_proxy(

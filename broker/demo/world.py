@@ -26,6 +26,7 @@ from broker.gateway.route import ProviderRoute
 from broker.gateway.server import ProblemHttpToolsProtocol
 from broker.manifests import Manifest, parse_manifest
 from broker.routemap import RouteMap, shipped_map
+from broker.secrets.location import KeyLocation
 from broker.services.container import Services, build_services
 from broker.settings import Settings
 
@@ -182,9 +183,7 @@ def build_world(
 def provider_route(name: str, upstream: str, route_map: RouteMap | None = None) -> ProviderRoute:
     """The gateway's route to provider ``name`` at ``upstream`` (its shipped map by default),
     with its master key read from where ``seed_world`` put it."""
-    return ProviderRoute(
-        name, route_map or shipped_map(name), upstream, master_key_secret_for(name)
-    )
+    return ProviderRoute(name, route_map or shipped_map(name), upstream, KeyLocation.default(name))
 
 
 def serve_gateway(

@@ -15,6 +15,7 @@ the server lacks it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -26,8 +27,10 @@ from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import AuditStore
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
+from broker.gateway.startup import start_waiting_for_keys
 from broker.gateway.tokens import GatewayKeys
 from broker.gateway.upstream import Upstream
+from broker.metrics.endpoint import MetricsEndpoint
 from broker.problems import problem_body
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +51,8 @@ class Gateway:
     ) -> None:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
         self.store, self.upstream = store, upstream
+        self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
+        self._keys_wait: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -55,16 +60,23 @@ class Gateway:
         if self.store.checkpointer is not None:
             self.store.checkpointer.start()
         await self.upstream.start()
-        self.keys.refresh()
-        self.feed.start()
+        # The broker may not be up yet: wait for its JWKS in the background, not ready.
+        self._keys_wait = start_waiting_for_keys(self.keys)
+        await self.feed.start()
+        if self.metrics is not None:
+            self.metrics.start()
 
     async def stop(self) -> None:
+        if self._keys_wait is not None:
+            self._keys_wait.cancel()
         await self.store.committer.drain()
         self.store.committer.close()
         if self.store.checkpointer is not None:
             self.store.checkpointer.stop()
         await self.feed.stop()
         await self.upstream.close()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -85,6 +97,7 @@ class Gateway:
         if upgrade_requested(scope["headers"]):
             await self._refuse_upgrade(scope, scope["method"], target, send)
             return
+        waiting = AsgiWaiting(receive)
         request = GatewayRequest(
             scope["method"],
             target,
@@ -92,14 +105,18 @@ class Gateway:
             scope["headers"],
             receive,
             scope.get("client"),
+            waiting,
         )
-        match await self.pipeline.run(request):
-            case Forward() as forward:
-                await self._forward(forward, send)
-            case DryRun() as dry_run:
-                await _json(send, 200, dry_run.body())
-            case Refusal() as refusal:
-                await _problem(send, refusal)
+        try:
+            match await self.pipeline.run(request):
+                case Forward() as forward:
+                    await self._forward(forward, send)
+                case DryRun() as dry_run:
+                    await _json(send, 200, dry_run.body())
+                case Refusal() as refusal:
+                    await _problem(send, refusal)
+        finally:
+            waiting.stop()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -175,6 +192,35 @@ class Gateway:
             await _problem(send, await self.pipeline.refuse(forward.attempt, cause))
             return
         self.pipeline.completed(forward, response.status)
+
+
+class AsgiWaiting:
+    """``ClientWaiting`` for one ASGI request: once the pipeline has read the body, one
+    task waits on ``receive`` for ``http.disconnect`` (nothing else reads it any more) and
+    sets ``left``. Stopped when the request ends."""
+
+    __slots__ = ("_receive", "_task", "left")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[None] | None = None
+        self.left = asyncio.Event()
+
+    def watch(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._wait())
+
+    async def _wait(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass  # an empty body the pipeline never asked for
+        self.left.set()
+
+    def gone(self) -> bool:
+        return self.left.is_set()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
 
 def _stream_failure(forward: Forward) -> BrokerError | None:

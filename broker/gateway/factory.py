@@ -16,7 +16,7 @@ from broker.errors import InvalidRequest
 from broker.gateway.app import Gateway
 from broker.gateway.authenticate import Authenticator
 from broker.gateway.forward import Forwarder
-from broker.gateway.masterkeys import MasterKeys
+from broker.gateway.masterkeys import MasterKeys, secret_calls
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.recording import Approvals, AuditStore, Recorder
@@ -25,10 +25,12 @@ from broker.gateway.route import ProviderRoute
 from broker.gateway.tokens import GatewayKeys, JwksFetcher, VerifiedTokens, http_jwks
 from broker.gateway.upstream import Upstream
 from broker.manifests.schemas import schema_problems
+from broker.metrics.gateway import instrument_gateway
 from broker.routemap import load_route_map, shipped_map
 from broker.routemap.compile import SHIPPED_MAPS
 from broker.routemap.routemap import RouteMap
 from broker.secrets.base import SecretStore
+from broker.secrets.location import KeyLocation, default_key_name
 from broker.services.approvals import ApprovalService
 from broker.services.container import build_secret_store
 from broker.services.templates import TemplateService
@@ -36,13 +38,13 @@ from broker.settings import Settings
 from broker.store import migrate
 from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
-from broker.store.engine import make_engine
+from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
 
 def master_key_secret_for(provider: str) -> str:
-    return f"providers/{provider}/master-key"
+    return default_key_name(provider)
 
 
 def _route_map(ref: str, base: Path) -> RouteMap:
@@ -53,9 +55,9 @@ def _route_map(ref: str, base: Path) -> RouteMap:
 
 
 def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, ProviderRoute]:
-    """``{providers: [{name, route_map, upstream?, master_key_secret?, auth?, inventory?,
-    hosts?, token_env?}]}``, checked against ``providers.schema.json``; then each route map
-    is loaded and matched, and no public host may be named by two providers."""
+    """``{providers: [{name, route_map, upstream?, master_key_secret? or master_key?, auth?,
+    inventory?, hosts?, token_env?}]}``, checked against ``providers.schema.json``; then
+    each route map is loaded and matched, and no public host may be named by two providers."""
     problems = schema_problems("Providers", doc)
     if problems:
         raise InvalidRequest(
@@ -86,13 +88,20 @@ def parse_providers(doc: object, *, source: str, base: Path) -> dict[str, Provid
             name=name,
             route_map=route_map,
             upstream=entry.get("upstream", route_map.upstream).rstrip("/"),
-            master_key_secret=entry.get("master_key_secret", master_key_secret_for(name)),
+            master_key=_key_location(entry, name, where),
             inventory={k: tuple(v) for k, v in entry.get("inventory", {}).items()},
             auth=route_map.auth_for(auth),
             hosts=tuple(entry.get("hosts", ())),
             token_env=tuple(entry.get("token_env", ())),
         )
     return routes
+
+
+def _key_location(entry: Mapping[str, Any], name: str, where: str) -> KeyLocation:
+    try:
+        return KeyLocation.from_entry(entry, name)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{where}: {exc.detail}") from None
 
 
 def load_providers(path: Path) -> dict[str, ProviderRoute]:
@@ -112,12 +121,17 @@ def build_gateway(
     clock: Clock = system_clock,
     secrets: SecretStore | None = None,
     jwks: JwksFetcher | None = None,
-    master_key_ttl: float = 60.0,
+    master_key_ttl: float | None = None,
     poll_interval: float = 1.0,
 ) -> Gateway:
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     migrate.upgrade(engine)
-    db = Database(engine)
+    db = Database(engine, wait_seconds=settings.database_wait)
     audit = AuditWriter(writer=f"gateway@{socket.gethostname()}:{os.getpid()}", clock=clock)
     keys = GatewayKeys(
         jwks or http_jwks(f"{settings.effective_issuer}/.well-known/jwks.json"), clock=clock
@@ -128,12 +142,14 @@ def build_gateway(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     webhook = _approval_webhook(settings, clock)
     master_keys = MasterKeys(
         secrets if secrets is not None else build_secret_store(settings),
         clock=clock,
-        ttl=master_key_ttl,
+        ttl=settings.master_key_ttl if master_key_ttl is None else master_key_ttl,
+        calls=secret_calls(settings),
     )
     store = AuditStore(db, audit, GroupCommit(db), WalCheckpointer.for_engine(engine))
     approvals = Approvals(
@@ -150,8 +166,11 @@ def build_gateway(
             store, TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl), approvals
         ),
         Forwarder(upstream, master_keys),
+        decision_deadline=settings.decision_deadline,
     )
-    return Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+    gateway = Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+    instrument_gateway(gateway, settings)
+    return gateway
 
 
 def _approval_webhook(settings: Settings, clock: Clock) -> ApprovalWebhook | None:

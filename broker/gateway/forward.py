@@ -26,7 +26,7 @@ class Forwarder:
         self.upstream, self.master_keys = upstream, master_keys
 
     def auth_header(self, route: ProviderRoute) -> tuple[str, str]:
-        key = self.master_keys.get(route.master_key_secret)
+        key = self.master_keys.get(route.master_key)
         auth = route.key_auth
         return auth.header, auth.format.replace("{key}", key)
 

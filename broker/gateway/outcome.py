@@ -39,6 +39,7 @@ class Attempt:
     approval_id: str | None = None
     dry_run: bool = False
     decision_seq: int = 0  # the decision event's place in this gateway's chain
+    decided: float = 0.0  # perf_counter once its decision committed (metrics)
 
     @property
     def path(self) -> str:

@@ -21,10 +21,11 @@ forwards nothing; any front end renders the value (``app.py`` is the ASGI one).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
-from broker.errors import BrokerError, Denied
+from broker.errors import BrokerError, Denied, Reason, Unavailable
 from broker.gateway.authenticate import Authenticator
 from broker.gateway.budgets import limited
 from broker.gateway.decide import (
@@ -51,6 +52,20 @@ def dry_run_token(token: VerifiedToken) -> bool:
     return any(d.get("dry_run") is True for d in token.authorization_details)
 
 
+def _late() -> Unavailable:
+    return Unavailable(
+        "the call's decision took longer than the gateway waits for it; nothing was forwarded",
+        reason=Reason.DECISION_TIMEOUT,
+    )
+
+
+def _gone() -> Unavailable:
+    return Unavailable(
+        "the client left before the call's decision; nothing was forwarded",
+        reason=Reason.CLIENT_GONE,
+    )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -58,8 +73,11 @@ class Pipeline:
         authenticator: Authenticator,
         recorder: Recorder,
         forwarder: Forwarder,
+        *,
+        decision_deadline: float = 10.0,
     ) -> None:
         self.providers = providers
+        self.decision_deadline = decision_deadline
         self.authenticator, self.recorder, self.forwarder = authenticator, recorder, forwarder
         clock = authenticator.feed.clock
         for route in providers.values():
@@ -71,67 +89,102 @@ class Pipeline:
             )
 
     async def run(self, request: GatewayRequest) -> Outcome:
-        """The one entry point for every front end; a refusal at any stage is a value."""
+        """The one entry point for every front end; a refusal at any stage is a value.
+
+        A call is forwarded only while its client waits: its decision durable within
+        ``decision_deadline`` of its request being read and the client still connected. Otherwise
+        nothing is forwarded and the audit log says why (``decision_timeout``,
+        ``client_gone``), after the decision event if that was written."""
         attempt = Attempt(request.method, request.target, started=time.perf_counter())
         try:  # one frame for every stage: this runs for every request
-            route, rest = find_route(self.providers, request.target)  # 1
-            attempt.provider = route.name
-            token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
-            control = control_headers(request.headers)  # before any look-up runs
-            outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
-            attempt.approval_id = control.approval_id
-            attempt.dry_run = control.dry_run or dry_run_token(token)
-            canonical = attempt.canonical = canonicalise(  # 4
-                request.method, rest, request.query, request.headers, route.route_map
-            )
-            body, stream, matched = await read_body(
-                route.route_map, canonical, request.headers, request.body
-            )
-            classification = attempt.classification = classify(  # 5
-                route.route_map, canonical, body, matched=matched
-            )
-            calls = classification.calls
-            early = decide_before_lookups(grant, self.recorder.floor(), calls)
-            if (  # a spent budget is known before look-ups too (a dry run spends none)
-                early is None
-                and not attempt.dry_run
-                and limited(grant)
-                and may_look_up(calls)
-                and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
-            ):
-                early = BUDGET_SPENT
-            if (
-                early is None
-                and attempt.approval_id
-                and not attempt.dry_run
-                and self.recorder.may_be_held(grant, calls)
-            ):
-                # a spent approval is refused as such, before any look-up
-                early = await self.recorder.spent_approval(attempt)
-            if early is None:
-                assert route.resolver is not None
-                for call in calls:
-                    attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
-                if stream is not None and self.recorder.may_need_approval(grant):
-                    # An approval binds the exact body: read it (its length is within the cap).
-                    body, stream = b"".join([chunk async for chunk in stream]), None
-            attempt.body_sha256 = hashlib.sha256(body).hexdigest()
-            attempt.headers = tuple(outbound)
-            decision = await self.recorder.decision(attempt, grant, classification, early)  # 6
-            self.recorder.announce(attempt, decision)
-            if attempt.dry_run:
-                return DryRun(decision, attempt)
-            if not decision.allowed:
-                assert decision.reason is not None
-                denial = Denied(decision.detail, reason=decision.reason, extra=decision.extra)
-                return Refusal(denial, attempt)  # its decision event is the refusal's record
-            return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)  # 7
+            async with asyncio.timeout(None) as window:  # set once the request is read
+                outcome = await self._decide(request, attempt, window)
+        except TimeoutError:
+            return self.abandon(attempt, _late())
         except BrokerError as error:
             return await self.refuse(attempt, error)
+        if isinstance(outcome, Forward):
+            if request.waiting is not None and request.waiting.gone():
+                return self.abandon(attempt, _gone())
+            if asyncio.get_running_loop().time() > (window.when() or float("inf")):
+                return self.abandon(attempt, _late())
+        return outcome
+
+    async def _decide(
+        self, request: GatewayRequest, attempt: Attempt, window: asyncio.Timeout
+    ) -> Outcome:
+        route, rest = find_route(self.providers, request.target)  # 1
+        attempt.provider = route.name
+        token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
+        control = control_headers(request.headers)  # before any look-up runs
+        outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
+        attempt.approval_id = control.approval_id
+        attempt.dry_run = control.dry_run or dry_run_token(token)
+        canonical = attempt.canonical = canonicalise(  # 4
+            request.method, rest, request.query, request.headers, route.route_map
+        )
+        body, stream, matched = await read_body(
+            route.route_map, canonical, request.headers, request.body
+        )
+        # The client waits from here (a slow upload is the servers' body timeout's business).
+        window.reschedule(asyncio.get_running_loop().time() + self.decision_deadline)
+        if stream is None and request.waiting is not None:
+            request.waiting.watch()  # the body is read: from now on, notice a client leaving
+        classification = attempt.classification = classify(  # 5
+            route.route_map, canonical, body, matched=matched
+        )
+        calls = classification.calls
+        early = decide_before_lookups(grant, await self.recorder.current_floor(), calls)
+        if (  # a spent budget is known before look-ups too (a dry run spends none)
+            early is None
+            and not attempt.dry_run
+            and limited(grant)
+            and may_look_up(calls)
+            and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
+        ):
+            early = BUDGET_SPENT
+        if (
+            early is None
+            and attempt.approval_id
+            and not attempt.dry_run
+            and self.recorder.may_be_held(grant, calls)
+        ):
+            # a spent approval is refused as such, before any look-up
+            early = await self.recorder.spent_approval(attempt)
+        if early is None:
+            # The master key, for look-ups and forwarding: read off the loop, or cached.
+            await self.forwarder.master_keys.load(route.master_key)
+            assert route.resolver is not None
+            for call in calls:
+                attempt.resolved.append(ResolvedCall(call, await route.resolver.resolve(call)))
+            if stream is not None and self.recorder.may_need_approval(grant):
+                # An approval binds the exact body: read it (its length is within the cap).
+                body, stream = b"".join([chunk async for chunk in stream]), None
+        attempt.body_sha256 = hashlib.sha256(body).hexdigest()
+        attempt.headers = tuple(outbound)
+        decision = await self.recorder.decision(attempt, grant, classification, early)  # 6
+        self.recorder.announce(attempt, decision)
+        if attempt.dry_run:
+            return DryRun(decision, attempt)
+        if not decision.allowed:
+            assert decision.reason is not None
+            denial = Denied(decision.detail, reason=decision.reason, extra=decision.extra)
+            return Refusal(denial, attempt)  # its decision event is the refusal's record
+        return self.forwarder.prepare(route, canonical, outbound, body, stream, attempt)  # 7
 
     async def refuse(self, attempt: Attempt, error: BrokerError) -> Refusal:
-        """A refusal at any step (forwarding too), written to the audit log."""
+        """A refusal at any step (forwarding too), written to the audit log. When the
+        database itself is what failed, the record is queued instead of awaited: the
+        caller is answered at once, and the record follows once the database answers."""
+        if error.reason is Reason.DATABASE_UNAVAILABLE:
+            return self.abandon(attempt, error)
         return Refusal(await self.recorder.refusal(attempt, error), attempt)
+
+    def abandon(self, attempt: Attempt, error: BrokerError) -> Refusal:
+        """Nothing is forwarded; the refusal is recorded after the decision (if that was
+        written, or is still queued), naming it."""
+        self.recorder.refusal_later(attempt, error)
+        return Refusal(error, attempt)
 
     def completed(self, forward: Forward, status: int) -> None:
         """The forwarded call's outcome; it rides along with a later batch (the decision

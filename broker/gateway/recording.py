@@ -8,7 +8,9 @@ forwarded calls' outcomes are batched into ``gateway.completed`` events.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from broker.gateway.decide import BUDGET_SPENT, Cost, Decision, cost_of, decide_
 from broker.gateway.headers import APPROVAL_HEADER
 from broker.gateway.notify import ApprovalWebhook
 from broker.gateway.outcome import Attempt
+from broker.metrics.gateway import GatewayMetrics, decision_outcome
 from broker.routemap.errors import refusal_code
 from broker.routemap.model import Call, Classification
 from broker.services.approvals import ApprovalService
@@ -32,6 +35,12 @@ from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken
+
+
+def _retrieved(read: asyncio.Future[None]) -> None:
+    if not read.cancelled():
+        read.exception()  # a failed read nobody awaited: the next request reads again
+
 
 # What the approvers' webhook repeats of the audit data.
 APPROVAL_EVENT_FIELDS = (
@@ -72,20 +81,45 @@ class Recorder:
         self._completions: dict[str, list[dict[str, Any]]] = {}
         self._completions_lock = threading.Lock()
         self._floor: tuple[float, PolicyFloor] | None = None  # (read at, floor)
+        self._floor_read: asyncio.Future[None] | None = None
+        self.wait_seconds = store.committer.wait_seconds
+        self.metrics: GatewayMetrics | None = None  # counted once committed
 
     # --- before the decision --------------------------------------------------------------
 
-    def floor(self) -> PolicyFloor:
+    async def current_floor(self) -> PolicyFloor:
         """The policy floor for the checks made before any look-up: as the last decision
-        read it, or read now when that is older than the templates' refresh time (the
-        decision itself reads it again in its transaction)."""
-        now = self.templates.clock()
+        read it, or read again (in a worker thread, one read at a time) when that is older
+        than the templates' refresh time. The decision itself reads it again in its
+        transaction, so an older floor is kept while a read is slow or failing."""
         known = self._floor
-        if known is None or now - known[0] >= self.templates.refresh_seconds:
-            with self.store.db.read() as conn:
-                floor, _ = self.templates.floor(conn)
-            known = self._floor = (now, floor)
-        return known[1]
+        if known is not None and self.templates.clock() - known[0] < self.templates.refresh_seconds:
+            return known[1]
+        read = self._floor_read
+        if read is None or read.done():
+            read = self._floor_read = asyncio.ensure_future(asyncio.to_thread(self._read_floor))
+            read.add_done_callback(_retrieved)
+        if known is not None:
+            return known[1]
+        try:
+            await asyncio.wait_for(asyncio.shield(read), self.wait_seconds)
+        except TimeoutError:
+            raise Unavailable(
+                "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
+            ) from None
+        return self.floor()
+
+    def _read_floor(self) -> None:
+        now = self.templates.clock()
+        with self.store.db.read() as conn:
+            floor, _ = self.templates.floor(conn)
+        self._floor = (now, floor)
+
+    def floor(self) -> PolicyFloor:
+        """The floor ``current_floor`` made sure of (the pipeline awaits it first)."""
+        if self._floor is None:
+            raise Unavailable("the policy floor cannot be read", reason=Reason.DATABASE_UNAVAILABLE)
+        return self._floor[1]
 
     def may_need_approval(self, grant: Grant) -> bool:
         """Cheap and conservative: could any call under this grant be held for approval?"""
@@ -122,19 +156,27 @@ class Recorder:
 
     # --- the decision -----------------------------------------------------------------------
 
-    def decision(
+    async def decision(
         self,
         attempt: Attempt,
         grant: Grant,
         classification: Classification,
         early: Decision | None = None,
-    ) -> Awaitable[Decision]:
+    ) -> Decision:
         """Decide (or take ``early``, the refusal made before any look-up) and write the
-        decision in one transaction. The group commit's own awaitable, not a coroutine
-        around it: one frame fewer on every request."""
-        return self.store.committer.run(
+        decision in one transaction; counted once it is committed."""
+        decision = await self.store.committer.run(
             lambda tx: self._record_decision(tx, attempt, grant, classification, early)
         )
+        if self.metrics is not None:
+            attempt.decided = time.perf_counter()
+            reason = decision.reason.value if decision.reason else None
+            held = "approval_id" in decision.extra
+            outcome = decision_outcome(allowed=decision.allowed, held=held, dry_run=attempt.dry_run)
+            self.metrics.decided(attempt.provider, _effect(classification), outcome, reason)
+            if decision.allowed and not attempt.dry_run:
+                self.metrics.forwarding(attempt.provider, attempt.decided - attempt.started)
+        return decision
 
     def announce(self, attempt: Attempt, decision: Decision) -> None:
         """Tell the approvers' webhook (if there is one) about a call just held."""
@@ -252,7 +294,16 @@ class Recorder:
             return audit_fault
         except Exception:
             return Unavailable("the audit log is unavailable", reason=Reason.AUDIT_UNAVAILABLE)
+        if self.metrics is not None:
+            outcome = "denied" if refusal.status < 500 else "error"
+            effect = _effect(attempt.classification)
+            self.metrics.decided(attempt.provider, effect, outcome, refusal.reason.value)
         return refusal
+
+    def refusal_later(self, attempt: Attempt, refusal: BrokerError) -> None:
+        """Queue the refusal's record without waiting for it (the database may be what
+        failed); it runs after any unit of this attempt queued before it."""
+        self.store.committer.defer(lambda tx: self._record_refusal(tx, attempt, refusal))
 
     def _record_refusal(self, tx: Tx, attempt: Attempt, refusal: BrokerError) -> None:
         data = attempt.audit_data()
@@ -287,6 +338,9 @@ class Recorder:
             "upstream_status": status,
             "latency_ms": elapsed_ms,
         }
+        if self.metrics is not None:
+            upstream_s = time.perf_counter() - (attempt.decided or attempt.started)
+            self.metrics.completed(attempt.provider, status, upstream_s)
         with self._completions_lock:
             asked = bool(self._completions)  # a write is already asked for until it takes them
             self._completions.setdefault(attempt.actor, []).append(call)
@@ -306,3 +360,8 @@ class Recorder:
                 subject=f"{len(calls)} call(s)",
                 data={"calls": calls},
             )
+
+
+def _effect(classification: Classification | None) -> str | None:
+    """The strongest effect, for metrics; none for a call that classified no operation."""
+    return classification.effect if classification is not None and classification.calls else None

@@ -6,9 +6,10 @@ Any front end (the ASGI app, a forward proxy) builds a ``GatewayRequest`` and ha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 # Each call returns the next piece of the body: ``{"body": bytes, "more_body": bool}``
 # (the shape of ASGI's receive, so the ASGI front end passes its own without a wrapper).
@@ -23,3 +24,29 @@ class GatewayRequest:
     headers: Sequence[tuple[bytes, bytes]]  # as received: any case, repeats kept, in order
     body: BodySource
     peer: tuple[str, int] | None = None  # the client's address, when the transport knows it
+    waiting: ClientWaiting | None = None  # whether the client still waits (None: not known)
+
+
+class ClientWaiting(Protocol):
+    """How a front end tells the pipeline whether the client still waits for its answer."""
+
+    def watch(self) -> None:
+        """The body has been read (or there is none): watch for the client leaving."""
+
+    def gone(self) -> bool:
+        """The client closed its side: nothing may be forwarded for it any more."""
+        ...
+
+
+class StreamWaiting:
+    """``ClientWaiting`` over an asyncio stream (the proxy's tunnel): the client is gone
+    once the peer closed the connection (the reader saw its end, or the writer is closing)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    def watch(self) -> None:
+        """Nothing to start: the stream notices the peer's close by itself."""
+
+    def gone(self) -> bool:
+        return self.reader.at_eof() or self.writer.is_closing()

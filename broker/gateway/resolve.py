@@ -36,6 +36,10 @@ Fetch = Callable[[LookupRequest], Awaitable[tuple[int, object]]]
 MAX_CACHED = 10_000
 
 
+def _uncounted(source: str) -> None:
+    """Look-ups go uncounted unless metrics are attached (``broker.metrics.gateway``)."""
+
+
 class EnvironmentResolver:
     def __init__(
         self,
@@ -50,6 +54,7 @@ class EnvironmentResolver:
         self._clock = clock
         self._inventory = dict(inventory or {})
         self._cache: dict[LookupCall, tuple[float, tuple[str, ...]]] = {}
+        self.on_lookup: Callable[[str], None] = _uncounted  # "cache" or "upstream"
 
     async def resolve(self, call: Call) -> frozenset[str] | None:
         """The environments ``call`` touches; None when the map says it touches none.
@@ -110,7 +115,9 @@ class EnvironmentResolver:
         lookup = self.route_map.lookups[call.name]
         # A cached answer with nothing to follow needs no time cap (the common read).
         values = self._hit(lookup, call, effect) if lookup.then is None else None
-        if values is None:
+        if values is not None:
+            self.on_lookup("cache")
+        else:
             try:
                 async with asyncio.timeout(lookup.timeout_seconds):
                     values = await self._chain(call, effect)
@@ -143,7 +150,9 @@ class EnvironmentResolver:
     async def _cached(self, lookup: Lookup, call: LookupCall, effect: str) -> tuple[str, ...]:
         hit = self._hit(lookup, call, effect)
         if hit is not None:
+            self.on_lookup("cache")
             return hit
+        self.on_lookup("upstream")
         now = self._clock()
         values = await self._pages(lookup, call.param_dict())
         if lookup.cache_seconds > 0:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from broker.clock import Clock
 from broker.domain.kills import KillSwitch, first_covering
+from broker.errors import Reason, Unavailable
 from broker.gateway.templatefeed import CurrentTemplates, TemplateChanges
 from broker.services.kills import active_kills
 from broker.store.database import Database
@@ -170,8 +171,19 @@ class RevocationFeed:
             self.revocations.poll(conn, now=now)
         self._fresh_at = now
 
-    def start(self) -> None:
-        self.poll()
+    async def start(self) -> None:
+        """The first read (in a worker thread, within the database's wait: a gateway that
+        cannot read revocations does not start), then the polling task."""
+        try:
+            read_at, changes = await asyncio.wait_for(
+                asyncio.to_thread(self._fetch), self.db.wait_seconds
+            )
+        except TimeoutError:
+            raise Unavailable(
+                "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
+            ) from None
+        self.revocations.apply(changes)
+        self._fresh_at = read_at
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def stop(self) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from broker.errors import Denied, Reason
 from broker.gateway.resolve import EnvironmentResolver
 from broker.routemap.routemap import AuthSpec, RouteMap
+from broker.secrets.location import KeyLocation
 
 
 @dataclass
@@ -14,7 +15,7 @@ class ProviderRoute:
     name: str
     route_map: RouteMap
     upstream: str  # base URL without a trailing slash
-    master_key_secret: str
+    master_key: KeyLocation  # where the secret backend keeps its master key
     # Admin-kept: resource key -> environments; consulted before the map's own inventory.
     inventory: dict[str, tuple[str, ...]] = field(default_factory=dict)
     resolver: EnvironmentResolver | None = None

@@ -8,17 +8,13 @@ per ``min_refresh`` seconds, so a rotated key is picked up without a restart.
 
 from __future__ import annotations
 
-import json
 import threading
-import urllib.request
 from collections.abc import Callable, Mapping
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from broker.clock import Clock
-from broker.errors import Reason, Unavailable
-from broker.tokens import InvalidToken, TokenVerifier, VerifiedToken
-from broker.tokens.jwks import keys_from_jwks
+from broker.errors import Reason
+from broker.tokens import InvalidToken, PublicKey, TokenVerifier, VerifiedToken
+from broker.tokens.jwks import fetch_jwks, keys_from_jwks
 
 MAX_CACHED = 100_000
 JwksFetcher = Callable[[], Mapping[str, object]]
@@ -28,19 +24,9 @@ def http_jwks(url: str, *, timeout: float = 5.0) -> JwksFetcher:
     """Fetch the broker's JWKS over HTTP (blocking; called rarely, off the hot path)."""
 
     def fetch() -> Mapping[str, object]:
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (http(s) URL from settings)
-                document = json.loads(answer.read(1_000_000))
-        except (OSError, ValueError) as exc:
-            raise Unavailable(
-                f"the broker's JWKS is unavailable ({type(exc).__name__})",
-                reason=Reason.BROKER_UNAVAILABLE,
-            ) from None
-        if not isinstance(document, dict):
-            raise Unavailable(
-                "the broker's JWKS is not a JSON object", reason=Reason.BROKER_UNAVAILABLE
-            )
-        return document
+        return fetch_jwks(
+            url, timeout=timeout, what="the broker's JWKS", reason=Reason.BROKER_UNAVAILABLE
+        )
 
     return fetch
 
@@ -50,20 +36,21 @@ class GatewayKeys:
         self._fetch = fetch
         self._clock = clock
         self._min_refresh = min_refresh
-        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._keys: dict[str, PublicKey] = {}
         self._fetched_at = float("-inf")
         self._lock = threading.Lock()
 
-    def refresh(self) -> bool:
-        """Re-read the JWKS unless that happened moments ago; True if it was re-read."""
+    def refresh(self, *, force: bool = False) -> bool:
+        """Re-read the JWKS unless that happened moments ago (or ``force``: the start-up
+        wait, broker.gateway.startup, keeps its own pace); True if it was re-read."""
         with self._lock:
-            if self._clock() - self._fetched_at < self._min_refresh:
+            if not force and self._clock() - self._fetched_at < self._min_refresh:
                 return False
             self._fetched_at = self._clock()
             self._keys = keys_from_jwks(self._fetch())
             return True
 
-    def resolve(self, kid: str) -> Ed25519PublicKey | None:
+    def resolve(self, kid: str) -> PublicKey | None:
         return self._keys.get(kid)
 
     def known_any(self) -> bool:

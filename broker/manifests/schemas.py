@@ -28,6 +28,8 @@ DOCUMENT_SCHEMAS = {
     **SCHEMA_FILES,
     "RouteMap": "route-map.schema.json",
     "Providers": "providers.schema.json",
+    # Read by broker.identity from the trusted_issuers_file, not by `capbroker apply`.
+    "TrustedIssuer": "trusted-issuer.schema.json",
 }
 _TYPE_NAMES = {
     "object": "an object",

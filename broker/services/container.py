@@ -16,11 +16,14 @@ from sqlalchemy.exc import OperationalError
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller
 from broker.auth.credentials import Kind
+from broker.blocking import BlockingCalls
 from broker.clock import Clock, system_clock
-from broker.errors import InvalidRequest, Unavailable
+from broker.errors import InvalidRequest, Reason, Unavailable
+from broker.identity import WorkloadExchange, load_issuers
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.approvals import ApprovalService
+from broker.services.health import Check, Monitor
 from broker.services.issuance import IssuanceService
 from broker.services.kills import KillService
 from broker.services.principals import PrincipalService
@@ -35,7 +38,7 @@ from broker.settings import Settings
 from broker.store import migrate
 from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
-from broker.store.engine import make_engine
+from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
 
@@ -57,6 +60,9 @@ class Services:
     kills: KillService
     approvals: ApprovalService
     checkpointer: WalCheckpointer | None = None
+    monitor: Monitor | None = None
+    # Workload identity (broker.identity): None unless trusted_issuers_file is set.
+    identity: WorkloadExchange | None = None
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -72,6 +78,46 @@ class Services:
             except Exception as exc:  # any fault means unusable; report its code, not its text
                 checks[name] = f"unavailable ({describe_failure(exc)})"
         return checks
+
+    def readiness(self) -> dict[str, str]:
+        """What /readyz reports: the background checks' last outcomes in a server (in
+        milliseconds, whatever the dependencies do), else live checks."""
+        if self.monitor is not None:
+            return self.monitor.report()
+        checks = {"database": "ok", "signing_key": "ok"}
+        for name, probe in (("database", self._schema_current), ("signing_key", self.keys.signer)):
+            try:
+                probe()
+            except Exception as exc:  # any fault means not ready; its code is enough
+                checks[name] = f"unavailable ({describe_failure(exc)})"
+        return {**checks, **self.reachability()}
+
+    def _schema_current(self) -> None:
+        # One compatible step ahead is ready: expand-then-contract (broker.store.migrate).
+        verdict = migrate.readiness(self.db.engine)
+        if verdict != "ok":
+            raise Unavailable(verdict, reason=Reason.DATABASE_UNAVAILABLE)
+
+    async def start_background(self) -> None:
+        """For a server: the keyset reloads and the readiness checks run in worker threads
+        from now on (broker.services.health); the first round is done on return."""
+        if self.monitor is not None:
+            return
+        self.keys.reloads_in_background = True
+        checks = [
+            Check("database", self._schema_current),
+            Check("signing_key", lambda: self.keys.reload().signer(self.clock())),
+            Check("secret_backend", self._probe_secrets),
+            Check("signer", self.keys.check),
+        ]
+        self.monitor = Monitor(checks, clock=self.clock, deadline=self.settings.secret_deadline)
+        await self.monitor.start()
+
+    async def stop_background(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+            self.monitor = None
+        self.keys.reloads_in_background = False
 
     def _probe_secrets(self) -> None:
         check = getattr(self.secrets, "check", None)
@@ -108,6 +154,16 @@ def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = N
     raise InvalidRequest(f"secret backend {settings.secret_backend!r} is not available")
 
 
+def build_workload_exchange(
+    settings: Settings, db: Database, audit: AuditWriter, clock: Clock
+) -> WorkloadExchange | None:
+    """Trusted issuers from ``trusted_issuers_file``; a file with any problem is refused."""
+    if not settings.trusted_issuers_file:
+        return None
+    issuers = load_issuers(Path(settings.trusted_issuers_file))
+    return WorkloadExchange(issuers, db, audit, clock)
+
+
 def build_signing_keys(
     settings: Settings, db: Database, store: SecretStore, audit: AuditWriter, clock: Clock
 ) -> SigningKeys:
@@ -120,6 +176,11 @@ def build_signing_keys(
 
         if not isinstance(store, VaultSecretStore):
             raise InvalidRequest("signer 'transit' needs the vault secret backend")
+        retired = [
+            VaultTransit(store.session, mount=settings.transit_mount, key=name.strip())
+            for name in settings.transit_retired_keys.split(",")
+            if name.strip()
+        ]
         return TransitSigningKeys(
             VaultTransit(store.session, mount=settings.transit_mount, key=settings.transit_key),
             db,
@@ -127,6 +188,8 @@ def build_signing_keys(
             clock,
             propagation_delay=settings.key_propagation_delay,
             max_token_lifetime=lifetime,
+            algorithm=settings.signing_algorithm,
+            retired=retired,
         )
     return LocalSigningKeys(
         db,
@@ -135,6 +198,7 @@ def build_signing_keys(
         clock,
         propagation_delay=settings.key_propagation_delay,
         max_token_lifetime=lifetime,
+        algorithm=settings.signing_algorithm,
     )
 
 
@@ -153,7 +217,12 @@ def open_engine(settings: Settings, schema: Schema) -> Engine:
     missing = _missing_sqlite_file(settings.effective_database_url)
     if schema == "current" and missing:
         raise Unavailable(f"no database at {missing} yet: run `capbroker migrate` first")
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(
+        settings.effective_database_url,
+        Timeouts.of(settings),
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     if schema == "upgrade":
         migrate.upgrade(engine)
         return engine
@@ -190,7 +259,7 @@ def build_services(
     """Every service over the configured store. Nothing is written here beyond what
     ``schema`` asks; the first signing key is the caller's to make (``keys.ensure_key``),
     as ``capbroker serve`` and ``capbroker migrate`` do."""
-    db = Database(open_engine(settings, schema))
+    db = Database(open_engine(settings, schema), wait_seconds=settings.database_wait)
     store = secrets if secrets is not None else build_secret_store(settings, environ)
     audit = AuditWriter(
         writer=writer or f"broker@{socket.gethostname()}:{os.getpid()}", clock=clock
@@ -203,6 +272,7 @@ def build_services(
         audience=settings.audience,
         leeway=settings.leeway,
         max_lifetime=settings.max_token_ttl,
+        algorithms=settings.accepted_algorithms,
     )
     authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
     kills = KillService(db, audit, clock)
@@ -229,8 +299,12 @@ def build_services(
             issuer=settings.effective_issuer,
             audience=settings.audience,
             ttl_ceiling=settings.max_token_ttl,
+            signing_calls=BlockingCalls(
+                "signer", Reason.SECRET_BACKEND_UNAVAILABLE, deadline=settings.secret_deadline
+            ),
         ),
         committer=GroupCommit(db),
         kills=kills,
         approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
+        identity=build_workload_exchange(settings, db, audit, clock),
     )

@@ -12,19 +12,21 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
+from broker.blocking import BlockingCalls
 from broker.clock import Clock
 from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
-from broker.errors import BrokerError, Denied, NotFound, Reason
+from broker.errors import BrokerError, Denied, NotFound, Reason, Unavailable
 from broker.services.kills import KillService
+from broker.services.presign import Presigned, presign
 from broker.services.signing import SigningKeys
 from broker.services.templates import TemplateService
 from broker.store.database import Database, Tx
@@ -33,6 +35,9 @@ from broker.store.raw import RawStatement
 from broker.store.tables import AgentSession, IssuedToken
 from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
 from broker.tokens.grant import authorization_details
+
+if TYPE_CHECKING:
+    from broker.metrics.broker import BrokerMetrics
 
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
@@ -99,12 +104,18 @@ class IssuanceService:
         issuer: str,
         audience: str,
         ttl_ceiling: int,
+        signing_calls: BlockingCalls | None = None,
     ) -> None:
         self.db, self.audit, self.clock = db, audit, clock
+        # Transit sign calls: their own threads and deadline (broker.blocking).
+        self.signing_calls = signing_calls or BlockingCalls(
+            "signer", Reason.SECRET_BACKEND_UNAVAILABLE, deadline=3.0
+        )
         self.templates, self.keys, self.verifier = templates, keys, verifier
         self.authenticator = authenticator
         self.kills = kills
         self.issuer, self.audience, self.ttl_ceiling = issuer, audience, ttl_ceiling
+        self.metrics: BrokerMetrics | None = None  # counts what leaves (broker.metrics)
 
     def issue(
         self,
@@ -119,77 +130,146 @@ class IssuanceService:
         unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
         with self.db.transaction() as tx:
             outcome = unit(tx)
-        return _raise_refusal(outcome)
+        return self._counted(outcome, via)
 
     async def issue_grouped(
         self,
         committer: GroupCommit,
-        credential: str,
+        credential: str | Caller,
         request: GrantRequest,
         *,
         session_id: str | None = None,
         via: str = "tokens",
         dry_run: bool = False,
     ) -> IssuedCapability:
-        """The same, sharing a commit with concurrent requests (the HTTP path)."""
-        if not self.authenticator.recently_verified(credential):
+        """The same, sharing a commit with concurrent requests (the HTTP path). ``credential``
+        may be a ``Caller`` that broker.identity already authenticated."""
+        if isinstance(credential, str) and not self.authenticator.recently_verified(credential):
             # The slow hash runs in a worker thread, outside the shared transaction: an
             # unknown or wrong credential must not stall everyone else's tokens.
-            await asyncio.to_thread(self.authenticator.check, credential, kind="agent")
-        unit = self.issue_unit(credential, request, session_id=session_id, via=via, dry_run=dry_run)
-        return _raise_refusal(await committer.run(unit))
+            checked = asyncio.to_thread(self.authenticator.check, credential, kind="agent")
+            try:
+                await asyncio.wait_for(checked, self.db.wait_seconds)
+            except TimeoutError:
+                late = Unavailable(
+                    "the database did not answer in time", reason=Reason.DATABASE_UNAVAILABLE
+                )
+                self._counted(late, via)  # counts it and raises it
+            except BrokerError as refused:
+                self._counted(refused, via)  # counts it and raises it
+                raise
+        signer = self.keys.signer()
+        presigned = None
+        if signer.private is None:  # Transit: sign before the write lock, not under it
+            presigned = await presign(self, credential, request, session_id, signer, dry_run)
+        unit = self.issue_unit(
+            credential,
+            request,
+            session_id=session_id,
+            via=via,
+            dry_run=dry_run,
+            signer=signer,
+            presigned=presigned,
+        )
+        return self._counted(await committer.run(unit), via)
+
+    def _counted(self, outcome: IssuedCapability | BrokerError, via: str) -> IssuedCapability:
+        """Count what the caller gets (a token whose record committed, or a refusal)."""
+        if self.metrics is not None:
+            if isinstance(outcome, BrokerError):
+                self.metrics.refused(via, outcome.reason.value)
+            else:
+                self.metrics.issued(via)
+        return _raise_refusal(outcome)
 
     def issue_unit(
         self,
-        credential: str,
+        credential: str | Caller,
         request: GrantRequest,
         *,
         session_id: str | None,
         via: str,
         dry_run: bool = False,
+        signer: SigningKey | None = None,
+        presigned: Presigned | None = None,
     ) -> Callable[[Tx], IssuedCapability | BrokerError]:
         """One issuance as a unit of work. Checks come before any write, so a refusal is
         recorded (as its audit event) and returned instead of raised; the token is signed
-        inside the transaction and leaves only once that transaction has committed."""
-        signer = self.keys.signer()
+        inside the transaction (or ahead of it, ``presigned``, when its decision is the
+        same) and leaves only once that transaction has committed."""
+        signer = signer or self.keys.signer()
 
         def unit(tx: Tx) -> IssuedCapability | BrokerError:
             try:
-                agent = self.authenticator.authenticate(tx.conn, credential, kind="agent")
+                agent = (
+                    credential
+                    if isinstance(credential, Caller)
+                    else self.authenticator.authenticate(tx.conn, credential, kind="agent")
+                )
             except CredentialRefused as refused:
                 self.authenticator.record_refusal_in(tx, refused)
                 return refused
             try:
-                record = self.templates.latest(tx.conn, request.template)
-                floor, floor_version = self.templates.floor(tx.conn)
-                grant = _decide(
-                    record.template, record.version, floor, agent.name, request, self.ttl_ceiling
-                )
-                if isinstance(grant, Refusal):
-                    raise grant.error()  # recorded and returned just below
-                kill = first_covering(
-                    self.kills.active(tx.conn),
-                    agent_id=agent.principal_id,
-                    template=grant.template_name,
-                    provider=grant.provider,
-                )
-                if kill is not None:
-                    raise Denied(
-                        f"issuance for {kill.scope} {kill.label} is stopped by a kill switch",
-                        reason=Reason.KILL_SWITCH,
-                    )
-                now = self.clock()
-                sid = self._session(tx, agent, session_id, now)
+                grant, floor_version = self.grant(tx.conn, agent, request)
+                plan = presigned.plan if presigned is not None else None
+                now = plan.now if plan is not None else self.clock()
+                sid = self._session(tx, agent, session_id, now, plan.sid if plan else None)
             except BrokerError as refusal:
                 if refusal.status >= 500:
                     raise
                 self._record_refusal(tx, agent, request, refusal, via)
                 return refusal
+            if presigned is not None and not presigned.plan.matches(agent, grant, floor_version):
+                presigned_now = None  # decided otherwise meanwhile: sign this decision here
+            else:
+                presigned_now = presigned
             return self._write_token(
-                tx, agent, grant, sid, now, signer, floor_version, via, dry_run
+                tx, agent, grant, sid, now, signer, floor_version, via, dry_run, presigned_now
             )
 
         return unit
+
+    def grant(self, conn: Connection, agent: Caller, request: GrantRequest) -> tuple[Grant, int]:
+        """The grant for ``request`` (raises its refusal), and the floor version decided on."""
+        record = self.templates.latest(conn, request.template)
+        floor, floor_version = self.templates.floor(conn)
+        grant = _decide(
+            record.template, record.version, floor, agent.name, request, self.ttl_ceiling
+        )
+        if isinstance(grant, Refusal):
+            raise grant.error()  # recorded and returned by the unit
+        kill = first_covering(
+            self.kills.active(conn),
+            agent_id=agent.principal_id,
+            template=grant.template_name,
+            provider=grant.provider,
+        )
+        if kill is not None:
+            raise Denied(
+                f"issuance for {kill.scope} {kill.label} is stopped by a kill switch",
+                reason=Reason.KILL_SWITCH,
+            )
+        return grant, floor_version
+
+    def claims(
+        self, agent: Caller, grant: Grant, sid: str, now: float, jti: str, dry_run: bool
+    ) -> dict[str, Any]:
+        iat = int(now)
+        return {
+            "iss": self.issuer,
+            "sub": agent.principal_id,
+            "aud": self.audience,
+            "iat": iat,
+            "nbf": iat,
+            "exp": iat + grant.ttl,
+            "jti": jti,
+            "sid": sid,
+            "client_id": agent.name,
+            "template": grant.template_name,
+            "template_version": grant.template_version,
+            "authorization_details": authorization_details(grant, self.audience, dry_run=dry_run),
+            "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
+        }
 
     def _write_token(
         self,
@@ -202,26 +282,10 @@ class IssuanceService:
         floor_version: int,
         via: str,
         dry_run: bool,
+        presigned: Presigned | None = None,
     ) -> IssuedCapability:
-        jti = uuid.uuid4().hex
-        details = authorization_details(grant, self.audience, dry_run=dry_run)
-        iat = int(now)
-        exp = iat + grant.ttl
-        claims = {
-            "iss": self.issuer,
-            "sub": agent.principal_id,
-            "aud": self.audience,
-            "iat": iat,
-            "nbf": iat,
-            "exp": exp,
-            "jti": jti,
-            "sid": sid,
-            "client_id": agent.name,
-            "template": grant.template_name,
-            "template_version": grant.template_version,
-            "authorization_details": details,
-            "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
-        }
+        jti = presigned.plan.jti if presigned is not None else uuid.uuid4().hex
+        claims = self.claims(agent, grant, sid, now, jti, dry_run)
         tx.insert_later(
             _INSERT_TOKEN,
             {
@@ -235,7 +299,7 @@ class IssuanceService:
                 "actions": json.dumps(grant.actions),
                 "kid": signer.kid,
                 "issued_at": now,
-                "expires_at": float(exp),
+                "expires_at": float(claims["exp"]),
             },
         )
         self.audit.append(
@@ -255,16 +319,24 @@ class IssuanceService:
                 "policy_floor_version": floor_version,
             },
         )
-        return IssuedCapability(mint(claims, signer), grant.ttl, sid, jti, grant, details)
+        token = presigned.token if presigned is not None else mint(claims, signer)
+        details = claims["authorization_details"]
+        return IssuedCapability(token, grant.ttl, sid, jti, grant, details)
 
-    def _session(self, tx: Tx, agent: Caller, session_id: str | None, now: float) -> str:
+    def _session(
+        self, tx: Tx, agent: Caller, session_id: str | None, now: float, new_sid: str | None
+    ) -> str:
         if session_id is None:
-            sid = uuid.uuid4().hex
+            sid = new_sid or uuid.uuid4().hex
             tx.insert_later(
                 _INSERT_SESSION, {"id": sid, "agent_id": agent.principal_id, "created_at": now}
             )
             return sid
-        row = tx.conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
+        return self.open_session(tx.conn, agent, session_id)
+
+    @staticmethod
+    def open_session(conn: Connection, agent: Caller, session_id: str) -> str:
+        row = conn.execute(select(_sessions).where(_sessions.c.id == session_id)).first()
         # Another agent's session looks exactly like a missing one.
         if row is None or row.agent_id != agent.principal_id:
             raise NotFound("no such session", reason=Reason.SESSION_NOT_FOUND)

@@ -6,9 +6,12 @@ they signed has expired.
 
 - ``LocalSigningKeys`` (``signer: local``): the public half and schedule in the
   database, the private half in the secret store (the local file store, or Vault KV).
-- ``TransitSigningKeys`` (``signer: transit``): the key is a Vault Transit ed25519 key;
+- ``TransitSigningKeys`` (``signer: transit``): the key is a Vault Transit signing key;
   each Transit version is one ``kid``, its private half never leaves Vault, and every
   token is signed by a Transit ``sign`` call inside the issuing transaction.
+
+Keys are Ed25519, ES256 or RS256 (``signing_algorithm``); a rotation may change the
+algorithm, and keys of the old one keep verifying until their tokens expire.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ import json
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
 
 from broker.audit.writer import AuditWriter
@@ -32,7 +34,9 @@ from broker.secrets.vault.transit import VaultTransit
 from broker.store.database import Database
 from broker.store.tables import SigningKeyRecord
 from broker.tokens import (
+    ED25519,
     Keyset,
+    PublicKey,
     SigningKey,
     generate_signing_key,
     load_signing_key,
@@ -41,6 +45,7 @@ from broker.tokens import (
     public_key_from_jwk,
     thumbprint,
 )
+from broker.tokens._jwa import algorithm_of, verify
 
 _keys = SigningKeyRecord.__table__  # type: ignore[attr-defined]
 log = logging.getLogger(__name__)
@@ -65,23 +70,46 @@ class SigningKeys(ABC):
         propagation_delay: float,
         max_token_lifetime: float,
         refresh_interval: float = 5.0,
+        algorithm: str = ED25519,
     ) -> None:
         self.clock = clock
+        self.algorithm = algorithm
         self.propagation_delay = propagation_delay
         self.max_token_lifetime = max_token_lifetime
         self.refresh_interval = refresh_interval
         self._keyset = Keyset([])
         self._loaded_at = float("-inf")
+        self._load_error: BrokerError | None = None
         self._lock = threading.Lock()
+        # A server reloads in the background (``reload`` in a worker thread, see
+        # broker.services.health): ``keyset`` then never reads the database or Vault on
+        # the event loop; until a first load succeeds it raises the last load's fault.
+        self.reloads_in_background = False
 
     def keyset(self, *, force: bool = False) -> Keyset:
         """The current keyset; reloaded every few seconds so keys rotated elsewhere appear."""
-        now = self.clock()
-        if force or now - self._loaded_at >= self.refresh_interval:
-            with self._lock:
-                self._keyset = self._load()
-                self._loaded_at = now
+        if force:
+            return self.reload()
+        if self.reloads_in_background and self._loaded_at > float("-inf"):
+            return self._keyset
+        if self.reloads_in_background and self._load_error is not None:
+            raise self._load_error
+        if self.clock() - self._loaded_at >= self.refresh_interval:
+            return self.reload()
         return self._keyset
+
+    def reload(self) -> Keyset:
+        """Read the keyset now (blocking)."""
+        now = self.clock()
+        with self._lock:
+            try:
+                self._keyset = self._load()
+            except BrokerError as fault:
+                self._load_error = fault
+                raise
+            self._load_error = None
+            self._loaded_at = now
+            return self._keyset
 
     @abstractmethod
     def _load(self) -> Keyset: ...
@@ -92,12 +120,12 @@ class SigningKeys(ABC):
     def jwks(self) -> dict[str, object]:
         return self.keyset().jwks(self.clock(), max_token_lifetime=self.max_token_lifetime)
 
-    def resolve(self, kid: str) -> Ed25519PublicKey | None:
+    def resolve(self, kid: str) -> PublicKey | None:
         now = self.clock()
         found = self.keyset().verification_key(kid, now, max_token_lifetime=self.max_token_lifetime)
         return found
 
-    def public_keys(self) -> list[tuple[str, Ed25519PublicKey, float]]:
+    def public_keys(self) -> list[tuple[str, PublicKey, float]]:
         """Every known key (kid, public key, activates_at), oldest first, for listings."""
         return [(k.kid, k.public, k.activates_at) for k in self.keyset(force=True).keys]
 
@@ -133,18 +161,20 @@ class LocalSigningKeys(SigningKeys):
         propagation_delay: float,
         max_token_lifetime: float,
         refresh_interval: float = 5.0,
+        algorithm: str = ED25519,
     ) -> None:
         super().__init__(
             clock,
             propagation_delay=propagation_delay,
             max_token_lifetime=max_token_lifetime,
             refresh_interval=refresh_interval,
+            algorithm=algorithm,
         )
         self.db, self.secrets, self.audit = db, secrets, audit
         self._private: dict[str, SigningKey] = {}
 
     def describe(self) -> str:
-        return "local ed25519 keys (private halves in the secret backend)"
+        return f"local {self.algorithm} keys (private halves in the secret backend)"
 
     def _load(self) -> Keyset:
         with self.db.read() as conn:
@@ -185,7 +215,7 @@ class LocalSigningKeys(SigningKeys):
 
     def _add(self, *, activates_at: float, actor: str) -> SigningKey:
         now = self.clock()
-        key = generate_signing_key(now=now, activates_at=activates_at)
+        key = generate_signing_key(now=now, activates_at=activates_at, algorithm=self.algorithm)
         name = secret_name_for(key.kid)
         # The secret goes first: a crash after it leaves an unused secret, never a key
         # row whose private half is missing.
@@ -211,7 +241,7 @@ class LocalSigningKeys(SigningKeys):
         self.keyset(force=True)
         return key
 
-    def public_keys(self) -> list[tuple[str, Ed25519PublicKey, float]]:
+    def public_keys(self) -> list[tuple[str, PublicKey, float]]:
         """Every stored key (kid, public key, activates_at), for listings."""
         with self.db.read() as conn:
             rows = conn.execute(select(_keys).order_by(_keys.c.activates_at)).all()
@@ -221,7 +251,7 @@ class LocalSigningKeys(SigningKeys):
 
 
 class TransitSigningKeys(SigningKeys):
-    """One Vault Transit ed25519 key; each of its versions is a ``kid``.
+    """One Vault Transit signing key (its type fixes the algorithm); each version is a ``kid``.
 
     The schedule comes from Transit: the oldest version Vault still holds signs from its
     creation (nothing can have cached a JWKS without it); every later version is
@@ -233,6 +263,10 @@ class TransitSigningKeys(SigningKeys):
 
     If Vault cannot be read when the keyset is due for a reload, the last keyset read is
     kept (public keys only; signing needs Vault anyway and fails with 503).
+
+    ``retired`` are Transit keys that signed before ``transit`` (an algorithm change needs
+    a new key, since a Transit key's type is fixed): their versions are verify-only and
+    stay published until every token they signed has expired.
     """
 
     kind = "transit"
@@ -247,18 +281,22 @@ class TransitSigningKeys(SigningKeys):
         propagation_delay: float,
         max_token_lifetime: float,
         refresh_interval: float = 5.0,
+        algorithm: str = ED25519,
+        retired: Sequence[VaultTransit] = (),
     ) -> None:
         super().__init__(
             clock,
             propagation_delay=propagation_delay,
             max_token_lifetime=max_token_lifetime,
             refresh_interval=refresh_interval,
+            algorithm=algorithm,
         )
         self.transit, self.db, self.audit = transit, db, audit
+        self.retired = tuple(retired)
         self._version_of: dict[str, int] = {}
 
     def describe(self) -> str:
-        return f"{self.transit.describe()} (ed25519; the private key never leaves Vault)"
+        return f"{self.transit.describe()} ({self.algorithm}; the private key never leaves Vault)"
 
     def version_of(self, kid: str) -> int | None:
         """The Transit key version behind ``kid`` (None: not seen)."""
@@ -267,13 +305,23 @@ class TransitSigningKeys(SigningKeys):
     def _load(self) -> Keyset:
         try:
             versions = self.transit.versions()
+            retired = [v for t in self.retired for v in t.versions()]
         except SecretBackendUnavailable:
             if not self._keyset.keys:
                 raise
             log.warning("transit keys could not be read; keeping the last keyset read")
             return self._keyset
+        algorithm = algorithm_of(versions[-1].public)
+        if algorithm != self.algorithm:
+            raise SecretBackendUnavailable(
+                f"transit key {self.transit.key} signs {algorithm} but signing_algorithm is "
+                f"{self.algorithm}"
+            )
         now = self.clock()
-        keys = []
+        keys = [
+            SigningKey(thumbprint(v.public), None, v.public, v.created_at, v.created_at)
+            for v in retired
+        ]
         for index, v in enumerate(versions):
             kid = thumbprint(v.public)
             activates_at = min(v.created_at, now) if index == 0 else v.created_at
@@ -284,19 +332,15 @@ class TransitSigningKeys(SigningKeys):
             self._version_of[kid] = v.version
         return Keyset(keys)
 
-    def _sign(self, version: int, public: Ed25519PublicKey, signing_input: bytes) -> bytes:
-        signature = self.transit.sign(signing_input, version=version)
-        try:
-            public.verify(signature, signing_input)
-        except InvalidSignature:
-            failure = SecretBackendUnavailable(
-                f"transit key {self.transit.key} version {version} returned a signature that "
-                "does not verify with its published public key"
-            )
-        else:
+    def _sign(self, version: int, public: PublicKey, signing_input: bytes) -> bytes:
+        signature = self.transit.sign(signing_input, version=version, public=public)
+        if verify(public, signature, signing_input):
             return signature
         log.error("transit version %s: signature does not verify", version)
-        raise failure
+        raise SecretBackendUnavailable(
+            f"transit key {self.transit.key} version {version} returned a signature that "
+            "does not verify with its published public key"
+        )
 
     def check(self) -> None:
         """A fresh read of the key and a signature of a constant probe (no cached keyset)."""

@@ -32,6 +32,12 @@ def _faults_mapped() -> Iterator[None]:
         raise
 
 
+def connection_lost(fault: BaseException) -> bool:
+    """A fault of the connection itself (terminated, reset), not of a statement."""
+    cause = fault.__cause__ if isinstance(fault, Unavailable) else fault
+    return isinstance(cause, DBAPIError) and bool(cause.connection_invalidated)
+
+
 def _driver(conn: Connection) -> sqlite3.Connection:
     driver = conn.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
@@ -43,6 +49,7 @@ class Tx:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.committing = False  # the commit was sent: a fault from now on leaves it unknown
         self.committed = False
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
@@ -76,8 +83,11 @@ class Tx:
 
 
 class Database:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, wait_seconds: float = 5.0) -> None:
         self.engine = engine
+        # The most a request waits for its write or read before it is answered 503
+        # (group commit, the gateway's reads); a frozen server answers never.
+        self.wait_seconds = wait_seconds
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -143,6 +153,7 @@ class Database:
                 yield tx
                 for fn in tx._before_commit:
                     fn()
+                tx.committing = True
             tx.committed = True
             for fn in tx._after_commit:
                 fn()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,39 @@ def _sqlite_begin(conn: Any) -> None:
     driver.execute("BEGIN IMMEDIATE" if options.get(WRITE, False) else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a networked database may take. ``connect``: opening a connection (libpq's
+    connect_timeout, whole seconds, at least 2); ``statement``: one statement, enforced by
+    the server (statement_timeout); ``pool``: waiting for a pooled connection. A server
+    that is frozen enforces nothing, so callers also bound their wait (``Database.wait``)."""
+
+    connect: float = 5.0
+    statement: float = 10.0
+    pool: float = 5.0
+
+    @classmethod
+    def of(cls, settings: Any) -> Timeouts:
+        """From ``Settings`` (typed loosely: the store does not import the settings)."""
+        return cls(
+            connect=settings.database_connect_timeout,
+            statement=settings.database_statement_timeout,
+            pool=settings.database_wait,
+        )
+
+    def postgres_connect_args(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": max(2, round(self.connect)),
+            "options": f"-c statement_timeout={round(self.statement * 1000)}"
+            f" -c idle_in_transaction_session_timeout={round(self.statement * 3000)}",
+        }
+
+
+def make_engine(
+    url: str, timeouts: Timeouts = Timeouts(), *, pool_size: int = 10, max_overflow: int = 20
+) -> Engine:
+    """SQLite keeps its own small pool (one writer at a time); PostgreSQL's is sized by
+    the ``database_pool_size`` and ``database_max_overflow`` settings."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -55,7 +88,14 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it costs a round trip per checkout on the hot path. A dead connection
     # fails its statement, is invalidated, and the next checkout reconnects.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        pool_timeout=timeouts.pool,
+        connect_args=timeouts.postgres_connect_args(),
+    )
 
 
 def is_sqlite(engine: Engine) -> bool:

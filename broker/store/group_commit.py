@@ -20,9 +20,17 @@ On a networked database (PostgreSQL) the flush runs in a worker thread, one batc
 time: the loop keeps serving requests while the batch waits on round trips, and those
 requests form the next batch.
 
+A caller waits at most ``wait_seconds`` (the database's ``wait_seconds``) for its unit:
+past that it gets 503 ``database_unavailable`` while the unit stays queued, and may still
+commit once the database answers again (a frozen PostgreSQL holds the batch's thread);
+the gateway records that such a call was never forwarded. At most ``max_pending`` units
+wait; beyond that a new unit is refused at once instead of queueing behind a hung batch.
+
 ``defer`` queues a unit nobody waits for (a record of something already done): it rides
-along with the next batch, or is flushed on its own after ``defer_seconds``. A fault in
-its batch is logged, since there is no caller left to tell.
+along with the next batch, or is flushed on its own after ``defer_seconds``. When its
+batch fails because the database does not answer, it is kept and tried again later
+(backing off to 5 s, within ``max_pending``); any other fault in its batch is logged,
+since there is no caller left to tell.
 
 When another process holds SQLite's write lock (a broker and a gateway on one file, or
 ``--workers``), the batch goes back to the queue and is tried again a moment later (0.5
@@ -43,7 +51,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from broker.errors import Reason, Unavailable
-from broker.store.database import Database, Tx
+from broker.store.database import Database, Tx, connection_lost
 from broker.store.engine import BUSY_TIMEOUT_MS
 
 T = TypeVar("T")
@@ -52,12 +60,17 @@ Batch = list[tuple[Unit, "asyncio.Future[Any] | None"]]
 log = logging.getLogger("capbroker.store")
 
 
+def _unavailable(detail: str) -> Unavailable:
+    return Unavailable(detail, reason=Reason.DATABASE_UNAVAILABLE)
+
+
 class _Locked:
     """``_commit``'s answer when another connection holds the write lock (nothing ran)."""
 
 
 LOCKED = _Locked()
 FIRST_LOCK_RETRY_S, LAST_LOCK_RETRY_S = 0.0005, 0.008
+MAX_HOLD_S = 5.0
 
 
 class GroupCommit:
@@ -70,8 +83,12 @@ class GroupCommit:
         defer_seconds: float = 0.1,
         gather_rounds: int = 4,
         lock_wait_seconds: float = BUSY_TIMEOUT_MS / 1000,
+        wait_seconds: float | None = None,
+        max_pending: int = 8192,
     ) -> None:
         self.db = db
+        self.wait_seconds = db.wait_seconds if wait_seconds is None else wait_seconds
+        self.max_pending = max_pending
         self.max_batch = max_batch
         self.threaded = db.engine.dialect.name != "sqlite" if threaded is None else threaded
         self.defer_seconds = defer_seconds
@@ -88,16 +105,36 @@ class GroupCommit:
         self._running = False  # a threaded batch is in flight
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # for tests and metrics: how many commits served the units
+        self.timeouts = 0  # for tests and metrics: callers answered 503 at wait_seconds
+        self.reconnects = 0  # for tests and metrics: batches run again on a new connection
+        self.dropped = 0  # for tests and metrics: deferred units dropped at max_pending
+        self._held: Batch = []  # deferred units waiting for the database to answer again
+        self._release: asyncio.TimerHandle | None = None
+        self._hold_for = defer_seconds
+        self._unanswered = False  # the last failed batch found no database to talk to
+        # Told (units, seconds) after each commit, from whichever thread committed it.
+        self.on_commit: Callable[[int, float], None] | None = None
 
     async def run(self, unit: Callable[[Tx], T]) -> T:
+        if len(self._pending) >= self.max_pending:
+            raise _unavailable("the database is not keeping up")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((unit, future))
         self._start(loop)
-        return await future
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                return await future  # cancelled at the deadline: _settle skips it
+        except TimeoutError:
+            self.timeouts += 1
+            raise _unavailable("the database did not answer in time") from None
 
     def defer(self, unit: Unit) -> None:
         """Queue ``unit`` for a later batch; nobody awaits it (see the module docstring)."""
+        if len(self._pending) >= self.max_pending:  # a hung database: keep memory bounded
+            self.dropped += 1
+            log.warning("deferred record dropped: %d unit(s) already queued", len(self._pending))
+            return
         loop = asyncio.get_running_loop()
         self._pending.append((unit, None))
         if self._deferred is None and not self._scheduled and not self._running:
@@ -106,6 +143,10 @@ class GroupCommit:
     async def drain(self) -> None:
         """Write whatever is queued now (at shutdown, deferred units must not wait for a
         timer that will never fire)."""
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
+        self._pending[:0], self._held = self._held, []
         if self._pending:
             try:
                 await self.run(lambda tx: None)
@@ -191,10 +232,7 @@ class GroupCommit:
             self._locked_since = now
         if now - self._locked_since > self.lock_wait_seconds:
             self._locked_since, self._lock_retries = None, 0
-            return Unavailable(
-                "another writer held the database for too long",
-                reason=Reason.DATABASE_UNAVAILABLE,
-            )
+            return _unavailable("another writer held the database for too long")
         self._pending[:0] = batch
         self.lock_waits += 1
         retry_in: float = min(FIRST_LOCK_RETRY_S * (1 << self._lock_retries), LAST_LOCK_RETRY_S)
@@ -202,20 +240,54 @@ class GroupCommit:
         return retry_in
 
     def _commit(self, batch: Batch) -> list[Any] | Exception | _Locked:
-        # Batches run one at a time, so one held connection serves them all.
-        try:
-            if self._conn is None:
-                self._conn = self.db.write_connection()
-            if not self.db.try_write_lock(self._conn):
-                return LOCKED
-            self._locked_since, self._lock_retries = None, 0
-            with self.db.transaction_on(self._conn) as tx:
-                results = [unit(tx) for unit, _ in batch]
-        except Exception as fault:  # a unit, the commit or the database failed: no results
-            self.close()  # the next batch starts on a fresh connection
-            return fault
-        self.batches += 1
-        return results
+        # Batches run one at a time, so one held connection serves them all. A held
+        # connection the server dropped (a restart, pg_terminate_backend) fails the batch
+        # before its commit was sent: it is run once more on a fresh connection.
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            tx: Tx | None = None
+            try:
+                if self._conn is None:
+                    self._conn = self.db.write_connection()
+                if not self.db.try_write_lock(self._conn):
+                    return LOCKED
+                self._locked_since, self._lock_retries = None, 0
+                with self.db.transaction_on(self._conn) as tx:
+                    results = [unit(tx) for unit, _ in batch]
+            except Exception as fault:  # a unit, the commit or the database failed
+                self.close()  # the next batch starts on a fresh connection
+                lost = connection_lost(fault)
+                if attempt == 1 and lost and tx is not None and not tx.committing:
+                    self.reconnects += 1
+                    continue
+                # No connection, or it was lost: the database did not answer (not a unit's
+                # own fault), so deferred units are kept for later (_settle).
+                self._unanswered = tx is None or lost
+                return fault
+            self.batches += 1
+            if self.on_commit is not None:
+                self.on_commit(len(batch), time.perf_counter() - started)
+            return results
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _hold(self, deferred: Batch) -> None:
+        """Deferred units whose batch failed because the database did not answer: tried
+        again later, waiting longer each time (up to 5 s), as long as the queue has room."""
+        room = max(0, self.max_pending - len(self._pending) - len(self._held))
+        if len(deferred) > room:
+            self.dropped += len(deferred) - room
+            log.warning("%d deferred record(s) lost: the queue is full", len(deferred) - room)
+        self._held.extend(deferred[:room])
+        if self._held and self._release is None:
+            loop = asyncio.get_running_loop()
+            self._release = loop.call_later(self._hold_for, self._release_held, loop)
+            self._hold_for = min(self._hold_for * 2, MAX_HOLD_S)
+
+    def _release_held(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._release = None
+        held, self._held = self._held, []
+        self._pending[:0] = held
+        self._start(loop)
 
     def close(self) -> None:
         """Give the held connection back (the owner calls this when it stops)."""
@@ -224,11 +296,15 @@ class GroupCommit:
             with contextlib.suppress(Exception):  # a dead connection has nothing to give back
                 self.db.release_write_connection(conn)
 
-    @staticmethod
-    def _settle(batch: Batch, outcome: list[Any] | Exception) -> None:
-        if isinstance(outcome, Exception) and any(future is None for _, future in batch):
-            lost = sum(1 for _, future in batch if future is None)
-            log.warning("%d deferred record(s) lost: %s", lost, type(outcome).__name__)
+    def _settle(self, batch: Batch, outcome: list[Any] | Exception) -> None:
+        deferred: Batch = [(unit, None) for unit, future in batch if future is None]
+        if not isinstance(outcome, Exception):
+            self._unanswered = False
+            self._hold_for = self.defer_seconds
+        elif deferred and self._unanswered:
+            self._hold(deferred)  # kept for when the database answers again
+        elif deferred:
+            log.warning("%d deferred record(s) lost: %s", len(deferred), type(outcome).__name__)
         for i, (_, future) in enumerate(batch):
             if future is None or future.done():  # deferred, or the client went away
                 continue

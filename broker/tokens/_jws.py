@@ -1,7 +1,9 @@
-"""JWS compact serialization (RFC 7515) for exactly one algorithm: EdDSA over Ed25519.
+"""JWS compact serialization (RFC 7515) for the algorithms a verifier was configured with.
 
 Done by hand with ``cryptography`` rather than pyjwt because it is faster and
-every step is explicit: the algorithm is pinned, never chosen by the header.
+every step is explicit: the header's ``alg`` must be on the verifier's list *and* be
+the algorithm of the key its ``kid`` names, so the header never chooses how a key is
+used (no RS256 public key as an HMAC secret, no ``none``, no ES256 header on an RSA key).
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from broker.tokens import _jwa
 from broker.tokens._b64 import b64url_decode
-from broker.tokens.errors import InvalidToken
-from broker.tokens.mint import ALGORITHM, HEADER_TYP
+from broker.tokens._jwa import FROM_HEADER, PublicKey
+from broker.tokens.errors import InvalidKey, InvalidToken
+from broker.tokens.mint import HEADER_TYP
 
 # Header values we may quote in an audit detail; anything else is "unrecognised".
 _KNOWN_ALGS = frozenset(
@@ -39,7 +40,6 @@ _KNOWN_ALGS = frozenset(
         "Ed448",
     }
 )
-_SIGNATURE_BYTES = 64
 
 
 def _refuse_constant(name: str) -> Any:
@@ -79,11 +79,16 @@ def _object(data: bytes, what: str) -> dict[str, Any]:
         raise InvalidToken(f"{what} is not a strict JSON object") from None
 
 
-def _check_header(header: dict[str, Any]) -> str:
+def _shown(alg: object) -> str:
+    return alg if isinstance(alg, str) and alg in _KNOWN_ALGS else "unrecognised"
+
+
+def _check_header(header: dict[str, Any]) -> tuple[str, str]:
+    """``(kid, algorithm)`` of a well-formed header naming one of the three algorithms."""
     alg = header.get("alg")
-    if alg != ALGORITHM:
-        shown = alg if isinstance(alg, str) and alg in _KNOWN_ALGS else "unrecognised"
-        raise InvalidToken(f"alg {shown} refused")
+    algorithm = FROM_HEADER.get(alg) if isinstance(alg, str) else None
+    if algorithm is None:
+        raise InvalidToken(f"alg {_shown(alg)} refused")
     typ = header.get("typ")
     # RFC 9068 section 4 asks for "at+jwt"; media types compare case-insensitively.
     if not isinstance(typ, str) or typ.lower() != HEADER_TYP:
@@ -94,42 +99,50 @@ def _check_header(header: dict[str, Any]) -> str:
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("kid missing")
-    return kid
+    return kid, algorithm
 
 
 # Every token a key signs carries the same header bytes, so an accepted header's kid is
 # remembered by its encoded form. Bounded: headers an attacker varies only churn it.
-_ACCEPTED_HEADERS: dict[str, str] = {}
+# Shared by every verifier: the allowlist is checked on each call, after the cache.
+_ACCEPTED_HEADERS: dict[str, tuple[str, str]] = {}
 _ACCEPTED_HEADERS_MAX = 256
 
 
-def _header_kid(header_b64: str) -> str:
-    kid = _ACCEPTED_HEADERS.get(header_b64)
-    if kid is None:
-        kid = _check_header(_object(_segment(header_b64, "header"), "header"))
+def _header_kid(header_b64: str) -> tuple[str, str]:
+    found = _ACCEPTED_HEADERS.get(header_b64)
+    if found is None:
+        found = _check_header(_object(_segment(header_b64, "header"), "header"))
         if len(_ACCEPTED_HEADERS) >= _ACCEPTED_HEADERS_MAX:
             _ACCEPTED_HEADERS.clear()
-        _ACCEPTED_HEADERS[header_b64] = kid
-    return kid
+        _ACCEPTED_HEADERS[header_b64] = found
+    return found
 
 
 def verify_compact(
-    token: str, resolve_key: Callable[[str], Ed25519PublicKey | None]
+    token: str,
+    resolve_key: Callable[[str], PublicKey | None],
+    *,
+    algorithms: frozenset[str] = frozenset({_jwa.ED25519}),
 ) -> tuple[str, dict[str, Any]]:
     """Check the header and the signature; return ``(kid, payload)`` unchecked as claims."""
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidToken("not a three-segment JWS compact token")
     header_b64, payload_b64, signature_b64 = parts
-    kid = _header_kid(header_b64)
+    kid, algorithm = _header_kid(header_b64)
+    if algorithm not in algorithms:
+        raise InvalidToken(f"alg {algorithm} refused")
     public = resolve_key(kid)
     if public is None:
         raise InvalidToken("unknown kid")
-    signature = _segment(signature_b64, "signature")
-    if len(signature) != _SIGNATURE_BYTES:
-        raise InvalidToken("signature is not 64 bytes")
     try:
-        public.verify(signature, f"{header_b64}.{payload_b64}".encode("ascii"))
-    except InvalidSignature:
-        raise InvalidToken("signature does not verify") from None
+        key_algorithm = _jwa.algorithm_of(public)
+    except InvalidKey:
+        key_algorithm = None
+    if key_algorithm != algorithm:
+        raise InvalidToken("alg does not match the key's type")
+    signature = _segment(signature_b64, "signature")
+    if not _jwa.verify(public, signature, f"{header_b64}.{payload_b64}".encode("ascii")):
+        raise InvalidToken("signature does not verify")
     return kid, _object(_segment(payload_b64, "payload"), "payload")

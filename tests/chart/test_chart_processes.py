@@ -29,8 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 
+from broker.demo.world import FLOOR, TEMPLATE
 from broker.secrets.vault.policy import transit_policy, vault_policy
 from tests.chart.chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
 from tests.support.openbao import OpenBaoServer, answer_token_review, any_ca_pem
@@ -124,20 +127,29 @@ class Cluster:
             return {i["path"]: data[i["key"]] for i in items}
         return data
 
-    def container(self, doc: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-        """The container's command line and environment, materialised under self.root."""
+    def container(
+        self, doc: dict[str, Any], name: str | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The container's command line and environment, materialised under self.root
+        (``name``: one container or init container of a pod that has several)."""
         spec = pod_spec(doc)
-        (container,) = spec["containers"]
+        container = _pick(spec, name)
         self._account = spec.get("serviceAccountName", "default")
         base = self.root / f"{doc['kind']}-{doc['metadata']['name']}-{uuid.uuid4().hex[:6]}"
         volumes = {v["name"]: v for v in spec.get("volumes", [])}
         mounts: dict[str, Path] = {}
         contents: dict[str, dict[str, str] | None] = {}
         for mount in container.get("volumeMounts", []):
+            volume = volumes[mount["name"]]
+            if "persistentVolumeClaim" in volume:  # one disk, shared by every container
+                target = self.root / "pvc" / volume["persistentVolumeClaim"]["claimName"]
+                target.mkdir(parents=True, exist_ok=True)
+                mounts[mount["mountPath"]] = target
+                continue
             target = base / mount["mountPath"].lstrip("/")
             target.mkdir(parents=True)
             mounts[mount["mountPath"]] = target
-            contents[mount["mountPath"]] = self._volume_files(volumes[mount["name"]])
+            contents[mount["mountPath"]] = self._volume_files(volume)
         for path, files in contents.items():
             if files is None:
                 continue
@@ -149,6 +161,8 @@ class Cluster:
                 (stamp / key).write_text(self._rewrite(value, mounts))
                 (mounts[path] / key).symlink_to(f"..data/{key}")
         env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        if "PYTHONPATH" in os.environ:  # a clone run with PYTHONPATH=$PWD: the same code
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         for item in container.get("env", []):
             if "value" in item:
                 env[item["name"]] = self._rewrite(item["value"], mounts)
@@ -165,19 +179,21 @@ class Cluster:
             argv[argv.index("--port") + 1] = str(self.ports[container["name"]])
         return argv, env
 
-    def run(self, doc: dict[str, Any], *extra: str) -> subprocess.CompletedProcess[str]:
-        argv, env = self.container(doc)
+    def run(
+        self, doc: dict[str, Any], *extra: str, name: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        argv, env = self.container(doc, name)
         if extra:  # `kubectl exec` into the container: same env, another command
             argv = [argv[0], *extra]
         return subprocess.run(
             argv, env=env, capture_output=True, text=True, timeout=120, check=False, cwd=self.root
         )
 
-    def start(self, doc: dict[str, Any]) -> str:
-        argv, env = self.container(doc)
-        (container,) = pod_spec(doc)["containers"]
+    def start(self, doc: dict[str, Any], name: str | None = None, path: str = "/readyz") -> str:
+        argv, env = self.container(doc, name)
+        container = _pick(pod_spec(doc), name)
         log = self.root / f"{container['name']}.log"
-        url = f"http://127.0.0.1:{self.ports[container['name']]}/readyz"
+        url = f"http://127.0.0.1:{self.ports[container['name']]}{path}"
         try:
             process = ServerProcess.start(
                 argv,
@@ -197,6 +213,16 @@ class Cluster:
     def stop(self) -> None:
         for process in self.processes:
             process.stop()
+
+
+def _pick(spec: dict[str, Any], name: str | None) -> dict[str, Any]:
+    if name is None:
+        (container,) = spec["containers"]
+        return container  # type: ignore[no-any-return]
+    (container,) = [
+        c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name
+    ]
+    return container  # type: ignore[no-any-return]
 
 
 def _masked(text: str) -> str:
@@ -245,10 +271,11 @@ def _cluster(
     value_set: str, tmp_path: Path, vault: OpenBaoServer, jwts: dict[str, str], database_url: str
 ) -> Cluster:
     docs = render(value_set)
-    database = one(docs, "Deployment", f"{FULLNAME}-broker")
-    (container,) = pod_spec(database)["containers"]
-    ref = next(e for e in container["env"] if e["name"] == "CAPBROKER_DATABASE_URL")
-    ref = ref["valueFrom"]["secretKeyRef"]
+    broker = one(docs, "Deployment", f"{FULLNAME}-broker")
+    # The URL is a mounted Secret file (database_url_file), never an environment variable.
+    (volume,) = [v for v in pod_spec(broker)["volumes"] if v["name"] == "database-url"]
+    (item,) = volume["secret"]["items"]
+    ref = {"name": volume["secret"]["secretName"], "key": item["key"]}
     ca = {"kind": "ConfigMap", "metadata": {"name": "vault-ca"}, "data": {"ca.crt": any_ca_pem()}}
     docs = [*docs, ca]
     return Cluster(
@@ -311,5 +338,51 @@ def test_minimal_release_starts_on_sqlite(
     try:
         broker_log = _run_release(cluster, with_manifests=False)
         assert "signer: local" in broker_log
+    finally:
+        cluster.stop()
+
+
+def test_dev_release_runs_with_no_values_and_forwards_an_agents_call(tmp_path: Path) -> None:
+    """The defaults' one pod, container by container: the init containers migrate and make
+    the demo provider's key; broker, gateway and demo provider start; an agent's token
+    reaches the demo provider through the gateway, with the master key injected."""
+    docs = render(None)
+    ports = {"broker": free_port(), "gateway": free_port(), "demo-provider": free_port()}
+    providers = one(docs, "ConfigMap", f"{FULLNAME}-providers")["data"]
+    providers["providers.yaml"] = providers["providers.yaml"].replace(
+        "127.0.0.1:8090", f"127.0.0.1:{ports['demo-provider']}"
+    )
+    cluster = Cluster(tmp_path, docs, "", {}, {}, ports=ports)
+    pod = one(docs, "Deployment", f"{FULLNAME}-broker")
+    try:
+        for init in ("migrate", "demo-key"):
+            done = cluster.run(pod, name=init)
+            assert done.returncode == 0, (init, done.stderr)
+        assert (tmp_path / "pvc" / f"{FULLNAME}-data" / "demo-provider.key").is_file()
+        cluster.start(pod, "demo-provider", path="/healthz")
+        broker_log = cluster.start(pod, "broker")
+        assert "secrets: local" in broker_log
+        assert "Bootstrap admin credential" in broker_log
+        cluster.start(pod, "gateway")
+        manifests = tmp_path / "manifests"
+        manifests.mkdir()
+        for doc in (FLOOR, TEMPLATE):
+            (manifests / f"{doc['kind']}.yaml").write_text(yaml.safe_dump(doc))
+        applied = cluster.run(pod, "apply", "-f", str(manifests), name="broker")
+        assert applied.returncode == 0, applied.stderr
+        created = cluster.run(pod, "agents", "create", "claude-dev", name="broker")
+        assert created.returncode == 0, created.stderr
+        token = httpx.post(
+            f"http://127.0.0.1:{ports['broker']}/v1/tokens",
+            headers={"Authorization": f"Bearer {created.stdout.strip()}"},
+            json={"template": "staging-agent", "environment": "staging"},
+        ).json()["access_token"]
+        answer = httpx.post(
+            f"http://127.0.0.1:{ports['gateway']}/railway-demo/graphql",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"query": "{ projects { id } }"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert "projects" in answer.json()["data"]
     finally:
         cluster.stop()

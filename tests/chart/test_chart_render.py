@@ -83,7 +83,7 @@ def test_templates_are_named_component_kind() -> None:
     for name in names:
         assert re.fullmatch(
             r"[a-z]+-(deployment|service|ingress|hpa|pdb|networkpolicy|"
-            r"configmap|serviceaccount|job)\.yaml",
+            r"configmap|serviceaccount|job|persistentvolumeclaim|servicemonitor)\.yaml",
             name,
         ), name
 
@@ -365,6 +365,14 @@ def test_network_policies() -> None:
         "podSelector": {"matchLabels": {"capbroker.dev/agent": "true"}},
     }
 
+    # Every pod serving a gateway of the release (one Deployment or several) carries these.
+    gateways = {
+        "app.kubernetes.io/name": "capbroker",
+        "app.kubernetes.io/instance": RELEASE,
+        "capbroker.dev/gateway": "true",
+    }
+    in_release_namespace = {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
+
     broker_np = one(docs, "NetworkPolicy", BROKER)["spec"]
     assert broker_np["podSelector"]["matchLabels"] == selector("broker")
     assert broker_np["policyTypes"] == ["Ingress", "Egress"]
@@ -375,7 +383,7 @@ def test_network_policies() -> None:
     assert _peers(egress[2]) == vault
     (ingress,) = broker_np["ingress"]
     assert _ports(ingress) == {("TCP", 8080)}
-    assert {"podSelector": {"matchLabels": selector("gateway")}} in ingress["from"]
+    assert {"podSelector": {"matchLabels": gateways}} in ingress["from"]
     assert agents in ingress["from"]
 
     gateway_np = one(docs, "NetworkPolicy", GATEWAY)["spec"]
@@ -404,20 +412,35 @@ def test_network_policies() -> None:
     assert agents_np["policyTypes"] == ["Egress"]
     assert agents_np["podSelector"] == {"matchLabels": {"capbroker.dev/agent": "true"}}
     assert [(_peers(r), _ports(r)) for r in agents_np["egress"][1:]] == [
-        ([{"podSelector": {"matchLabels": selector("gateway")}}], {("TCP", 8081)}),
-        ([{"podSelector": {"matchLabels": selector("broker")}}], {("TCP", 8080)}),
+        (
+            [{"namespaceSelector": in_release_namespace, "podSelector": {"matchLabels": gateways}}],
+            {("TCP", 8081)},
+        ),
+        (
+            [
+                {
+                    "namespaceSelector": in_release_namespace,
+                    "podSelector": {"matchLabels": selector("broker")},
+                }
+            ],
+            {("TCP", 8080)},
+        ),
     ]
     assert _ports(agents_np["egress"][0]) == dns
 
-    jobs_np = one(docs, "NetworkPolicy", f"{FULLNAME}-jobs")["spec"]
-    assert jobs_np["ingress"] == []
-    components = next(
-        e
-        for e in jobs_np["podSelector"]["matchExpressions"]
-        if e["key"] == "app.kubernetes.io/component"
-    )
-    assert set(components["values"]) == {"migrate", "manifests"}
-    assert [_ports(r) for r in jobs_np["egress"]] == [dns, {("TCP", 5432)}, {("TCP", 8200)}]
+    # Each job's policy is a hook created before the job (lower weight), so the job reaches
+    # PostgreSQL in a default-deny namespace at first install.
+    for component, job in (("migrate", "migrate"), ("manifests", "manifests")):
+        policy = one(docs, "NetworkPolicy", f"{FULLNAME}-{component}")
+        job_hooks, job_weight, _ = hook(one(docs, "Job", f"{FULLNAME}-{job}"))
+        hooks, weight, deletion = hook(policy)
+        assert hooks == job_hooks, component
+        assert weight < job_weight, component
+        assert deletion == {"before-hook-creation", "hook-succeeded"}
+        spec = policy["spec"]
+        assert spec["ingress"] == []
+        assert spec["podSelector"] == {"matchLabels": selector(component)}
+        assert [_ports(r) for r in spec["egress"]] == [dns, {("TCP", 5432)}, {("TCP", 8200)}]
 
 
 def test_network_policy_can_be_left_to_the_operator() -> None:

@@ -28,7 +28,7 @@ WRONG = [
         ),
         "additional properties 'secret' not allowed",
     ),
-    (("networkPolicy.providers[0].host=api.github.com",), "missing properties 'cidr', 'ports'"),
+    (("networkPolicy.providers[1].host=api.github.com",), "missing properties 'cidr', 'ports'"),
 ]
 
 MISSING = [
@@ -55,8 +55,18 @@ def test_bad_values_fail_helm_template(sets: tuple[str, ...], message: str) -> N
     assert message in render_failure("minimal", *sets)
 
 
-def test_defaults_alone_name_what_is_required() -> None:
-    assert "database.existingSecret is required" in render_failure(None)
+def test_production_defaults_name_every_required_value_at_once() -> None:
+    message = render_failure(None, "mode=production")
+    required = [
+        "database.existingSecret is required",
+        "vault.address is required",
+        "gateway.providers is required",
+        "networkPolicy.providers (or gateway.providersEgress) is required",
+        "networkPolicy.postgresql.to is required",
+        "networkPolicy.vault.to is required",
+    ]
+    assert [r for r in required if r not in message] == []
+    assert f"{len(required)} value(s) to set or fix (mode production)" in message
 
 
 LINTED = ("broker.replicas=two", "gateway.workers=0", "settings.maxTokenTtl=7200", "colour=blue")

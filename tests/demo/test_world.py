@@ -21,6 +21,7 @@ from broker.errors import BrokerError
 from broker.gateway.factory import master_key_secret_for
 from broker.manifests import parse_manifest
 from broker.routemap import load_route_map, shipped_map
+from broker.secrets.location import KeyLocation
 from broker.services.container import Services
 from broker.settings import Settings
 from tests.support.world import broker_settings, seeded_world
@@ -95,6 +96,6 @@ def test_provider_route_uses_the_shipped_map_and_the_seeded_key_name() -> None:
     route = provider_route(PROVIDER, "http://127.0.0.1:1")
     assert route.route_map.name == shipped_map(PROVIDER).name == PROVIDER
     assert (route.name, route.upstream) == (PROVIDER, "http://127.0.0.1:1")
-    assert route.master_key_secret == master_key_secret_for(PROVIDER)
+    assert route.master_key == KeyLocation(name=master_key_secret_for(PROVIDER))
     echo_map = load_route_map(ROOT / "tests" / "support" / "echo-map.yaml")
     assert provider_route("echo", "http://e", echo_map).route_map is echo_map

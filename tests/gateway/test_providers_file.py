@@ -8,6 +8,7 @@ import pytest
 
 from broker.errors import InvalidRequest
 from broker.gateway.factory import load_providers, parse_providers
+from broker.secrets.location import KeyLocation
 
 
 def test_shipped_maps_defaults_and_inventory(tmp_path: Path) -> None:
@@ -21,7 +22,9 @@ def test_shipped_maps_defaults_and_inventory(tmp_path: Path) -> None:
     )
     routes = load_providers(f)
     assert routes["railway-demo"].upstream == "http://127.0.0.1:9"
-    assert routes["railway-demo"].master_key_secret == "providers/railway-demo/master-key"
+    assert routes["railway-demo"].master_key == KeyLocation(
+        name="providers/railway-demo/master-key"
+    )
     assert routes["github"].inventory == {"repo:acme/api": ("staging", "production")}
 
 

@@ -184,7 +184,12 @@ def test_cli_keys_rotate_rotates_transit_and_secrets_check_reports_the_version(
     runner.invoke(main, ["secrets", "put", "railway"], input="rlwy_master_v2\n", env=env)
     check = runner.invoke(main, ["secrets", "check", "railway"], env=env)
     assert check.exit_code == 0
-    assert check.output.strip() == "railway: readable (14 bytes, version 2)"
+    # It names where it read (issue 18): the default name in the configured store.
+    assert check.output.strip() == (
+        "railway: readable (14 bytes, version 2) from providers/railway/master-key in "
+        f"vault kv-v2 at {openbao_server.addr} mount {world.kv_mount} prefix capbroker"
+        " (auth token)"
+    )
 
 
 def test_settings_let_vault_variables_through_and_refuse_typos() -> None:

@@ -17,7 +17,8 @@ def test_migrations_match_the_models_and_downgrade(database_url: str) -> None:
         assert not migrate.pending(engine)
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
-        assert diff == []
+        # capbroker_schema is migrate.py's own record, kept outside alembic and the models.
+        assert [d for d in diff if d[0] != "remove_table" or d[1].name != "capbroker_schema"] == []
         migrate.downgrade(engine, "base")
         assert migrate.pending(engine)
         migrate.upgrade(engine)

@@ -8,6 +8,7 @@ echo provider (echo-map.yaml in front of echo_upstream.py) for header and stream
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ def build_stack(
     echo: bool = False,
     with_echo: bool = False,
     permissive: bool = False,
+    signing_algorithm: str = "Ed25519",
 ) -> Iterator[Stack]:
     """``permissive`` also serves the permissive provider and puts a permissive upstream
     in front of the demo provider (permissive_upstream.py)."""
@@ -162,7 +164,7 @@ def build_stack(
     echo_key = secrets.token_urlsafe(24) if with_echo else ""
     # '/', '+', '=' and ':' give the encodings something to change
     permissive_key = secrets.token_urlsafe(18) + "/+=:" if permissive else ""
-    world = _seeded(tmp_path, database_url, master_key, echo_key, permissive_key)
+    world = _seeded(tmp_path, database_url, master_key, echo_key, permissive_key, signing_algorithm)
     services = world.services
     provider = ServerThread(
         create_provider_app(
@@ -216,7 +218,12 @@ def build_stack(
 
 
 def _seeded(
-    tmp_path: Path, database_url: str, master_key: str, echo_key: str, permissive_key: str
+    tmp_path: Path,
+    database_url: str,
+    master_key: str,
+    echo_key: str,
+    permissive_key: str,
+    signing_algorithm: str = "Ed25519",
 ) -> World:
     floor = load_manifests(ROOT / "examples" / "templates" / "policy-floor.yaml")
     templates = [parse_manifest(STAGING, "t#1")]
@@ -232,4 +239,7 @@ def _seeded(
         provider_keys=keys,
         principals=[Principal("agent", "claude-code")],
     )
-    return seeded_world(broker_settings(tmp_path, database_url), seed)
+    settings = dataclasses.replace(
+        broker_settings(tmp_path, database_url), signing_algorithm=signing_algorithm
+    )
+    return seeded_world(settings, seed)

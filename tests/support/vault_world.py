@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -104,13 +105,16 @@ def make_world(
     signer: str,
     clock: Clock = system_clock,
     extra_env: dict[str, str] | None = None,
+    transit_key_type: str = "ed25519",
 ) -> World:
     root = server.root_client()
     suffix = uuid.uuid4().hex[:10]
     kv_mount = server.new_kv_mount(f"kv-{suffix}")
     transit_mount = f"transit-{suffix}"
     root.sys.enable_secrets_engine("transit", path=transit_mount)
-    root.secrets.transit.create_key(TRANSIT_KEY, key_type="ed25519", mount_point=transit_mount)
+    root.secrets.transit.create_key(
+        TRANSIT_KEY, key_type=transit_key_type, mount_point=transit_mount
+    )
     policy_name = f"capbroker-{suffix}"
     root.sys.create_or_update_acl_policy(
         name=policy_name,
@@ -171,9 +175,9 @@ def watch_vault_traffic(leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) 
         leak_watch.add(value)
         return put(self, name, value)
 
-    def watched_sign(self: VaultTransit, signing_input: bytes, *, version: int) -> bytes:
+    def watched_sign(self: VaultTransit, signing_input: bytes, **options: Any) -> bytes:
         leak_watch.add(signing_input)
-        signature = sign(self, signing_input, version=version)
+        signature = sign(self, signing_input, **options)
         leak_watch.add(signature)
         return signature
 

@@ -21,7 +21,7 @@ from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requeste
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
 from broker.gateway.pipeline import Pipeline
 from broker.gateway.proxy.checks import credential_headers, tunnel_headers
-from broker.gateway.request import GatewayRequest
+from broker.gateway.request import GatewayRequest, StreamWaiting
 from broker.gateway.route import ProviderRoute
 from broker.problems import problem_body
 
@@ -118,7 +118,8 @@ class Tunnel:
             refusal = await self.pipeline.refuse(_attempt(method, gateway_path, self), error)
             await self.conn.answer_problem(refusal.error, close=True)
             return
-        request = GatewayRequest(method, gateway_path, query, headers, self._receive)
+        waiting = StreamWaiting(self.conn.reader, self.conn.writer)
+        request = GatewayRequest(method, gateway_path, query, headers, self._receive, None, waiting)
         match await self.pipeline.run(request):
             case Forward() as forward:
                 await self._forward(forward)

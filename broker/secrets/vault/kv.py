@@ -11,6 +11,12 @@ Vault by someone else is seen within the TTL, and while Vault is unreachable, se
 or refusing, a value read less than ``cache_ttl`` ago is still served; after that the
 store fails closed with ``SecretBackendUnavailable``. Nothing is served past the TTL.
 
+A provider's master key may instead live where the operator keeps it
+(``broker.secrets.location.VaultLocation``): one field of any KV v2 secret, read as the
+plain string ``vault kv put`` stores (or base64, if declared); ``read_field`` and
+``write_field`` serve those, with the same cache, and a write keeps the secret's other
+fields (read, merge, write with check-and-set).
+
 Login, token upkeep and error translation are the session's
 (``broker.secrets.vault.session``): every failure is ``SecretNotFound``,
 ``SecretCorrupt`` or ``SecretBackendUnavailable``, and no value reaches a log.
@@ -25,6 +31,7 @@ from typing import Any
 from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest
 from broker.secrets.base import SecretCorrupt, SecretNotFound, validate_name
+from broker.secrets.location import VaultLocation
 from broker.secrets.vault.cache import CachedValue, ValueCache
 from broker.secrets.vault.config import VaultConfig
 from broker.secrets.vault.session import VaultAuthStatus, VaultSession
@@ -142,6 +149,69 @@ class VaultSecretStore:
         self._walk("", found)
         return sorted(found)
 
+    # -- operator-chosen locations ----------------------------------------------------------
+
+    def read_field(self, location: VaultLocation) -> tuple[bytes, int]:
+        """The field's value (decoded as the location declares) and the KV version read."""
+        key = f"@{location.mount}/{location.path}#{location.field}:{location.encoding}"
+        cached = self._cache.get(key, None)
+        if cached is None:
+            data, version = self._read_data(location)
+            raw = data.get(location.field)
+            if raw is None:
+                raise SecretNotFound(f"{location.describe()}: the secret has no such field")
+            cached = CachedValue(version, _field_value(location, raw), self._clock())
+            self._cache.remember(key, cached)
+        return cached.value, cached.version
+
+    def write_field(self, location: VaultLocation, value: bytes) -> int:
+        """Set the field (a new KV version), keeping the secret's other fields."""
+        if not isinstance(value, bytes):
+            raise TypeError("a secret value is bytes")
+        if location.encoding == "base64":
+            stored = base64.b64encode(value).decode("ascii")
+        else:
+            try:
+                stored = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidRequest(
+                    f"{location.describe()}: the key is not text; declare encoding: base64"
+                ) from None
+        try:
+            data, version = self._read_data(location)
+        except SecretNotFound:
+            data, version = {}, 0
+        merged = {**data, location.field: stored}
+        shown = f"{location.mount}/data/{location.path}"
+        response = self._session.call(
+            "write",
+            shown,
+            lambda client: client.secrets.kv.v2.create_or_update_secret(
+                path=location.path, secret=merged, cas=version, mount_point=location.mount
+            ),
+        )
+        written = self._session.parse(shown, lambda: int(response["data"]["version"]))
+        self._cache.evict(f"@{location.mount}/{location.path}#{location.field}:{location.encoding}")
+        return written
+
+    def _read_data(self, location: VaultLocation) -> tuple[dict[str, Any], int]:
+        shown = f"{location.mount}/data/{location.path}"
+        response = self._session.call(
+            "read",
+            shown,
+            lambda client: client.secrets.kv.v2.read_secret_version(
+                path=location.path, mount_point=location.mount, raise_on_deleted_version=True
+            ),
+            missing=lambda: SecretNotFound(f"{location.describe()}: no such secret"),
+        )
+        data, version = self._session.parse(
+            shown,
+            lambda: (response["data"]["data"], int(response["data"]["metadata"]["version"])),
+        )
+        if not isinstance(data, dict):
+            raise SecretCorrupt(f"{location.describe()}: the secret has no fields")
+        return data, version
+
     # -- reading ---------------------------------------------------------------------------
 
     def _path(self, name: str) -> str:
@@ -212,3 +282,15 @@ class VaultSecretStore:
                 found.append(validate_name(name))
             except InvalidRequest:
                 continue  # written by someone else, not a name this store could hold
+
+
+def _field_value(location: VaultLocation, raw: object) -> bytes:
+    """The bytes a field holds: its string as UTF-8, or base64-decoded when declared."""
+    if not isinstance(raw, str):
+        raise SecretCorrupt(f"{location.describe()}: the field is not a string")
+    if location.encoding == "text":
+        return raw.encode("utf-8")
+    try:
+        return base64.b64decode(raw.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise SecretCorrupt(f"{location.describe()}: the field is not valid base64") from None

@@ -6,13 +6,20 @@ An operator writes these with ``vault policy write``; a test
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
+
+from broker.secrets.location import VaultLocation
 
 __all__ = ["VAULT_POLICY", "transit_policy", "vault_policy"]
 
 
 def vault_policy(
-    mount: str = "secret", prefix: str = "capbroker", *, read_only: bool = False
+    mount: str = "secret",
+    prefix: str = "capbroker",
+    *,
+    read_only: bool = False,
+    master_keys: Iterable[VaultLocation] = (),
 ) -> str:
     """The minimal Vault policy (HCL) the store needs for ``mount`` and ``prefix``.
 
@@ -20,6 +27,10 @@ def vault_policy(
     read-only one serves a gateway that only reads master keys. Both allow the token
     to look itself up and renew itself (also granted by Vault's ``default`` policy,
     listed so that roles created with ``token_no_default_policy`` still work).
+
+    ``master_keys``: the operator-chosen locations of the providers file
+    (``master_key.vault``); each secret's exact data path is added, read-only for a
+    gateway, readable and writable (``secrets put`` reads, merges, writes) otherwise.
     """
     base = f"{mount}/data/{prefix}/" if prefix else f"{mount}/data/"
     meta = f"{mount}/metadata/{prefix}/" if prefix else f"{mount}/metadata/"
@@ -27,10 +38,17 @@ def vault_policy(
         data_caps, meta_caps = '["read"]', '["list"]'
     else:
         data_caps, meta_caps = '["create", "read", "update"]', '["read", "list", "delete"]'
+    keys = '["read"]' if read_only else '["create", "read", "update"]'
+    chosen = "".join(
+        f"# master key at {where.describe()}\n"
+        f'path "{where.mount}/data/{where.path}" {{\n  capabilities = {keys}\n}}\n'
+        for where in sorted(set(master_keys), key=lambda w: (w.mount, w.path, w.field))
+    )
     return (
         f"# capbroker secret store: values under {mount}/{prefix or ''} (KV v2)\n"
         f'path "{base}*" {{\n  capabilities = {data_caps}\n}}\n'
         f'path "{meta}*" {{\n  capabilities = {meta_caps}\n}}\n'
+        f"{chosen}"
         "# token upkeep\n"
         'path "auth/token/lookup-self" {\n  capabilities = ["read"]\n}\n'
         'path "auth/token/renew-self" {\n  capabilities = ["update"]\n}\n'

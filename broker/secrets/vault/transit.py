@@ -1,6 +1,7 @@
-"""Vault/OpenBao Transit: Ed25519 signing with a key whose private half never leaves Vault.
+"""Vault/OpenBao Transit: JWS signing with a key whose private half never leaves Vault.
 
-``VaultTransit`` speaks to one Transit key (``<mount>/keys/<key>``, type ``ed25519``)
+``VaultTransit`` speaks to one Transit key (``<mount>/keys/<key>``, type ``ed25519``,
+``ecdsa-p256`` or ``rsa-2048``/``-3072``/``-4096``: Ed25519, ES256 or RS256)
 through a ``VaultSession`` (the one a ``VaultSecretStore`` on the same Vault uses: same
 address, auth method, namespace, TLS, token): it reads the key's versions and public
 keys, signs with one exact version, and rotates. Requests go through
@@ -10,8 +11,9 @@ with nothing of the request in it. Logs carry the operation and the Vault path; 
 the signing input, the signature or a token. The policy it needs is
 ``broker.secrets.vault.policy.transit_policy``.
 
-Signatures come back as ``vault:v<N>:<standard base64>``; the version must be the one
-asked for and the signature exactly 64 bytes.
+Signatures come back as ``vault:v<N>:<base64>``; the version must be the one asked for
+and the signature the JWS form of its algorithm: ECDSA is asked for with
+``marshaling_algorithm=jws`` (raw ``r || s``, base64url), RSA with ``pkcs1v15`` and SHA-256.
 """
 
 from __future__ import annotations
@@ -24,18 +26,35 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from broker.errors import InvalidRequest
 from broker.secrets.base import SecretBackendUnavailable
 from broker.secrets.vault.session import VaultSession
+from broker.tokens import ED25519, ES256, RS256, InvalidKey, PublicKey
+from broker.tokens._jwa import algorithm_of, signature_length
 
 __all__ = ["TransitKeyVersion", "VaultTransit"]
 
 log = logging.getLogger(__name__)
 
-_SIGNATURE_BYTES: Final = 64
 _PUBLIC_BYTES: Final = 32
+# Transit key types that sign JWS algorithms, and the algorithm each one signs.
+KEY_TYPES: Final = {
+    "ed25519": ED25519,
+    "ecdsa-p256": ES256,
+    "rsa-2048": RS256,
+    "rsa-3072": RS256,
+    "rsa-4096": RS256,
+}
+# The sign call's parameters that make Transit answer in the JWS form of each algorithm.
+_SIGN_OPTIONS: Final[dict[str, dict[str, str]]] = {
+    ED25519: {},
+    ES256: {"hash_algorithm": "sha2-256", "marshaling_algorithm": "jws"},
+    RS256: {"hash_algorithm": "sha2-256", "signature_algorithm": "pkcs1v15"},
+}
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MOUNT: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9][A-Za-z0-9._-]{0,127})*")
 # RFC 3339 as Vault writes it: nanoseconds, "Z" or an offset.
@@ -49,7 +68,7 @@ class TransitKeyVersion:
     """One version of the Transit key, as Vault describes it."""
 
     version: int
-    public: Ed25519PublicKey = field(repr=False, compare=False)
+    public: PublicKey = field(repr=False, compare=False)
     created_at: float  # seconds since the epoch (Vault's clock)
     can_sign: bool  # False below the key's min_encryption_version
 
@@ -66,7 +85,7 @@ def parse_vault_time(text: str) -> float:
 
 
 class VaultTransit:
-    """One Ed25519 Transit key, reached through a ``VaultSession``."""
+    """One Transit signing key, reached through a ``VaultSession``."""
 
     def __init__(self, session: VaultSession, *, mount: str = "transit", key: str) -> None:
         if _MOUNT.fullmatch(mount) is None:
@@ -96,43 +115,45 @@ class VaultTransit:
             lambda client: client.secrets.transit.read_key(name=self.key, mount_point=self.mount),
             missing=lambda: SecretBackendUnavailable(
                 f"transit key {self.key} does not exist on mount {self.mount}: create it with "
-                f"`bao write -f {self.mount}/keys/{self.key} type=ed25519`"
+                f"`bao write -f {self.mount}/keys/{self.key} type=ed25519` (or ecdsa-p256, "
+                "rsa-2048)"
             ),
         )
         data = self._session.parse(path, lambda: response["data"])
-        if data.get("type") != "ed25519" or not data.get("supports_signing"):
-            log.warning("transit key %s is not an ed25519 signing key", path)
+        if data.get("type") not in KEY_TYPES or not data.get("supports_signing"):
+            log.warning("transit key %s is not an ed25519, ecdsa-p256 or rsa signing key", path)
             raise SecretBackendUnavailable(
-                f"transit key {self.key} on mount {self.mount} is not an ed25519 signing key"
+                f"transit key {self.key} on mount {self.mount} is not an ed25519, ecdsa-p256 "
+                "or rsa-2048 signing key"
             )
         return self._session.parse(path, lambda: _versions(data))
 
     # -- signing ---------------------------------------------------------------------------
 
-    def sign(self, signing_input: bytes, *, version: int) -> bytes:
-        """The raw Ed25519 signature of ``signing_input`` by key ``version``."""
+    def sign(self, signing_input: bytes, *, version: int, public: PublicKey) -> bytes:
+        """The JWS signature of ``signing_input`` by key ``version`` (whose public half is
+        ``public``: it names the algorithm and the signature's length)."""
         path = f"{self.mount}/sign/{self.key}"
+        algorithm = algorithm_of(public)
         encoded = base64.b64encode(signing_input).decode("ascii")
         response = self._session.call(
             "sign",
             path,
             lambda client: client.secrets.transit.sign_data(
-                name=self.key, hash_input=encoded, key_version=version, mount_point=self.mount
+                name=self.key,
+                hash_input=encoded,
+                key_version=version,
+                mount_point=self.mount,
+                **_SIGN_OPTIONS[algorithm],
             ),
         )
         text = self._session.parse(path, lambda: str(response["data"]["signature"]))
-        prefix = f"vault:v{version}:"
-        signature: bytes | None = None
-        if text.startswith(prefix):
-            try:
-                signature = base64.b64decode(text[len(prefix) :], validate=True)
-            except binascii.Error:
-                signature = None
-        if signature is None or len(signature) != _SIGNATURE_BYTES:
+        signature = _signature(text, f"vault:v{version}:", urlsafe=algorithm == ES256)
+        if signature is None or len(signature) != signature_length(public):
             log.warning("transit %s answered with an unexpected signature format", path)
             raise SecretBackendUnavailable(
-                f"transit key {self.key} on mount {self.mount} returned no ed25519 signature "
-                f"of version {version}"
+                f"transit key {self.key} on mount {self.mount} returned no {algorithm} "
+                f"signature of version {version}"
             )
         return signature
 
@@ -147,18 +168,49 @@ class VaultTransit:
         return max(v.version for v in self.versions())
 
 
+def _signature(text: str, prefix: str, *, urlsafe: bool) -> bytes | None:
+    if not text.startswith(prefix):
+        return None
+    body = text[len(prefix) :]
+    try:
+        if urlsafe:  # the jws marshaling: base64url without padding
+            return base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        return None
+
+
+def _public_key(key_type: str, text: str) -> PublicKey:
+    """A version's public key: raw base64 for ed25519, PEM for ecdsa and rsa."""
+    if key_type == "ed25519":
+        raw = base64.b64decode(text, validate=True)
+        if len(raw) != _PUBLIC_BYTES:
+            raise ValueError("an ed25519 public key is 32 bytes")
+        return Ed25519PublicKey.from_public_bytes(raw)
+    try:
+        public = load_pem_public_key(text.encode("ascii"))
+    except UnsupportedAlgorithm:
+        raise ValueError("not a supported public key") from None
+    if not isinstance(public, PublicKey):
+        raise ValueError("not a signing public key")
+    try:
+        if algorithm_of(public) != KEY_TYPES[key_type]:
+            raise ValueError("the public key is not of the key's type")
+    except InvalidKey:
+        raise ValueError("the public key is not of a supported size or curve") from None
+    return public
+
+
 def _versions(data: Any) -> list[TransitKeyVersion]:
     floor = int(data.get("min_encryption_version") or 0)
+    key_type = str(data["type"])
     found = []
     for number, entry in data["keys"].items():
         version = int(number)
-        raw = base64.b64decode(str(entry["public_key"]), validate=True)
-        if len(raw) != _PUBLIC_BYTES:
-            raise ValueError("an ed25519 public key is 32 bytes")
         found.append(
             TransitKeyVersion(
                 version=version,
-                public=Ed25519PublicKey.from_public_bytes(raw),
+                public=_public_key(key_type, str(entry["public_key"])),
                 created_at=parse_vault_time(str(entry["creation_time"])),
                 can_sign=version >= floor,
             )
