@@ -3,6 +3,7 @@ libraries talk to it as a user's code would (nothing here uses capbroker's own c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,11 +47,13 @@ class LiveBroker:
         }
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
-    tmp: Path = tmp_path_factory.mktemp("interop")
+@contextlib.contextmanager
+def serve_live(tmp: Path, algorithm: str = "Ed25519") -> Iterator[LiveBroker]:
+    """A seeded broker on a loopback socket, signing with ``algorithm``."""
     settings = dataclasses.replace(
-        broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"), issuer=ISSUER
+        broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"),
+        issuer=ISSUER,
+        signing_algorithm=algorithm,
     )
     seed = Seed(
         manifests=[parse_manifest(STAGING_TEMPLATE, "t#1"), parse_manifest(FLOOR, "t#2")],
@@ -70,3 +73,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
     finally:
         server.stop()
         world.services.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBroker]:
+    with serve_live(tmp_path_factory.mktemp("interop")) as broker:
+        yield broker
