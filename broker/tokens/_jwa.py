@@ -30,7 +30,7 @@ RS256: Final = "RS256"
 ALGORITHMS: Final = (ED25519, ES256, RS256)
 # What each algorithm is called in a JWS header we write. RFC 9864 deprecates "EdDSA"
 # for "Ed25519", but PyJWT, authlib and joserfc's default key import accept only "EdDSA"
-# (docs/decisions/0021-identity-algorithm-names.md).
+# (docs/decisions/0021-algorithm-names.md).
 HEADER_NAME: Final = {ED25519: "EdDSA", ES256: "ES256", RS256: "RS256"}
 # Header names read back, to the algorithm they name: both names of Ed25519.
 FROM_HEADER: Final = {"EdDSA": ED25519, "Ed25519": ED25519, "ES256": ES256, "RS256": RS256}
