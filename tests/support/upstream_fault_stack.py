@@ -1,6 +1,8 @@
 """A gateway over real sockets in front of two faulty upstreams (faulty_upstream.py): the
 ``echo`` provider and the ``slow`` one, each with its own pool and deadline, both behind
-copies of echo-map.yaml. The fault tests make ``slow`` misbehave and watch ``echo``."""
+copies of echo-map.yaml. The fault tests make ``slow`` misbehave and watch ``echo``.
+With ``proxy=True`` the same gateway also serves the forward proxy, answering for
+``<provider>.example`` (``proxy_port``, ``ca_file``)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from broker.audit.reader import AuditQuery, query_events, verify_all
+from broker.clock import system_clock
 from broker.demo.provider.server import ServerThread
 from broker.demo.world import Principal, Seed, serve_gateway
 from broker.domain.grants import GrantRequest
+from broker.gateway.factory import build_gateway
+from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
+from broker.gateway.proxy.serve import FrontEndsThread
 from broker.gateway.route import ProviderRoute
 from broker.gateway.upstream import UpstreamLimits
 from broker.manifests import parse_manifest
@@ -37,7 +43,9 @@ class FaultStack:
     url: str
     upstreams: dict[str, FaultyUpstream]
     credential: str = field(repr=False)
-    server: ServerThread = field(repr=False)
+    server: ServerThread | FrontEndsThread = field(repr=False)
+    proxy_port: int = 0  # with proxy=True: the forward proxy's port
+    ca_file: Path | None = None  # and the CA its leaf certificates chain to
 
     def token(self, provider: str) -> str:
         grant = GrantRequest(f"{provider}-staging", "staging")
@@ -69,7 +77,7 @@ def _map_for(provider: str, tmp: Path) -> Path:
     return copy
 
 
-def build_fault_stack(tmp: Path) -> Iterator[FaultStack]:
+def build_fault_stack(tmp: Path, *, proxy: bool = False) -> Iterator[FaultStack]:
     keys = {p: secrets.token_urlsafe(24) for p in PROVIDERS}
     templates = [
         parse_manifest(
@@ -97,15 +105,30 @@ def build_fault_stack(tmp: Path) -> Iterator[FaultStack]:
             upstreams[p].url,
             KeyLocation.default(p),
             limits=SLOW_LIMITS if p == "slow" else UpstreamLimits(),
+            hosts=(f"{p}.example",),
         )
         for p in PROVIDERS
     }
-    gateway, server = serve_gateway(
-        world.services.settings, routes, jwks=world.services.keys.jwks, poll_interval=0.2
-    )
+    settings, jwks = world.services.settings, world.services.keys.jwks
+    server: ServerThread | FrontEndsThread
+    ca_file = None
+    if proxy:
+        gateway = build_gateway(settings, routes, jwks=jwks, poll_interval=0.2)
+        ca = load_or_create_ca(world.services.secrets, system_clock)
+        ca_file = tmp / "ca.pem"
+        ca_file.write_text(ca.pem())
+        server = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
+    else:
+        gateway, server = serve_gateway(settings, routes, jwks=jwks, poll_interval=0.2)
     try:
         yield FaultStack(
-            world.services, server.url, upstreams, world.credential("claude-code"), server
+            world.services,
+            server.url,
+            upstreams,
+            world.credential("claude-code"),
+            server,
+            server.proxy_port if isinstance(server, FrontEndsThread) else 0,
+            ca_file,
         )
     finally:
         server.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +19,7 @@ import h11
 
 from broker.errors import BrokerError, InvalidRequest
 from broker.gateway.app import _encoded
+from broker.gateway.forward import CLIENT_GONE
 from broker.gateway.framing import BodyStream, upgrade_refusal, upgrade_requested
 from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt, DryRun, Forward, Refusal
@@ -34,6 +35,7 @@ from broker.gateway.proxy.checks import (
     repeated_length,
     tunnel_headers,
 )
+from broker.gateway.relay import relay
 from broker.gateway.request import GatewayRequest, StreamWaiting
 from broker.gateway.route import ProviderRoute
 from broker.problems import problem_body
@@ -229,24 +231,22 @@ class Tunnel:
 
     async def _forward(self, forward: Forward) -> None:
         """Send the call and stream the answer back through the redactor; a failure before
-        the answer starts is a refusal like any other (audited, problem+json)."""
+        the answer starts is a refusal like any other (audited, problem+json). As in path
+        mode (``relay.py``): the answer's headers go out as soon as the provider sends them,
+        and an answer that breaks off mid-body breaks the tunnel off, its completion saying
+        how it ended."""
         forwarder = self.pipeline.forwarder
+        status, ended = 0, None
         try:
             response = await forwarder.send(forward)
             async with response:
                 headers, redactor = forwarder.answer(response)
                 kept = [(k, v) for k, v in headers if k not in REFRAMED]
                 status = response.status
-                self.conn.queue(
+                await self.conn.send(
                     h11.Response(status_code=status, headers=kept, reason=phrase(status))
                 )
-                async for chunk in response.content.iter_any():
-                    cleaned = redactor.feed(chunk)
-                    if cleaned:
-                        self.conn.queue(h11.Data(data=cleaned))
-                    if not response.content.at_eof():  # more to come: pass on what we have
-                        await self.conn.send()
-                await self.conn.send(h11.Data(data=redactor.finish()), h11.EndOfMessage())
+                ended = await relay(response, redactor, self._send_body, forward.attempt)
         except BrokerError as error:
             if self.conn.h11.our_state is not h11.SEND_RESPONSE:
                 raise  # the answer has begun: all the tunnel can do is break off
@@ -255,7 +255,18 @@ class Tunnel:
             refusal = await self.pipeline.refuse(forward.attempt, cause)
             await self.conn.answer_problem(refusal.error)
             return
-        self.pipeline.completed(forward, response.status)
+        except ConnectionError:
+            self.pipeline.completed(forward, status, ended=CLIENT_GONE)
+            raise  # the client went away: the tunnel ends (``run``)
+        self.pipeline.completed(forward, status, ended=ended)
+
+    async def _send_body(self, message: MutableMapping[str, Any]) -> None:
+        """``relay``'s ASGI body messages as h11 events on the tunnel."""
+        body = message.get("body", b"")
+        events: list[Any] = [h11.Data(data=body)] if body else []
+        if not message.get("more_body", False):
+            events.append(h11.EndOfMessage())
+        await self.conn.send(*events)
 
 
 def phrase(status: int) -> bytes:
