@@ -232,6 +232,7 @@ def test_two_claude_code_sessions_in_one_project_keep_their_own_records(
     resumed = {**_event("SessionStart", source="resume"), "session_id": "cc-1"}
     again = tmp_path / "cc-1-again.sh"
     _hook(world, hooks["SessionStart"], resumed, CLAUDE_ENV_FILE=str(again))
+    _revocations_read(world)
     assert _bash_tool(world, files["cc-1"], CURL) == "403"
     assert _bash_tool(world, again, CURL) == "200"
     assert _bash_tool(world, files["cc-2"], CURL) == "200"
