@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,15 @@ class AgentWorld:
     @property
     def gateway_url(self) -> str:
         return self.rw.url
+
+    def revocations_read(self, wait_s: float = 10.0) -> None:
+        """Wait (bounded) until the gateway's revocation feed has read past this moment:
+        it learns of revocations by polling (docs/gateway.md)."""
+        ended = time.time()
+        deadline = time.monotonic() + wait_s
+        while not self.rw.gateway.feed.read_after(ended):
+            assert time.monotonic() < deadline, "the gateway never read the revocation"
+            time.sleep(0.05)
 
     def env(self, **more: str) -> dict[str, str]:
         """The environment of a hook or a shell: this clone first, no agent credential."""

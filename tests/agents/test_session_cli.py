@@ -75,6 +75,7 @@ def test_status_then_end_revokes_the_token(world: AgentWorld) -> None:
     assert variables["RAILWAY_TOKEN"] not in status.stdout
     end = world.cli("session", "end", "--credential-file", str(world.credential_file))
     assert end.returncode == 0, end.stderr
+    world.revocations_read()
     refused = _call(variables)
     assert refused.status_code == 403, refused.text
     assert refused.json()["code"] == "token_revoked", refused.text

@@ -13,25 +13,12 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 from broker.demo.railway import IDS
 from broker.demo.railway.service import GRAPHQL_PATH
 from broker.demo.world import RAILWAY_STAGING
 from tests.agents.conftest import CAPBROKER_CMD, AgentWorld
-
-REVOCATION_WAIT_S = 10.0
-
-
-def _revocations_read(world: AgentWorld) -> None:
-    """Wait (bounded) until the gateway's revocation feed has read past this moment."""
-    ended = time.time()
-    deadline = time.monotonic() + REVOCATION_WAIT_S
-    while not world.rw.gateway.feed.read_after(ended):
-        assert time.monotonic() < deadline, "the gateway never read the revocation"
-        time.sleep(0.05)
-
 
 QUERY = json.dumps(
     {"query": "query($id: String!) { project(id: $id) { name } }", "variables": {"id": IDS.shop}}
@@ -107,7 +94,7 @@ def test_claude_code_session_start_hook_gives_the_bash_tool_a_working_token(
     # The agent's own shell never sees the agent credential.
     assert _bash_tool(world, env_file, "env").count(world.rw.agent) == 0
     _hook(world, hooks["SessionEnd"], _event("SessionEnd", reason="logout"))
-    _revocations_read(world)  # the gateway learns of revocations by polling (docs/gateway.md)
+    world.revocations_read()  # the gateway learns of revocations by polling (docs/gateway.md)
     assert _bash_tool(world, env_file, CURL) == "403"  # token_revoked at the gateway
     assert world.rw.executed() == ["project"]  # nothing more reached the provider
 
@@ -232,7 +219,7 @@ def test_two_claude_code_sessions_in_one_project_keep_their_own_records(
     resumed = {**_event("SessionStart", source="resume"), "session_id": "cc-1"}
     again = tmp_path / "cc-1-again.sh"
     _hook(world, hooks["SessionStart"], resumed, CLAUDE_ENV_FILE=str(again))
-    _revocations_read(world)
+    world.revocations_read()
     assert _bash_tool(world, files["cc-1"], CURL) == "403"
     assert _bash_tool(world, again, CURL) == "200"
     assert _bash_tool(world, files["cc-2"], CURL) == "200"
@@ -245,7 +232,7 @@ def test_two_claude_code_sessions_in_one_project_keep_their_own_records(
     assert _bash_tool(world, files["cc-1"], status) == ""  # the ended one is nobody's now
     # cc-2 ends: cc-1 keeps working
     _hook(world, hooks["SessionEnd"], {**_event("SessionEnd"), "session_id": "cc-2"})
-    _revocations_read(world)
+    world.revocations_read()
     assert _bash_tool(world, files["cc-2"], CURL) == "403"
     assert _bash_tool(world, again, CURL) == "200"
     assert sorted(p.name for p in records.glob("*.json")) == ["cc-1.json"]
