@@ -1,4 +1,8 @@
-"""Admin surface: templates and policy floor, agents, admins, audit, explain, keys."""
+"""Admin surface: templates and policy floor, agents, admins, audit, explain, keys.
+
+The synchronous handlers read and write the database and check credentials (a slow
+hash): they run in worker threads (``sync_to_thread=True``), never on the event loop,
+so a slow database stalls only the admin calls waiting on it (issue 15)."""
 
 from __future__ import annotations
 
@@ -74,7 +78,7 @@ class AdminController(Controller):
     path = "/v1/admin"
     tags = ["admin"]
 
-    @get("/templates", sync_to_thread=False)
+    @get("/templates", sync_to_thread=True)
     def list_templates(
         self, request: Request[Any, Any, Any], services: Services
     ) -> list[dict[str, Any]]:
@@ -82,7 +86,7 @@ class AdminController(Controller):
         with services.db.read() as conn:
             return [_template(r) for r in services.templates.list_latest(conn)]
 
-    @get("/templates/{name:str}", sync_to_thread=False)
+    @get("/templates/{name:str}", sync_to_thread=True)
     def get_template(
         self, request: Request[Any, Any, Any], name: str, services: Services
     ) -> dict[str, Any]:
@@ -92,7 +96,7 @@ class AdminController(Controller):
             history = services.templates.history(conn, name)
         return {**_template(history[-1]), "versions": [r.version for r in history]}
 
-    @get("/templates/{name:str}/versions/{version:int}", sync_to_thread=False)
+    @get("/templates/{name:str}/versions/{version:int}", sync_to_thread=True)
     def get_template_version(
         self,
         request: Request[Any, Any, Any],
@@ -117,7 +121,7 @@ class AdminController(Controller):
         changes = services.templates.apply(manifests, actor=admin.label, dry_run=data.dry_run)
         return {"dry_run": data.dry_run, "changes": [dataclasses.asdict(c) for c in changes]}
 
-    @get("/policy-floor", sync_to_thread=False)
+    @get("/policy-floor", sync_to_thread=True)
     def get_floor(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
         from broker.domain.policy import floor_to_spec
 
@@ -126,7 +130,7 @@ class AdminController(Controller):
             floor, version = services.templates.floor(conn)
         return {"version": version, "spec": floor_to_spec(floor)}
 
-    @get("/{kind:str}", sync_to_thread=False)
+    @get("/{kind:str}", sync_to_thread=True)
     def list_principals(
         self, request: Request[Any, Any, Any], kind: PrincipalKind, services: Services
     ) -> list[dict[str, Any]]:
@@ -145,7 +149,7 @@ class AdminController(Controller):
         )
         return {**_principal(created.principal), "credential": created.credential}
 
-    @post("/{kind:str}/{name:str}/{action:str}", status_code=200, sync_to_thread=False)
+    @post("/{kind:str}/{name:str}/{action:str}", status_code=200, sync_to_thread=True)
     def set_disabled(
         self,
         request: Request[Any, Any, Any],
@@ -160,7 +164,7 @@ class AdminController(Controller):
         )
         return _principal(view)
 
-    @get("/audit", sync_to_thread=False)
+    @get("/audit", sync_to_thread=True)
     def audit(
         self,
         request: Request[Any, Any, Any],
@@ -180,7 +184,7 @@ class AdminController(Controller):
                 conn, AuditQuery(type, actor, subject, outcome, since, until, limit)
             )
 
-    @get("/audit/verify", sync_to_thread=False)
+    @get("/audit/verify", sync_to_thread=True)
     def audit_verify(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
         _admin(request, services)
         with services.db.read() as conn:
@@ -210,7 +214,7 @@ class AdminController(Controller):
         )
         return answers.explain(services, query)
 
-    @get("/approvals", sync_to_thread=False)
+    @get("/approvals", sync_to_thread=True)
     def list_approvals(
         self, request: Request[Any, Any, Any], services: Services, status: str | None = None
     ) -> list[dict[str, Any]]:
@@ -218,7 +222,7 @@ class AdminController(Controller):
         _admin(request, services)
         return [a.as_dict() for a in services.approvals.list(status=status)]
 
-    @get("/approvals/{approval_id:str}", sync_to_thread=False)
+    @get("/approvals/{approval_id:str}", sync_to_thread=True)
     def get_approval(
         self, request: Request[Any, Any, Any], approval_id: str, services: Services
     ) -> dict[str, Any]:
@@ -226,7 +230,7 @@ class AdminController(Controller):
         _admin(request, services)
         return services.approvals.get(approval_id).as_dict()
 
-    @post("/approvals/{approval_id:str}/{verdict:str}", status_code=200, sync_to_thread=False)
+    @post("/approvals/{approval_id:str}/{verdict:str}", status_code=200, sync_to_thread=True)
     def decide_approval(
         self,
         request: Request[Any, Any, Any],
@@ -254,14 +258,14 @@ class AdminController(Controller):
         )
         return {**_kill(record), "tokens_revoked": revoked}
 
-    @get("/kills", sync_to_thread=False)
+    @get("/kills", sync_to_thread=True)
     def list_kills(
         self, request: Request[Any, Any, Any], services: Services, all: bool = False
     ) -> list[dict[str, Any]]:
         _admin(request, services)
         return [_kill(r) for r in services.kills.list(include_lifted=all)]
 
-    @post("/kills/{kill_id:str}/lift", status_code=200, sync_to_thread=False)
+    @post("/kills/{kill_id:str}/lift", status_code=200, sync_to_thread=True)
     def lift_kill(
         self, request: Request[Any, Any, Any], kill_id: str, services: Services
     ) -> dict[str, str]:
@@ -269,12 +273,12 @@ class AdminController(Controller):
         services.kills.lift(kill_id, actor=admin.label)
         return {"kill": kill_id, "status": "lifted"}
 
-    @get("/keys", sync_to_thread=False)
+    @get("/keys", sync_to_thread=True)
     def keys(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
         _admin(request, services)
         return answers.key_listing(services.keys, services.clock())
 
-    @post("/keys/rotate", status_code=201, sync_to_thread=False)
+    @post("/keys/rotate", status_code=201, sync_to_thread=True)
     def rotate(self, request: Request[Any, Any, Any], services: Services) -> dict[str, Any]:
         admin = _admin(request, services)
         key = services.keys.rotate(actor=admin.label)

@@ -58,7 +58,7 @@ class AgentController(Controller):
         )
         return token_response(issued)
 
-    @post("/sessions/{session_id:str}/end", status_code=200, sync_to_thread=False)
+    @post("/sessions/{session_id:str}/end", status_code=200, sync_to_thread=True)
     def end_session(
         self, request: Request[Any, Any, Any], session_id: str, services: Services
     ) -> SessionEnded:
@@ -67,7 +67,7 @@ class AgentController(Controller):
         caller = services.authenticate(bearer(request), kind=None)
         return SessionEnded(session_id, services.issuance.end_session(caller, session_id))
 
-    @get("/approvals/{approval_id:str}", sync_to_thread=False)
+    @get("/approvals/{approval_id:str}", sync_to_thread=True)
     def approval_status(
         self, request: Request[Any, Any, Any], approval_id: str, services: Services
     ) -> dict[str, Any]:
