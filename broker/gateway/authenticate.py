@@ -55,10 +55,10 @@ class Authenticator:
         """Forget what was kept about tokens expired by ``now``."""
         return self.tokens.sweep(now) + self._grants.sweep(now) + self._followed.sweep(now)
 
-    def authenticate(
+    async def authenticate(
         self, headers: RawHeaders, route: ProviderRoute, attempt: Attempt
     ) -> tuple[VerifiedToken, Grant]:
-        token = attempt.token = self.tokens.verify(bearer_token(headers))
+        token = attempt.token = await self.tokens.verify_async(bearer_token(headers))
         grant = self._grants.get(token.jti, self.tokens.clock())
         if grant is None:
             grant = _grant(token)

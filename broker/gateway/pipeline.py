@@ -112,7 +112,7 @@ class Pipeline:
     async def _decide(self, request: GatewayRequest, attempt: Attempt) -> Outcome:
         route, rest = find_route(self.providers, request.target)  # 1
         attempt.provider = route.name
-        token, grant = self.authenticator.authenticate(request.headers, route, attempt)  # 2
+        token, grant = await self.authenticator.authenticate(request.headers, route, attempt)  # 2
         control = control_headers(request.headers)  # before any look-up runs
         outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
         attempt.approval_id = control.approval_id

@@ -10,6 +10,7 @@ per ``min_refresh`` seconds, so a rotated key is picked up without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Mapping
 
@@ -87,17 +88,34 @@ class VerifiedTokens:
         return self._cache.sweep(now)
 
     def verify(self, token: str) -> VerifiedToken:
+        """Verify, re-reading the JWKS once on an unknown kid (blocking: tests and tools;
+        the gateway's requests use ``verify_async``)."""
+        try:
+            return self._verify_known(token)
+        except InvalidToken as exc:
+            if not (_unknown_kid(exc) and self._keys.refresh()):
+                raise
+        return self._verify_known(token)
+
+    async def verify_async(self, token: str) -> VerifiedToken:
+        """``verify`` for the event loop: a key rotated in after our last JWKS read is
+        fetched in a worker thread (the fetch has its own timeout), never on the loop."""
+        try:
+            return self._verify_known(token)
+        except InvalidToken as exc:
+            if not (_unknown_kid(exc) and await asyncio.to_thread(self._keys.refresh)):
+                raise
+        return self._verify_known(token)
+
+    def _verify_known(self, token: str) -> VerifiedToken:
         now = self.clock()
         hit = self._cache.get(token, now)
         if hit is not None:
             return hit
-        try:
-            verified = self._verifier.verify(token, now=now)
-        except InvalidToken as exc:
-            # A key rotated in after our last JWKS read: read it again, once, and retry.
-            if exc.audit_detail.startswith("unknown kid") and self._keys.refresh():
-                verified = self._verifier.verify(token, now=now)
-            else:
-                raise
+        verified = self._verifier.verify(token, now=now)
         self._cache.put(token, verified, self.expiry(verified))
         return verified
+
+
+def _unknown_kid(exc: InvalidToken) -> bool:
+    return exc.audit_detail.startswith("unknown kid")

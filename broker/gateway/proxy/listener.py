@@ -83,15 +83,15 @@ class ProxyListener:
             if event.method != b"CONNECT":
                 authority = parse_absolute(event.target)[0]
                 route = named_route(self.hosts, authority, HTTP_PORT)
-                self._authenticate(token, route, attempt)
+                await self._authenticate(token, route, attempt)
             else:
                 authority = parse_authority(event.target)
                 if authority in self.passthrough:
-                    self._authenticate(token, None, attempt)
+                    await self._authenticate(token, None, attempt)
                     await passthrough.record_passage(self.pipeline.recorder, attempt, authority)
                     return await self._pass(conn, authority)
                 route = named_route(self.hosts, authority)
-                self._authenticate(token, route, attempt)
+                await self._authenticate(token, route, attempt)
         except BrokerError as error:
             refusal = await self.pipeline.refuse(attempt, error)
             await conn.answer_problem(refusal.error, close=True, proxy=True)
@@ -104,12 +104,14 @@ class ProxyListener:
             return  # a CONNECT with a body: h11 would not switch; nothing sane to serve
         await self._open(conn, route, authority, token)
 
-    def _authenticate(self, token: str, route: ProviderRoute | None, attempt: Attempt) -> None:
+    async def _authenticate(
+        self, token: str, route: ProviderRoute | None, attempt: Attempt
+    ) -> None:
         """The token as the gateway's authenticator takes it, for ``route`` (for a
         passthrough host: for the provider its own grant names, which must be one here)."""
         authenticator = self.pipeline.authenticator
         if route is None:
-            grant = grant_from_token(authenticator.tokens.verify(token))
+            grant = grant_from_token(await authenticator.tokens.verify_async(token))
             route = self.pipeline.providers.get(grant.provider)
             if route is None:
                 raise Denied(
@@ -118,7 +120,7 @@ class ProxyListener:
                 )
         attempt.provider = route.name
         bearer = [(b"authorization", b"Bearer " + token.encode("latin-1"))]
-        authenticator.authenticate(bearer, route, attempt)
+        await authenticator.authenticate(bearer, route, attempt)
 
     async def _pass(self, conn: Connection, authority: Authority) -> None:
         """A passthrough host: connect, say 200, then copy bytes both ways, untouched."""
