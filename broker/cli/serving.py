@@ -227,6 +227,7 @@ def _serve_with_proxy(
         proxy_host=host,
         proxy_port=proxy_port,
         passthrough=passthrough,
+        max_connections_per_client=state.settings().max_connections_per_client,
         host=host,
         port=port,
         **SERVER_OPTIONS,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from broker.httpguard import ServerLimits
 from tests.support.faulty_upstream import RESET_SENT
 from tests.support.servers import HOST
 from tests.support.upstream_fault_stack import SLOW_LIMITS, FaultStack, build_fault_stack
@@ -121,3 +122,24 @@ def test_a_client_leaving_the_tunnel_mid_answer_frees_the_upstream_connection(
     assert conn.closed_at is not None
     assert conn.closed_at - left < bound
     assert _ended(faults, "client_gone") or _ended(faults, "upstream_deadline")
+
+
+def test_the_proxy_caps_open_connections_per_client_address(faults: FaultStack) -> None:
+    """As on the path-mode server: past the cap, 429 too_many_connections at once, before
+    anything is read; a slot frees when a connection closes."""
+    cap = ServerLimits().max_connections_per_client
+    held = [socket.create_connection((HOST, faults.proxy_port), timeout=5) for _ in range(cap)]
+    try:
+        time.sleep(0.2)  # every held connection accepted
+        with socket.create_connection((HOST, faults.proxy_port), timeout=5) as extra:
+            answer = extra.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 429"), answer
+        assert b"too_many_connections" in answer
+        held.pop().close()
+        time.sleep(0.2)
+        with socket.create_connection((HOST, faults.proxy_port), timeout=5) as another:
+            another.sendall(b"CONNECT echo.example:443 HTTP/1.1\r\nHost: echo.example:443\r\n\r\n")
+            assert another.recv(4096).startswith(b"HTTP/1.1 407")  # served again: no token
+    finally:
+        for sock in held:
+            sock.close()

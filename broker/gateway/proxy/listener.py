@@ -34,6 +34,7 @@ from broker.gateway.proxy.checks import (
 )
 from broker.gateway.proxy.tunnel import Connection, Tunnel
 from broker.gateway.route import ProviderRoute
+from broker.httpguard import TOO_MANY, ServerLimits
 from broker.tokens.grant import grant_from_token
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,15 @@ class ProxyListener:
         pipeline: Pipeline,
         leaves: LeafCache,
         passthrough: frozenset[Authority] = frozenset(),
+        *,
+        max_connections_per_client: int = ServerLimits().max_connections_per_client,
     ) -> None:
         self.pipeline, self.leaves, self.passthrough = pipeline, leaves, passthrough
         self.hosts = host_index(pipeline.providers)
         self._server: asyncio.Server | None = None
+        # Open connections per client address, capped as on the path-mode server (0: no cap).
+        self.max_per_client = max_connections_per_client
+        self._per_client: dict[str, int] = {}
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0: any free port); the port bound."""
@@ -64,6 +70,12 @@ class ProxyListener:
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        if self.max_per_client and self._per_client.get(peer, 0) >= self.max_per_client:
+            writer.write(TOO_MANY)  # answered before anything is read, as httpguard does
+            writer.close()
+            return
+        self._per_client[peer] = self._per_client.get(peer, 0) + 1
         try:
             await self._connect(Connection(reader, writer))
         except (TimeoutError, ConnectionError, h11.ProtocolError):
@@ -72,6 +84,9 @@ class ProxyListener:
             log.error("proxy connection failed: %s", type(exc).__name__)
         finally:
             writer.close()
+            left = self._per_client.pop(peer, 1) - 1
+            if left:
+                self._per_client[peer] = left
 
     async def _connect(self, conn: Connection) -> None:
         event = await conn.next_event(HEAD_TIMEOUT_S)

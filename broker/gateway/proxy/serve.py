@@ -16,6 +16,7 @@ from broker.gateway.app import Gateway
 from broker.gateway.proxy.ca import LeafCache
 from broker.gateway.proxy.checks import Authority
 from broker.gateway.proxy.listener import ProxyListener
+from broker.httpguard import ServerLimits
 
 
 class FrontEnds:
@@ -27,10 +28,16 @@ class FrontEnds:
         proxy_host: str,
         proxy_port: int,
         passthrough: frozenset[Authority] = frozenset(),
+        max_connections_per_client: int = ServerLimits().max_connections_per_client,
         **server_options: Any,
     ) -> None:
         self.server = uvicorn.Server(uvicorn.Config(gateway, **server_options))
-        self.listener = ProxyListener(gateway.pipeline, leaves, passthrough)
+        self.listener = ProxyListener(
+            gateway.pipeline,
+            leaves,
+            passthrough,
+            max_connections_per_client=max_connections_per_client,
+        )
         self.proxy_host, self.proxy_port = proxy_host, proxy_port
         self.proxy_started = False
 
