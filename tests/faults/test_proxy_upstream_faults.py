@@ -11,14 +11,20 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from broker.httpguard import ServerLimits
 from tests.support.faulty_upstream import RESET_SENT
 from tests.support.servers import HOST
-from tests.support.upstream_fault_stack import SLOW_LIMITS, FaultStack, build_fault_stack
+from tests.support.upstream_fault_stack import (
+    SLOW_LIMITS,
+    FaultStack,
+    build_fault_stack,
+    read_head,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -51,21 +57,6 @@ def _tunnel(stack: FaultStack, provider: str, q: str, token: str) -> ssl.SSLSock
     return tls
 
 
-def _read_head(sock: ssl.SSLSocket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        assert piece, data
-        data += piece
-    return data
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _ended(stack: FaultStack, how: str) -> list[dict[str, object]]:
     deadline = time.monotonic() + 5
     while True:
@@ -79,7 +70,7 @@ def test_a_dripping_answers_headers_arrive_at_once_through_the_tunnel(faults: Fa
     token = faults.token("slow")
     started = time.monotonic()
     with _tunnel(faults, "slow", "drip", token) as tls:
-        head = _read_head(tls)
+        head = read_head(tls)
         took = time.monotonic() - started
     assert head.startswith(b"HTTP/1.1 200"), head
     assert took < HEADERS_BOUND_S
@@ -114,11 +105,11 @@ def test_a_client_leaving_the_tunnel_mid_answer_frees_the_upstream_connection(
     token = faults.token("slow")
     upstream = faults.upstreams["slow"]
     with _tunnel(faults, "slow", "drip", token) as tls:
-        _read_head(tls)
+        read_head(tls)
     left = time.monotonic()
     conn = upstream.serving("drip")[-1]
     bound = SLOW_LIMITS.deadline + 1
-    _wait(lambda: conn.closed_at is not None, timeout=bound + 1)
+    wait_until(lambda: conn.closed_at is not None, timeout=bound + 1)
     assert conn.closed_at is not None
     assert conn.closed_at - left < bound
     assert _ended(faults, "client_gone") or _ended(faults, "upstream_deadline")

@@ -22,7 +22,13 @@ import httpx
 import pytest
 
 from tests.support.faulty_upstream import HUGE_BYTES, RESET_SENT
-from tests.support.upstream_fault_stack import SLOW_LIMITS, FaultStack, build_fault_stack
+from tests.support.upstream_fault_stack import (
+    SLOW_LIMITS,
+    FaultStack,
+    build_fault_stack,
+    read_head,
+    wait_until,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -57,15 +63,6 @@ def _open(stack: FaultStack, provider: str, q: str, token: str) -> socket.socket
     return sock
 
 
-def _read_head(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = sock.recv(65536)
-        assert piece, data
-        data += piece
-    return data
-
-
 def test_a_hanging_provider_leaves_another_providers_latency_alone(faults: FaultStack) -> None:
     echo, slow = faults.token("echo"), faults.token("slow")
     baseline = [_timed(lambda: _get(faults, "echo", "ok", echo)) for _ in range(10)]
@@ -73,7 +70,7 @@ def test_a_hanging_provider_leaves_another_providers_latency_alone(faults: Fault
     with ThreadPoolExecutor(hung) as pool:
         started = time.monotonic()
         stuck = [pool.submit(_get, faults, "slow", "hang", slow) for _ in range(hung)]
-        _wait(lambda: len(faults.upstreams["slow"].serving("hang")) >= SLOW_LIMITS.connections)
+        wait_until(lambda: len(faults.upstreams["slow"].serving("hang")) >= SLOW_LIMITS.connections)
         during = [_timed(lambda: _get(faults, "echo", "ok", echo)) for _ in range(20)]
         answers = [f.result() for f in stuck]
         took = time.monotonic() - started
@@ -101,7 +98,7 @@ def test_a_dripping_answers_headers_arrive_at_once(faults: FaultStack) -> None:
     token = faults.token("slow")
     started = time.monotonic()
     with _open(faults, "slow", "drip", token) as sock:
-        head = _read_head(sock)
+        head = read_head(sock)
         took = time.monotonic() - started
     assert head.startswith(b"HTTP/1.1 200"), head
     assert took < HEADERS_BOUND_S
@@ -114,12 +111,12 @@ def test_an_abandoned_call_frees_its_upstream_connection(faults: FaultStack, mod
     before = len(upstream.serving(mode))
     with _open(faults, "slow", mode, token) as sock:
         if mode == "drip":
-            _read_head(sock)  # mid-answer
+            read_head(sock)  # mid-answer
         else:
-            _wait(lambda: len(upstream.serving(mode)) > before)  # the call is upstream
+            wait_until(lambda: len(upstream.serving(mode)) > before)  # the call is upstream
     left = time.monotonic()
     conn = upstream.serving(mode)[-1]
-    _wait(lambda: conn.closed_at is not None, timeout=FREED_BOUND_S + 1)
+    wait_until(lambda: conn.closed_at is not None, timeout=FREED_BOUND_S + 1)
     assert conn.closed_at is not None
     assert conn.closed_at - left < FREED_BOUND_S
     calls = _completed(faults, "client_gone", at_least=1)
@@ -131,7 +128,7 @@ def test_a_reset_mid_body_logs_one_line_and_keeps_its_completion(
 ) -> None:
     token = faults.token("slow")
     with caplog.at_level(logging.WARNING), _open(faults, "slow", "reset", token) as sock:
-        data = _read_head(sock)
+        data = read_head(sock)
         while piece := _recv(sock):
             data += piece
     head, _, body = data.partition(b"\r\n\r\n")
@@ -161,7 +158,7 @@ def test_a_huge_answer_streams_through_and_a_slow_one_meets_its_deadline(
     assert received == HUGE_BYTES
     started = time.monotonic()
     with _open(faults, "slow", "drip", faults.token("slow")) as sock:
-        _read_head(sock)
+        read_head(sock)
         while _recv(sock):
             pass
     assert time.monotonic() - started < SLOW_LIMITS.deadline + 1.5
@@ -191,10 +188,3 @@ def _timed(call: object) -> float:
     response = call()
     assert response.status_code == 200, response.text
     return time.perf_counter() - started
-
-
-def _wait(condition: object, timeout: float = 5.0) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)

@@ -7,8 +7,9 @@ With ``proxy=True`` the same gateway also serves the forward proxy, answering fo
 from __future__ import annotations
 
 import secrets
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,20 @@ def build_fault_stack(tmp: Path, *, proxy: bool = False) -> Iterator[FaultStack]
             upstream.stop()
         gateway.store.db.engine.dispose()
         world.services.close()
+
+
+def read_head(sock: socket.socket) -> bytes:
+    """Read from ``sock`` until the end of an answer's head (the tests' raw clients)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, data
+        data += piece
+    return data
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` (bounded); the caller asserts what it needs afterwards."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
