@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -250,8 +251,31 @@ def _algorithm_problems(settings: Settings) -> list[str]:
     return []
 
 
+def _issuer_problems(issuer: str) -> list[str]:
+    """RFC 8414 section 2: the issuer is an https URL without query or fragment, and the
+    metadata is found by inserting the well-known path after its host, so no trailing
+    slash either. http is allowed (the loopback default, an in-cluster Service); strict
+    validators such as authlib's refuse it, as docs/tokens.md says."""
+    if not issuer:
+        return []
+    try:
+        parts = urlsplit(issuer)
+    except ValueError:
+        return ["issuer is not a URL"]
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return ["issuer must be an https (or http) URL with a host"]
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+        return ["issuer must have no query or fragment (RFC 8414 section 2)"]
+    if parts.username is not None or parts.password is not None:
+        return ["issuer must not carry user information"]
+    if issuer.endswith("/"):
+        return ["issuer must not end with / (RFC 8414 section 3 appends the well-known path)"]
+    return []
+
+
 def _check(settings: Settings) -> None:
     problems = [f"{name} {message}" for name, message in limit_problems(settings, LIMITS)]
+    problems.extend(_issuer_problems(settings.issuer))
     if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
     problems.extend(_algorithm_problems(settings))

@@ -178,3 +178,28 @@ def test_an_unknown_vault_variable_is_named() -> None:
         load_settings(environ={"CAPBROKER_VAULT_MOUNTT": "kv"})
     assert err.value.detail == "environment variable CAPBROKER_VAULT_MOUNTT: unknown vault setting"
     assert load_settings(environ={"CAPBROKER_VAULT_MOUNT": "kv"}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("issuer", "problem"),
+    [
+        ("https://broker.example/?x=1", "no query or fragment"),
+        ("https://broker.example#top", "no query or fragment"),
+        ("https://broker.example/", "must not end with /"),
+        ("ftp://broker.example", "https (or http) URL"),
+        ("broker.example", "https (or http) URL"),
+        ("https://user:pw@broker.example", "user information"),
+    ],
+)
+def test_an_issuer_rfc8414_cannot_name_is_refused(issuer: str, problem: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        load_settings(environ={"CAPBROKER_ISSUER": issuer})
+    assert problem in caught.value.detail
+    assert "pw@" not in caught.value.detail  # a password in the URL is never echoed
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://broker.example", "https://broker.example/tenant-a", "http://10.0.0.1:8080"]
+)
+def test_issuers_with_a_well_known_location_are_kept(issuer: str) -> None:
+    assert load_settings(environ={"CAPBROKER_ISSUER": issuer}).effective_issuer == issuer
