@@ -235,3 +235,16 @@ def test_htu_normalisation_equivalence(
     assert normalise_htu(plain) == plain
     other_port = f"{scheme}://{host}:8443{path}"
     assert normalise_htu(other_port) != normalise_htu(plain)
+
+
+def test_htu_normalisation_examples() -> None:
+    assert normalise_htu("https://a.example/x%2fy") == "https://a.example/x%2Fy"
+    assert normalise_htu("https://a.example/x%2fy") != normalise_htu("https://a.example/x/y")
+    assert normalise_htu("https://a.example/%7euser") == "https://a.example/~user"
+    assert normalise_htu("http://a.example") == "http://a.example/"
+    assert normalise_htu("http://a.example:/p") == "http://a.example/p"
+    assert normalise_htu("https://a.example:8443/a/b/../c") == "https://a.example:8443/a/c"
+    assert normalise_htu("https://[::1]:443/p") == "https://[::1]/p"
+    for bad in ("ftp://a/p", "a.example/p", "https:///p", "https://a:99999/p", "https://a:x/p"):
+        with pytest.raises(ValueError, match=r"URI|authority|port|host"):
+            normalise_htu(bad)
