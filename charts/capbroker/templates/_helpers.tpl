@@ -330,6 +330,14 @@ settings ConfigMap, which every render contains.
 {{- if and (not $v.serviceAccount.create) (not $v.serviceAccount.name) -}}
 {{- $e = append $e "serviceAccount.name: name an existing ServiceAccount when serviceAccount.create is false" -}}
 {{- end -}}
+{{- if $v.workloadIdentity.enabled -}}
+{{- if and (not $v.workloadIdentity.trustedIssuers) (not $v.workloadIdentity.kubernetes.enabled) -}}
+{{- $e = append $e "workloadIdentity.trustedIssuers (or workloadIdentity.kubernetes.enabled) is required with workloadIdentity.enabled: at least one TrustedIssuer document (docs/identity.md)" -}}
+{{- end -}}
+{{- if and $v.networkPolicy.enabled (include "capbroker.trustedIssuersFetch" .) (not $v.networkPolicy.workloadIdentity.to) -}}
+{{- $e = append $e "networkPolicy.workloadIdentity.to is required with networkPolicy.enabled and a trusted issuer with jwksUri: where the broker fetches the JWKS, e.g. [{cidr: 10.96.0.1/32}] for the API server" -}}
+{{- end -}}
+{{- end -}}
 {{- if $e -}}
 {{- fail (printf "\n%d value(s) to set or fix (mode %s):\n  - %s" (len $e) $v.mode (join "\n  - " $e)) -}}
 {{- end -}}
@@ -695,4 +703,32 @@ the approval webhook. (dict "root" $ "gateway" <item>) */}}
 {{- with $g.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* The trusted issuers file (a YAML stream of TrustedIssuer documents, docs/identity.md):
+workloadIdentity.trustedIssuers, then the in-cluster issuer when kubernetes.enabled. */}}
+{{- define "capbroker.trustedIssuersList" -}}
+{{- $w := .Values.workloadIdentity -}}
+{{- $docs := $w.trustedIssuers -}}
+{{- if $w.kubernetes.enabled -}}
+{{- $k := $w.kubernetes -}}
+{{- $spec := dict "issuer" $k.issuer "jwksUri" $k.jwksUri "audiences" (list $k.audience) "algorithms" (list "RS256") "singleUse" false "agents" $k.agents -}}
+{{- $docs = append $docs (dict "apiVersion" "capbroker.dev/v1" "kind" "TrustedIssuer" "metadata" (dict "name" $k.name) "spec" $spec) -}}
+{{- end -}}
+{{ toYaml $docs }}
+{{- end -}}
+
+{{- define "capbroker.trustedIssuersYaml" -}}
+# capbroker trusted issuers (CAPBROKER_TRUSTED_ISSUERS_FILE); rendered by the capbroker chart.
+{{- range (include "capbroker.trustedIssuersList" . | fromYamlArray) }}
+---
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when a trusted issuer's keys are fetched (jwksUri): the broker needs egress. */}}
+{{- define "capbroker.trustedIssuersFetch" -}}
+{{- range (include "capbroker.trustedIssuersList" . | fromYamlArray) -}}
+{{- if .spec.jwksUri }}true{{ end -}}
+{{- end -}}
 {{- end -}}
