@@ -264,7 +264,7 @@ def _issuer_problems(issuer: str) -> list[str]:
         return ["issuer is not a URL"]
     if parts.scheme not in ("https", "http") or not parts.hostname:
         return ["issuer must be an https (or http) URL with a host"]
-    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+    if "?" in issuer or "#" in issuer:  # also an empty query or fragment
         return ["issuer must have no query or fragment (RFC 8414 section 2)"]
     if parts.username is not None or parts.password is not None:
         return ["issuer must not carry user information"]

@@ -30,11 +30,11 @@ from broker.errors import Reason, Unauthenticated
 from broker.identity.claims import WorkloadIdentity, check_workload_claims
 from broker.identity.issuers import TrustedIssuer
 from broker.identity.keys import IssuerKeys, JwksFetch, http_fetch
-from broker.identity.replay import ReplayCache
 from broker.store.database import Database
 from broker.store.tables import Principal
 from broker.tokens import InvalidToken
 from broker.tokens.foreign import unverified_claims, verify_foreign
+from broker.tokens.replay import ReplayCache
 
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"

@@ -65,14 +65,14 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
     return value
 
 
-def _segment(text: str, what: str) -> bytes:
+def segment(text: str, what: str) -> bytes:
     try:
         return b64url_decode(text)
     except ValueError:
         raise InvalidToken(f"{what} is not canonical base64url") from None
 
 
-def _object(data: bytes, what: str) -> dict[str, Any]:
+def strict_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         return parse_json_object(data)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -112,7 +112,7 @@ _ACCEPTED_HEADERS_MAX = 256
 def _header_kid(header_b64: str) -> tuple[str, str]:
     found = _ACCEPTED_HEADERS.get(header_b64)
     if found is None:
-        found = _check_header(_object(_segment(header_b64, "header"), "header"))
+        found = _check_header(strict_object(segment(header_b64, "header"), "header"))
         if len(_ACCEPTED_HEADERS) >= _ACCEPTED_HEADERS_MAX:
             _ACCEPTED_HEADERS.clear()
         _ACCEPTED_HEADERS[header_b64] = found
@@ -142,7 +142,7 @@ def verify_compact(
         key_algorithm = None
     if key_algorithm != algorithm:
         raise InvalidToken("alg does not match the key's type")
-    signature = _segment(signature_b64, "signature")
+    signature = segment(signature_b64, "signature")
     if not _jwa.verify(public, signature, f"{header_b64}.{payload_b64}".encode("ascii")):
         raise InvalidToken("signature does not verify")
-    return kid, _object(_segment(payload_b64, "payload"), "payload")
+    return kid, strict_object(segment(payload_b64, "payload"), "payload")

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 from broker.errors import Reason
 from broker.limits import InputProblem, check_document
@@ -58,7 +58,7 @@ class ClaimRules:
     max_lifetime: float
 
 
-def _is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     # bool is an int subclass; true/false are not times.
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -132,7 +132,7 @@ def _check_shapes(claims: Mapping[str, Any]) -> None:
         if not isinstance(claims[name], str) or not claims[name]:
             raise InvalidToken(f"claim {name} is not a non-empty string")
     for name in TIME_CLAIMS:
-        if not _is_number(claims[name]):
+        if not is_number(claims[name]):
             raise InvalidToken(f"claim {name} is not a NumericDate")
     aud = claims["aud"]
     aud_ok = isinstance(aud, str) or (

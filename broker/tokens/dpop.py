@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.limits import InputProblem, check_document
-from broker.tokens import _jwa
-from broker.tokens._b64 import b64url_decode, b64url_encode
+from broker.tokens import _jwa, _jws
+from broker.tokens._b64 import b64url_encode
 from broker.tokens._jwa import FROM_HEADER
 from broker.tokens._jwk import public_key_from_jwk, thumbprint
-from broker.tokens._jws import parse_json_object
+from broker.tokens.claims import is_number
 from broker.tokens.errors import InvalidKey, InvalidToken
 from broker.tokens.replay import ReplayCache
 
@@ -103,24 +103,22 @@ def access_token_hash(access_token: str) -> str:
 
 def _decode(segment: str, what: str) -> bytes:
     try:
-        return b64url_decode(segment)
-    except ValueError:
-        raise InvalidProof(f"DPoP proof {what} is not canonical base64url") from None
+        return _jws.segment(segment, f"DPoP proof {what}")
+    except InvalidToken as exc:
+        raise InvalidProof(exc.audit_detail) from None
 
 
 def _object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = parse_json_object(_decode(segment, what))
+        value = _jws.strict_object(_decode(segment, what), f"DPoP proof {what}")
         check_document(value)
     except InvalidProof:
         raise
-    except (ValueError, UnicodeDecodeError, RecursionError, InputProblem):
+    except InvalidToken as exc:
+        raise InvalidProof(exc.audit_detail) from None
+    except InputProblem:
         raise InvalidProof(f"DPoP proof {what} is not a strict JSON object") from None
     return value
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_header(header: dict[str, Any], algorithms: frozenset[str]) -> tuple[Any, str]:
@@ -188,7 +186,7 @@ def verify_proof(
         matches = False
     if not matches:
         raise InvalidProof("DPoP proof htu does not match the request URI")
-    if not isinstance(iat, int | float) or not _is_number(iat):
+    if not is_number(iat):
         raise InvalidProof("DPoP proof iat is not a NumericDate")
     if iat > now + leeway:
         raise InvalidProof("DPoP proof iat in the future")

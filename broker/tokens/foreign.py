@@ -14,7 +14,7 @@ from typing import Any
 
 from broker.tokens import _jwa
 from broker.tokens._jwa import FROM_HEADER, PublicKey
-from broker.tokens._jws import _object, _segment, _shown
+from broker.tokens._jws import _shown, segment, strict_object
 from broker.tokens.errors import InvalidKey, InvalidToken
 
 MAX_FOREIGN_TOKEN_BYTES = 16384
@@ -31,7 +31,7 @@ def _parts(token: object, max_bytes: int) -> list[str]:
 
 def unverified_claims(token: str, *, max_bytes: int = MAX_FOREIGN_TOKEN_BYTES) -> dict[str, Any]:
     """The payload before any check: only to choose whose keys to verify with."""
-    return _object(_segment(_parts(token, max_bytes)[1], "payload"), "payload")
+    return strict_object(segment(_parts(token, max_bytes)[1], "payload"), "payload")
 
 
 def verify_foreign(
@@ -43,7 +43,7 @@ def verify_foreign(
 ) -> tuple[str, dict[str, Any]]:
     """``(kid, payload)`` of a token whose header and signature were accepted."""
     header_b64, payload_b64, signature_b64 = _parts(token, max_bytes)
-    header = _object(_segment(header_b64, "header"), "header")
+    header = strict_object(segment(header_b64, "header"), "header")
     alg = header.get("alg")
     algorithm = FROM_HEADER.get(alg) if isinstance(alg, str) else None
     if algorithm is None or algorithm not in set(algorithms):
@@ -62,7 +62,7 @@ def verify_foreign(
         matches = False
     if not matches:
         raise InvalidToken("alg does not match the key's type")
-    signature = _segment(signature_b64, "signature")
+    signature = segment(signature_b64, "signature")
     if not _jwa.verify(public, signature, f"{header_b64}.{payload_b64}".encode("ascii")):
         raise InvalidToken("signature does not verify")
-    return kid, _object(_segment(payload_b64, "payload"), "payload")
+    return kid, strict_object(segment(payload_b64, "payload"), "payload")

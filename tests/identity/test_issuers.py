@@ -12,8 +12,8 @@ from broker.clock import FrozenClock
 from broker.errors import InvalidRequest, Unavailable
 from broker.identity import load_issuers, parse_issuers
 from broker.identity.keys import IssuerKeys
-from broker.identity.replay import ReplayCache
 from broker.tokens import InvalidToken
+from broker.tokens.replay import ReplayCache
 from tests.support.oidc_issuer import new_key
 
 KEY = new_key()
