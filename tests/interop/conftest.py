@@ -4,6 +4,7 @@ libraries talk to it as a user's code would (nothing here uses capbroker's own c
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from broker.demo.world import Principal, Seed
 from broker.manifests import parse_manifest
 from broker.services.container import Services
 from tests.support.broker_app import FLOOR, STAGING_TEMPLATE
+from tests.support.servers import free_port
 from tests.support.world import AUDIENCE, broker_settings, seeded_world
 
 # authlib's RFC 8414 validator insists on an https issuer; the issuer is a name, the
@@ -24,6 +26,28 @@ ISSUER = "https://broker.test"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AGENT_CREDENTIAL = "urn:capbroker:params:oauth:token-type:agent-credential"
 RESOURCE_SERVER = "billing-api"
+
+# Each refusal at the token endpoint: the parameters that cause it and the OAuth error a
+# client must raise (shared by every client library the suite drives).
+REFUSALS = [
+    ({"environment": "production"}, "invalid_authorization_details"),
+    ({"scope": "backup:delete"}, "invalid_scope"),
+    ({"scope": "cluster:nuke"}, "invalid_scope"),
+    ({"expires_in": "86400"}, "invalid_request"),
+    ({"template": "no-such-template"}, "invalid_authorization_details"),
+    ({"subject_token": "capb_agt_" + "0" * 24 + "_" + "A" * 43}, "invalid_grant"),
+    ({"audience": "https://elsewhere.example"}, "invalid_target"),
+    ({"resource": "https://elsewhere.example/"}, "invalid_target"),
+    ({"actor_token": "x"}, "invalid_request"),
+    (
+        {
+            "authorization_details": json.dumps(
+                [{"type": "capbroker_capability", "locations": ["https://x.example"]}]
+            )
+        },
+        "invalid_authorization_details",
+    ),
+]
 
 
 @dataclass
@@ -46,11 +70,19 @@ class LiveBroker:
         }
 
 
-def live_broker(tmp: Path, *, signing_algorithm: str = "Ed25519") -> Iterator[LiveBroker]:
-    """A broker on a loopback socket, signing with ``signing_algorithm``."""
+def live_broker(
+    tmp: Path, *, signing_algorithm: str = "Ed25519", issuer: str | None = ISSUER
+) -> Iterator[LiveBroker]:
+    """A broker on a loopback socket, signing with ``signing_algorithm``. ``issuer=None``:
+    the socket's own http URL is the issuer, so a client that follows the metadata's
+    endpoints (oauth4webapi) reaches this broker."""
+    port = 0
+    if issuer is None:
+        port = free_port()
+        issuer = f"http://127.0.0.1:{port}"
     settings = dataclasses.replace(
         broker_settings(tmp, f"sqlite:///{tmp}/capbroker.db"),
-        issuer=ISSUER,
+        issuer=issuer,
         signing_algorithm=signing_algorithm,
     )
     seed = Seed(
@@ -59,7 +91,7 @@ def live_broker(tmp: Path, *, signing_algorithm: str = "Ed25519") -> Iterator[Li
     )
     world = seeded_world(settings, seed)
     rs = world.services.principals.create("resource_server", RESOURCE_SERVER, actor="test")
-    server = ServerThread(create_app(world.services)).start()
+    server = ServerThread(create_app(world.services), port=port).start()
     try:
         yield LiveBroker(
             server.url,
@@ -67,6 +99,7 @@ def live_broker(tmp: Path, *, signing_algorithm: str = "Ed25519") -> Iterator[Li
             world.credential("claude-code"),
             world.credential("root"),
             rs.credential,
+            issuer=issuer,
         )
     finally:
         server.stop()

@@ -3,7 +3,6 @@ requests-oauthlib/oauthlib, as an agent's or a resource server's code would call
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -15,28 +14,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from oauthlib.oauth2.rfc6749.parameters import prepare_token_request
 from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
-from tests.interop.conftest import EXCHANGE, RESOURCE_SERVER, LiveBroker
-
-# Each refusal, the parameters that cause it and the OAuth error a client must raise.
-REFUSALS = [
-    ({"environment": "production"}, "invalid_authorization_details"),
-    ({"scope": "backup:delete"}, "invalid_scope"),
-    ({"scope": "cluster:nuke"}, "invalid_scope"),
-    ({"expires_in": "86400"}, "invalid_request"),
-    ({"template": "no-such-template"}, "invalid_authorization_details"),
-    ({"subject_token": "capb_agt_" + "0" * 24 + "_" + "A" * 43}, "invalid_grant"),
-    ({"audience": "https://elsewhere.example"}, "invalid_target"),
-    ({"resource": "https://elsewhere.example/"}, "invalid_target"),
-    ({"actor_token": "x"}, "invalid_request"),
-    (
-        {
-            "authorization_details": json.dumps(
-                [{"type": "capbroker_capability", "locations": ["https://x.example"]}]
-            )
-        },
-        "invalid_authorization_details",
-    ),
-]
+from tests.interop.conftest import EXCHANGE, REFUSALS, RESOURCE_SERVER, LiveBroker
 
 
 @pytest.fixture(autouse=True)
