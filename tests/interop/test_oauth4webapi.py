@@ -222,3 +222,16 @@ def test_validate_jwt_access_token_refuses_a_wrong_audience_and_a_tampered_token
         live, "validate", token=f"{head}.{forged}.{sig}", audience=live.audience, algorithms=[alg]
     )
     assert tampered["raised"]["message"] == "JWT signature verification failed", tampered
+
+
+def test_an_ed25519_token_needs_the_eddsa_name_in_signing_algorithms(live: LiveBroker) -> None:
+    """capbroker writes `EdDSA` (docs/tokens.md#algorithms, decision 0021): an oauth4webapi
+    user who lists only RFC 9864's `Ed25519` is refused, one who lists both is not. Checked,
+    so the docs are told when that changes."""
+    token = issue(live)
+    only_new = node(live, "validate", token=token, audience=live.audience, algorithms=["Ed25519"])
+    assert only_new["raised"]["message"] == 'unexpected JWT "alg" header parameter', only_new
+    both = node(
+        live, "validate", token=token, audience=live.audience, algorithms=["EdDSA", "Ed25519"]
+    )
+    assert "ok" in both, both
