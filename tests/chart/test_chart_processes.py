@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 import yaml
 
 from broker.demo.world import FLOOR, TEMPLATE
 from broker.secrets.vault.policy import transit_policy, vault_policy
 from tests.chart.chart_support import FULLNAME, NAMESPACE, one, pod_spec, render
+from tests.support.oidc_issuer import LocalIssuer
 from tests.support.openbao import OpenBaoServer, answer_token_review, any_ca_pem
 from tests.support.servers import ServerNotReady, ServerProcess, free_port, http_ready
 
@@ -386,3 +388,107 @@ def test_dev_release_runs_with_no_values_and_forwards_an_agents_call(tmp_path: P
         assert "projects" in answer.json()["data"]
     finally:
         cluster.stop()
+
+
+def _workload_identity_sets(ci: LocalIssuer, cluster: LocalIssuer) -> tuple[str, ...]:
+    """A listed GitHub-Actions-shaped issuer and the chart's in-cluster one, both the local
+    test issuers (their own keys, their JWKS on 127.0.0.1)."""
+    listed = "workloadIdentity.trustedIssuers[0]"
+    return (
+        "workloadIdentity.enabled=true",
+        f"{listed}.apiVersion=capbroker.dev/v1",
+        f"{listed}.kind=TrustedIssuer",
+        f"{listed}.metadata.name=github-actions",
+        f"{listed}.spec.issuer={ci.url}",
+        f"{listed}.spec.jwksUri={ci.jwks_uri}",
+        f"{listed}.spec.audiences[0]=https://github.com/octo-org",
+        f"{listed}.spec.algorithms[0]=RS256",
+        f"{listed}.spec.agents[0].name=ci.{{repo}}",
+        f"{listed}.spec.agents[0].match.repository=octo-org/{{repo}}",
+        "workloadIdentity.kubernetes.enabled=true",
+        f"workloadIdentity.kubernetes.issuer={cluster.url}",
+        f"workloadIdentity.kubernetes.jwksUri={cluster.jwks_uri}",
+        "networkPolicy.workloadIdentity.to[0].cidr=127.0.0.1/32",
+    )
+
+
+def test_workload_identity_release_exchanges_platform_tokens(tmp_path: Path) -> None:
+    """The dev release with workloadIdentity: the broker container starts with the rendered
+    CAPBROKER_TRUSTED_ISSUERS_FILE and the trusted-issuers ConfigMap mounted (kubelet
+    layout), and over its socket exchanges a CI OIDC token and a projected service-account
+    token, each from a local issuer, for capability tokens that verify against its JWKS;
+    a token for another audience is refused and issues nothing."""
+    ci, in_cluster = LocalIssuer(), LocalIssuer()
+    docs = render(None, _workload_identity_sets(ci, in_cluster))
+    pod = one(docs, "Deployment", f"{FULLNAME}-broker")
+    (broker_container,) = [c for c in pod_spec(pod)["containers"] if c["name"] == "broker"]
+    assert "CAPBROKER_TRUSTED_ISSUERS_FILE" in {e["name"] for e in broker_container["env"]}
+    port = free_port()
+    cluster = Cluster(tmp_path, docs, "", {}, {}, ports={"broker": port})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for init in ("migrate", "demo-key"):
+            done = cluster.run(pod, name=init)
+            assert done.returncode == 0, (init, done.stderr)
+        cluster.start(pod, "broker")
+        manifests = tmp_path / "manifests"
+        manifests.mkdir()
+        template = {**TEMPLATE, "spec": {**TEMPLATE["spec"], "agents": ["ci.*", "k8s.agents.*"]}}
+        for doc in (FLOOR, template):
+            (manifests / f"{doc['kind']}.yaml").write_text(yaml.safe_dump(doc))
+        applied = cluster.run(pod, "apply", "-f", str(manifests), name="broker")
+        assert applied.returncode == 0, applied.stderr
+
+        def exchange(subject_token: str) -> httpx.Response:
+            return httpx.post(
+                f"{url}/oauth/token",
+                data={
+                    "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "subject_token": subject_token,
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+                    "template": "staging-agent",
+                    "environment": "staging",
+                    "scope": "project:read",
+                },
+            )
+
+        jwks = pyjwt.PyJWKClient(f"{url}/.well-known/jwks.json", cache_keys=False)
+        now = time.time()
+        issued: list[str] = []
+        for platform_token, agent in (
+            (ci.github_token(now), "ci.deployer"),
+            (in_cluster.kubernetes_token(now), "k8s.agents.claude-code"),
+        ):
+            answer = exchange(platform_token)
+            assert answer.status_code == 200, answer.text
+            token = answer.json()["access_token"]
+            claims = pyjwt.decode(
+                token,
+                jwks.get_signing_key_from_jwt(token),
+                algorithms=["EdDSA"],
+                audience="capbroker-gateway",
+            )
+            assert claims["client_id"] == agent
+            assert claims["scope"] == "project:read"
+            issued += [platform_token, token]
+        # The keys came from the issuers' JWKS endpoints.
+        assert ci.fetches >= 1
+        assert in_cluster.fetches >= 1
+
+        refused = exchange(ci.github_token(now, aud="https://github.com/evil-org"))
+        assert refused.status_code == 400, refused.text
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["error"] == "invalid_grant"
+        assert "access_token" not in refused.json()
+        other = exchange(in_cluster.kubernetes_token(now, aud=["https://kubernetes.default.svc"]))
+        assert other.status_code == 400, other.text
+        assert other.json()["error"] == "invalid_grant"
+        cluster.stop()
+        log = (tmp_path / "broker.log").read_text()
+        for secret in issued:  # neither the platform tokens nor the capability tokens
+            assert secret not in log
+            assert secret.split(".")[2] not in log
+    finally:
+        cluster.stop()
+        ci.stop()
+        in_cluster.stop()
