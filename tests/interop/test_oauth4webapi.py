@@ -196,6 +196,11 @@ def test_validate_jwt_access_token_for_each_algorithm(signed: tuple[LiveBroker, 
     assert claims["scope"] == "project:read"
     assert claims["client_id"] == "claude-code"
     assert claims["authorization_details"][0]["actions"] == ["project:read"]
+    # RFC 7662 and RFC 9068 agree: introspection says what the validated token says.
+    rs = {"auth": "basic", "client_id": RESOURCE_SERVER, "secret": live.rs_secret}
+    seen = node(live, "introspect", token=token, **rs)["ok"]
+    assert seen["active"] is True
+    assert {k: seen[k] for k in claims} == claims
 
 
 def test_validate_jwt_access_token_with_the_libraries_default_algorithms(
