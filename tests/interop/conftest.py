@@ -39,6 +39,8 @@ REFUSALS = [
     ({"audience": "https://elsewhere.example"}, "invalid_target"),
     ({"resource": "https://elsewhere.example/"}, "invalid_target"),
     ({"actor_token": "x"}, "invalid_request"),
+    ({"requested_token_type": "urn:ietf:params:oauth:token-type:jwt"}, "invalid_request"),
+    ({"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"}, "invalid_request"),
     (
         {
             "authorization_details": json.dumps(
