@@ -75,6 +75,15 @@ def ancestors(claims: Mapping[str, Any]) -> tuple[Ancestor, ...]:
     )
 
 
+def delegation_data(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """A delegated token's chain as audit events show it: ancestor jtis (root first) and
+    the actors' names (current first), the subject being the root agent."""
+    return {
+        "chain": [a.jti for a in ancestors(claims)],
+        "actors": [str(a["client_id"]) for a in actors(claims)],
+    }
+
+
 def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
