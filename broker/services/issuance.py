@@ -51,12 +51,12 @@ _INSERT_TOKEN = RawStatement(
     " :template_name, :template_version, :provider, :environment, :actions, :kid, :issued_at,"
     " :expires_at)"
 )
-# A delegated token also names its parent (migration 0005): only these write the column.
+# A delegated token also names its parent and actor (migration 0005): only these write them.
 _INSERT_DELEGATED = RawStatement(
     "INSERT INTO tokens (jti, session_id, agent_id, template_name, template_version, provider,"
-    " environment, actions, kid, issued_at, expires_at, parent_jti) VALUES (:jti, :session_id,"
-    " :agent_id, :template_name, :template_version, :provider, :environment, :actions, :kid,"
-    " :issued_at, :expires_at, :parent_jti)"
+    " environment, actions, kid, issued_at, expires_at, parent_jti, actor_id) VALUES (:jti,"
+    " :session_id, :agent_id, :template_name, :template_version, :provider, :environment,"
+    " :actions, :kid, :issued_at, :expires_at, :parent_jti, :actor_id)"
 )
 _INSERT_SESSION = RawStatement(
     "INSERT INTO sessions (id, agent_id, created_at) VALUES (:id, :agent_id, :created_at)"
@@ -328,7 +328,7 @@ class IssuanceService:
                 "kid": signer.kid,
                 "issued_at": now,
                 "expires_at": float(claims["exp"]),
-                **({} if delegated is None else {"parent_jti": delegated.parent_jti}),
+                **({} if delegated is None else delegated.record()),
             },
         )
         self.audit.append(

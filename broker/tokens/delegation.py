@@ -130,6 +130,10 @@ class Delegated:
     def claims(self) -> dict[str, Any]:
         return {ACT: dict(self.act), DELEGATION: delegation_claim(self.parent_jti, self.ancestors)}
 
+    def record(self) -> dict[str, Any]:
+        """The token record's columns of its own (``tokens.parent_jti``, ``actor_id``)."""
+        return {"parent_jti": self.parent_jti, "actor_id": str(self.act["sub"])}
+
     def audit_data(self) -> dict[str, Any]:
         """The chain as the audit log shows it: ancestor jtis and the actors' names."""
         names = [str(a["client_id"]) for a in actors({ACT: self.act})]

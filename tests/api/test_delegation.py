@@ -382,3 +382,41 @@ def test_the_childs_calls_left_are_the_parents(world: World) -> None:
 def _token_count(world: World) -> int:
     with world.services.db.read() as conn:
         return int(conn.execute(text("SELECT count(*) FROM tokens")).scalar_one())
+
+
+def test_disabling_the_sub_agent_revokes_what_it_was_delegated(world: World) -> None:
+    parent = world.root()
+    child = world.delegate(
+        parent["access_token"], actor_token=world.creds["claude-sub"], actor_token_type=AGENT_CRED
+    ).json()
+    grandchild = world.delegate(child["access_token"]).json()
+    world.services.principals.set_disabled("agent", "claude-sub", disabled=True, actor="test")
+    for t in (child, grandchild):
+        assert world.introspect(t["access_token"]) == {"active": False}
+    assert world.introspect(parent["access_token"])["active"] is True
+
+
+def test_a_kill_on_the_sub_agent_revokes_its_tokens_in_the_store(world: World) -> None:
+    parent = world.root()
+    child = world.delegate(
+        parent["access_token"], actor_token=world.creds["claude-sub"], actor_token_type=AGENT_CRED
+    ).json()
+    _, revoked = world.services.kills.engage("agent", "claude-sub", actor="test")
+    assert revoked == 1
+    assert world.introspect(child["access_token"]) == {"active": False}
+    assert world.introspect(parent["access_token"])["active"] is True
+
+
+def test_no_secret_reaches_the_audit_log(world: World) -> None:
+    parent = world.root()
+    child = world.delegate(
+        parent["access_token"], actor_token=world.creds["claude-sub"], actor_token_type=AGENT_CRED
+    ).json()
+    world.delegate(parent["access_token"], scope="volume:read")  # a refusal
+    world.delegate(child["access_token"][:-3] + "abc")  # a rejection
+    with world.services.db.read() as conn:
+        everything = json.dumps(
+            [tuple(r) for r in conn.execute(text("SELECT * FROM audit_events"))]
+        )
+    for secret in (parent["access_token"], child["access_token"], *world.creds.values()):
+        assert secret not in everything

@@ -176,10 +176,12 @@ def test_a_kill_on_the_sub_agent_stops_its_delegated_token(deleg: Delegation) ->
     parent = deleg.root().access_token
     child = deleg.child(parent, actor_token=deleg.sub_agent, actor_token_type=AGENT_CRED)
     assert deleg.get(child).status_code == 200
-    deleg.stack.services.kills.engage("agent", "claude-sub", actor="admin:test")
-    # Its row names the root agent, so nothing is revoked in the store: the gateway matches
-    # the kill against every actor of the chain.
-    assert _code(deleg.refused_once_known(child)) == "kill_switch_engaged"
+    grandchild = deleg.child(child, scope="item:read")  # claude-sub acts in it too
+    _, revoked = deleg.stack.services.kills.engage("agent", "claude-sub", actor="admin:test")
+    assert revoked == 2  # by tokens.actor_id, and the descendants of those
+    for token in (child, grandchild):
+        r = deleg.refused_once_known(token)
+        assert _code(r) in ("token_revoked", "kill_switch_engaged"), r.text
     assert deleg.get(parent).status_code == 200
 
 
