@@ -61,7 +61,8 @@ class DelegationService:
     ) -> IssuedCapability:
         """The child token, or the refusal raised (RFC 6749 errors at the OAuth edge)."""
         issuance = self.issuance
-        parent = self._verified(subject_token)
+        # In a worker thread: a refused token's audit event is a write of its own.
+        parent = await asyncio.to_thread(self._verified, subject_token)
         if parent.cnf_jkt is not None:
             # Its holder would have to prove the key here; not done yet: refused, not ignored.
             raise _invalid_grant("a sender-constrained (DPoP) token cannot be delegated")
