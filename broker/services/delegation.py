@@ -61,6 +61,22 @@ class DelegationService:
     ) -> IssuedCapability:
         """The child token, or the refusal raised (RFC 6749 errors at the OAuth edge)."""
         issuance = self.issuance
+        try:
+            unit = await self._unit(subject_token, request, actor_credential, client_id)
+        except BrokerError as refused:
+            issuance._counted(refused, VIA)  # counts it and raises it
+            raise
+        return issuance._counted(await committer.run(unit), VIA)
+
+    async def _unit(
+        self,
+        subject_token: str,
+        request: DelegationRequest,
+        actor_credential: str | None,
+        client_id: str | None,
+    ) -> _Unit:
+        """The checks made before the shared transaction: the token, the actor, client_id."""
+        issuance = self.issuance
         # In a worker thread: a refused token's audit event is a write of its own.
         parent = await asyncio.to_thread(self._verified, subject_token)
         if parent.cnf_jkt is not None:
@@ -80,7 +96,7 @@ class DelegationService:
                 "client_id does not name the agent the token is delegated to",
                 reason=Reason.INVALID_CLIENT,
             )
-        return issuance._counted(await committer.run(unit), VIA)
+        return unit
 
     def _verified(self, token: str) -> VerifiedToken:
         issuance = self.issuance

@@ -420,3 +420,18 @@ def test_no_secret_reaches_the_audit_log(world: World) -> None:
         )
     for secret in (parent["access_token"], child["access_token"], *world.creds.values()):
         assert secret not in everything
+
+
+def test_client_id_must_name_the_agent_the_token_goes_to(world: World) -> None:
+    parent = world.root()["access_token"]
+    assert world.delegate(parent, client_id="claude-code").status_code == 200
+    assert_oauth_error(
+        world.delegate(parent, client_id="claude-sub"), 401, "invalid_client", "invalid_client"
+    )
+    r = world.delegate(
+        parent,
+        client_id="claude-sub",
+        actor_token=world.creds["claude-sub"],
+        actor_token_type=AGENT_CRED,
+    )
+    assert r.status_code == 200, r.text
