@@ -113,6 +113,7 @@ def _refuse_unsupported(
     if subject_type not in accepted or not form.get("subject_token"):
         raise InvalidRequest(
             f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential"
+            f" (or {ACCESS_TOKEN} with a capability token, to delegate)"
         )
     if form.get("requested_token_type", ACCESS_TOKEN) != ACCESS_TOKEN:
         raise InvalidRequest(f"only {ACCESS_TOKEN} can be issued")
