@@ -41,6 +41,8 @@ class Reason(StrEnum):
     RESOURCE_NOT_GRANTED = "resource_not_granted"
     FORBIDDEN_VERB = "forbidden_verb"
     TTL_TOO_LONG = "ttl_too_long"
+    DELEGATION_NOT_ALLOWED = "delegation_not_allowed"  # the template does not opt in
+    DELEGATION_TOO_DEEP = "delegation_too_deep"  # the chain is as long as allowed
     BUDGET_EXHAUSTED = "budget_exhausted"
     APPROVAL_REQUIRED = "approval_required"
     APPROVAL_DENIED = "approval_denied"

@@ -17,11 +17,15 @@ from broker.api.client_auth import presented_client
 from broker.api.wire import decode_form
 from broker.auth.authenticator import Caller, WrongRole
 from broker.auth.credentials import Kind
+from broker.domain.delegation import DelegationRequest
 from broker.domain.grants import GrantRequest
+from broker.domain.templates import Budgets
 from broker.errors import InvalidRequest, Reason, Unauthenticated
 from broker.identity import WORKLOAD_TOKEN_TYPES
 from broker.limits import InputProblem, parse_json
 from broker.services.container import Services
+from broker.services.delegation import DelegationService
+from broker.services.issuance import IssuedCapability
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 AGENT_CREDENTIAL = "urn:capbroker:params:oauth:token-type:agent-credential"
@@ -31,13 +35,14 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Who may introspect and revoke: resource servers, agents (their own tokens) and admins.
 CLIENT_KINDS: tuple[Kind, ...] = ("resource_server", "agent", "admin")
 _DETAIL_FIELDS = frozenset({"type", "template", "environments", "actions"})
+_DELEGATION_FIELDS = _DETAIL_FIELDS | {"resources", "budgets"}
 
 
 def _bad_details(detail: str) -> InvalidRequest:
     return InvalidRequest(detail, reason=Reason.INVALID_AUTHORIZATION_DETAILS)
 
 
-def _details(text: str) -> dict[str, Any]:
+def _details(text: str, fields: frozenset[str] = _DETAIL_FIELDS) -> dict[str, Any]:
     """RFC 9396: one ``capbroker_capability`` object; members it does not define (such as
     ``locations``: the gateway is the only location) are refused."""
     try:
@@ -51,7 +56,7 @@ def _details(text: str) -> dict[str, Any]:
     d: dict[str, Any] = details[0]
     if d.get("type") != DETAILS_TYPE:
         raise _bad_details(f"authorization_details type must be {DETAILS_TYPE}")
-    unknown = sorted(set(d) - _DETAIL_FIELDS)
+    unknown = sorted(set(d) - fields)
     if unknown:
         raise _bad_details(f"authorization_details members not supported: {', '.join(unknown)}")
     envs = d.get("environments")
@@ -104,11 +109,11 @@ def _refuse_unsupported(
             f"grant_type must be {TOKEN_EXCHANGE}", reason=Reason.UNSUPPORTED_GRANT_TYPE
         )
     subject_type = form.get("subject_token_type")
-    if (subject_type != AGENT_CREDENTIAL and subject_type not in workload_types) or not form.get(
-        "subject_token"
-    ):
+    accepted = (AGENT_CREDENTIAL, ACCESS_TOKEN, *workload_types)  # access_token: delegation
+    if subject_type not in accepted or not form.get("subject_token"):
         raise InvalidRequest(
             f"subject_token_type must be {AGENT_CREDENTIAL} with the agent credential"
+            f" (or {ACCESS_TOKEN} with a capability token, to delegate)"
         )
     if form.get("requested_token_type", ACCESS_TOKEN) != ACCESS_TOKEN:
         raise InvalidRequest(f"only {ACCESS_TOKEN} can be issued")
@@ -121,7 +126,7 @@ def _refuse_unsupported(
     if "actor_token" in form or "actor_token_type" in form:
         if not (form.get("actor_token") and form.get("actor_token_type")):
             raise InvalidRequest("actor_token and actor_token_type go together (RFC 8693 2.1)")
-        raise InvalidRequest("delegation (actor_token) is not supported")
+        _refuse_actor(form)
     # The agent authenticates with subject_token (token_endpoint_auth_methods: none).
     if authorization or "client_secret" in form or "client_assertion" in form:
         raise Unauthenticated(
@@ -129,6 +134,68 @@ def _refuse_unsupported(
             " subject_token",
             reason=Reason.INVALID_CLIENT,
         )
+
+
+def _refuse_actor(form: dict[str, str]) -> None:
+    """An actor names the sub-agent of a delegation, by its agent credential."""
+    if form["subject_token_type"] != ACCESS_TOKEN:
+        raise InvalidRequest(
+            f"actor_token is accepted only when delegating (subject_token_type {ACCESS_TOKEN})"
+        )
+    if form["actor_token_type"] != AGENT_CREDENTIAL:
+        raise InvalidRequest(f"actor_token_type must be {AGENT_CREDENTIAL}")
+
+
+def _budgets(value: object) -> Budgets:
+    counts = value if isinstance(value, dict) else None
+    if counts is None or set(counts) - {"calls", "destructive_calls"}:
+        raise _bad_details("authorization_details.budgets holds calls and destructive_calls")
+    for v in counts.values():
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**31:
+            raise _bad_details("authorization_details.budgets are whole numbers of calls")
+    return Budgets(counts.get("calls"), counts.get("destructive_calls"))
+
+
+def _delegation_request(form: dict[str, str]) -> DelegationRequest:
+    """What a delegation asks for (``broker.domain.delegation``); what is not named is the
+    parent's. Details may also narrow resources and budgets."""
+    if "session_id" in form:
+        raise InvalidRequest("a delegated token joins its parent's session: omit session_id")
+    template, environment = form.get("template") or None, form.get("environment") or None
+    actions: tuple[str, ...] | None = tuple(form["scope"].split()) if "scope" in form else None
+    resources: tuple[str, ...] | None = None
+    budgets: Budgets | None = None
+    if "authorization_details" in form:
+        d = _details(form["authorization_details"], _DELEGATION_FIELDS)
+        template = d.get("template", template)
+        if d.get("environments") is not None:
+            environment = d["environments"][0]
+        if "actions" in d:
+            actions = tuple(d["actions"])
+        if "resources" in d:
+            found = d["resources"]
+            if not (isinstance(found, list) and all(isinstance(r, str) for r in found)):
+                raise _bad_details("authorization_details.resources must be a list of strings")
+            resources = tuple(found)
+        if "budgets" in d:
+            budgets = _budgets(d["budgets"])
+    ttl: int | None = None
+    if "expires_in" in form:
+        if not form["expires_in"].isdigit() or len(form["expires_in"]) > 6:
+            raise InvalidRequest("expires_in must be a number of seconds")
+        ttl = int(form["expires_in"])
+    return DelegationRequest(template, environment, actions, resources, budgets, ttl)
+
+
+async def _delegate(services: Services, form: dict[str, str]) -> IssuedCapability:
+    """RFC 8693 with a capability token as subject_token: a narrower token for a sub-agent."""
+    return await DelegationService(services.issuance).delegate(
+        services.committer,
+        form["subject_token"],
+        _delegation_request(form),
+        actor_credential=form.get("actor_token"),
+        client_id=form.get("client_id"),
+    )
 
 
 async def _check_client_id(services: Services, form: dict[str, str]) -> None:
@@ -154,6 +221,22 @@ def _client(request: Request[Any, Any, Any], services: Services, form: dict[str,
     return caller
 
 
+def _token_answer(issued: IssuedCapability) -> Response[Any]:
+    body = token_response(issued)
+    return Response(
+        {
+            "access_token": body.access_token,
+            "issued_token_type": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": body.expires_in,
+            "scope": " ".join(body.actions),
+            "session_id": body.session_id,
+            "authorization_details": body.authorization_details,
+        },
+        headers=NO_STORE,
+    )
+
+
 class OAuthController(Controller):
     path = "/oauth"
     tags = ["oauth"]
@@ -167,6 +250,8 @@ class OAuthController(Controller):
         _refuse_unsupported(
             form, request.headers.get("authorization", ""), audience, workload_types
         )
+        if form["subject_token_type"] == ACCESS_TOKEN:
+            return _token_answer(await _delegate(services, form))
         # Workload identity (broker.identity): a platform's JWT instead of a credential.
         workload = services.identity if form["subject_token_type"] in workload_types else None
         grant_request, session_id = _exchange_request(form)
@@ -185,19 +270,7 @@ class OAuthController(Controller):
         except (Unauthenticated, WrongRole) as exc:
             # RFC 8693: a subject token that does not authenticate is an invalid grant.
             raise InvalidRequest(exc.detail, reason=Reason.INVALID_GRANT) from None
-        body = token_response(issued)
-        return Response(
-            {
-                "access_token": body.access_token,
-                "issued_token_type": ACCESS_TOKEN,
-                "token_type": "Bearer",
-                "expires_in": body.expires_in,
-                "scope": " ".join(body.actions),
-                "session_id": body.session_id,
-                "authorization_details": body.authorization_details,
-            },
-            headers=NO_STORE,
-        )
+        return _token_answer(issued)
 
     @post("/revoke", status_code=200, summary="RFC 7009 revocation")
     async def revoke(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:

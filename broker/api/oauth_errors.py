@@ -37,6 +37,11 @@ OAUTH_ERRORS: dict[Reason, OAuthError] = {
     Reason.INVALID_GRANT: OAuthError("invalid_grant", 400),
     Reason.KILL_SWITCH: OAuthError("invalid_grant", 400),
     Reason.SESSION_ENDED: OAuthError("invalid_grant", 400),
+    # Delegation (RFC 8693): the subject token cannot be delegated (further).
+    Reason.TOKEN_REVOKED: OAuthError("invalid_grant", 400),
+    Reason.TOKEN_EXPIRED: OAuthError("invalid_grant", 400),
+    Reason.DELEGATION_NOT_ALLOWED: OAuthError("invalid_grant", 400),
+    Reason.DELEGATION_TOO_DEEP: OAuthError("invalid_grant", 400),
     # The verbs asked for are the scope.
     Reason.VERB_NOT_GRANTED: OAuthError("invalid_scope", 400),
     Reason.FORBIDDEN_VERB: OAuthError("invalid_scope", 400),
@@ -45,6 +50,7 @@ OAUTH_ERRORS: dict[Reason, OAuthError] = {
     Reason.AGENT_NOT_ALLOWED: OAuthError("invalid_authorization_details", 400),
     Reason.ENVIRONMENT_NOT_GRANTED: OAuthError("invalid_authorization_details", 400),
     Reason.RESOURCE_NOT_GRANTED: OAuthError("invalid_authorization_details", 400),
+    Reason.BUDGET_EXHAUSTED: OAuthError("invalid_authorization_details", 400),
     Reason.INVALID_AUTHORIZATION_DETAILS: OAuthError("invalid_authorization_details", 400),
     Reason.INVALID_TARGET: OAuthError("invalid_target", 400),
     # The caller of introspection or revocation did not authenticate as a client.

@@ -57,6 +57,8 @@ _FORMS: dict[str, dict[str, Any]] = {
                 "audience",
                 "resource",
                 "client_id",
+                "actor_token",  # delegation (RFC 8693): the sub-agent's credential
+                "actor_token_type",
             )
         },
         "required": ["grant_type", "subject_token", "subject_token_type"],

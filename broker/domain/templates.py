@@ -69,6 +69,9 @@ class Template:
     budgets: Budgets
     approval: ApprovalRule
     description: str
+    # Delegation steps a token of this template may take (RFC 8693, domain/delegation.py);
+    # 0: its tokens cannot be delegated. Opt-in: a sub-agent is a new party.
+    delegation_depth: int = 0
 
 
 def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
@@ -96,6 +99,7 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     a = r.child("approval")
     approval_actions = a.strings("actions", ())
     approvers = a.optional_int("approvers") or 1
+    delegation_depth = r.child("delegation").optional_int("max_depth") or 0
 
     _each(r, "environments", environments, is_valid_environment, "is not a valid environment")
     for i, env in enumerate(environments):
@@ -127,6 +131,7 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
         budgets=budgets,
         approval=ApprovalRule(tuple(sorted(set(approval_actions))), approvers),
         description=description,
+        delegation_depth=delegation_depth,
     )
 
 
@@ -148,7 +153,7 @@ def template_to_spec(t: Template) -> dict[str, Any]:
         for k, v in (("calls", t.budgets.calls), ("destructive_calls", t.budgets.destructive_calls))
         if v is not None
     }
-    return {
+    spec: dict[str, Any] = {
         "provider": t.provider,
         "environments": sorted(t.environments),
         "actions": sorted(t.actions),
@@ -159,6 +164,9 @@ def template_to_spec(t: Template) -> dict[str, Any]:
         "approval": {"actions": sorted(t.approval.actions), "approvers": t.approval.approvers},
         "description": t.description,
     }
+    if t.delegation_depth:  # only when set: older templates keep their digests
+        spec["delegation"] = {"max_depth": t.delegation_depth}
+    return spec
 
 
 def spec_digest(spec: Mapping[str, Any]) -> str:

@@ -73,8 +73,13 @@ class Authenticator:
         revocations = self.feed.revocations
         if revocations.revoked(token.jti, token.sid):
             raise Denied("the token has been revoked", reason=Reason.TOKEN_REVOKED)
-        kill = revocations.killed(
-            agent_id=token.sub, template=token.template, provider=grant.provider
+        if revocations.any_revoked(token.ancestors):  # delegated: its parent's fate too
+            raise Denied(
+                "a token this one was delegated from has been revoked",
+                reason=Reason.TOKEN_REVOKED,
+            )
+        kill = revocations.killed_any(
+            (token.sub, *token.actors), template=token.template, provider=grant.provider
         )
         if kill is not None:
             raise Denied(

@@ -16,6 +16,7 @@ from broker.gateway.decide import Decision, ResolvedCall
 from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.model import Classification
 from broker.tokens import VerifiedToken
+from broker.tokens.delegation import delegation_data
 
 # What a dry run's answer repeats of the audit data.
 DRY_RUN_FIELDS = ("provider", "method", "path", "actions", "resources", "environments")
@@ -51,6 +52,8 @@ class Attempt:
         data["path"] = self.path
         if self.token is not None:
             data.update(jti=self.token.jti, session=self.token.sid, template=self.token.template)
+            if self.token.ancestors:  # delegated (RFC 8693): whose token, held by whom
+                data["delegation"] = delegation_data(self.token.claims)
         if self.classification is not None:
             data["actions"] = sorted(self.classification.actions)
             data["resources"] = sorted({r for c in self.classification.calls for r in c.resources})

@@ -44,6 +44,7 @@ from broker.gateway.resolve import EnvironmentResolver
 from broker.gateway.route import ProviderRoute, find_route
 from broker.routemap.classify import classify
 from broker.tokens import VerifiedToken
+from broker.tokens.delegation import ancestors
 
 
 def dry_run_token(token: VerifiedToken) -> bool:
@@ -137,7 +138,9 @@ class Pipeline:
             and not attempt.dry_run
             and limited(grant)
             and may_look_up(calls)
-            and await self.recorder.over_budget(token.jti, grant, cost_of(classification))
+            and await self.recorder.over_budget(
+                token.jti, grant, cost_of(classification), ancestors(token.claims)
+            )
         ):
             early = BUDGET_SPENT
         if (

@@ -35,6 +35,7 @@ from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken
+from broker.tokens.delegation import Ancestor, ancestors
 
 
 def _retrieved(read: asyncio.Future[None]) -> None:
@@ -125,9 +126,12 @@ class Recorder:
         """Cheap and conservative: could any call under this grant be held for approval?"""
         return bool(grant.approval_actions) or bool(self.floor().protected_environments)
 
-    def over_budget(self, jti: str, grant: Grant, cost: Cost) -> Awaitable[bool]:
-        """Whether ``cost`` would exceed the token's budgets (a read; nothing is counted)."""
-        return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost))
+    def over_budget(
+        self, jti: str, grant: Grant, cost: Cost, chain: tuple[Ancestor, ...] = ()
+    ) -> Awaitable[bool]:
+        """Whether ``cost`` would exceed the token's budgets, or an ancestor's (``chain``);
+        a read, nothing is counted."""
+        return self.store.committer.run(lambda tx: would_exceed(tx.conn, jti, grant, cost, chain))
 
     def may_be_held(self, grant: Grant, calls: Sequence[Call]) -> bool:
         """Could one of ``calls`` need a human's approval (its action, or a destructive
@@ -206,13 +210,17 @@ class Recorder:
             and not attempt.dry_run
         ):
             # A spent budget is the token's alone: no human is asked for a call it cannot make.
-            spent = would_exceed(tx.conn, attempt.token.jti, grant, cost_of(classification))
+            spent = would_exceed(
+                tx.conn, attempt.token.jti, grant, cost_of(classification), _chain(attempt)
+            )
             decision = BUDGET_SPENT if spent else self._approval(tx, attempt, grant, classification)
         if (
             decision.allowed
             and attempt.token is not None
             and not attempt.dry_run
-            and not count_calls(tx, attempt.token.jti, grant, cost_of(classification))
+            and not count_calls(
+                tx, attempt.token.jti, grant, cost_of(classification), _chain(attempt)
+            )
         ):
             decision = BUDGET_SPENT
         data = attempt.audit_data()
@@ -369,6 +377,11 @@ class Recorder:
                 subject=f"{len(calls)} call(s)",
                 data={"calls": calls},
             )
+
+
+def _chain(attempt: Attempt) -> tuple[Ancestor, ...]:
+    """A delegated token's ancestors, whose budgets its calls count against too."""
+    return ancestors(attempt.token.claims) if attempt.token is not None else ()
 
 
 def _effect(classification: Classification | None) -> str | None:

@@ -123,6 +123,21 @@ class Revocations:
     def killed(self, *, agent_id: str, template: str, provider: str) -> KillSwitch | None:
         return first_covering(self.kills, agent_id=agent_id, template=template, provider=provider)
 
+    def any_revoked(self, jtis: tuple[str, ...]) -> bool:
+        """Whether one of ``jtis`` (a delegated token's ancestors) is revoked."""
+        return any(jti in self.tokens for jti in jtis)
+
+    def killed_any(
+        self, agent_ids: tuple[str, ...], *, template: str, provider: str
+    ) -> KillSwitch | None:
+        """The first switch covering any of ``agent_ids`` (a delegated token's root agent
+        and every actor of its chain), its template or its provider."""
+        for agent_id in agent_ids:
+            kill = self.killed(agent_id=agent_id, template=template, provider=provider)
+            if kill is not None:
+                return kill
+        return None
+
     def prune(self, *, now: float) -> int:
         """Forget entries whose tokens can no longer verify anyway; returns how many."""
         forgotten = 0

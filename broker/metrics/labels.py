@@ -27,7 +27,7 @@ EFFECTS: Final = frozenset({"read", "write", "destructive", NONE})
 OUTCOMES: Final = frozenset({"allowed", "denied", "held", "error", "dry_run"})
 STATUS_CLASSES: Final = frozenset({"1xx", "2xx", "3xx", "4xx", "5xx"})
 LOOKUP_SOURCES: Final = frozenset({"cache", "upstream"})
-ISSUANCE_VIA: Final = frozenset({"tokens", "oauth"})
+ISSUANCE_VIA: Final = frozenset({"tokens", "oauth", "delegation"})
 
 
 def status_class(status: int) -> str:

@@ -25,6 +25,7 @@ from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
 from broker.domain.templates import Template
 from broker.errors import BrokerError, Denied, NotFound, Reason, Unavailable
+from broker.services.descendants import revoke_descendants
 from broker.services.kills import KillService
 from broker.services.presign import Presigned, presign
 from broker.services.signing import SigningKeys
@@ -35,6 +36,7 @@ from broker.store.group_commit import GroupCommit
 from broker.store.raw import RawStatement
 from broker.store.tables import AgentSession, IssuedToken
 from broker.tokens import InvalidToken, SigningKey, TokenVerifier, VerifiedToken, mint
+from broker.tokens.delegation import Delegated, actors
 from broker.tokens.grant import authorization_details
 
 if TYPE_CHECKING:
@@ -48,6 +50,13 @@ _INSERT_TOKEN = RawStatement(
     " environment, actions, kid, issued_at, expires_at) VALUES (:jti, :session_id, :agent_id,"
     " :template_name, :template_version, :provider, :environment, :actions, :kid, :issued_at,"
     " :expires_at)"
+)
+# A delegated token also names its parent and actor (migration 0005): only these write them.
+_INSERT_DELEGATED = RawStatement(
+    "INSERT INTO tokens (jti, session_id, agent_id, template_name, template_version, provider,"
+    " environment, actions, kid, issued_at, expires_at, parent_jti, actor_id) VALUES (:jti,"
+    " :session_id, :agent_id, :template_name, :template_version, :provider, :environment,"
+    " :actions, :kid, :issued_at, :expires_at, :parent_jti, :actor_id)"
 )
 _INSERT_SESSION = RawStatement(
     "INSERT INTO sessions (id, agent_id, created_at) VALUES (:id, :agent_id, :created_at)"
@@ -81,6 +90,13 @@ def _decide(
     # Pure and keyed on immutable values, so a cached answer (refusals too) is the answer.
     return decide_grant(
         template, version, floor, agent_name=agent_name, request=request, ttl_ceiling=ttl_ceiling
+    )
+
+
+def _holds(caller: Caller, claims: Any) -> bool:
+    """An agent's own tokens: its subject, or a delegated token it is an actor of."""
+    return bool(claims["sub"] == caller.principal_id) or caller.principal_id in (
+        a["sub"] for a in actors(claims)
     )
 
 
@@ -253,10 +269,17 @@ class IssuanceService:
         return grant, floor_version
 
     def claims(
-        self, agent: Caller, grant: Grant, sid: str, now: float, jti: str, dry_run: bool
+        self,
+        agent: Caller,
+        grant: Grant,
+        sid: str,
+        now: float,
+        jti: str,
+        dry_run: bool,
+        delegated: Delegated | None = None,
     ) -> dict[str, Any]:
         iat = int(now)
-        return {
+        claims = {
             "iss": self.issuer,
             "sub": agent.principal_id,
             "aud": self.audience,
@@ -271,6 +294,9 @@ class IssuanceService:
             "authorization_details": authorization_details(grant, self.audience, dry_run=dry_run),
             "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
         }
+        if delegated is not None:  # RFC 8693 act, and the ancestors (tokens/delegation.py)
+            claims.update(delegated.claims())
+        return claims
 
     def _write_token(
         self,
@@ -284,11 +310,12 @@ class IssuanceService:
         via: str,
         dry_run: bool,
         presigned: Presigned | None = None,
+        delegated: Delegated | None = None,
     ) -> IssuedCapability:
         jti = presigned.plan.jti if presigned is not None else uuid.uuid4().hex
-        claims = self.claims(agent, grant, sid, now, jti, dry_run)
+        claims = self.claims(agent, grant, sid, now, jti, dry_run, delegated)
         tx.insert_later(
-            _INSERT_TOKEN,
+            _INSERT_TOKEN if delegated is None else _INSERT_DELEGATED,
             {
                 "jti": jti,
                 "session_id": sid,
@@ -301,6 +328,7 @@ class IssuanceService:
                 "kid": signer.kid,
                 "issued_at": now,
                 "expires_at": float(claims["exp"]),
+                **({} if delegated is None else delegated.record()),
             },
         )
         self.audit.append(
@@ -318,6 +346,7 @@ class IssuanceService:
                 "ttl": grant.ttl,
                 "kid": signer.kid,
                 "policy_floor_version": floor_version,
+                **({} if delegated is None else {"delegation": delegated.audit_data()}),
             },
         )
         token = presigned.token if presigned is not None else mint(claims, signer)
@@ -397,7 +426,7 @@ class IssuanceService:
         claims = self._claims_even_if_expired(caller, token)
         if claims is None:
             return False
-        if caller.kind == "agent" and claims["sub"] != caller.principal_id:
+        if caller.kind == "agent" and not _holds(caller, claims):
             return False
         now = self.clock()
         with self.db.transaction() as tx:
@@ -406,13 +435,18 @@ class IssuanceService:
                 .where(_tokens.c.jti == claims["jti"], _tokens.c.revoked_at.is_(None))
                 .values(revoked_at=now)
             ).rowcount
-            if changed:
+            # Every token delegated from it, however deep, in the same transaction.
+            descendants = revoke_descendants(tx.conn, claims["jti"], now)
+            if changed or descendants:
+                data: dict[str, Any] = {"session": claims["sid"]}
+                if descendants:
+                    data["descendants_revoked"] = descendants
                 self.audit.append(
                     tx,
                     type="token.revoked",
                     actor=caller.label,
                     subject=f"jti:{claims['jti']}",
-                    data={"session": claims["sid"]},
+                    data=data,
                 )
         return bool(changed)
 
@@ -446,10 +480,12 @@ class IssuanceService:
         except InvalidToken as exc:
             self._record_rejection(caller, exc, "introspect")
             return {"active": False}
-        if caller.kind == "agent" and verified.sub != caller.principal_id:
+        if caller.kind == "agent" and not _holds(caller, verified.claims):
             return {"active": False}
         if self.introspect_status(verified.jti) != "active":
             return {"active": False}
+        if any(self.introspect_status(a) != "active" for a in verified.ancestors):
+            return {"active": False}  # a delegated token lives only while its ancestors do
         used = budgets_used(self.db, verified.jti)  # an extension member (RFC 7662 s. 2.2)
         return {"active": True, "token_type": "Bearer", **verified.claims, BUDGETS_USED: used}
 

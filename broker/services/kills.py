@@ -18,6 +18,7 @@ from broker.audit.writer import AuditWriter
 from broker.clock import Clock
 from broker.domain.kills import SCOPES, KillScope, KillSwitch
 from broker.errors import Conflict, InvalidRequest, NotFound
+from broker.services.descendants import revoke_acted_by
 from broker.store.database import Database
 from broker.store.raw import RawStatement
 from broker.store.tables import IssuedToken, Kill, Principal
@@ -105,6 +106,8 @@ class KillService:
             if scope != "all":
                 stmt = stmt.where(_SCOPE_COLUMN[scope] == value)
             revoked = int(tx.conn.execute(stmt.values(revoked_at=now)).rowcount)
+            if scope == "agent":  # and the delegated tokens it acts in (RFC 8693 act)
+                revoked += revoke_acted_by(tx.conn, value, now)
             self.audit.append(
                 tx,
                 type="kill.engaged",

@@ -14,6 +14,7 @@ from broker.auth.credentials import Kind, NewCredential, new_credential, parse_c
 from broker.auth.credentials import hash_secret as slow_hash
 from broker.clock import Clock
 from broker.errors import Conflict, InvalidRequest, NotFound
+from broker.services.descendants import revoke_acted_by
 from broker.store.database import Database, Tx
 from broker.store.tables import AgentSession, Credential, IssuedToken, Principal
 
@@ -153,6 +154,7 @@ class PrincipalService:
                     )
                     .values(revoked_at=now)
                 ).rowcount
+                revoked += revoke_acted_by(tx.conn, row.id, now)  # tokens it was delegated
                 tx.conn.execute(
                     update(_sessions)
                     .where(_sessions.c.agent_id == row.id, _sessions.c.ended_at.is_(None))

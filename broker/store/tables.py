@@ -76,6 +76,10 @@ class IssuedToken(SQLModel, table=True):
         Index("ix_tokens_expires_at", "expires_at"),
         # Gateways poll for revocations by time: index it.
         Index("ix_tokens_revoked_at", "revoked_at"),
+        # Revoking a token revokes its delegated descendants: walked by parent.
+        Index("ix_tokens_parent_jti", "parent_jti"),
+        # ... and disabling or killing an agent revokes the tokens it acts in (RFC 8693 act).
+        Index("ix_tokens_actor_id", "actor_id"),
     )
 
     jti: str = Field(primary_key=True, max_length=40)
@@ -90,6 +94,8 @@ class IssuedToken(SQLModel, table=True):
     issued_at: float
     expires_at: float
     revoked_at: float | None = None
+    parent_jti: str | None = Field(default=None, max_length=40)  # delegated from (RFC 8693)
+    actor_id: str | None = Field(default=None, max_length=40)  # a delegated token's actor
 
 
 class TokenUsage(SQLModel, table=True):

@@ -17,6 +17,7 @@ from typing import Any, TypeGuard
 
 from broker.errors import Reason
 from broker.limits import InputProblem, check_document
+from broker.tokens import delegation
 from broker.tokens.errors import InvalidToken
 
 CAPABILITY_TYPE = "capbroker_capability"  # our RFC 9396 type (tokens/grant.py writes it)
@@ -48,6 +49,10 @@ class VerifiedToken:
     template_version: int
     authorization_details: tuple[Mapping[str, Any], ...]
     cnf_jkt: str | None = None
+    # Delegated tokens (``tokens/delegation.py``): ancestor jtis, root first, and the
+    # principal ids of the ``act`` chain, current actor first; () for a root token.
+    ancestors: tuple[str, ...] = ()
+    actors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,9 @@ def _check_shapes(claims: Mapping[str, Any]) -> None:
     cnf = claims.get("cnf")
     if cnf is not None and (not isinstance(cnf, dict) or not isinstance(cnf.get("jkt", ""), str)):
         raise InvalidToken("claim cnf is malformed")
+    problem = delegation.claim_problem(claims)
+    if problem is not None:
+        raise InvalidToken(f"claim {problem} is malformed")
 
 
 def check_claims(
@@ -184,4 +192,6 @@ def check_claims(
         template_version=claims["template_version"],
         authorization_details=tuple(MappingProxyType(d) for d in claims["authorization_details"]),
         cnf_jkt=cnf.get("jkt") if isinstance(cnf, dict) else None,
+        ancestors=tuple(a.jti for a in delegation.ancestors(claims)),
+        actors=tuple(a["sub"] for a in delegation.actors(claims)),
     )
