@@ -180,7 +180,8 @@ def test_bad_assertions_are_invalid_client(
     body = assert_oauth_error(r, 401, "invalid_client", "invalid_client")
     assert r.headers["www-authenticate"] == 'Bearer realm="capbroker"'
     assert body["error_description"] == "the client assertion was not accepted"
-    assert assertion not in caplog.text and assertion not in json.dumps(_audit(broker))
+    assert assertion not in caplog.text
+    assert assertion not in json.dumps(_audit(broker))
     if how != "other_endpoint_url":  # that one is good at /oauth/revoke
         # Revocation refuses it too, and the token stays active.
         r = _call(broker, "/oauth/revoke", assertion, token=token)
@@ -306,8 +307,10 @@ def test_registration_refuses_unusable_or_private_keys(broker: Broker, jwks: Any
         headers=broker.admin_headers(),
     )
     body = assert_problem(r, 400, r.json()["code"])
-    assert '"d"' not in r.text and k.private_jwk()["d"] not in r.text
-    assert body
+    assert '"d"' not in r.text
+    assert k.private_jwk()["d"] not in r.text
+    if jwks == {"keys": [k.private_jwk()]}:
+        assert "private material" in body["detail"]
     listed = broker.client.get("/v1/admin/resource-servers", headers=broker.admin_headers())
     assert listed.json() == []
 
