@@ -335,3 +335,89 @@ def test_a_resource_server_may_hold_a_secret_and_keys(broker: Broker) -> None:
         "/oauth/introspect", data={"token": "x", "client_id": RS, "client_secret": secret}
     )
     assert by_post.status_code == 200, by_post.text
+
+
+def _manifest(key_jwks: dict[str, Any], name: str = RS) -> dict[str, Any]:
+    return {
+        "apiVersion": "capbroker.dev/v1",
+        "kind": "ResourceServer",
+        "metadata": {"name": name},
+        "spec": {"description": "the billing API", "jwks": key_jwks},
+    }
+
+
+def _apply(broker: Broker, *docs: dict[str, Any], dry_run: bool = False) -> Any:
+    return broker.client.post(
+        "/v1/admin/manifests",
+        json={"manifests": list(docs), "dry_run": dry_run},
+        headers=broker.admin_headers(),
+    )
+
+
+def test_a_resource_server_manifest_registers_and_rotates_keys(broker: Broker) -> None:
+    old, new = make_key("ES256", kid="2026-01"), make_key("EdDSA", kid="2026-06")
+    dry = _apply(broker, _manifest(old.jwks()), dry_run=True)
+    assert dry.json()["changes"][0]["action"] == "create"
+    assert _call(broker, "/oauth/introspect", old.sign(_claims(broker))).status_code == 401
+    created = _apply(broker, _manifest(old.jwks()))
+    assert created.status_code == 200, created.text
+    assert [(c["kind"], c["action"]) for c in created.json()["changes"]] == [
+        ("ResourceServer", "create")
+    ]
+    assert _call(broker, "/oauth/introspect", old.sign(_claims(broker))).status_code == 200
+    again = _apply(broker, _manifest(old.jwks()))
+    assert again.json()["changes"][0]["action"] == "unchanged"
+    # Rotation: both keys for a while, then only the new one.
+    both = {"keys": [old.public_jwk(), new.public_jwk()]}
+    assert _apply(broker, _manifest(both)).json()["changes"][0]["action"] == "update"
+    for k in (old, new):
+        assert _call(broker, "/oauth/introspect", k.sign(_claims(broker))).status_code == 200
+    rotated = _apply(broker, _manifest(new.jwks())).json()["changes"][0]
+    assert rotated["diff"] == ["- kid 2026-01"]
+    r = _call(broker, "/oauth/introspect", old.sign(_claims(broker)))
+    assert_oauth_error(r, 401, "invalid_client", "invalid_client")
+    assert _call(broker, "/oauth/introspect", new.sign(_claims(broker))).status_code == 200
+    events = broker.client.get(
+        "/v1/admin/audit",
+        params={"subject": f"resource_server:{RS}"},
+        headers=broker.admin_headers(),
+    ).json()
+    assert [e["type"] for e in reversed(events)] == [
+        "resource_server.created",
+        "resource_server.keys_replaced",
+        "resource_server.keys_replaced",
+    ]
+    listed = broker.client.get("/v1/admin/resource-servers", headers=broker.admin_headers())
+    assert [(p["name"], p["description"]) for p in listed.json()] == [(RS, "the billing API")]
+
+
+def test_a_manifest_with_a_private_key_is_refused_whole(broker: Broker) -> None:
+    k = make_key("RS256")
+    good = _manifest(make_key().jwks(), name="good-rs")
+    r = _apply(broker, good, _manifest({"keys": [k.private_jwk()]}))
+    body = assert_problem(r, 400, "invalid_manifest")
+    assert body["problems"] == [
+        {
+            "source": "request#2",
+            "path": "spec.jwks",
+            "message": "a public JWK must not carry private material",
+        }
+    ]
+    assert k.private_jwk()["d"] not in r.text
+    listed = broker.client.get("/v1/admin/resource-servers", headers=broker.admin_headers())
+    assert listed.json() == []
+
+
+def test_a_manifest_adds_keys_to_a_resource_server_with_a_secret(broker: Broker) -> None:
+    r = broker.client.post(
+        "/v1/admin/resource-servers", json={"name": RS}, headers=broker.admin_headers()
+    )
+    secret = r.json()["credential"]
+    broker.secrets.append(secret)
+    k = make_key("ES256")
+    assert _apply(broker, _manifest(k.jwks())).json()["changes"][0]["action"] == "update"
+    assert _call(broker, "/oauth/introspect", k.sign(_claims(broker))).status_code == 200
+    by_post = broker.client.post(
+        "/oauth/introspect", data={"token": "x", "client_id": RS, "client_secret": secret}
+    )
+    assert by_post.status_code == 200
