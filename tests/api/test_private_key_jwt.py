@@ -421,3 +421,12 @@ def test_a_manifest_adds_keys_to_a_resource_server_with_a_secret(broker: Broker)
         "/oauth/introspect", data={"token": "x", "client_id": RS, "client_secret": secret}
     )
     assert by_post.status_code == 200
+
+
+def test_a_resource_server_needs_a_secret_or_keys(broker: Broker) -> None:
+    r = broker.client.post(
+        "/v1/admin/resource-servers",
+        json={"name": RS, "with_secret": False},
+        headers=broker.admin_headers(),
+    )
+    assert_problem(r, 400, "invalid_request")
