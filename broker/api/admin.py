@@ -18,12 +18,14 @@ from broker.api.wire import bearer, decode_json
 from broker.audit.reader import AuditQuery, query_events, verify_all
 from broker.auth.authenticator import Caller
 from broker.auth.credentials import Kind
+from broker.errors import InvalidRequest
 from broker.manifests import parse_manifest
 from broker.services.container import Services
 from broker.services.explain import ExplainQuery
 from broker.services.kills import KillRecord
 from broker.services.principals import PrincipalView
 from broker.services.templates import TemplateRecord
+from broker.tokens.jwks import client_keys
 
 PrincipalKind = Literal["agents", "admins", "resource-servers"]
 # Bounds every store can hold (a 64-bit column; SQLite overflows at 2^63).
@@ -112,13 +114,14 @@ class AdminController(Controller):
     async def apply_manifests(
         self, request: Request[Any, Any, Any], services: Services
     ) -> dict[str, Any]:
-        """Apply CapabilityTemplate / PolicyFloor documents (idempotent; dry_run shows a diff)."""
+        """Apply CapabilityTemplate / PolicyFloor / ResourceServer documents (idempotent; dry_run
+        shows a diff)."""
         data = decode_json(request, await request.body(), ManifestApply)
         admin = _admin(request, services)
         manifests = [
             parse_manifest(doc, f"request#{i + 1}") for i, doc in enumerate(data.manifests)
         ]
-        changes = services.templates.apply(manifests, actor=admin.label, dry_run=data.dry_run)
+        changes = services.apply_manifests(manifests, actor=admin.label, dry_run=data.dry_run)
         return {"dry_run": data.dry_run, "changes": [dataclasses.asdict(c) for c in changes]}
 
     @get("/policy-floor", sync_to_thread=True)
@@ -141,9 +144,26 @@ class AdminController(Controller):
     async def create_principal(
         self, request: Request[Any, Any, Any], kind: PrincipalKind, services: Services
     ) -> dict[str, Any]:
-        """Create an agent or admin. The credential is in this answer and nowhere else, ever."""
+        """Create an agent, admin or resource server. The credential is in this answer and
+        nowhere else, ever. A resource server may instead (``with_secret: false``) or also
+        have public keys (``jwks``) for private_key_jwt."""
         data = decode_json(request, await request.body(), PrincipalCreate)
         admin = _admin(request, services)
+        if kind == "resource-servers" and (data.jwks is not None or not data.with_secret):
+            server = services.principals.create_resource_server(
+                data.name,
+                actor=admin.label,
+                description=data.description,
+                keys=client_keys(data.jwks) if data.jwks is not None else {},
+                with_secret=data.with_secret,
+            )
+            return {
+                **_principal(server.principal),
+                "credential": server.credential,
+                "kids": list(server.kids),
+            }
+        if data.jwks is not None or not data.with_secret:
+            raise InvalidRequest("jwks and with_secret are for resource servers only")
         created = services.principals.create(
             _kind(kind), data.name, actor=admin.label, description=data.description
         )

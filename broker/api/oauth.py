@@ -212,10 +212,21 @@ async def _check_client_id(services: Services, form: dict[str, str]) -> None:
         )
 
 
-def _client(request: Request[Any, Any, Any], services: Services, form: dict[str, str]) -> Caller:
-    """The authenticated caller of introspection or revocation (``broker.api.client_auth``)."""
+async def _client(
+    request: Request[Any, Any, Any], services: Services, form: dict[str, str], endpoint: str
+) -> Caller:
+    """The authenticated caller of ``/oauth/<endpoint>`` (``broker.api.client_auth``). The
+    checks read the database and may hash: they run in a worker thread."""
     client = presented_client(request.headers.get("authorization", ""), form)
-    caller = services.authenticator.check(client.secret, kind=CLIENT_KINDS)
+    if client.method == "private_key_jwt":
+        assertions = services.client_assertions
+        return await asyncio.to_thread(
+            assertions.authenticate,
+            client.secret,
+            client_id=client.client_id,
+            endpoint=assertions.endpoint(endpoint),
+        )
+    caller = await asyncio.to_thread(services.authenticator.check, client.secret, kind=CLIENT_KINDS)
     if client.client_id is not None and client.client_id != caller.name:
         raise Unauthenticated("the client_secret is not client_id's", reason=Reason.INVALID_CLIENT)
     return caller
@@ -276,7 +287,7 @@ class OAuthController(Controller):
     async def revoke(self, request: Request[Any, Any, Any], services: Services) -> Response[Any]:
         """Revoke a capability token. Answers 200 for unknown tokens too, as RFC 7009 asks."""
         form = decode_form(request, await request.body())
-        caller = _client(request, services, form)
+        caller = await _client(request, services, form, "revoke")
         if not form.get("token"):
             raise InvalidRequest("parameter token is required")
         services.issuance.revoke(caller, form["token"])
@@ -287,7 +298,7 @@ class OAuthController(Controller):
         self, request: Request[Any, Any, Any], services: Services
     ) -> Response[Any]:
         form = decode_form(request, await request.body())
-        caller = _client(request, services, form)
+        caller = await _client(request, services, form, "introspect")
         if not form.get("token"):
             raise InvalidRequest("parameter token is required")
         return Response(services.issuance.introspect(caller, form["token"]), headers=NO_STORE)

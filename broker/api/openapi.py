@@ -38,7 +38,24 @@ _JSON_BODIES: dict[tuple[str, str], type] = {
 }
 _STRING = {"type": "string"}
 _CLIENT_POST = {"client_id": _STRING, "client_secret": _STRING}
-_TOKEN_PARAMS = {"token": _STRING, "token_type_hint": _STRING, **_CLIENT_POST}
+# private_key_jwt (RFC 7523 2.2): OpenAPI has no security scheme for it; the form says it.
+_CLIENT_ASSERTION = {
+    "client_assertion_type": {
+        "type": "string",
+        "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+    },
+    "client_assertion": {
+        "type": "string",
+        "description": "a JWT signed by a key registered for the resource server (iss = sub"
+        " = client_id, aud = the issuer or this endpoint's URL, exp, jti used once)",
+    },
+}
+_TOKEN_PARAMS = {
+    "token": _STRING,
+    "token_type_hint": _STRING,
+    **_CLIENT_POST,
+    **_CLIENT_ASSERTION,
+}
 _FORMS: dict[str, dict[str, Any]] = {
     "/oauth/token": {
         "properties": {
@@ -77,7 +94,8 @@ SECURITY_SCHEMES = {
     },
 }
 _ANYONE: list[dict[str, list[str]]] = []
-_CLIENTS: list[dict[str, list[str]]] = [  # {}: client_secret_post, the credentials in the form body
+# {}: client_secret_post or private_key_jwt, the credentials in the form body
+_CLIENTS: list[dict[str, list[str]]] = [
     {"clientSecretBasic": []},
     {"agentCredential": []},
     {"adminCredential": []},

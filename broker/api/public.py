@@ -9,6 +9,7 @@ from litestar import Controller, Response, get, head
 
 from broker.api.client_auth import CLIENT_AUTH_METHODS
 from broker.services.container import Services
+from broker.tokens import jose_names
 
 
 class PublicController(Controller):
@@ -73,11 +74,18 @@ def _metadata(services: Services) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
+        # private_key_jwt is offered there: the algorithms its assertions may be signed with.
+        "revocation_endpoint_auth_signing_alg_values_supported": _assertion_algs(services),
+        "introspection_endpoint_auth_signing_alg_values_supported": _assertion_algs(services),
         "authorization_details_types_supported": ["capbroker_capability"],
         # No authorization endpoint: "none" (OAuth 2.0 Multiple Response Types) says so.
         "response_types_supported": ["none"],
         "service_documentation": f"{issuer}/schema",
     }
+
+
+def _assertion_algs(services: Services) -> list[str]:
+    return jose_names(services.client_assertions.algorithms)
 
 
 def _headers_only(full: Response[Any]) -> Response[None]:

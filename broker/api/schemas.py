@@ -42,6 +42,10 @@ class SessionEnded(msgspec.Struct):
 class PrincipalCreate(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
     description: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    # Resource servers only: public keys for private_key_jwt (RFC 7517 JWKS, public members
+    # only, each key with a kid), and whether a secret is made too.
+    jwks: dict[str, Any] | None = None
+    with_secret: bool = True
 
 
 class ManifestApply(msgspec.Struct, forbid_unknown_fields=True):

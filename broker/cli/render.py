@@ -37,7 +37,8 @@ def changes(applied: Iterable[Change], *, dry_run: bool) -> list[str]:
         )
         verb = {"create": "created", "update": "updated", "unchanged": "unchanged"}[c.action]
         prefix = "would be " if dry_run and c.action != "unchanged" else ""
-        lines.append(f"{c.kind}/{c.name}: {prefix}{verb} ({versions})")
+        suffix = f" ({versions})" if c.to_version is not None else ""  # resource servers: none
+        lines.append(f"{c.kind}/{c.name}: {prefix}{verb}{suffix}")
         lines.extend(f"    {line}" for line in (c.diff if dry_run else []))
     return lines
 

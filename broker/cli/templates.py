@@ -23,13 +23,13 @@ from broker.cli.context import CLI_ACTOR, CliState, emit, pass_state, reported_e
 @click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 @pass_state
 def apply(state: CliState, path: Path, dry_run: bool) -> None:
-    """Apply CapabilityTemplate and PolicyFloor manifests (idempotent, GitOps-friendly)."""
+    """Apply CapabilityTemplate, PolicyFloor and ResourceServer manifests (idempotent)."""
     from broker.manifests import load_manifests
 
     with reported_errors():
         manifests = load_manifests(path)
         # A dry run too brings the schema up: it compares against the store it would change.
-        changes = state.writer().templates.apply(manifests, actor=CLI_ACTOR, dry_run=dry_run)
+        changes = state.writer().apply_manifests(manifests, actor=CLI_ACTOR, dry_run=dry_run)
         for line in render.changes(changes, dry_run=dry_run):
             click.echo(line)
 

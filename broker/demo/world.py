@@ -150,7 +150,7 @@ def seed_world(services: Services, seed: Seed) -> World:
     """Seed ``services``' store with ``seed``; the credentials exist only in the result."""
     services.keys.ensure_key(actor=seed.key_actor or seed.actor)
     if seed.manifests:
-        services.templates.apply(list(seed.manifests), actor=seed.actor, dry_run=False)
+        services.apply_manifests(list(seed.manifests), actor=seed.actor, dry_run=False)
     for provider, master_key in seed.provider_keys.items():
         services.secrets.put(master_key_secret_for(provider), master_key.encode())
     credentials: dict[str, str] = {}

@@ -4,8 +4,9 @@ Steps, each refusal one opaque ``InvalidToken`` (an ``invalid_grant`` at /oauth/
 size cap; the unverified ``iss`` picks the trusted issuer (unknown issuer: refused);
 header and signature against that issuer's keys and algorithms (broker.tokens.foreign);
 claims (broker.identity.claims); the agent rule; the ``jti`` once, when the issuer's
-tokens are single-use. The agent principal is created on first use (no credential: it
-can only ever authenticate this way or by one an admin adds).
+tokens are single-use (the replay store every replica shares; unreachable: 503). The
+agent principal is created on first use (no credential: it can only ever authenticate
+this way or by one an admin adds).
 
 A refusal's cause goes to the audit log once the issuer's signature verified; before that
 (anyone can send such a token) only to the log, so garbage cannot flood the audit log.
@@ -34,7 +35,7 @@ from broker.store.database import Database
 from broker.store.tables import Principal
 from broker.tokens import InvalidToken
 from broker.tokens.foreign import unverified_claims, verify_foreign
-from broker.tokens.replay import ReplayCache
+from broker.tokens.replay import ReplayCache, ReplayStore
 
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -53,10 +54,13 @@ class WorkloadExchange:
         clock: Clock,
         *,
         fetch: JwksFetch = http_fetch,
+        replay: ReplayStore | None = None,
     ) -> None:
         self.db, self.audit, self.clock = db, audit, clock
         self._issuers = {i.issuer: IssuerKeys(i, clock=clock, fetch=fetch) for i in issuers}
-        self.replay = ReplayCache()
+        # The broker passes the shared table (broker.store.replay), so a single-use token
+        # is accepted once across every replica; the memory twin serves alone otherwise.
+        self.replay: ReplayStore = replay if replay is not None else ReplayCache()
 
     def __repr__(self) -> str:
         return f"WorkloadExchange(issuers={sorted(k.issuer.name for k in self._issuers.values())})"

@@ -11,11 +11,13 @@ from broker.domain.problems import SpecError
 from broker.domain.templates import Template, template_from_spec
 from broker.manifests.errors import ManifestError, ManifestProblem
 from broker.manifests.schemas import API_VERSION, SCHEMA_FILES, schema_problems
+from broker.tokens import InvalidKey
+from broker.tokens.jwks import client_keys
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    kind: str  # CapabilityTemplate or PolicyFloor
+    kind: str  # CapabilityTemplate, PolicyFloor or ResourceServer
     name: str
     spec: dict[str, Any]  # as written; schema-valid and cross-field valid
     source: str  # e.g. ``templates/staging.yaml#2``
@@ -47,7 +49,8 @@ def _problems(doc: object) -> list[tuple[str, str]]:
         shown = repr(api_version)[:80]
         found.append(("apiVersion", f"unknown apiVersion {shown} (expected {API_VERSION})"))
     if not isinstance(kind, str) or kind not in SCHEMA_FILES:
-        kinds = " or ".join(SCHEMA_FILES)
+        *first, last = SCHEMA_FILES
+        kinds = f"{', '.join(first)} or {last}"
         shown = repr(kind) if isinstance(kind, str) else f"of type {type(kind).__name__}"
         found.append(("kind", f"unknown kind {shown[:80]} (expected {kinds})"))
     if found:  # without a known version and kind there is no schema to check against
@@ -56,6 +59,12 @@ def _problems(doc: object) -> list[tuple[str, str]]:
     found = schema_problems(kind, doc)
     if found:
         return found
+    if kind == "ResourceServer":
+        try:
+            client_keys(doc["spec"]["jwks"])
+        except InvalidKey as exc:
+            return [("spec.jwks", exc.detail)]
+        return []
     try:
         _build(kind, doc["metadata"]["name"], doc["spec"])
     except SpecError as exc:

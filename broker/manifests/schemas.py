@@ -22,6 +22,7 @@ API_VERSION = "capbroker.dev/v1"
 SCHEMA_FILES = {
     "CapabilityTemplate": "template.schema.json",
     "PolicyFloor": "policy-floor.schema.json",
+    "ResourceServer": "resource-server.schema.json",
 }
 # Every document with a schema: the manifest kinds and the gateway's own files.
 DOCUMENT_SCHEMAS = {

@@ -15,11 +15,13 @@ from sqlalchemy.exc import OperationalError
 
 from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller
+from broker.auth.client_assertion import ClientAssertions
 from broker.auth.credentials import Kind
 from broker.blocking import BlockingCalls
 from broker.clock import Clock, system_clock
 from broker.errors import InvalidRequest, Reason, Unavailable
 from broker.identity import WorkloadExchange, load_issuers
+from broker.manifests import Manifest
 from broker.secrets.base import SecretStore
 from broker.secrets.local import LocalFileStore
 from broker.services.approvals import ApprovalService
@@ -27,20 +29,23 @@ from broker.services.health import Check, Monitor
 from broker.services.issuance import IssuanceService
 from broker.services.kills import KillService
 from broker.services.principals import PrincipalService
+from broker.services.resource_servers import RESOURCE_SERVER_KIND, ResourceServerService
 from broker.services.signing import (
     LocalSigningKeys,
     SigningKeys,
     TransitSigningKeys,
     describe_failure,
 )
-from broker.services.templates import TemplateService
+from broker.services.templates import Change, TemplateService
 from broker.settings import Settings
 from broker.store import migrate
 from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database
 from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
+from broker.store.replay import DatabaseReplay
 from broker.tokens import TokenVerifier
+from broker.tokens.replay import ReplayStore
 
 
 @dataclass
@@ -59,6 +64,10 @@ class Services:
     committer: GroupCommit
     kills: KillService
     approvals: ApprovalService
+    resource_servers: ResourceServerService
+    # One-time jtis (client assertions, single-use workload tokens): a table all replicas share.
+    replay: ReplayStore
+    client_assertions: ClientAssertions
     checkpointer: WalCheckpointer | None = None
     monitor: Monitor | None = None
     # Workload identity (broker.identity): None unless trusted_issuers_file is set.
@@ -66,6 +75,19 @@ class Services:
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
+
+    def apply_manifests(
+        self, manifests: list[Manifest], *, actor: str, dry_run: bool
+    ) -> list[Change]:
+        """Templates, the policy floor and resource servers, in one transaction."""
+        servers = [m for m in manifests if m.kind == RESOURCE_SERVER_KIND]
+        prepared = self.resource_servers.prepare(servers)
+        return self.templates.apply(
+            [m for m in manifests if m.kind != RESOURCE_SERVER_KIND],
+            actor=actor,
+            dry_run=dry_run,
+            also=lambda tx: self.resource_servers.apply(tx, prepared, actor=actor, dry_run=dry_run),
+        )
 
     def reachability(self) -> dict[str, str]:
         """Can the secret backend and the signer be used right now? ``{"secret_backend":
@@ -155,13 +177,17 @@ def build_secret_store(settings: Settings, environ: Mapping[str, str] | None = N
 
 
 def build_workload_exchange(
-    settings: Settings, db: Database, audit: AuditWriter, clock: Clock
+    settings: Settings,
+    db: Database,
+    audit: AuditWriter,
+    clock: Clock,
+    replay: ReplayStore | None = None,
 ) -> WorkloadExchange | None:
     """Trusted issuers from ``trusted_issuers_file``; a file with any problem is refused."""
     if not settings.trusted_issuers_file:
         return None
     issuers = load_issuers(Path(settings.trusted_issuers_file))
-    return WorkloadExchange(issuers, db, audit, clock)
+    return WorkloadExchange(issuers, db, audit, clock, replay=replay)
 
 
 def build_signing_keys(
@@ -276,6 +302,8 @@ def build_services(
     )
     authenticator = Authenticator(db, audit, clock=clock, cache_ttl=settings.credential_cache_ttl)
     kills = KillService(db, audit, clock)
+    replay = DatabaseReplay(db, clock)
+    resource_servers = ResourceServerService(db, audit, clock)
     return Services(
         settings=settings,
         clock=clock,
@@ -306,5 +334,16 @@ def build_services(
         committer=GroupCommit(db),
         kills=kills,
         approvals=ApprovalService(db, audit, clock, ttl=settings.approval_ttl),
-        identity=build_workload_exchange(settings, db, audit, clock),
+        resource_servers=resource_servers,
+        replay=replay,
+        client_assertions=ClientAssertions(
+            resource_servers,
+            replay,
+            db,
+            audit,
+            clock,
+            issuer=settings.effective_issuer,
+            leeway=settings.leeway,
+        ),
+        identity=build_workload_exchange(settings, db, audit, clock, replay),
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +18,16 @@ from broker.clock import Clock
 from broker.errors import Conflict, InvalidRequest, NotFound
 from broker.services.descendants import revoke_acted_by
 from broker.store.database import Database, Tx
-from broker.store.tables import AgentSession, Credential, IssuedToken, Principal
+from broker.store.tables import (
+    AgentSession,
+    Credential,
+    IssuedToken,
+    Principal,
+    ResourceServerKey,
+)
 
 _principals = Principal.__table__  # type: ignore[attr-defined]
+_client_keys = ResourceServerKey.__table__  # type: ignore[attr-defined]
 _creds = Credential.__table__  # type: ignore[attr-defined]
 _tokens = IssuedToken.__table__  # type: ignore[attr-defined]
 _sessions = AgentSession.__table__  # type: ignore[attr-defined]
@@ -44,6 +53,34 @@ class CreatedPrincipal:
         return f"CreatedPrincipal(principal={self.principal!r}, credential=***)"
 
 
+@dataclass(frozen=True)
+class CreatedResourceServer:
+    principal: PrincipalView
+    credential: str | None  # None: keys only (private_key_jwt), no secret at all
+    kids: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"CreatedResourceServer(principal={self.principal!r}, kids={self.kids!r},"
+            " credential=***)"
+        )
+
+
+def insert_client_keys(
+    tx: Tx, principal_id: str, keys: Mapping[str, Mapping[str, str]], now: float
+) -> None:
+    """Store a resource server's public keys (``broker.tokens.jwks.client_keys`` output)."""
+    for kid, jwk in keys.items():
+        tx.conn.execute(
+            _client_keys.insert().values(
+                principal_id=principal_id,
+                kid=kid,
+                public_jwk=json.dumps(dict(jwk), sort_keys=True, separators=(",", ":")),
+                created_at=now,
+            )
+        )
+
+
 class PrincipalService:
     def __init__(self, db: Database, audit: AuditWriter, clock: Clock) -> None:
         self.db, self.audit, self.clock = db, audit, clock
@@ -59,6 +96,45 @@ class PrincipalService:
     ) -> CreatedPrincipal:
         """Create a principal with a fresh credential, or with ``credential`` when an operator
         supplies one (the bootstrap admin from a Secret); only its slow hash is stored."""
+        view, secret = self._create(
+            kind, name, actor=actor, description=description, credential=credential
+        )
+        assert secret is not None
+        return CreatedPrincipal(view, secret)
+
+    def create_resource_server(
+        self,
+        name: str,
+        *,
+        actor: str,
+        description: str = "",
+        keys: Mapping[str, Mapping[str, str]],
+        with_secret: bool,
+    ) -> CreatedResourceServer:
+        """A resource server with public keys (``keys``) and, if ``with_secret``, a secret."""
+        if not keys and not with_secret:
+            raise InvalidRequest("a resource server needs a secret, public keys, or both")
+        view, secret = self._create(
+            "resource_server",
+            name,
+            actor=actor,
+            description=description,
+            keys=keys,
+            with_secret=with_secret,
+        )
+        return CreatedResourceServer(view, secret, tuple(keys))
+
+    def _create(
+        self,
+        kind: Kind,
+        name: str,
+        *,
+        actor: str,
+        description: str,
+        credential: str | None = None,
+        keys: Mapping[str, Mapping[str, str]] | None = None,
+        with_secret: bool = True,
+    ) -> tuple[PrincipalView, str | None]:
         if not NAME.fullmatch(name):
             raise InvalidRequest(
                 f"name {name!r}: use 1-120 lower-case letters, digits, '.', '_' or '-'"
@@ -66,10 +142,11 @@ class PrincipalService:
         if len(description) > 500:
             raise InvalidRequest("description: at most 500 characters")
         now = self.clock()
+        cred: NewCredential | None = None
         if credential is not None:
             parsed = parse_credential(credential, expected=kind)
             cred = NewCredential(parsed.key_id, credential)
-        else:
+        elif with_secret:
             cred = new_credential(kind)
         view = PrincipalView(uuid.uuid4().hex, kind, name, description, now, None)
         with self.db.transaction() as tx:
@@ -80,32 +157,35 @@ class PrincipalService:
             ).first()
             if exists is not None:
                 raise Conflict(f"{kind} {name!r} already exists")
-            taken = tx.conn.execute(
-                select(_creds.c.key_id).where(_creds.c.key_id == cred.key_id)
-            ).first()
-            if taken is not None:
-                raise Conflict("that credential is already in use")
+            if cred is not None:
+                taken = tx.conn.execute(
+                    select(_creds.c.key_id).where(_creds.c.key_id == cred.key_id)
+                ).first()
+                if taken is not None:
+                    raise Conflict("that credential is already in use")
             tx.conn.execute(
                 _principals.insert().values(
                     id=view.id, kind=kind, name=name, description=description, created_at=now
                 )
             )
-            tx.conn.execute(
-                _creds.insert().values(
-                    key_id=cred.key_id,
-                    principal_id=view.id,
-                    secret_hash=slow_hash(parse_credential(cred.value).secret),
-                    created_at=now,
+            data: dict[str, object] = {}
+            if cred is not None:
+                tx.conn.execute(
+                    _creds.insert().values(
+                        key_id=cred.key_id,
+                        principal_id=view.id,
+                        secret_hash=slow_hash(parse_credential(cred.value).secret),
+                        created_at=now,
+                    )
                 )
-            )
+                data["key_id"] = cred.key_id
+            if keys:
+                insert_client_keys(tx, view.id, keys, now)
+                data["kids"] = sorted(keys)
             self.audit.append(
-                tx,
-                type=f"{kind}.created",
-                actor=actor,
-                subject=f"{kind}:{name}",
-                data={"key_id": cred.key_id},
+                tx, type=f"{kind}.created", actor=actor, subject=f"{kind}:{name}", data=data
             )
-        return CreatedPrincipal(view, cred.value)
+        return view, cred.value if cred is not None else None
 
     def list(self, kind: Kind) -> list[PrincipalView]:
         with self.db.read() as conn:

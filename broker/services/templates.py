@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from broker.domain.policy import EMPTY_FLOOR, PolicyFloor, floor_from_spec, floo
 from broker.domain.templates import Template, spec_digest, template_from_spec, template_to_spec
 from broker.errors import InvalidRequest, NotFound, Reason
 from broker.manifests import Manifest
-from broker.store.database import Database
+from broker.store.database import Database, Tx
 from broker.store.tables import PolicyFloorVersion, TemplateVersion
 
 _templates = TemplateVersion.__table__  # type: ignore[attr-defined]
@@ -162,8 +162,16 @@ class TemplateService:
 
     # --- writing -------------------------------------------------------------------------
 
-    def apply(self, manifests: Sequence[Manifest], *, actor: str, dry_run: bool) -> list[Change]:
-        """Make the store match the manifests. Idempotent: unchanged specs make no version."""
+    def apply(
+        self,
+        manifests: Sequence[Manifest],
+        *,
+        actor: str,
+        dry_run: bool,
+        also: Callable[[Tx], list[Change]] | None = None,
+    ) -> list[Change]:
+        """Make the store match the manifests. Idempotent: unchanged specs make no version.
+        ``also`` applies other kinds (resource servers) in the same transaction."""
         canonical = [(m, self._canonical(m)) for m in manifests]
         with self.db.transaction() as tx:
             tx.after_commit(self.forget_cached)
@@ -177,6 +185,8 @@ class TemplateService:
                         subject=f"{change.kind}:{change.name}",
                         data={"from_version": change.from_version, "to_version": change.to_version},
                     )
+            if also is not None:
+                changes += also(tx)  # audits its own changes
         return changes
 
     def _canonical(self, m: Manifest) -> dict[str, Any]:

@@ -211,4 +211,27 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class ResourceServerKey(SQLModel, table=True):
+    """A public key a resource server signs its client assertions with (private_key_jwt)."""
+
+    __tablename__ = "resource_server_keys"
+
+    principal_id: str = Field(primary_key=True, foreign_key="principals.id", max_length=40)
+    kid: str = Field(primary_key=True, max_length=200)
+    public_jwk: str  # canonical JSON of the public members only
+    created_at: float
+
+
+class UsedJti(SQLModel, table=True):
+    """One-time tokens seen (client assertions, single-use workload tokens), shared by every
+    broker replica: a (namespace, jti) is accepted once until ``expires_at``."""
+
+    __tablename__ = "used_jtis"
+    __table_args__ = (Index("ix_used_jtis_expires_at", "expires_at"),)
+
+    namespace: str = Field(primary_key=True, max_length=200)
+    jti: str = Field(primary_key=True, max_length=200)
+    expires_at: float
+
+
 metadata = SQLModel.metadata

@@ -40,8 +40,11 @@ def verify_foreign(
     *,
     algorithms: Iterable[str],
     max_bytes: int = MAX_FOREIGN_TOKEN_BYTES,
+    kid_optional: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """``(kid, payload)`` of a token whose header and signature were accepted."""
+    """``(kid, payload)`` of a token whose header and signature were accepted. With
+    ``kid_optional`` (client assertions: RFC 7523 asks for no ``kid``) a header without
+    one is resolved as kid ``""``, which the caller's resolver maps to its only key."""
     header_b64, payload_b64, signature_b64 = _parts(token, max_bytes)
     header = strict_object(segment(header_b64, "header"), "header")
     alg = header.get("alg")
@@ -51,7 +54,9 @@ def verify_foreign(
     if "crit" in header:
         raise InvalidToken("crit header refused")
     kid = header.get("kid")
-    if not isinstance(kid, str) or not kid:
+    if kid is None and kid_optional:
+        kid = ""
+    elif not isinstance(kid, str) or not kid:
         raise InvalidToken("kid missing")
     public = resolve_key(kid)
     if public is None:

@@ -8,8 +8,12 @@ from collections.abc import Mapping
 
 from broker.errors import Reason, Unavailable
 from broker.tokens._jwa import PublicKey
+from broker.tokens._jwk import jwk_of
 from broker.tokens.errors import InvalidKey
 from broker.tokens.keys import public_key_from_jwk
+
+MAX_CLIENT_KEYS = 10
+MAX_KID = 200
 
 
 def keys_from_jwks(jwks: Mapping[str, object]) -> dict[str, PublicKey]:
@@ -25,6 +29,30 @@ def keys_from_jwks(jwks: Mapping[str, object]) -> dict[str, PublicKey]:
         if kid in found:
             raise InvalidKey("a JWKS must not repeat a kid")
         found[kid] = public_key_from_jwk(entry)
+    return found
+
+
+def client_keys(jwks: Mapping[str, object]) -> dict[str, dict[str, str]]:
+    """A client's registered JWKS (private_key_jwt) as ``{kid: canonical public JWK}``.
+
+    Strict, as for keys an operator writes: at most ``MAX_CLIENT_KEYS``, each with a kid
+    of its own (the client chooses it), each a public signature key of one of the three
+    algorithms; a JWK with private members (``d``, ``p``, ``k``, ...) refuses the set, so
+    private material is never stored. The canonical form keeps only the public members
+    plus ``kid``, ``alg`` and ``use``.
+    """
+    entries = jwks.get("keys")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidKey("a JWKS is an object with a non-empty keys list")
+    if len(entries) > MAX_CLIENT_KEYS:
+        raise InvalidKey(f"at most {MAX_CLIENT_KEYS} keys")
+    found: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        kid = entry.get("kid") if isinstance(entry, Mapping) else None
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID or kid in found:
+            raise InvalidKey(f"every key needs a kid of its own (1-{MAX_KID} characters)")
+        assert isinstance(entry, Mapping)
+        found[kid] = jwk_of(public_key_from_jwk(entry, kid_is_thumbprint=False), kid)
     return found
 
 

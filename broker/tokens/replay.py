@@ -2,19 +2,28 @@
 Vault's TOTP used-code cache). Bounded; when full of live entries it refuses rather than
 forget one (fail closed).
 
-Used for workload tokens at exchange (namespace: the issuer, ``broker/identity``) and for
-DPoP proofs (namespace: the proof key's thumbprint, ``dpop.py``). One cache per broker
-process: with several replicas a jti can be used at most once per replica
-(docs/identity.md says so, and what would close it).
+``ReplayStore`` is the interface. Two implementations: ``ReplayCache`` here, in memory and
+per process (the gateway's DPoP proofs: a proof names one gateway's URL, so one
+gateway's memory is the right scope), and ``broker.store.replay.DatabaseReplay``, a table
+every broker replica shares (client assertions, single-use workload tokens at exchange).
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from broker.tokens.errors import InvalidToken
 
 MAX_ENTRIES = 100_000
+
+
+class ReplayStore(Protocol):
+    def claim(self, namespace: str, jti: str, *, until: float, now: float) -> None:
+        """Accept ``(namespace, jti)`` once until ``until``; ``InvalidToken`` if it was
+        already accepted and is still live. Fails closed: a store that cannot answer
+        raises (``Unavailable`` for the database), never accepts."""
+        ...
 
 
 class ReplayCache:

@@ -58,14 +58,20 @@ def test_head_on_the_well_known_documents(broker: Broker) -> None:
 
 def test_metadata_lists_registered_methods_and_passes_authlibs_validator(broker: Broker) -> None:
     meta = broker.client.get("/.well-known/oauth-authorization-server").json()
-    assert meta["introspection_endpoint_auth_methods_supported"] == [
-        "client_secret_basic",
-        "client_secret_post",
-    ]
-    assert meta["revocation_endpoint_auth_methods_supported"] == [
-        "client_secret_basic",
-        "client_secret_post",
-    ]
+    for endpoint in ("introspection", "revocation"):
+        assert meta[f"{endpoint}_endpoint_auth_methods_supported"] == [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ]
+        # Listed where private_key_jwt is offered, and only the asymmetric algorithms.
+        assert meta[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == [
+            "EdDSA",
+            "Ed25519",
+            "ES256",
+            "RS256",
+        ]
+    # The token endpoint takes no client authentication: no algorithm list for it.
     assert "token_endpoint_auth_signing_alg_values_supported" not in meta
     assert meta["response_types_supported"]
     # authlib insists on https issuers; the test broker's issuer is http://broker.test.

@@ -6,8 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cli.cli_support import EXAMPLES, hold_approval
+from tests.support.client_keys import make_key
 
 
 def test_every_command_has_help(run) -> None:  # type: ignore[no-untyped-def]
@@ -188,3 +190,19 @@ def test_approvals_from_the_command_line(run, tmp_path: Path) -> None:  # type: 
     assert again.exit_code == 2
     assert "[conflict]" in again.output
     assert run("approvals", "approve", "apr_nope").exit_code == 2
+
+
+def test_apply_registers_a_resource_server_with_its_keys(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = {
+        "apiVersion": "capbroker.dev/v1",
+        "kind": "ResourceServer",
+        "metadata": {"name": "billing-api"},
+        "spec": {"jwks": make_key("EdDSA", kid="k-1").jwks()},
+    }
+    path = tmp_path / "rs.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    dry = run("apply", "-f", str(path), "--dry-run")
+    assert "ResourceServer/billing-api: would be created" in dry.output, dry.output
+    assert "    + kid k-1" in dry.output
+    assert "ResourceServer/billing-api: created" in run("apply", "-f", str(path)).output
+    assert "ResourceServer/billing-api: unchanged" in run("apply", "-f", str(path)).output

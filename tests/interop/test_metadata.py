@@ -23,7 +23,9 @@ def test_authlib_validates_the_metadata(live: LiveBroker) -> None:
         assert meta[f"{endpoint}_endpoint_auth_methods_supported"] == [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]
+        assert "none" not in meta[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
 
 
 @pytest.mark.parametrize(

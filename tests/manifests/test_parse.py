@@ -113,7 +113,7 @@ def test_unknown_kind_and_version() -> None:
     doc["kind"] = "Secret"
     assert _problems(doc) == [
         ("apiVersion", "unknown apiVersion 'capbroker.dev/v2' (expected capbroker.dev/v1)"),
-        ("kind", "unknown kind 'Secret' (expected CapabilityTemplate or PolicyFloor)"),
+        ("kind", "unknown kind 'Secret' (expected CapabilityTemplate, PolicyFloor or ResourceServer)"),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 SECRET_SHAPES = re.compile(
-    r"capb_(?:agt|adm)_[0-9a-f]{24}_[A-Za-z0-9_-]{43}"  # agent and admin credentials
+    r"capb_(?:agt|adm|rs)_[0-9a-f]{24}_[A-Za-z0-9_-]{43}"  # agent, admin, resource-server
     r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{20,}"  # signed JWTs
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
 )
