@@ -9,6 +9,7 @@ from litestar import Controller, Response, get, head
 
 from broker.api.client_auth import CLIENT_AUTH_METHODS
 from broker.services.container import Services
+from broker.tokens import ALGORITHMS, jose_names
 
 
 class PublicController(Controller):
@@ -74,6 +75,8 @@ def _metadata(services: Services) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         "authorization_details_types_supported": ["capbroker_capability"],
+        # RFC 9449 5.1: what a DPoP proof may be signed with (both names of Ed25519).
+        "dpop_signing_alg_values_supported": jose_names(ALGORITHMS),
         # No authorization endpoint: "none" (OAuth 2.0 Multiple Response Types) says so.
         "response_types_supported": ["none"],
         "service_documentation": f"{issuer}/schema",

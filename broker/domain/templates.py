@@ -69,6 +69,8 @@ class Template:
     budgets: Budgets
     approval: ApprovalRule
     description: str
+    # RFC 9449: tokens only bound to a DPoP key (``cnf.jkt``), checked per call at the gateway
+    require_dpop: bool = False
 
 
 def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
@@ -88,6 +90,9 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     resources = r.strings("resources", DEFAULT_RESOURCES)
     agents = r.strings("agents", ())
     description = r.string("description", "")
+    require_dpop = spec.get("require_dpop", False)
+    if not isinstance(require_dpop, bool):
+        r.add("require_dpop", "must be true or false")
     ttl = r.child("ttl")
     default_ttl = _duration(ttl, "default")
     max_ttl = _duration(ttl, "max")
@@ -127,6 +132,7 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
         budgets=budgets,
         approval=ApprovalRule(tuple(sorted(set(approval_actions))), approvers),
         description=description,
+        require_dpop=require_dpop is True,
     )
 
 
@@ -142,13 +148,14 @@ def _duration(r: SpecReader, key: str) -> int:
 
 
 def template_to_spec(t: Template) -> dict[str, Any]:
-    """The canonical spec: every field present, lists sorted, durations in seconds."""
+    """The canonical spec: every field present (``require_dpop`` only when true), lists
+    sorted, durations in seconds."""
     budgets = {
         k: v
         for k, v in (("calls", t.budgets.calls), ("destructive_calls", t.budgets.destructive_calls))
         if v is not None
     }
-    return {
+    spec: dict[str, Any] = {
         "provider": t.provider,
         "environments": sorted(t.environments),
         "actions": sorted(t.actions),
@@ -159,6 +166,9 @@ def template_to_spec(t: Template) -> dict[str, Any]:
         "approval": {"actions": sorted(t.approval.actions), "approvers": t.approval.approvers},
         "description": t.description,
     }
+    if t.require_dpop:  # only when set: the specs (and digests) of other templates stay
+        spec["require_dpop"] = True
+    return spec
 
 
 def spec_digest(spec: Mapping[str, Any]) -> str:

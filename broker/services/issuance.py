@@ -256,7 +256,7 @@ class IssuanceService:
         self, agent: Caller, grant: Grant, sid: str, now: float, jti: str, dry_run: bool
     ) -> dict[str, Any]:
         iat = int(now)
-        return {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": agent.principal_id,
             "aud": self.audience,
@@ -271,6 +271,9 @@ class IssuanceService:
             "authorization_details": authorization_details(grant, self.audience, dry_run=dry_run),
             "scope": " ".join(grant.actions),  # RFC 9068 2.2.3: the verbs, for scope checkers
         }
+        if grant.dpop_jkt is not None:  # RFC 9449 6.1: bound to the proof's key
+            claims["cnf"] = {"jkt": grant.dpop_jkt}
+        return claims
 
     def _write_token(
         self,
@@ -318,6 +321,7 @@ class IssuanceService:
                 "ttl": grant.ttl,
                 "kid": signer.kid,
                 "policy_floor_version": floor_version,
+                **({"dpop_jkt": grant.dpop_jkt} if grant.dpop_jkt is not None else {}),
             },
         )
         token = presigned.token if presigned is not None else mint(claims, signer)
@@ -451,7 +455,9 @@ class IssuanceService:
         if self.introspect_status(verified.jti) != "active":
             return {"active": False}
         used = budgets_used(self.db, verified.jti)  # an extension member (RFC 7662 s. 2.2)
-        return {"active": True, "token_type": "Bearer", **verified.claims, BUDGETS_USED: used}
+        # RFC 9449 6.2: a bound token is a DPoP token, and its cnf (in the claims) says to what.
+        token_type = "DPoP" if verified.cnf_jkt is not None else "Bearer"
+        return {"active": True, "token_type": token_type, **verified.claims, BUDGETS_USED: used}
 
     def introspect_status(self, jti: str) -> str:
         """'active', 'revoked' or 'unknown' (no record: never honoured)."""
