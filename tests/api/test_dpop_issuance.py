@@ -183,3 +183,15 @@ def test_a_replayed_proof_is_refused(broker: Broker) -> None:
 def test_metadata_lists_the_proof_algorithms(broker: Broker) -> None:
     meta = broker.client.get("/.well-known/oauth-authorization-server").json()
     assert set(meta["dpop_signing_alg_values_supported"]) == {"EdDSA", "Ed25519", "ES256", "RS256"}
+
+
+def test_two_templates_with_the_same_spec_are_two_templates(broker: Broker) -> None:
+    """The parsed-template cache was keyed by spec digest alone: a copy of a template
+    under another name got the first one's name, and its requests were refused."""
+    doc = json.loads(json.dumps(STAGING_TEMPLATE))
+    doc["metadata"]["name"] = "staging-copy"
+    broker.services.templates.apply([parse_manifest(doc, "t#c")], actor="test", dry_run=False)
+    r = broker.issue(template="staging-copy")
+    assert r.status_code == 201, r.text
+    assert r.json()["template"] == "staging-copy"
+    assert broker.issue().json()["template"] == "staging-agent"
