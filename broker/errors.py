@@ -61,6 +61,10 @@ class Reason(StrEnum):
     INVALID_TARGET = "invalid_target"  # RFC 8707 / RFC 8693: audience, resource
     INVALID_AUTHORIZATION_DETAILS = "invalid_authorization_details"  # RFC 9396
     INSUFFICIENT_SCOPE = "insufficient_scope"  # RFC 6750: a valid credential, the wrong role
+    # RFC 9449 DPoP: a proof missing, malformed, replayed or for another call; a token whose
+    # binding (cnf.jkt) does not match how it was presented (Bearer, another key)
+    INVALID_DPOP_PROOF = "invalid_dpop_proof"
+    DPOP_BINDING_MISMATCH = "dpop_binding_mismatch"
     # availability
     SECRET_BACKEND_UNAVAILABLE = "secret_backend_unavailable"
     BROKER_UNAVAILABLE = "broker_unavailable"

@@ -73,6 +73,13 @@ class Settings:
     # A YAML file of TrustedIssuer documents (workload identity, docs/identity.md); empty:
     # agents authenticate only with capbroker credentials.
     trusted_issuers_file: str = ""
+    # Gateway: its URL as agents address it (scheme, host, port, any path prefix a reverse
+    # proxy adds), e.g. https://gateway.example.com; a DPoP proof's htu is checked against it
+    # plus the request path. Empty: the scheme the gateway was reached with and the Host
+    # header (docs/tokens.md, DPoP behind proxies).
+    gateway_public_url: str = ""
+    # DPoP proofs (RFC 9449): accepted this many seconds after their iat (plus 5 s of skew).
+    dpop_max_age: int = 60
     # Global ceiling on any token's lifetime; templates may not exceed it.
     max_token_ttl: int = 3600
     # Clock skew tolerated when verifying tokens.
@@ -217,6 +224,7 @@ LIMITS: Final = {
     # Capability tokens live minutes, not hours (DESIGN.md).
     "max_token_ttl": Limit(low=60, high=3600, unit=" seconds"),
     "leeway": Limit(low=0, high=300, unit=" seconds"),
+    "dpop_max_age": Limit(low=1, high=600, unit=" seconds"),
     "secret_backend": Limit(choices=("local", "vault")),
     "signer": Limit(choices=("local", "transit")),
     "signing_algorithm": Limit(choices=("Ed25519", "ES256", "RS256")),
@@ -273,9 +281,25 @@ def _issuer_problems(issuer: str) -> list[str]:
     return []
 
 
+def _public_url_problems(url: str) -> list[str]:
+    """``gateway_public_url``: an http(s) URL with a host, no query, fragment or userinfo."""
+    if not url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ["gateway_public_url is not a URL"]
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return ["gateway_public_url must be an https (or http) URL with a host"]
+    if "?" in url or "#" in url or "@" in parts.netloc:
+        return ["gateway_public_url must have no query, fragment or user information"]
+    return []
+
+
 def _check(settings: Settings) -> None:
     problems = [f"{name} {message}" for name, message in limit_problems(settings, LIMITS)]
     problems.extend(_issuer_problems(settings.issuer))
+    problems.extend(_public_url_problems(settings.gateway_public_url))
     if settings.signer == "transit" and settings.secret_backend != "vault":
         problems.append("signer 'transit' needs secret_backend 'vault' (the same Vault)")
     problems.extend(_algorithm_problems(settings))

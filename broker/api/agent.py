@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
+from broker.api.dpop import request_jkt
 from broker.api.schemas import SessionEnded, TokenRequest, TokenResponse
 from broker.api.wire import bearer, decode_json
 from broker.domain.grants import GrantRequest
@@ -18,7 +19,7 @@ def token_response(issued: IssuedCapability) -> TokenResponse:
     grant = issued.grant
     return TokenResponse(
         access_token=issued.access_token,
-        token_type="Bearer",
+        token_type="DPoP" if grant.dpop_jkt is not None else "Bearer",  # RFC 9449 5
         expires_in=issued.expires_in,
         session_id=issued.session_id,
         jti=issued.jti,
@@ -44,6 +45,7 @@ class AgentController(Controller):
         floor; anything outside is refused with a reason code, never silently narrowed.
         """
         data = decode_json(request, await request.body(), TokenRequest)
+        jkt = request_jkt(request, services, f"{self.path}/tokens")  # RFC 9449: binds
         issued = await services.issuance.issue_grouped(
             services.committer,
             bearer(request),
@@ -52,6 +54,7 @@ class AgentController(Controller):
                 environment=data.environment,
                 actions=tuple(data.actions) if data.actions is not None else None,
                 ttl=data.ttl,
+                dpop_jkt=jkt,
             ),
             session_id=data.session_id,
             dry_run=data.dry_run,

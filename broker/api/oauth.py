@@ -8,12 +8,14 @@ ignored (RFC 6749 3.2 asks to ignore only unrecognised ones).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from litestar import Controller, Request, Response, post
 
 from broker.api.agent import token_response
 from broker.api.client_auth import presented_client
+from broker.api.dpop import request_jkt
 from broker.api.wire import decode_form
 from broker.auth.authenticator import Caller, WrongRole
 from broker.auth.credentials import Kind
@@ -238,7 +240,7 @@ def _token_answer(issued: IssuedCapability) -> Response[Any]:
         {
             "access_token": body.access_token,
             "issued_token_type": ACCESS_TOKEN,
-            "token_type": "Bearer",
+            "token_type": body.token_type,  # DPoP for a bound token (RFC 9449 5)
             "expires_in": body.expires_in,
             "scope": " ".join(body.actions),
             "session_id": body.session_id,
@@ -266,6 +268,8 @@ class OAuthController(Controller):
         # Workload identity (broker.identity): a platform's JWT instead of a credential.
         workload = services.identity if form["subject_token_type"] in workload_types else None
         grant_request, session_id = _exchange_request(form)
+        jkt = request_jkt(request, services, f"{self.path}/token")  # RFC 9449 5: binds
+        grant_request = dataclasses.replace(grant_request, dpop_jkt=jkt)
         await _check_client_id(services, form)
         try:
             subject: str | Caller = form["subject_token"]

@@ -24,7 +24,7 @@ class OAuthError:
 
 
 _BAD_REQUEST = OAuthError("invalid_request", 400)
-# RFC 6749 5.2, RFC 8693 2.2.2, RFC 8707 2, RFC 9396 5, RFC 7009 2.2.1.
+# RFC 6749 5.2, RFC 8693 2.2.2, RFC 8707 2, RFC 9396 5, RFC 7009 2.2.1, RFC 9449 5.
 OAUTH_ERRORS: dict[Reason, OAuthError] = {
     Reason.INVALID_REQUEST: _BAD_REQUEST,
     Reason.UNSUPPORTED_MEDIA_TYPE: _BAD_REQUEST,
@@ -53,6 +53,8 @@ OAUTH_ERRORS: dict[Reason, OAuthError] = {
     Reason.BUDGET_EXHAUSTED: OAuthError("invalid_authorization_details", 400),
     Reason.INVALID_AUTHORIZATION_DETAILS: OAuthError("invalid_authorization_details", 400),
     Reason.INVALID_TARGET: OAuthError("invalid_target", 400),
+    # RFC 9449 5 / 12.3: a DPoP proof missing (the template requires one) or not accepted.
+    Reason.INVALID_DPOP_PROOF: OAuthError("invalid_dpop_proof", 400),
     # The caller of introspection or revocation did not authenticate as a client.
     Reason.UNAUTHENTICATED: OAuthError("invalid_client", 401),
     Reason.CREDENTIAL_INVALID: OAuthError("invalid_client", 401),

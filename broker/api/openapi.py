@@ -193,10 +193,24 @@ def _body(method: str, path: str) -> dict[str, Any] | None:
     return None
 
 
+# RFC 9449 5: an optional proof at the token endpoints binds the token (docs/tokens.md).
+_DPOP_PARAMETER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 8192},
+    "description": "A DPoP proof (RFC 9449) for POST and this endpoint under the issuer;"
+    " the token is then bound to its key (cnf.jkt, token_type DPoP)",
+}
+_DPOP_PATHS = frozenset({"/oauth/token", "/v1/tokens"})
+
+
 def _complete_operation(method: str, path: str, op: dict[str, Any]) -> None:
     body = _body(method, path)
     if body is not None:
         op["requestBody"] = body
+    if method == "post" and path in _DPOP_PATHS:
+        op.setdefault("parameters", []).append(dict(_DPOP_PARAMETER))
     security = _security(path)
     if security is not None:
         op["security"] = security

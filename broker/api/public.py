@@ -9,7 +9,7 @@ from litestar import Controller, Response, get, head
 
 from broker.api.client_auth import CLIENT_AUTH_METHODS
 from broker.services.container import Services
-from broker.tokens import jose_names
+from broker.tokens import ALGORITHMS, jose_names
 
 
 class PublicController(Controller):
@@ -78,6 +78,8 @@ def _metadata(services: Services) -> dict[str, Any]:
         "revocation_endpoint_auth_signing_alg_values_supported": _assertion_algs(services),
         "introspection_endpoint_auth_signing_alg_values_supported": _assertion_algs(services),
         "authorization_details_types_supported": ["capbroker_capability"],
+        # RFC 9449 5.1: what a DPoP proof may be signed with (both names of Ed25519).
+        "dpop_signing_alg_values_supported": jose_names(ALGORITHMS),
         # No authorization endpoint: "none" (OAuth 2.0 Multiple Response Types) says so.
         "response_types_supported": ["none"],
         "service_documentation": f"{issuer}/schema",

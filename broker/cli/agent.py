@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,34 @@ def _credential(credential_env: str) -> str:
     return credential
 
 
+# Why a DPoP refusal, for each way of asking (docs/tokens.md, DPoP and the CLI).
+DPOP_HINTS = {
+    "tools": "the template requires DPoP-bound tokens, and the tools this command hands the"
+    " token to cannot sign a DPoP proof for each call; use an SDK-level client that holds"
+    " the key and signs proofs (RFC 9449, docs/tokens.md), or a template without require_dpop",
+    "request": "the template requires DPoP-bound tokens: pass --dpop-key FILE (your private"
+    " JWK) to bind the token; every call with it then needs a proof by that key",
+}
+
+
+def dpop_proof(key_file: Path, url: str) -> str:
+    """A DPoP proof for POST ``url`` by the private JWK in ``key_file`` (a usage error
+    names the file, never its content)."""
+    from broker.tokens import InvalidKey
+    from broker.tokens.dpop import sign_proof
+
+    try:
+        jwk = json.loads(key_file.read_text(encoding="utf-8"))
+        if not isinstance(jwk, dict):
+            raise ValueError
+        return sign_proof(jwk, method="POST", url=url, now=time.time(), jti=uuid.uuid4().hex)
+    except OSError as exc:
+        raise click.UsageError(f"--dpop-key {key_file}: cannot be read ({exc.strerror})") from None
+    except (ValueError, InvalidKey) as exc:
+        why = exc.detail if isinstance(exc, InvalidKey) else "not a JSON object"
+        raise click.UsageError(f"--dpop-key {key_file}: not a usable private JWK ({why})") from None
+
+
 def request_token(
     url: str,
     credential: str,
@@ -36,20 +66,24 @@ def request_token(
     environment: str,
     actions: tuple[str, ...],
     ttl: int | None,
+    *,
+    dpop_key: Path | None = None,
+    purpose: str = "request",
 ) -> dict[str, Any]:
-    """POST /v1/tokens; on refusal or no answer, print why and exit (2 refused, 3 unreachable)."""
+    """POST /v1/tokens; on refusal or no answer, print why and exit (2 refused, 3 unreachable).
+    ``dpop_key``: bind the token to that private JWK (the proof's htu is ``url`` plus the
+    path, so ``url`` must be the broker's issuer URL)."""
     body: dict[str, Any] = {"template": template, "environment": environment}
     if actions:
         body["actions"] = list(actions)
     if ttl is not None:
         body["ttl"] = ttl
+    endpoint = f"{url.rstrip('/')}/v1/tokens"
+    headers = {"Authorization": f"Bearer {credential}"}
+    if dpop_key is not None:
+        headers["DPoP"] = dpop_proof(dpop_key, endpoint)
     try:
-        answer = httpx.post(
-            f"{url.rstrip('/')}/v1/tokens",
-            json=body,
-            timeout=10,
-            headers={"Authorization": f"Bearer {credential}"},
-        )
+        answer = httpx.post(endpoint, json=body, timeout=10, headers=headers)
     except httpx.HTTPError as exc:
         click.echo(
             f"capbroker: error: cannot reach the broker at {url} ({type(exc).__name__})", err=True
@@ -64,6 +98,8 @@ def request_token(
             f" [{data.get('code', '?')}]",
             err=True,
         )
+        if data.get("code") == "invalid_dpop_proof" and dpop_key is None:
+            click.echo(f"capbroker: {DPOP_HINTS[purpose]}", err=True)
         sys.exit(2)
     return data
 
@@ -132,6 +168,12 @@ def token() -> None:
 @_ttl
 @_credential_env
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer, not only the token.")
+@click.option(
+    "--dpop-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A private JWK file: bind the token to that key (RFC 9449 DPoP; --url must then be"
+    " the broker's issuer URL).",
+)
 def token_request(
     url: str,
     template: str,
@@ -140,9 +182,11 @@ def token_request(
     ttl: int | None,
     credential_env: str,
     as_json: bool,
+    dpop_key: Path | None,
 ) -> None:
     """Exchange the agent credential for a token; prints the token on stdout."""
-    data = request_token(url, _credential(credential_env), template, environment, actions, ttl)
+    credential = _credential(credential_env)
+    data = request_token(url, credential, template, environment, actions, ttl, dpop_key=dpop_key)
     click.echo(json.dumps(data, indent=2) if as_json else data["access_token"])
 
 
@@ -184,7 +228,7 @@ def exec_(
     address = checked_proxy(gateway_url, proxy, ca)  # before any session starts
     routes = load_provider_routes(providers_file)
     credential = _credential(credential_env)
-    data = request_token(url, credential, template, environment, actions, ttl)
+    data = request_token(url, credential, template, environment, actions, ttl, purpose="tools")
     provider = data["authorization_details"][0]["provider"]
     env = {k: v for k, v in os.environ.items() if k != credential_env}
     env.update(provider_variables(data, gateway_url, url_var, token_var))

@@ -158,7 +158,7 @@ def start(
     previous = sessions.load(path) if replace else None
     if previous is not None:
         end_session(previous.broker_url, credential, previous.session_id)
-    data = request_token(url, credential, template, environment, actions, ttl)
+    data = request_token(url, credential, template, environment, actions, ttl, purpose="tools")
     variables = provider_variables(data, gateway_url, None, None)
     provider = data["authorization_details"][0]["provider"]
     if address is not None and ca is not None:

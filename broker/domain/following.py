@@ -1,7 +1,8 @@
 """Live tokens follow their template: a token's grant met with the template's current version.
 
 Pure. A newer version that narrows what the template offers (actions, environments,
-resources, budgets) or asks for more approval applies to tokens issued from an older
+resources, budgets), asks for more approval or newly requires DPoP (an unbound token then
+lapses: it cannot be bound after the fact) applies to tokens issued from an older
 version; a wider one never does. So the result is never wider than the token, never wider
 than the current version, and it is the token's own grant whenever the current version
 still covers it (the template did not change, or changed only outside this token).
@@ -53,6 +54,11 @@ def follow_template(grant: Grant, current: CurrentTemplate) -> Grant | Lapse:
         return Lapse(
             Reason.ENVIRONMENT_NOT_GRANTED,
             f"template {template.name!r} no longer grants environment {grant.environment!r}",
+        )
+    if template.require_dpop and grant.dpop_jkt is None:
+        return Lapse(
+            Reason.DPOP_BINDING_MISMATCH,
+            f"template {template.name!r} now requires DPoP-bound tokens; this one is not bound",
         )
     actions = meet_patterns(grant.actions, template.actions, _meet_action)
     added = tuple(

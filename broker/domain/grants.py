@@ -5,7 +5,8 @@ the template's actions, the same rules the gateway and explain apply to calls. T
 answer is a value, a ``Grant`` or a ``Refusal``, raised only at the service's edge.
 
 Order of precedence (the first failure is the refusal): request shape, agent,
-environment, floor (``forbidden_verb``), template actions (``verb_not_granted``), TTL.
+environment, floor (``forbidden_verb``), template actions (``verb_not_granted``), TTL,
+then a template's ``require_dpop`` without a proof (``invalid_dpop_proof``).
 The floor comes before the template so that asking for a forbidden action always reads
 as forbidden, whatever the template says; ``extra`` still lists both kinds of offender.
 """
@@ -29,6 +30,7 @@ class GrantRequest:
     environment: str
     actions: tuple[str, ...] | None = None  # None: everything the template offers
     ttl: int | None = None  # None: the template's default
+    dpop_jkt: str | None = None  # the thumbprint of a verified DPoP proof's key (RFC 9449)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class Grant:
     budgets: Budgets
     approval_actions: tuple[str, ...]
     approvers: int
+    dpop_jkt: str | None = None  # the token's cnf.jkt: bound to that DPoP key (RFC 9449)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,8 @@ class Refusal:
 
     def error(self) -> BrokerError:
         extra = {k: list(v) if isinstance(v, tuple) else v for k, v in self.extra.items()}
-        if self.reason is Reason.INVALID_REQUEST:
-            return InvalidRequest(self.detail, extra=extra)
+        if self.reason in (Reason.INVALID_REQUEST, Reason.INVALID_DPOP_PROOF):
+            return InvalidRequest(self.detail, reason=self.reason, extra=extra)
         return Denied(self.detail, reason=self.reason, extra=extra)
 
 
@@ -103,6 +106,12 @@ def decide_grant(
     ttl = _ttl(template, request.ttl, ttl_ceiling)
     if isinstance(ttl, Refusal):
         return ttl
+    if template.require_dpop and request.dpop_jkt is None:
+        return Refusal(
+            Reason.INVALID_DPOP_PROOF,
+            f"template {template.name!r} requires a DPoP proof (RFC 9449) with the request",
+            {"template": template.name},
+        )
     return Grant(
         template_name=template.name,
         template_version=template_version,
@@ -116,6 +125,7 @@ def decide_grant(
             p for p in template.approval.actions if any(patterns_overlap(p, a) for a in granted)
         ),
         approvers=template.approval.approvers,
+        dpop_jkt=request.dpop_jkt,
     )
 
 

@@ -72,6 +72,8 @@ class Template:
     # Delegation steps a token of this template may take (RFC 8693, domain/delegation.py);
     # 0: its tokens cannot be delegated. Opt-in: a sub-agent is a new party.
     delegation_depth: int = 0
+    # RFC 9449: tokens only bound to a DPoP key (``cnf.jkt``), checked per call at the gateway
+    require_dpop: bool = False
 
 
 def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
@@ -91,6 +93,9 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
     resources = r.strings("resources", DEFAULT_RESOURCES)
     agents = r.strings("agents", ())
     description = r.string("description", "")
+    require_dpop = spec.get("require_dpop", False)
+    if not isinstance(require_dpop, bool):
+        r.add("require_dpop", "must be true or false")
     ttl = r.child("ttl")
     default_ttl = _duration(ttl, "default")
     max_ttl = _duration(ttl, "max")
@@ -132,6 +137,7 @@ def template_from_spec(name: str, spec: Mapping[str, Any]) -> Template:
         approval=ApprovalRule(tuple(sorted(set(approval_actions))), approvers),
         description=description,
         delegation_depth=delegation_depth,
+        require_dpop=require_dpop is True,
     )
 
 
@@ -147,7 +153,8 @@ def _duration(r: SpecReader, key: str) -> int:
 
 
 def template_to_spec(t: Template) -> dict[str, Any]:
-    """The canonical spec: every field present, lists sorted, durations in seconds."""
+    """The canonical spec: every field present (``require_dpop`` only when true), lists
+    sorted, durations in seconds."""
     budgets = {
         k: v
         for k, v in (("calls", t.budgets.calls), ("destructive_calls", t.budgets.destructive_calls))
@@ -166,6 +173,8 @@ def template_to_spec(t: Template) -> dict[str, Any]:
     }
     if t.delegation_depth:  # only when set: older templates keep their digests
         spec["delegation"] = {"max_depth": t.delegation_depth}
+    if t.require_dpop:  # only when set: the specs (and digests) of other templates stay
+        spec["require_dpop"] = True
     return spec
 
 

@@ -30,6 +30,7 @@ from broker.gateway.recording import AuditStore
 from broker.gateway.relay import ClientWatch, relay
 from broker.gateway.request import GatewayRequest
 from broker.gateway.revocations import RevocationFeed
+from broker.gateway.sender import challenge, path_mode_url
 from broker.gateway.startup import start_waiting_for_keys
 from broker.gateway.tokens import GatewayKeys
 from broker.gateway.upstream import Upstream
@@ -55,8 +56,10 @@ class Gateway:
         keys: GatewayKeys,
         store: AuditStore,
         upstream: Upstream,
+        public_url: str = "",
     ) -> None:
         self.pipeline, self.feed, self.keys = pipeline, feed, keys
+        self.public_url = public_url  # settings.gateway_public_url: what DPoP htu names
         self.store, self.upstream = store, upstream
         self.metrics: MetricsEndpoint | None = None  # the private /metrics port, if set
         self._keys_wait: asyncio.Task[None] | None = None
@@ -126,6 +129,7 @@ class Gateway:
             receive,
             scope.get("client"),
             waiting,
+            path_mode_url(self.public_url, scope.get("scheme", "http"), scope["headers"], target),
         )
         try:
             match await self.pipeline.run(request):
@@ -251,11 +255,18 @@ def _stream_failure(forward: Forward) -> BrokerError | None:
 
 
 async def _problem(send: Send, refusal: Refusal) -> None:
-    await _json(send, refusal.error.status, problem_body(refusal.error), problem=True)
+    error = refusal.error
+    asked = challenge(error)  # RFC 9449 7.1, for a DPoP refusal
+    extra = ((b"www-authenticate", asked),) if asked is not None else ()
+    await _json(send, error.status, problem_body(error), problem=True, extra=extra)
 
 
 def _encoded(
-    body: dict[str, Any], *, problem: bool, close: bool
+    body: dict[str, Any],
+    *,
+    problem: bool,
+    close: bool,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> tuple[list[tuple[bytes, bytes]], bytes]:
     payload = json.dumps(body).encode()
     headers = [
@@ -265,12 +276,19 @@ def _encoded(
     ]
     if close:
         headers.append((b"connection", b"close"))
+    headers.extend(extra)
     return headers, payload
 
 
 async def _json(
-    send: Send, status: int, body: dict[str, Any], *, problem: bool = False, close: bool = False
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    *,
+    problem: bool = False,
+    close: bool = False,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    headers, payload = _encoded(body, problem=problem, close=close)
+    headers, payload = _encoded(body, problem=problem, close=close, extra=extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -16,22 +16,13 @@ from broker.gateway.headers import RawHeaders
 from broker.gateway.outcome import Attempt
 from broker.gateway.revocations import RevocationFeed
 from broker.gateway.route import ProviderRoute
+from broker.gateway.sender import CallTarget, check_sender, presented
 from broker.gateway.tokens import VerifiedTokens
 from broker.tokens import InvalidToken, VerifiedToken
+from broker.tokens.dpop import DPoPVerifier
 from broker.tokens.grant import grant_from_token
 
 MAX_GRANTS = 20_000
-
-
-def bearer_token(headers: RawHeaders) -> str:
-    """The one ``Authorization: Bearer`` credential, or ``InvalidToken``."""
-    values = [v for k, v in headers if k.lower() == b"authorization"]
-    if len(values) != 1:
-        raise InvalidToken("missing or repeated Authorization header")
-    scheme, _, token = values[0].decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise InvalidToken("not a Bearer token")
-    return token.strip()
 
 
 def _grant(token: VerifiedToken) -> Grant:
@@ -44,8 +35,12 @@ def _grant(token: VerifiedToken) -> Grant:
 
 
 class Authenticator:
-    def __init__(self, tokens: VerifiedTokens, feed: RevocationFeed) -> None:
+    def __init__(
+        self, tokens: VerifiedTokens, feed: RevocationFeed, *, dpop: DPoPVerifier | None = None
+    ) -> None:
         self.tokens, self.feed = tokens, feed
+        # DPoP proofs (``sender.py``): one bounded jti cache per gateway process
+        self.dpop = dpop if dpop is not None else DPoPVerifier()
         # Per token, kept until it expires (swept, and bounded: ``expiring.py``).
         self._grants: ExpiringCache[str, Grant] = ExpiringCache(MAX_GRANTS)  # jti -> grant
         # jti -> (template version met, what it gave): met again only when a version lands
@@ -56,9 +51,19 @@ class Authenticator:
         return self.tokens.sweep(now) + self._grants.sweep(now) + self._followed.sweep(now)
 
     async def authenticate(
-        self, headers: RawHeaders, route: ProviderRoute, attempt: Attempt
+        self,
+        headers: RawHeaders,
+        route: ProviderRoute,
+        attempt: Attempt,
+        *,
+        call: CallTarget | None,
     ) -> tuple[VerifiedToken, Grant]:
-        token = attempt.token = await self.tokens.verify_async(bearer_token(headers))
+        """``call``: the request a DPoP proof must sign; None only where no request is
+        made yet (the proxy's CONNECT: each request in its tunnel is checked)."""
+        shown = presented(headers)
+        token = attempt.token = await self.tokens.verify_async(shown.token)
+        if call is not None:
+            check_sender(shown, token, call, verifier=self.dpop, now=self.tokens.clock())
         grant = self._grants.get(token.jti, self.tokens.clock())
         if grant is None:
             grant = _grant(token)

@@ -41,6 +41,7 @@ from broker.store.database import Database
 from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.tokens import TokenVerifier
+from broker.tokens.dpop import DPoPVerifier
 
 
 def master_key_secret_for(provider: str) -> str:
@@ -163,14 +164,25 @@ def build_gateway(
     upstream = Upstream({name: route.limits for name, route in providers.items()})
     pipeline = Pipeline(
         providers,
-        Authenticator(VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway), feed),
+        Authenticator(
+            VerifiedTokens(verifier, keys, clock=clock, leeway=settings.leeway),
+            feed,
+            dpop=DPoPVerifier(max_age=settings.dpop_max_age),
+        ),
         Recorder(
             store, TemplateService(db, audit, clock, ttl_ceiling=settings.max_token_ttl), approvals
         ),
         Forwarder(upstream, master_keys),
         decision_deadline=settings.decision_deadline,
     )
-    gateway = Gateway(pipeline, feed=feed, keys=keys, store=store, upstream=upstream)
+    gateway = Gateway(
+        pipeline,
+        feed=feed,
+        keys=keys,
+        store=store,
+        upstream=upstream,
+        public_url=settings.gateway_public_url,
+    )
     instrument_gateway(gateway, settings)
     return gateway
 

@@ -1,9 +1,9 @@
 """The gateway's pipeline, in the order a request meets it; it returns a value.
 
 1. ``route``: ``/{provider}/...`` names the provider
-2. ``authenticate``: the capability token verified offline (cached until exp), for this
-   provider, not revoked, not stopped by a kill switch; then our own control headers
-   (dry run, approval) parsed strictly
+2. ``authenticate``: the capability token verified offline (cached until exp), presented
+   as its DPoP binding asks (``sender``), for this provider, not revoked, not stopped by a
+   kill switch; then our own control headers (dry run, approval) parsed strictly
 3. ``headers``: what the provider may receive, from the route map's header allowlist
    (everything undeclared dropped; method overrides and '_' look-alikes refused)
 4. ``framing``: method, path and query in canonical form; the body read only if
@@ -42,6 +42,7 @@ from broker.gateway.recording import Recorder
 from broker.gateway.request import GatewayRequest
 from broker.gateway.resolve import EnvironmentResolver
 from broker.gateway.route import ProviderRoute, find_route
+from broker.gateway.sender import CallTarget
 from broker.routemap.classify import classify
 from broker.tokens import VerifiedToken
 from broker.tokens.delegation import ancestors
@@ -113,7 +114,10 @@ class Pipeline:
     async def _decide(self, request: GatewayRequest, attempt: Attempt) -> Outcome:
         route, rest = find_route(self.providers, request.target)  # 1
         attempt.provider = route.name
-        token, grant = await self.authenticator.authenticate(request.headers, route, attempt)  # 2
+        signed = CallTarget(request.method, request.url)  # what a DPoP proof must sign
+        token, grant = await self.authenticator.authenticate(  # 2
+            request.headers, route, attempt, call=signed
+        )
         control = control_headers(request.headers)  # before any look-up runs
         outbound = outbound_headers(request.headers, route.route_map.headers)  # 3
         attempt.approval_id = control.approval_id

@@ -25,6 +25,9 @@ class GatewayRequest:
     body: BodySource
     peer: tuple[str, int] | None = None  # the client's address, when the transport knows it
     waiting: ClientWaiting | None = None  # whether the client still waits (None: not known)
+    # The absolute URL without the query as the agent addressed it, which a DPoP proof's
+    # htu names (None: the front end cannot tell, and DPoP-bound tokens are refused)
+    url: str | None = None
 
 
 class ClientWaiting(Protocol):

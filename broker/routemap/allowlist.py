@@ -61,9 +61,11 @@ UNTRUSTED_FORWARDING = frozenset(
 )
 # The agent's token and its choice of coding are replaced by the gateway's own.
 REPLACED = frozenset({"authorization", "accept-encoding"})
+# The agent's DPoP proof (RFC 9449) is for the gateway: no provider ever sees it.
+SENDER_PROOF = frozenset({"dpop"})
 CONTROL_PREFIX = "x-capbroker-"
 # A map cannot declare these: the gateway owns, frames or drops them.
-RESERVED_HEADERS = HOP_BY_HOP | UNTRUSTED_FORWARDING | REPLACED | OVERRIDE_HEADERS
+RESERVED_HEADERS = HOP_BY_HOP | UNTRUSTED_FORWARDING | REPLACED | SENDER_PROOF | OVERRIDE_HEADERS
 # Bodies a permissive framework reads as form fields (``_method`` and all): never accepted.
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +45,7 @@ from broker.store.engine import Timeouts, make_engine
 from broker.store.group_commit import GroupCommit
 from broker.store.replay import DatabaseReplay
 from broker.tokens import TokenVerifier
+from broker.tokens.dpop import DPoPVerifier
 from broker.tokens.replay import ReplayStore
 
 
@@ -72,6 +73,8 @@ class Services:
     monitor: Monitor | None = None
     # Workload identity (broker.identity): None unless trusted_issuers_file is set.
     identity: WorkloadExchange | None = None
+    # DPoP proofs at the token endpoints (RFC 9449; broker.api.dpop): one jti cache per process
+    dpop: DPoPVerifier = field(default_factory=DPoPVerifier)
 
     def authenticate(self, credential: str, *, kind: Kind | None) -> Caller:
         return self.authenticator.check(credential, kind=kind)
@@ -346,4 +349,5 @@ def build_services(
             leeway=settings.leeway,
         ),
         identity=build_workload_exchange(settings, db, audit, clock, replay),
+        dpop=DPoPVerifier(max_age=settings.dpop_max_age),
     )

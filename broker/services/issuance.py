@@ -279,7 +279,7 @@ class IssuanceService:
         delegated: Delegated | None = None,
     ) -> dict[str, Any]:
         iat = int(now)
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": agent.principal_id,
             "aud": self.audience,
@@ -296,6 +296,8 @@ class IssuanceService:
         }
         if delegated is not None:  # RFC 8693 act, and the ancestors (tokens/delegation.py)
             claims.update(delegated.claims())
+        if grant.dpop_jkt is not None:  # RFC 9449 6.1: bound to the proof's key
+            claims["cnf"] = {"jkt": grant.dpop_jkt}
         return claims
 
     def _write_token(
@@ -347,6 +349,7 @@ class IssuanceService:
                 "kid": signer.kid,
                 "policy_floor_version": floor_version,
                 **({} if delegated is None else {"delegation": delegated.audit_data()}),
+                **({"dpop_jkt": grant.dpop_jkt} if grant.dpop_jkt is not None else {}),
             },
         )
         token = presigned.token if presigned is not None else mint(claims, signer)
@@ -487,7 +490,9 @@ class IssuanceService:
         if any(self.introspect_status(a) != "active" for a in verified.ancestors):
             return {"active": False}  # a delegated token lives only while its ancestors do
         used = budgets_used(self.db, verified.jti)  # an extension member (RFC 7662 s. 2.2)
-        return {"active": True, "token_type": "Bearer", **verified.claims, BUDGETS_USED: used}
+        # RFC 9449 6.2: a bound token is a DPoP token, and its cnf (in the claims) says to what.
+        token_type = "DPoP" if verified.cnf_jkt is not None else "Bearer"
+        return {"active": True, "token_type": token_type, **verified.claims, BUDGETS_USED: used}
 
     def introspect_status(self, jti: str) -> str:
         """'active', 'revoked' or 'unknown' (no record: never honoured)."""

@@ -77,8 +77,9 @@ class TemplateService:
         self.db, self.audit, self.clock = db, audit, clock
         self.ttl_ceiling = ttl_ceiling
         self.refresh_seconds = refresh_seconds
-        # Parsed templates by digest: a stored version never changes, so this never goes stale.
-        self._parsed: dict[str, tuple[Template, dict[str, Any]]] = {}
+        # Parsed templates by name and digest: a stored version never changes, so this never
+        # goes stale.
+        self._parsed: dict[tuple[str, str], tuple[Template, dict[str, Any]]] = {}
         # The newest version of each template and the floor, re-read at most every
         # refresh_seconds (a change applied by another process shows within that time;
         # one applied here shows at once).
@@ -150,11 +151,12 @@ class TemplateService:
         return floor, version
 
     def _record(self, row: Any) -> TemplateRecord:
-        parsed = self._parsed.get(row.digest)
+        # Keyed by name too: two templates with the same spec are still two templates.
+        parsed = self._parsed.get((row.name, row.digest))
         if parsed is None:
             spec = json.loads(row.spec)
             parsed = (template_from_spec(row.name, spec), spec)
-            self._parsed[row.digest] = parsed
+            self._parsed[(row.name, row.digest)] = parsed
         template, spec = parsed
         return TemplateRecord(
             template, row.version, row.digest, row.created_at, row.created_by, spec

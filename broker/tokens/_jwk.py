@@ -1,4 +1,5 @@
-"""Public JWKs (RFC 7517, RFC 7518 section 6, RFC 8037) and RFC 7638 thumbprints.
+"""Public JWKs (RFC 7517, RFC 7518 section 6, RFC 8037) and RFC 7638 thumbprints; a
+client's private JWK for signing DPoP proofs (``private_key_from_jwk``).
 
 Strict reading: public members only, lengths checked, the JWK's ``alg`` (when present)
 must be the one its key type signs with, so a JWK cannot widen what a key is used for.
@@ -11,11 +12,11 @@ import json
 from collections.abc import Mapping
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from broker.tokens._b64 import b64url_decode, b64url_encode
-from broker.tokens._jwa import FROM_HEADER, HEADER_NAME, PublicKey, algorithm_of
+from broker.tokens._jwa import FROM_HEADER, HEADER_NAME, PrivateKey, PublicKey, algorithm_of
 from broker.tokens.errors import InvalidKey
 
 _OKP_BYTES = 32
@@ -118,3 +119,29 @@ def public_key_from_jwk(jwk: Mapping[str, object], *, kid_is_thumbprint: bool = 
     if kid_is_thumbprint and kid is not None and kid != thumbprint(public):
         raise InvalidKey("JWK kid is not the key's RFC 7638 thumbprint")
     return public
+
+
+def private_key_from_jwk(jwk: Mapping[str, object]) -> PrivateKey:
+    """A client's own private JWK (OKP Ed25519, EC P-256 or RSA with its CRT members), for
+    signing DPoP proofs; ``InvalidKey`` names a member, never its value."""
+    public_members = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
+    public = _public_of(public_members)
+    try:
+        if isinstance(public, Ed25519PublicKey):
+            private: PrivateKey = Ed25519PrivateKey.from_private_bytes(
+                _member(jwk, "d", _OKP_BYTES)
+            )
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            d = int.from_bytes(_member(jwk, "d", _P256_BYTES), "big")
+            private = ec.EllipticCurvePrivateNumbers(d, public.public_numbers()).private_key()
+        else:
+            p, q, d, dp, dq, qi = (
+                int.from_bytes(_member(jwk, n), "big") for n in ("p", "q", "d", "dp", "dq", "qi")
+            )
+            numbers = rsa.RSAPrivateNumbers(p, q, d, dp, dq, qi, public.public_numbers())
+            private = numbers.private_key()
+    except ValueError:
+        raise InvalidKey("the private JWK does not match its public members") from None
+    if thumbprint(private.public_key()) != thumbprint(public):
+        raise InvalidKey("the private JWK does not match its public members")
+    return private

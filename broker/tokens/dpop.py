@@ -1,14 +1,16 @@
 """DPoP proofs (RFC 9449 section 4.3) and RFC 7638 JWK thumbprints. Pure: ``now`` is given.
 
 ``verify_proof`` checks one proof; ``DPoPVerifier`` adds single use of its ``jti``
-(``replay.py``, fail closed when full). Binding a token to ``cnf.jkt`` at issuance and
-the gateway's check of it are not wired yet (docs/tokens.md).
+(``replay.py``, fail closed when full); ``sign_proof`` is the client's side (the CLI's
+``--dpop-key``). The token endpoints bind tokens with it (``broker/api/dpop.py``) and the
+gateway checks each call's proof (``broker/gateway/sender.py``); docs/tokens.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -19,7 +21,12 @@ from broker.limits import InputProblem, check_document
 from broker.tokens import _jwa, _jws
 from broker.tokens._b64 import b64url_encode
 from broker.tokens._jwa import FROM_HEADER
-from broker.tokens._jwk import public_key_from_jwk, thumbprint
+from broker.tokens._jwk import (
+    private_key_from_jwk,
+    public_key_from_jwk,
+    required_members,
+    thumbprint,
+)
 from broker.tokens.claims import is_number
 from broker.tokens.errors import InvalidKey, InvalidToken
 from broker.tokens.replay import ReplayCache
@@ -47,6 +54,31 @@ class DPoPProof:
 def jwk_thumbprint(jwk: Mapping[str, object]) -> str:
     """RFC 7638 thumbprint of a public OKP Ed25519, EC P-256 or RSA JWK (``InvalidKey``)."""
     return thumbprint(public_key_from_jwk(jwk, kid_is_thumbprint=False))
+
+
+def sign_proof(
+    private_jwk: Mapping[str, object],
+    *,
+    method: str,
+    url: str,
+    now: float,
+    jti: str,
+    access_token: str | None = None,
+) -> str:
+    """A DPoP proof (RFC 9449 4.2) by the key ``private_jwk`` for ``method`` and ``url``
+    (``ath`` when ``access_token`` is given). ``InvalidKey`` for a JWK it cannot use."""
+    private = private_key_from_jwk(private_jwk)
+    public = private.public_key()
+    algorithm = _jwa.algorithm_of(public)
+    header = {"typ": PROOF_TYP, "alg": _jwa.HEADER_NAME[algorithm], "jwk": required_members(public)}
+    claims: dict[str, object] = {"jti": jti, "htm": method, "htu": url, "iat": int(now)}
+    if access_token is not None:
+        claims["ath"] = access_token_hash(access_token)
+    signing_input = ".".join(
+        b64url_encode(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+    )
+    signature = _jwa.sign(private, signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(signature)}"
 
 
 def _remove_dot_segments(path: str) -> str:

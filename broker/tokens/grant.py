@@ -65,4 +65,5 @@ def grant_from_token(token: VerifiedToken) -> Grant:
         budgets=Budgets(budgets.get("calls"), budgets.get("destructive_calls")),
         approval_actions=tuple(approval.get("actions") or ()),
         approvers=int(approval.get("approvers", 1)),
+        dpop_jkt=token.cnf_jkt,
     )

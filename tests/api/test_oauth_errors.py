@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from broker.api.oauth_errors import OAUTH_ERRORS, challenge, description, oauth_body, oauth_error
 from broker.errors import BrokerError, Denied, InvalidRequest, Reason, Unavailable
 
-# RFC 6749 5.2, RFC 6750 3.1, RFC 8693 2.2.2, RFC 8707, RFC 9396 5, RFC 7009 2.2.1 and the
-# IANA registry's server_error / temporarily_unavailable.
+# RFC 6749 5.2, RFC 6750 3.1, RFC 8693 2.2.2, RFC 8707, RFC 9396 5, RFC 7009 2.2.1, RFC 9449
+# 12.3 and the IANA registry's server_error / temporarily_unavailable.
 REGISTERED = {
     "invalid_request",
     "invalid_client",
@@ -22,6 +22,7 @@ REGISTERED = {
     "invalid_authorization_details",
     "insufficient_scope",
     "unsupported_token_type",
+    "invalid_dpop_proof",
     "server_error",
     "temporarily_unavailable",
 }

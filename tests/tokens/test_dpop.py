@@ -19,6 +19,7 @@ from broker.tokens.dpop import (
     InvalidProof,
     jwk_thumbprint,
     normalise_htu,
+    sign_proof,
     verify_proof,
 )
 from broker.tokens.replay import ReplayCache
@@ -248,3 +249,27 @@ def test_htu_normalisation_examples() -> None:
     for bad in ("ftp://a/p", "a.example/p", "https:///p", "https://a:99999/p", "https://a:x/p"):
         with pytest.raises(ValueError, match=r"URI|authority|port|host"):
             normalise_htu(bad)
+
+
+@pytest.mark.parametrize("algorithm", [ED25519, ES256, RS256])
+def test_sign_proof_makes_what_joserfc_and_verify_proof_accept(algorithm: str) -> None:
+    key, alg = KEYS[algorithm]
+    signed = sign_proof(
+        key.as_dict(private=True), method="POST", url=URL, now=NOW, jti="s-1", access_token=TOKEN
+    )
+    registry = jws.JWSRegistry(algorithms=[alg], strict_check_header=False)
+    registry.max_header_length = 4096  # an RSA jwk header is larger than joserfc's default
+    decoded = jws.deserialize_compact(signed, key, registry=registry)  # joserfc's own check
+    assert json.loads(decoded.payload)["htu"] == URL
+    assert decoded.headers()["typ"] == "dpop+jwt"
+    checked = check(signed, access_token=TOKEN)
+    assert checked.jkt == key.thumbprint()
+
+
+def test_sign_proof_refuses_a_key_whose_private_half_is_not_its_public_one() -> None:
+    one, other = OKPKey.generate_key("Ed25519"), OKPKey.generate_key("Ed25519")
+    mixed = {**one.as_dict(private=False), "d": other.as_dict(private=True)["d"]}
+    with pytest.raises(InvalidKey):
+        sign_proof(mixed, method="GET", url=URL, now=NOW, jti="x")
+    with pytest.raises(InvalidKey):
+        sign_proof(one.as_dict(private=False), method="GET", url=URL, now=NOW, jti="x")

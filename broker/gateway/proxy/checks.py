@@ -128,8 +128,11 @@ def tunnel_headers(
 ) -> list[tuple[bytes, bytes]]:
     """The request's headers for the pipeline: any credential header dropped (after
     checking it carries the tunnel's own token, with or without a scheme word such as
-    ``Bearer``), and the tunnel's token added as the one ``Authorization: Bearer``."""
+    ``Bearer``), and the tunnel's token added as the one ``Authorization``: ``DPoP`` when
+    the request's own Authorization said so (its ``DPoP`` proof header is kept for the
+    pipeline to check, RFC 9449), else ``Bearer``."""
     expected = token.encode("latin-1")
+    scheme = b"Bearer"
     kept: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         if name.lower() not in credentials:
@@ -138,7 +141,9 @@ def tunnel_headers(
         parts = value.strip().split(None, 1)
         if not parts or not hmac.compare_digest(parts[-1].strip(), expected):
             raise foreign_credential()
-    kept.append((b"authorization", b"Bearer " + expected))
+        if name.lower() == b"authorization" and len(parts) == 2 and parts[0].lower() == b"dpop":
+            scheme = b"DPoP"
+    kept.append((b"authorization", scheme + b" " + expected))
     return kept
 
 

@@ -135,7 +135,9 @@ class ProxyListener:
                 )
         attempt.provider = route.name
         bearer = [(b"authorization", b"Bearer " + token.encode("latin-1"))]
-        await authenticator.authenticate(bearer, route, attempt)
+        # No request yet, so no proof: a bound token's proofs are checked per request in
+        # the tunnel (``Tunnel.handle``), where the pipeline sees each request's URL.
+        await authenticator.authenticate(bearer, route, attempt, call=None)
 
     async def _pass(self, conn: Connection, authority: Authority) -> None:
         """A passthrough host: connect, say 200, then copy bytes both ways, untouched."""

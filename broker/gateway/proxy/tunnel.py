@@ -38,6 +38,7 @@ from broker.gateway.proxy.checks import (
 from broker.gateway.relay import relay
 from broker.gateway.request import GatewayRequest, StreamWaiting
 from broker.gateway.route import ProviderRoute
+from broker.gateway.sender import challenge
 from broker.problems import problem_body
 
 READ_BYTES = 65536
@@ -111,7 +112,11 @@ class Connection:
                 407, body, problem=True, close=close, extra=(PROXY_AUTHENTICATE,)
             )
             return
-        await self.answer_json(error.status, problem_body(error), problem=True, close=close)
+        asked = challenge(error)  # RFC 9449 7.1, for a DPoP refusal
+        extra = ((b"www-authenticate", asked),) if asked is not None else ()
+        await self.answer_json(
+            error.status, problem_body(error), problem=True, close=close, extra=extra
+        )
 
 
 class Tunnel:
@@ -171,7 +176,11 @@ class Tunnel:
             await self.conn.answer_problem(refusal.error, close=True, proxy=self.plain)
             return
         waiting = StreamWaiting(self.conn.reader, self.conn.writer)
-        request = GatewayRequest(method, gateway_path, query, headers, self._receive, None, waiting)
+        # What the tool addressed, for a DPoP proof's htu: the provider's own URL.
+        url = f"{'http' if self.plain else 'https'}://{self.host}{path}"
+        request = GatewayRequest(
+            method, gateway_path, query, headers, self._receive, None, waiting, url
+        )
         match await self.pipeline.run(request):
             case Forward() as forward:
                 await self._forward(forward)
