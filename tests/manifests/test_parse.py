@@ -113,7 +113,10 @@ def test_unknown_kind_and_version() -> None:
     doc["kind"] = "Secret"
     assert _problems(doc) == [
         ("apiVersion", "unknown apiVersion 'capbroker.dev/v2' (expected capbroker.dev/v1)"),
-        ("kind", "unknown kind 'Secret' (expected CapabilityTemplate, PolicyFloor or ResourceServer)"),
+        (
+            "kind",
+            "unknown kind 'Secret' (expected CapabilityTemplate, PolicyFloor or ResourceServer)",
+        ),
     ]
 
 
