@@ -164,11 +164,23 @@ def make_world(
 # --- every secret that passes through Vault is watched in the logs --------------------------
 
 
+PLUGIN = __name__
+
+
 @pytest.fixture(autouse=True)
-def watch_vault_traffic(leak_watch: LeakWatch, monkeypatch: pytest.MonkeyPatch) -> LeakWatch:
+def watch_vault_traffic(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> LeakWatch | None:
     """Autouse in modules that load this plugin: every value written to KV, every Transit
     signing input and every Vault token a store logged in with must stay out of the logs
-    (``leak_watch`` captures all records at DEBUG and checks them when the test ends)."""
+    (``leak_watch`` captures all records at DEBUG and checks them when the test ends).
+
+    A plugin's autouse fixture applies to every test collected after it is registered, so
+    tests in other modules are left alone: DEBUG capture there would record what client
+    libraries log at DEBUG (oauthlib logs request bodies) for the suite's leak check."""
+    if PLUGIN not in getattr(request.module, "pytest_plugins", ()):
+        return None
+    leak_watch: LeakWatch = request.getfixturevalue("leak_watch")
     put, sign, login = VaultSecretStore.put, VaultTransit.sign, VaultSession._login
 
     def watched_put(self: VaultSecretStore, name: str, value: bytes) -> int:
