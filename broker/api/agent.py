@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 
-from broker.api.dpop import request_jkt
+from broker.api.dpop import presented_token, request_jkt
 from broker.api.schemas import SessionEnded, TokenRequest, TokenResponse
 from broker.api.wire import bearer, decode_json
 from broker.domain.grants import GrantRequest
@@ -74,9 +74,10 @@ class AgentController(Controller):
     def approval_status(
         self, request: Request[Any, Any, Any], approval_id: str, services: Services
     ) -> dict[str, Any]:
-        """A held call's state, for the session that asked (Bearer: a live capability token
-        of that session). Another session's approval is as unknown as a forged id."""
-        token = services.issuance.verify(bearer(request))
+        """A held call's state, for the session that asked (a live capability token of that
+        session: Bearer, or DPoP with a proof when bound). Another session's approval is as
+        unknown as a forged id."""
+        token = presented_token(request, services, f"/v1/approvals/{approval_id}")
         if services.issuance.introspect_status(token.jti) != "active":
             raise NotFound("no such approval")
         view = services.approvals.get(approval_id)

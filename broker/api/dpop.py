@@ -16,7 +16,9 @@ from typing import Any
 from litestar import Request
 
 from broker.errors import InvalidRequest, Reason
+from broker.gateway.sender import CallTarget, check_sender, presented
 from broker.services.container import Services
+from broker.tokens import VerifiedToken
 from broker.tokens.dpop import DPoPVerifier, InvalidProof
 
 HEADER = "dpop"
@@ -59,3 +61,22 @@ def issuance_jkt(
     except InvalidProof as exc:
         raise refused_proof(f"the DPoP proof was not accepted: {exc.audit_detail}") from None
     return checked.jkt
+
+
+def presented_token(
+    request: Request[Any, Any, Any], services: Services, path: str
+) -> VerifiedToken:
+    """The capability token a request to a broker route carries, held to its binding as the
+    gateway holds it (``broker/gateway/sender.py``): a DPoP-bound token needs the DPoP
+    scheme and a proof for this method and the route's URL under the issuer."""
+    shown = presented(list(request.scope["headers"]))
+    token = services.issuance.verify(shown.token)
+    url = f"{services.settings.effective_issuer}{path}"  # as for issuance: never the Host
+    check_sender(
+        shown,
+        token,
+        CallTarget(request.method, url),
+        verifier=services.dpop,
+        now=services.clock(),
+    )
+    return token

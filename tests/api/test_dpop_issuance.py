@@ -195,3 +195,42 @@ def test_two_templates_with_the_same_spec_are_two_templates(broker: Broker) -> N
     assert r.status_code == 201, r.text
     assert r.json()["template"] == "staging-copy"
     assert broker.issue().json()["template"] == "staging-agent"
+
+
+def test_a_bound_token_at_the_approval_status_route_needs_its_proof(broker: Broker) -> None:
+    """The broker route that takes a capability token holds it to its binding as the
+    gateway does: a stolen bound token used as Bearer learns nothing."""
+    key = ProofKey()
+    r = _exchange(broker, [FORM, ("DPoP", key.proof("POST", TOKEN_URL, iat=NOW))])
+    token = r.json()["access_token"]
+    path = "/v1/approvals/apr_nothing"
+    url = f"{ISSUER}{path}"
+
+    def status(headers: dict[str, str]) -> int:
+        answer = broker.client.get(path, headers=headers)
+        assert token not in answer.text
+        return answer.status_code
+
+    proof = key.proof("GET", url, token=token, iat=NOW)
+    assert status({"Authorization": f"Bearer {token}"}) == 401
+    assert status({"Authorization": f"DPoP {token}"}) == 401  # no proof
+    other = ProofKey().proof("GET", url, token=token, iat=NOW)
+    assert status({"Authorization": f"DPoP {token}", "DPoP": other}) == 401
+    wrong_url = key.proof("GET", f"{ISSUER}/v1/approvals/apr_other", token=token, iat=NOW)
+    assert status({"Authorization": f"DPoP {token}", "DPoP": wrong_url}) == 401
+    # With its own proof it is accepted: the id is unknown, as for any other session.
+    assert status({"Authorization": f"DPoP {token}", "DPoP": proof}) == 404
+    assert status({"Authorization": f"DPoP {token}", "DPoP": proof}) == 401  # replayed
+
+
+def test_an_unbound_token_at_the_approval_status_route_stays_bearer(broker: Broker) -> None:
+    r = _exchange(broker, [FORM])
+    token = r.json()["access_token"]
+    answer = broker.client.get(
+        "/v1/approvals/apr_nothing", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert answer.status_code == 404
+    answer = broker.client.get(
+        "/v1/approvals/apr_nothing", headers={"Authorization": f"DPoP {token}"}
+    )
+    assert answer.status_code == 401
