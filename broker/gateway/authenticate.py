@@ -8,6 +8,7 @@ tokens, a wider one never does, and a template gone from the store stops its tok
 
 from __future__ import annotations
 
+from broker.domain.delegation import least
 from broker.domain.following import Lapse, follow_template
 from broker.domain.grants import Grant
 from broker.errors import Denied, InvalidRequest, Reason, Unavailable
@@ -19,6 +20,7 @@ from broker.gateway.route import ProviderRoute
 from broker.gateway.sender import CallTarget, check_sender, presented
 from broker.gateway.tokens import VerifiedTokens
 from broker.tokens import InvalidToken, VerifiedToken
+from broker.tokens.delegation import Ancestor, ancestors
 from broker.tokens.dpop import DPoPVerifier
 from broker.tokens.grant import grant_from_token
 
@@ -90,7 +92,19 @@ class Authenticator:
             raise Denied(
                 f"a kill switch stops {kill.scope} {kill.label}", reason=Reason.KILL_SWITCH
             )
+        if token.ancestors:
+            attempt.ancestors = self.ancestors(token)
         return token, self.following(token, grant)
+
+    def ancestors(self, token: VerifiedToken) -> tuple[Ancestor, ...]:
+        """A delegated token's ancestors, each budget no more than the template's current
+        version offers (a narrowing binds the ancestors' counters as it binds the token)."""
+        current = self.feed.revocations.templates.get(token.template)
+        found = ancestors(token.claims)
+        if current is None or current.version < token.template_version:
+            return found  # the feed is behind the token: following.py decides what stands
+        offered = current.template.budgets
+        return tuple(Ancestor(a.jti, least(a.budgets, offered)) for a in found)
 
     def following(self, token: VerifiedToken, grant: Grant) -> Grant:
         """The token's grant as its template's current version still allows it."""

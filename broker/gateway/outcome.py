@@ -16,7 +16,7 @@ from broker.gateway.decide import Decision, ResolvedCall
 from broker.routemap.canonical import CanonicalRequest
 from broker.routemap.model import Classification
 from broker.tokens import VerifiedToken
-from broker.tokens.delegation import delegation_data
+from broker.tokens.delegation import Ancestor, delegation_data
 
 # What a dry run's answer repeats of the audit data.
 DRY_RUN_FIELDS = ("provider", "method", "path", "actions", "resources", "environments")
@@ -42,6 +42,9 @@ class Attempt:
     decision_seq: int = 0  # the decision event's place in this gateway's chain
     waited_since: float = 0.0  # perf_counter once the request was read: the client waits
     decided: float = 0.0  # perf_counter once its decision committed (metrics)
+    # A delegated token's ancestors, their budgets met with the template's current version
+    # (authenticate.py): its calls count against each of them too (budgets.py).
+    ancestors: tuple[Ancestor, ...] = ()
 
     @property
     def path(self) -> str:

@@ -45,7 +45,6 @@ from broker.gateway.route import ProviderRoute, find_route
 from broker.gateway.sender import CallTarget
 from broker.routemap.classify import classify
 from broker.tokens import VerifiedToken
-from broker.tokens.delegation import ancestors
 
 
 def dry_run_token(token: VerifiedToken) -> bool:
@@ -143,7 +142,7 @@ class Pipeline:
             and limited(grant)
             and may_look_up(calls)
             and await self.recorder.over_budget(
-                token.jti, grant, cost_of(classification), ancestors(token.claims)
+                token.jti, grant, cost_of(classification), attempt.ancestors
             )
         ):
             early = BUDGET_SPENT

@@ -35,7 +35,7 @@ from broker.store.checkpoint import WalCheckpointer
 from broker.store.database import Database, Tx
 from broker.store.group_commit import GroupCommit
 from broker.tokens import InvalidToken
-from broker.tokens.delegation import Ancestor, ancestors
+from broker.tokens.delegation import Ancestor
 
 
 def _retrieved(read: asyncio.Future[None]) -> None:
@@ -211,7 +211,7 @@ class Recorder:
         ):
             # A spent budget is the token's alone: no human is asked for a call it cannot make.
             spent = would_exceed(
-                tx.conn, attempt.token.jti, grant, cost_of(classification), _chain(attempt)
+                tx.conn, attempt.token.jti, grant, cost_of(classification), attempt.ancestors
             )
             decision = BUDGET_SPENT if spent else self._approval(tx, attempt, grant, classification)
         if (
@@ -219,7 +219,7 @@ class Recorder:
             and attempt.token is not None
             and not attempt.dry_run
             and not count_calls(
-                tx, attempt.token.jti, grant, cost_of(classification), _chain(attempt)
+                tx, attempt.token.jti, grant, cost_of(classification), attempt.ancestors
             )
         ):
             decision = BUDGET_SPENT
@@ -377,11 +377,6 @@ class Recorder:
                 subject=f"{len(calls)} call(s)",
                 data={"calls": calls},
             )
-
-
-def _chain(attempt: Attempt) -> tuple[Ancestor, ...]:
-    """A delegated token's ancestors, whose budgets its calls count against too."""
-    return ancestors(attempt.token.claims) if attempt.token is not None else ()
 
 
 def _effect(classification: Classification | None) -> str | None:

@@ -209,3 +209,24 @@ def _decisions(deleg: Delegation) -> list[dict[str, Any]]:
             text("SELECT data FROM audit_events WHERE type = 'gateway.decision' ORDER BY id")
         ).all()
     return [json.loads(r.data) for r in rows]
+
+
+def test_a_template_narrowing_binds_the_ancestors_budgets_too(deleg: Delegation) -> None:
+    parent = deleg.root()
+    assert [deleg.get(parent.access_token).status_code for _ in range(2)] == [200, 200]
+    child = deleg.child(parent.access_token)  # 998 calls left, so its own budget is 998
+    narrowed = template_doc("permissive-staging", **{**DELEGATING["spec"], "budgets": {"calls": 3}})
+    deleg.stack.services.templates.apply(
+        [parse_manifest(narrowed, "t#narrow")], actor="admin:test", dry_run=False
+    )
+    templates = deleg.stack.gateway.feed.revocations.templates
+    deadline = time.monotonic() + SETTLE
+    while (known := templates.get("permissive-staging")) is None or known.version < 3:
+        assert time.monotonic() < deadline, "the gateway never read the new version"
+        time.sleep(0.1)
+    # The parent has one of its 3 left: the child may make that one call, not a second,
+    # although its own (narrowed) budget of 3 is untouched.
+    first, second = deleg.get(child), deleg.get(child)
+    assert first.status_code == 200, first.text
+    assert second.status_code == 403, second.text
+    assert _code(second) == "budget_exhausted"
