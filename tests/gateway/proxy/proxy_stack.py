@@ -11,21 +11,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+import tests.support.stack as stack_module
 from broker.api.app import create_app
 from broker.clock import system_clock
 from broker.demo.provider.server import ServerThread
 from broker.demo.railway import ReplicaServer, serve_replica
 from broker.demo.world import RAILWAY, railway_demo_seed
+from broker.gateway.app import Gateway
 from broker.gateway.factory import build_gateway, load_providers
 from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
 from broker.gateway.proxy.passthrough import load_passthrough
 from broker.gateway.proxy.serve import FrontEndsThread
-from broker.services.container import Services
+from broker.gateway.route import ProviderRoute
+from broker.services.container import Services, build_secret_store
+from broker.settings import Settings
 from tests.gateway.proxy.tls_standin import STANDIN_HOST, TlsStandIn
 from tests.support.railway_stack import ReplicaSession
 from tests.support.servers import HOST
+from tests.support.stack import Stack
 from tests.support.world import broker_settings, seeded_world
 
 RAILWAY_HOST = "backboard.railway.com"
@@ -102,3 +108,33 @@ def build_proxy_stack(tmp_path: Path, database_url: str) -> Iterator[ProxyStack]
             front.stop()
             gateway.store.db.engine.dispose()
             services.close()
+
+
+@dataclass
+class ProxyFront:
+    """Where the forward proxy of ``permissive_stack_with_proxy`` listens, and its CA."""
+
+    port: int = 0
+    ca_file: str = ""
+
+
+def permissive_stack_with_proxy(tmp_path: Path, suffix: str, front: ProxyFront) -> Iterator[Stack]:
+    """``tests.support.stack``'s permissive stack with its gateway serving both front ends,
+    each provider answering for ``<name><suffix>`` in the proxy; ``front`` is filled in."""
+
+    def serve_both(
+        settings: Settings, routes: dict[str, ProviderRoute], **options: Any
+    ) -> tuple[Gateway, FrontEndsThread]:
+        for name, route in routes.items():
+            route.hosts = (f"{name}{suffix}",)
+        gateway = build_gateway(settings, routes, **options)
+        ca = load_or_create_ca(build_secret_store(settings), system_clock)
+        thread = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
+        ca_file = settings.data_dir / "proxy-ca.pem"
+        ca_file.write_text(ca.pem())
+        front.port, front.ca_file = thread.proxy_port, str(ca_file)
+        return gateway, thread
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stack_module, "serve_gateway", serve_both)
+        yield from stack_module.build_stack(tmp_path, f"sqlite:///{tmp_path}/c.db", permissive=True)

@@ -17,16 +17,8 @@ from typing import Any
 
 import pytest
 
-import tests.support.stack as stack_module
-from broker.clock import system_clock
-from broker.gateway.app import Gateway
-from broker.gateway.factory import build_gateway
-from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
-from broker.gateway.proxy.serve import FrontEndsThread
-from broker.gateway.route import ProviderRoute
-from broker.services.container import build_secret_store
-from broker.settings import Settings
 from tests.gateway.gateway_support import _read_response, assert_problem, chunked
+from tests.gateway.proxy.proxy_stack import ProxyFront, permissive_stack_with_proxy
 from tests.gateway.test_smuggling import (
     APP_CASES,
     HTTP_CASES,
@@ -44,31 +36,13 @@ CASES = [
     for c in APP_CASES + HTTP_CASES
     if "provider_path" not in c and c.get("auth", "token") == "token"
 ]
-PORTS: dict[str, tuple[int, str]] = {}  # the module's proxy port and CA file
-
-
-def _serve_both(
-    settings: Settings, routes: dict[str, ProviderRoute], **options: Any
-) -> tuple[Gateway, FrontEndsThread]:
-    """What build_stack calls to serve its gateway: here both front ends, each provider
-    answering for ``<name>.proxy.test``."""
-    for name, route in routes.items():
-        route.hosts = (f"{name}{SUFFIX}",)
-    gateway = build_gateway(settings, routes, **options)
-    ca = load_or_create_ca(build_secret_store(settings), system_clock)
-    front = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
-    ca_file = settings.data_dir / "proxy-ca.pem"
-    ca_file.write_text(ca.pem())
-    PORTS["proxy"] = (front.proxy_port, str(ca_file))
-    return gateway, front
+FRONT = ProxyFront()  # the module's proxy port and CA file
 
 
 @pytest.fixture(scope="module")
 def _proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("proxied-corpus")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stack_module, "serve_gateway", _serve_both)
-        yield from stack_module.build_stack(tmp, f"sqlite:///{tmp}/c.db", permissive=True)
+    yield from permissive_stack_with_proxy(tmp, SUFFIX, FRONT)
 
 
 @pytest.fixture
@@ -86,7 +60,7 @@ def through_tunnel(stack: Stack, case: dict[str, Any]) -> tuple[int, list[tuple[
     target = repeat["text"] * repeat["times"] if repeat else case["path"]
     target += f"?{case['query']}" if case.get("query") else ""
     host = f"{provider}{SUFFIX}"
-    port, ca_file = PORTS["proxy"]
+    port, ca_file = FRONT.port, FRONT.ca_file
     raw = socket.create_connection((HOST, port), timeout=10)
     basic = base64.b64encode(f"capbroker:{token}".encode()).decode()
     raw.sendall(

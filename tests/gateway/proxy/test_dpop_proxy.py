@@ -16,16 +16,8 @@ from typing import Any
 
 import pytest
 
-import tests.support.stack as stack_module
-from broker.clock import system_clock
 from broker.domain.grants import GrantRequest
-from broker.gateway.app import Gateway
-from broker.gateway.factory import build_gateway
-from broker.gateway.proxy.ca import LeafCache, load_or_create_ca
-from broker.gateway.proxy.serve import FrontEndsThread
-from broker.gateway.route import ProviderRoute
-from broker.services.container import build_secret_store
-from broker.settings import Settings
+from tests.gateway.proxy.proxy_stack import ProxyFront, permissive_stack_with_proxy
 from tests.support.dpop_client import ProofKey
 from tests.support.servers import HOST
 from tests.support.stack import PERMISSIVE, Stack
@@ -34,29 +26,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
 
 HOSTNAME = f"{PERMISSIVE}.dpop.test"
 URL = f"https://{HOSTNAME}/items"
-PORTS: dict[str, tuple[int, str]] = {}
-
-
-def _serve_both(
-    settings: Settings, routes: dict[str, ProviderRoute], **options: Any
-) -> tuple[Gateway, FrontEndsThread]:
-    for name, route in routes.items():
-        route.hosts = (f"{name}.dpop.test",)
-    gateway = build_gateway(settings, routes, **options)
-    ca = load_or_create_ca(build_secret_store(settings), system_clock)
-    front = FrontEndsThread(gateway, LeafCache(ca, system_clock)).start()
-    ca_file = settings.data_dir / "proxy-ca.pem"
-    ca_file.write_text(ca.pem())
-    PORTS["proxy"] = (front.proxy_port, str(ca_file))
-    return gateway, front
+FRONT = ProxyFront()  # the module's proxy port and CA file
 
 
 @pytest.fixture(scope="module")
 def _proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("dpop-proxy")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stack_module, "serve_gateway", _serve_both)
-        yield from stack_module.build_stack(tmp, f"sqlite:///{tmp}/c.db", permissive=True)
+    yield from permissive_stack_with_proxy(tmp, ".dpop.test", FRONT)
 
 
 @pytest.fixture
@@ -71,7 +47,7 @@ def _bound(stack: Stack, key: ProofKey) -> str:
 
 
 def _tunnel(token: str) -> http.client.HTTPSConnection:
-    port, ca_file = PORTS["proxy"]
+    port, ca_file = FRONT.port, FRONT.ca_file
     context = ssl.create_default_context(cafile=ca_file)
     conn = http.client.HTTPSConnection(HOST, port, context=context, timeout=15)
     basic = base64.b64encode(f"capbroker:{token}".encode()).decode()
