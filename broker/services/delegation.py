@@ -254,23 +254,15 @@ class _Unit:
         return left
 
     def _record_refusal(self, tx: Tx, holder: Caller, refusal: BrokerError) -> None:
-        r = self.request
-        self.issuance.audit.append(
+        self.issuance._record_refusal(
             tx,
-            type="token.refused",
-            actor=holder.label,
-            subject=f"template:{self.parent.template}",
-            outcome="denied",
-            reason=refusal.reason.value,
-            data={
-                "via": VIA,
-                "parent": self.parent.jti,
-                "chain": [*self.parent.ancestors, self.parent.jti],
-                "environment": r.environment,
-                "actions": list(r.actions) if r.actions is not None else None,
-                "ttl": r.ttl,
-                "detail": refusal.detail,
-            },
+            holder,
+            self.request,
+            refusal,
+            VIA,
+            template=self.parent.template,
+            parent=self.parent.jti,
+            chain=[*self.parent.ancestors, self.parent.jti],
         )
 
 

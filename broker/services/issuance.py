@@ -20,6 +20,7 @@ from broker.audit.writer import AuditWriter
 from broker.auth.authenticator import Authenticator, Caller, CredentialRefused
 from broker.blocking import BlockingCalls
 from broker.clock import Clock
+from broker.domain.delegation import DelegationRequest
 from broker.domain.grants import Grant, GrantRequest, Refusal, decide_grant
 from broker.domain.kills import first_covering
 from broker.domain.policy import PolicyFloor
@@ -378,17 +379,28 @@ class IssuanceService:
         return session_id
 
     def _record_refusal(
-        self, tx: Tx, agent: Caller, request: GrantRequest, refusal: BrokerError, via: str
+        self,
+        tx: Tx,
+        agent: Caller,
+        request: GrantRequest | DelegationRequest,
+        refusal: BrokerError,
+        via: str,
+        *,
+        template: str | None = None,
+        **context: Any,
     ) -> None:
+        """``template``: when the request does not name it (a delegation names its parent's);
+        ``context``: more members for the event's data (a delegation's chain)."""
         self.audit.append(
             tx,
             type="token.refused",
             actor=agent.label,
-            subject=f"template:{request.template}",
+            subject=f"template:{template or request.template}",
             outcome="denied",
             reason=refusal.reason.value,
             data={
                 "via": via,
+                **context,
                 "environment": request.environment,
                 "actions": list(request.actions) if request.actions is not None else None,
                 "ttl": request.ttl,
