@@ -80,7 +80,7 @@ routemaps: ## the shipped route maps held against the providers' published schem
 	$(PYTHON) -m broker.cli.main routemap check github --schema tests/data/schemas/github/rest-operations.json --schema tests/data/schemas/github/graphql-schema.json
 
 test: ## the whole test suite (real SQLite and PostgreSQL), in parallel
-	$(PYTHON) -m pytest -n $(WORKERS) -p no:cacheprovider -q
+	$(PYTHON) -m pytest -n $(WORKERS) -p no:cacheprovider -q --durations=30
 
 check: install lint type-check routemaps test ## everything CI runs: install, lint, type-check, route maps, test
 
