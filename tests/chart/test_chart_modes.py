@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from broker.settings import load_settings
 from tests.chart.chart_support import (
     CHART,
     FULLNAME,
@@ -383,3 +384,46 @@ def test_metrics_need_one_process_per_pod_and_production() -> None:
                              "gateway.workers=2")  # fmt: skip
     assert "metrics.enabled needs gateway.workers=1" in message
     assert "metrics.enabled needs mode=production" in render_failure(None, "metrics.enabled=true")
+
+
+def _gateway_env(deployment: dict[str, Any]) -> dict[str, str]:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    gateway = next(c for c in containers if c["name"] == "gateway")
+    return {e["name"]: e.get("value", "") for e in gateway.get("env", [])}
+
+
+def test_each_gateway_gets_its_public_url_for_dpop(tmp_path: Path) -> None:
+    """``publicUrl`` (gateway_public_url: what DPoP proofs name behind an Ingress) per
+    gateway, the shared default for entries without one, and the broker's own settings
+    check accepts what is rendered."""
+    sets = (
+        "gateway.publicUrl=https://gateways.example.com",
+        "gateways[0].name=github",
+        "gateways[0].providers[0].name=github",
+        "gateways[0].providers[0].route_map=github",
+        "gateways[0].publicUrl=https://github-gw.example.com/capbroker",
+        "gateways[1].name=railway",
+        "gateways[1].providers[0].name=railway",
+        "gateways[1].providers[0].route_map=railway",
+    )
+    args = [f"{k}={v}" for k, v in PRODUCTION.items() if not k.startswith("gateway.")]
+    docs = render(None, (*args, *sets))
+    github = _gateway_env(one(docs, "Deployment", f"{FULLNAME}-gateway-github"))
+    railway = _gateway_env(one(docs, "Deployment", f"{FULLNAME}-gateway-railway"))
+    assert github["CAPBROKER_GATEWAY_PUBLIC_URL"] == "https://github-gw.example.com/capbroker"
+    assert railway["CAPBROKER_GATEWAY_PUBLIC_URL"] == "https://gateways.example.com"
+    config = tmp_path / "config.yaml"
+    config.write_text("{}\n")
+    for env in (github, railway):
+        url = env["CAPBROKER_GATEWAY_PUBLIC_URL"]
+        settings = load_settings(
+            config_file=config,
+            environ={"CAPBROKER_GATEWAY_PUBLIC_URL": url, "CAPBROKER_DATA_DIR": str(tmp_path)},
+        )
+        assert settings.gateway_public_url == url
+
+
+def test_without_a_public_url_no_variable_is_set() -> None:
+    docs = production()
+    deployment = one(docs, "Deployment", f"{FULLNAME}-gateway")
+    assert "CAPBROKER_GATEWAY_PUBLIC_URL" not in _gateway_env(deployment)

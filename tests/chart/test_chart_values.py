@@ -14,6 +14,8 @@ WRONG = [
     (("vault.auth=ldap",), "/vault/auth': value must be one of"),
     (("networkPolicy.enabled=maybe",), "/networkPolicy/enabled': got string, want boolean"),
     (("vault.address=vault:8200",), "/vault/address'"),
+    (("gateway.publicUrl=gateway.example.com",), "/gateway/publicUrl'"),
+    (("gateway.publicUrl=https://gw.example.com/?x=1",), "/gateway/publicUrl'"),
     (("image.digest=latest",), "/image/digest'"),
     (("networkPolicy.agentEgress.podSelector=null",), "agentEgress.podSelector must name"),
     # unknown keys

@@ -658,6 +658,10 @@ the approval webhook. (dict "root" $ "gateway" <item>) */}}
     - name: SSL_CERT_FILE
       value: /etc/capbroker/providers-ca/ca.crt
     {{- end }}
+    {{- with $g.publicUrl }}
+    - name: CAPBROKER_GATEWAY_PUBLIC_URL
+      value: {{ . | quote }}
+    {{- end }}
     {{- with $g.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
