@@ -45,6 +45,7 @@ from benchmarks.harness import (
     warm_up,
 )
 from benchmarks.openbao_tokens import token_create
+from benchmarks.sender_check import RATIO_TARGET, meets_ratio, sender_check
 from benchmarks.vault_signing import issue_vault_local, issue_vault_transit, kv_read
 from tests.support.servers import free_port
 
@@ -144,6 +145,12 @@ SCENARIOS: list[Scenario] = [
         verify,
         "in-process TokenVerifier.verify on a broker-minted token, and raw Ed25519",
     ),
+    Scenario(
+        "dpop-sender",
+        sender_check,
+        "in-process: a DPoP-bound token verified with its proof (the gateway's sender check)"
+        " next to a bearer token's, call for call",
+    ),
 ]
 
 
@@ -199,6 +206,11 @@ def _verify_target(*, calibrated: bool) -> Callable[[Results, Calibration], bool
     return check
 
 
+def _dpop_target(results: Results, _: Calibration) -> bool | None:
+    result = results.get("dpop-sender")
+    return meets_ratio(result) if isinstance(result, TimingResult) else None
+
+
 def _gateway_target(key: str) -> Callable[[Results, Calibration], bool | None]:
     def check(results: Results, _: Calibration) -> bool | None:
         result = results.get("gateway")
@@ -232,6 +244,11 @@ TARGETS: list[Target] = [
         "verify",
         "calibrated: TokenVerifier.verify median < 120*f us (f from its raw Ed25519 row)",
         _verify_target(calibrated=True),
+    ),
+    Target(
+        "dpop-sender",
+        f"DPoP sender check median < {RATIO_TARGET:g}x the bearer check's (timed alternately)",
+        _dpop_target,
     ),
     *(Target("gateway", text, _gateway_target(key)) for key, text in GATEWAY_TARGETS.items()),
 ]

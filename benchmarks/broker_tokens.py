@@ -156,13 +156,14 @@ class Broker:
         with urllib.request.urlopen(self.base + path, timeout=10) as resp:
             return json.loads(resp.read())
 
-    def request_token(self) -> str:
+    def request_token(self, headers: dict[str, str] | None = None) -> str:
+        """A token from ``POST /v1/tokens``; ``headers`` added (a ``DPoP`` proof binds it)."""
         kwargs = self.token_request_kwargs
         req = urllib.request.Request(
             f"{self.base}/v1/tokens",
             data=kwargs["body"].encode(),
             method="POST",
-            headers=kwargs["headers"],
+            headers={**kwargs["headers"], **(headers or {})},
         )
         with urllib.request.urlopen(req, timeout=10) as resp:
             if resp.status != CREATED:
