@@ -89,6 +89,18 @@ def explain(
             ExplainStep("token", False, Reason.TOKEN_REVOKED, f"the token is {status}"),
         )
         result = Explanation("deny", steps)
+    revoked = [a for a in verified.ancestors if issuance.introspect_status(a) != "active"]
+    if revoked:  # a delegated token lives only while its ancestors do, as at the gateway
+        steps = (
+            *steps,
+            ExplainStep(
+                "token",
+                False,
+                Reason.TOKEN_REVOKED,
+                "a token this one was delegated from is no longer active",
+            ),
+        )
+        result = Explanation("deny", steps)
     return result, {
         "jti": verified.jti,
         "template": verified.template,

@@ -435,3 +435,23 @@ def test_client_id_must_name_the_agent_the_token_goes_to(world: World) -> None:
         actor_token_type=AGENT_CRED,
     )
     assert r.status_code == 200, r.text
+
+
+def test_explain_follows_the_ancestors_as_the_gateway_does(world: World) -> None:
+    parent = world.root()
+    child = world.delegate(parent["access_token"], scope="project:read").json()
+    query = {"token": child["access_token"], "action": "project:read", "environment": "staging"}
+    headers = {"Authorization": f"Bearer {world.creds['root']}"}
+    assert (
+        world.client.post("/v1/admin/explain", json=query, headers=headers).json()["decision"]
+        == "allow"
+    )
+    # Only the parent's row, as when a child was written after the cascade ran.
+    with world.services.db.transaction() as tx:
+        tx.conn.execute(
+            text("UPDATE tokens SET revoked_at = :now WHERE jti = :j"),
+            {"now": NOW, "j": world.claims(parent["access_token"])["jti"]},
+        )
+    body = world.client.post("/v1/admin/explain", json=query, headers=headers).json()
+    assert body["decision"] == "deny"
+    assert "token_revoked" in body["reasons"]
