@@ -10,18 +10,15 @@ is spent in the verifier's replay cache, as at the gateway), signed before timin
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from benchmarks.broker_tokens import AUDIENCE, Broker
 from benchmarks.harness import TimingResult, time_alternating
+from tests.support.dpop_client import ProofKey
 
 CALL_URL = "https://gateway.example.com/railway/graphql/v2"
 REPEAT = 5
@@ -30,23 +27,12 @@ BEARER = "bearer: verify + sender check"
 BOUND = "DPoP: verify + sender check"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _private_jwk(key: Ed25519PrivateKey) -> dict[str, str]:
-    raw = serialization.Encoding.Raw
-    public = key.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
-    private = key.private_bytes(raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
-    return {"kty": "OKP", "crv": "Ed25519", "x": _b64(public), "d": _b64(private)}
-
-
 def sender_check(duration_s: float) -> TimingResult:
     from broker.gateway.sender import CallTarget, Presented, check_sender
     from broker.tokens import TokenVerifier, public_key_from_jwk
     from broker.tokens.dpop import DPoPVerifier, sign_proof
 
-    jwk = _private_jwk(Ed25519PrivateKey.generate())
+    jwk = ProofKey("Ed25519").private_jwk()
     with Broker.start() as broker:
         issuer = broker.get_json("/.well-known/oauth-authorization-server")["issuer"]
         binding = sign_proof(
