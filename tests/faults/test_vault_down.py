@@ -8,6 +8,7 @@ no row; every probe answers in milliseconds and readiness follows within a check
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -27,7 +28,10 @@ pytest_plugins = ["tests.support.openbao"]
 
 FAULTS = ["stopped", "sealed"]
 UNAFFECTED_S = 1.0
-PROBE_S = 0.5
+# As in test_vault_slow.py: the median says probes answer in milliseconds; each stays below
+# the chart's probe timeout (one probe right after a Transit refusal has stalled ~1 s on CI).
+PROBE_S = 2.0
+PROBE_MEDIAN_S = 0.1
 REFUSED_WITHIN_S = 2.0
 READY_FOLLOWS_S = 5.0  # a background round every 2 s, each within the deadline
 
@@ -101,10 +105,13 @@ def test_broker_with_vault_down(
             if ready.status_code == 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
-        t0 = time.perf_counter()
+        for path in ("/healthz", "/readyz") * 3:  # enough probes for the median
+            t0 = time.perf_counter()
+            client.get(path)
+            probes.append(time.perf_counter() - t0)
         assert client.get("/healthz").status_code == 200
-        probes.append(time.perf_counter() - t0)
     assert max(probes) < PROBE_S, probes
+    assert statistics.median(probes) < PROBE_MEDIAN_S, probes
     assert ready.status_code == 503, ready.text
     assert ready.json()["checks"]["secret_backend"].startswith("unavailable (")
     if signer == "local":
